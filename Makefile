@@ -1,0 +1,99 @@
+# slotpilot - build, test, demo, bench.
+#
+#   make            build build/slotpilot
+#   make demo       local 3+3 cluster: up, status, check
+#   make test       unit + integration suites, under ASan/UBSan
+#   make sanitize   build build-san/slotpilot with ASan/UBSan
+#   make bench      benchmarks against redis-cli (bench/)
+#   make clean
+#
+# `make demo` and `make test` first run scripts/deps.sh, which installs the
+# Debian packages that are missing (or prints the apt-get command).
+
+CC       ?= cc
+BUILD    ?= build
+PKGS     := hiredis jansson
+CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN     += -Werror
+endif
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+OPT      ?= -O2 -g
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ifeq ($(SANITIZE),1)
+OPT      := -O1 -g $(SANFLAGS)
+endif
+PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lhiredis -ljansson)
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(PKGCFLAGS) -Isrc $(CFLAGS)
+LDLIBS_ALL = $(PKGLIBS) -lm -lpthread $(LDLIBS)
+
+LIB_SRC  := $(wildcard src/io/*.c src/model/*.c src/engine/*.c src/ops/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+PY       := /usr/bin/python3
+PYTEST_ARGS ?=
+
+.PHONY: all deps demo demo-down test unit integration sanitize bench clean format format-check
+
+all: $(BUILD)/slotpilot
+
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libslotpilot.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BUILD)/slotpilot: $(CLI_OBJ) $(BUILD)/libslotpilot.a
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libslotpilot.a $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libslotpilot.a $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libslotpilot.a $(LDLIBS_ALL) -lcmocka
+
+deps:
+	@scripts/deps.sh
+
+demo: deps all
+	@scripts/demo.sh $(BUILD)/slotpilot
+
+demo-down: all
+	$(BUILD)/slotpilot local down --dir $(or $(DEMO_DIR),.slotpilot/demo)
+
+# The test suites run against the ASan/UBSan build: no input from the
+# network may crash us, and the sanitizers make sure it does not.
+test: deps
+	$(MAKE) all
+	$(MAKE) BUILD=build-san SANITIZE=1 unit integration
+
+unit: $(UNIT_BIN)
+	@set -e; fail=0; for t in $(UNIT_BIN); do \
+		echo "== $$t"; $$t || fail=1; done; \
+	if [ $$fail -ne 0 ]; then echo "unit tests failed"; exit 1; fi
+
+integration: $(BUILD)/slotpilot
+	SLOTPILOT=$(abspath $(BUILD)/slotpilot) $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+sanitize:
+	$(MAKE) BUILD=build-san SANITIZE=1 all
+
+bench: deps all
+	@scripts/bench.sh $(BUILD)/slotpilot
+
+format:
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
+
+format-check:
+	clang-format --dry-run --Werror src/*/*.c src/*/*.h tests/unit/*.c
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,280 @@
+/*
+ * cmd_local.c - `slotpilot local up | down | status`: the embedded default,
+ * a cluster of redis-server processes on this machine, tracked by the pid
+ * files under its directory.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../engine/local.h"
+#include "../model/converge.h"
+#include "../ops/create.h"
+#include "cli.h"
+
+#define DEFAULT_DIR ".slotpilot/local"
+
+enum { O_PRIM = 1, O_REPL, O_PORT, O_DIR, O_NTIMEOUT, O_PURGE, O_SERVER };
+
+static const sp_optdef opts[] = {
+    {"primaries", 0, 1, O_PRIM},    {"replicas", 0, 1, O_REPL},
+    {"port", 0, 1, O_PORT},         {"dir", 0, 1, O_DIR},
+    {"node-timeout", 0, 1, O_NTIMEOUT}, {"purge", 0, 0, O_PURGE},
+    {"redis-server", 0, 1, O_SERVER}, {NULL, 0, 0, 0}};
+
+typedef struct local_args {
+	int primaries, replicas, port, purge;
+	sp_local_opts lo;
+} local_args;
+
+static const char help[] =
+    "usage: slotpilot local up [--primaries 3] [--replicas 1] [--port 30001]\n"
+    "                          [--dir .slotpilot/local] [--node-timeout 5000]\n"
+    "       slotpilot local down [--dir DIR] [--purge]\n"
+    "       slotpilot local status [--dir DIR] [--json]\n"
+    "Nodes listen on 127.0.0.1, ports PORT.. (bus ports +10000), each in\n"
+    "DIR/<port>/ with its redis.conf, data, log and pid file. 'up' on a\n"
+    "directory whose cluster is stopped starts it again with its data;\n"
+    "'down --purge' also deletes the data.\n";
+
+static int on_opt(void *ud, int id, const char *val)
+{
+	local_args *a = ud;
+
+	switch (id) {
+	case O_PRIM:
+		return sp_cli_int("--primaries", val, 3, 100, &a->primaries);
+	case O_REPL:
+		return sp_cli_int("--replicas", val, 0, 5, &a->replicas);
+	case O_PORT:
+		return sp_cli_int("--port", val, 1, 55535, &a->port);
+	case O_NTIMEOUT:
+		return sp_cli_int("--node-timeout", val, 100, 600000,
+				  &a->lo.node_timeout_ms);
+	case O_DIR:
+		a->lo.dir = val;
+		return 0;
+	case O_PURGE:
+		a->purge = 1;
+		return 0;
+	case O_SERVER:
+		a->lo.server = val;
+		return 0;
+	}
+	return -1;
+}
+
+static int print_nodes(const sp_cli *cli, const char *dir, int already,
+		       const char *what)
+{
+	sp_local_node *v = NULL;
+	sp_error err = {0};
+	json_t *arr, *o;
+	size_t n, i;
+
+	if (sp_local_list(dir, &v, &n, &err) != SP_OK)
+		return sp_cli_fail(cli, &err);
+	if (cli->json) {
+		arr = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append_new(
+			    arr, json_pack("{s:i, s:i, s:b}", "port", v[i].port,
+					   "pid", (int)v[i].pid, "alive",
+					   v[i].alive));
+		o = json_pack("{s:s, s:b, s:o}", "dir", dir, "already_running",
+			      already, "nodes", arr);
+		json_dumpf(o, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(o);
+	} else {
+		if (what != NULL)
+			printf("%s\n", what);
+		for (i = 0; i < n; i++)
+			printf("  127.0.0.1:%-6d pid %-8d %s\n", v[i].port,
+			       (int)v[i].pid, v[i].alive ? "running" : "stopped");
+		if (n == 0)
+			printf("  no nodes in %s\n", dir);
+	}
+	free(v);
+	return SP_EXIT_OK;
+}
+
+static void stop_all(const char *dir, const int *ports, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sp_local_stop(dir, ports[i], NULL);
+}
+
+/* Starts again the stopped nodes of an existing local cluster. */
+static int restart(const sp_cli *cli, local_args *a, sp_local_node *v,
+		   size_t n)
+{
+	sp_check_opts copts = sp_check_defaults();
+	sp_log log = sp_cli_log(cli);
+	sp_error err = {0};
+	size_t i;
+
+	sp_logf(&log, "restart", "Starting the stopped nodes of %s", a->lo.dir);
+	for (i = 0; i < n; i++)
+		if (!v[i].alive &&
+		    sp_local_start(&a->lo, v[i].port, &err) != SP_OK)
+			return sp_cli_fail(cli, &err);
+	copts.expect_nodes = (int)n;
+	if (sp_wait_healthy(a->lo.bind, v[0].port, &cli->conn, &copts, 60000,
+			    200, NULL, &err) != SP_OK)
+		return sp_cli_fail(cli, &err);
+	return SP_EXIT_OK;
+}
+
+/* Starts fresh nodes on free ports and creates the cluster. */
+static int fresh(const sp_cli *cli, local_args *a)
+{
+	int total = a->primaries * (1 + a->replicas), i, rc = SP_EXIT_OK;
+	char **addrs = calloc((size_t)total, sizeof(*addrs));
+	int *ports = calloc((size_t)total, sizeof(*ports));
+	sp_create_plan plan = {0};
+	sp_log log = sp_cli_log(cli);
+	sp_error err = {0};
+	int started = 0;
+
+	if (addrs == NULL || ports == NULL) {
+		rc = SP_EXIT_INTERNAL;
+		goto out;
+	}
+	for (i = 0; i < total; i++) {
+		ports[i] = a->port + i;
+		if (ports[i] + 10000 > 65535 ||
+		    !sp_local_port_free(a->lo.bind, ports[i])) {
+			sp_cli_errorf("port %d (or its bus port %d) on %s is "
+				      "already in use; choose another --port",
+				      ports[i], ports[i] + 10000, a->lo.bind);
+			rc = SP_EXIT_REFUSED;
+			goto out;
+		}
+		if ((addrs[i] = malloc(SP_ADDR_MAX)) == NULL) {
+			rc = SP_EXIT_INTERNAL;
+			goto out;
+		}
+		sp_format_addr(addrs[i], SP_ADDR_MAX, a->lo.bind, ports[i]);
+	}
+	sp_logf(&log, "start", "Starting %d redis-server nodes on %s:%d-%d in %s",
+		total, a->lo.bind, ports[0], ports[total - 1], a->lo.dir);
+	for (started = 0; started < total; started++)
+		if (sp_local_start(&a->lo, ports[started], &err) != SP_OK)
+			goto fail;
+	if (sp_create_plan_make((const char *const *)addrs, (size_t)total,
+				a->replicas, &plan, &err) != SP_OK ||
+	    sp_create_preflight(&plan, &cli->conn, &err) != SP_OK ||
+	    sp_create_run(&plan, &cli->conn, 60000, &log, &err) != SP_OK)
+		goto fail;
+	goto out;
+fail:
+	rc = sp_cli_fail(cli, &err);
+	sp_cli_errorf("stopping the nodes started so far (their logs stay in %s)",
+		      a->lo.dir);
+	stop_all(a->lo.dir, ports, (size_t)(started < total ? started + 1 : total));
+out:
+	sp_create_plan_free(&plan);
+	for (i = 0; addrs != NULL && i < total; i++)
+		free(addrs[i]);
+	free(addrs);
+	free(ports);
+	return rc;
+}
+
+static int up(const sp_cli *cli, local_args *a)
+{
+	sp_local_node *v = NULL;
+	sp_error err = {0};
+	size_t n, i, alive = 0;
+	char what[512];
+	int rc;
+
+	if (sp_local_list(a->lo.dir, &v, &n, &err) != SP_OK)
+		return sp_cli_fail(cli, &err);
+	for (i = 0; i < n; i++)
+		alive += (size_t)v[i].alive;
+	if (n > 0 && alive == n)
+		rc = SP_EXIT_OK;
+	else if (n > 0)
+		rc = restart(cli, a, v, n);
+	else
+		rc = fresh(cli, a);
+	if (rc == SP_EXIT_OK) {
+		snprintf(what, sizeof(what),
+			 "Local cluster %s in %s (entry 127.0.0.1:%d). Stop it "
+			 "with: slotpilot local down --dir %s",
+			 n > 0 && alive == n ? "already running" : "up",
+			 a->lo.dir, n > 0 ? v[0].port : a->port, a->lo.dir);
+		rc = print_nodes(cli, a->lo.dir, n > 0 && alive == n, what);
+	}
+	free(v);
+	return rc;
+}
+
+static int down(const sp_cli *cli, local_args *a)
+{
+	sp_local_node *v = NULL;
+	sp_error err = {0};
+	size_t n, i, stopped = 0;
+	int rc = SP_EXIT_OK;
+
+	if (sp_local_list(a->lo.dir, &v, &n, &err) != SP_OK)
+		return sp_cli_fail(cli, &err);
+	for (i = 0; i < n; i++) {
+		if (v[i].alive) {
+			if (sp_local_stop(a->lo.dir, v[i].port, &err) != SP_OK) {
+				rc = sp_cli_fail(cli, &err);
+				continue;
+			}
+			stopped++;
+		}
+		if (a->purge && sp_local_purge(a->lo.dir, v[i].port, &err))
+			rc = sp_cli_fail(cli, &err);
+	}
+	if (cli->json)
+		printf("{\"stopped\":%zu,\"purged\":%s}\n", stopped,
+		       a->purge ? "true" : "false");
+	else
+		printf("Stopped %zu nodes in %s%s.\n", stopped, a->lo.dir,
+		       a->purge ? " and removed their data" : "");
+	free(v);
+	return rc;
+}
+
+int sp_cmd_local(int argc, char **argv)
+{
+	local_args a = {.primaries = 3, .replicas = 1, .port = 30001};
+	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
+	sp_cli cli = {0};
+	int npos = 0, rc = SP_EXIT_USAGE;
+
+	a.lo = sp_local_defaults(DEFAULT_DIR);
+	if (pos == NULL)
+		return SP_EXIT_INTERNAL;
+	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+		fputs(help, stdout);
+		rc = SP_EXIT_OK;
+		goto out;
+	}
+	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
+		goto out;
+	if (npos != 1) {
+		sp_cli_errorf("local: give one of up, down, status\n%s", help);
+		goto out;
+	}
+	if (strcmp(pos[0], "up") == 0)
+		rc = up(&cli, &a);
+	else if (strcmp(pos[0], "down") == 0)
+		rc = down(&cli, &a);
+	else if (strcmp(pos[0], "status") == 0)
+		rc = print_nodes(&cli, a.lo.dir, 0, NULL);
+	else
+		sp_cli_errorf("local: unknown subcommand \"%s\"\n%s", pos[0],
+			      help);
+out:
+	free(pos);
+	return rc;
+}

@@ -1,0 +1,200 @@
+/*
+ * common.c - global options, parsing, exit codes and confirmation.
+ *
+ * Authentication follows redis-cli: -a/--pass, --user, and the
+ * REDISCLI_AUTH environment variable (which keeps the password out of the
+ * process list).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void sp_cli_errorf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("slotpilot: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int sp_cli_exit_code(sp_err code)
+{
+	switch (code) {
+	case SP_OK:
+		return SP_EXIT_OK;
+	case SP_ERR_USAGE:
+	case SP_ERR_NOTFOUND:
+		return SP_EXIT_USAGE;
+	case SP_ERR_IO:
+	case SP_ERR_TIMEOUT:
+	case SP_ERR_NOAUTH:
+		return SP_EXIT_UNREACHABLE;
+	case SP_ERR_CLUSTER:
+		return SP_EXIT_REFUSED;
+	case SP_ERR_INTERRUPTED:
+		return SP_EXIT_INTERRUPTED;
+	case SP_ERR_OOM:
+	case SP_ERR_INTERNAL:
+		return SP_EXIT_INTERNAL;
+	default:
+		return SP_EXIT_FAILED;
+	}
+}
+
+int sp_cli_fail(const sp_cli *cli, const sp_error *err)
+{
+	sp_cli_errorf("%s", err->msg[0] ? err->msg : sp_strerror(err->code));
+	(void)cli;
+	return sp_cli_exit_code(err->code);
+}
+
+int sp_cli_int(const char *opt, const char *val, long lo, long hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(val, &end, 10);
+	if (val[0] == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+		sp_cli_errorf("%s: \"%s\" is not a whole number from %ld to %ld",
+			      opt, val, lo, hi);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+enum { G_JSON = -1, G_YES = -2, G_PASS = -3, G_USER = -4, G_TIMEOUT = -5 };
+
+static const sp_optdef globals[] = {
+    {"json", 0, 0, G_JSON},     {"yes", 'y', 0, G_YES},
+    {"pass", 'a', 1, G_PASS},   {"user", 0, 1, G_USER},
+    {"timeout", 0, 1, G_TIMEOUT}, {NULL, 0, 0, 0}};
+
+static const sp_optdef *find_opt(const sp_optdef *defs, const char *arg,
+				 size_t nlen, char shortname)
+{
+	const sp_optdef *tables[2] = {globals, defs};
+	int t;
+
+	for (t = 0; t < 2; t++)
+		for (const sp_optdef *d = tables[t]; d && d->name; d++)
+			if (shortname ? d->shortname == shortname
+				      : strlen(d->name) == nlen &&
+					    strncmp(d->name, arg, nlen) == 0)
+				return d;
+	return NULL;
+}
+
+static int apply_global(sp_cli *cli, int id, const char *val)
+{
+	int ms;
+
+	switch (id) {
+	case G_JSON:
+		cli->json = 1;
+		return 0;
+	case G_YES:
+		cli->yes = 1;
+		return 0;
+	case G_PASS:
+		cli->conn.pass = val;
+		return 0;
+	case G_USER:
+		cli->conn.user = val;
+		return 0;
+	case G_TIMEOUT:
+		if (sp_cli_int("--timeout", val, 1, 3600000, &ms) != 0)
+			return -1;
+		cli->conn.timeout_ms = ms;
+		cli->conn.connect_timeout_ms = ms;
+		return 0;
+	}
+	return -1;
+}
+
+int sp_cli_parse(sp_cli *cli, int argc, char **argv, const sp_optdef *defs,
+		 sp_opt_fn fn, void *ud, char **pos, int *npos)
+{
+	const char *env = getenv("REDISCLI_AUTH");
+	int i, only_pos = 0;
+
+	*npos = 0;
+	cli->tty = isatty(STDOUT_FILENO);
+	if (env != NULL && env[0] != '\0' && cli->conn.pass == NULL)
+		cli->conn.pass = env;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL, *eq;
+		const sp_optdef *d;
+		size_t nlen;
+
+		if (only_pos || a[0] != '-' || a[1] == '\0') {
+			pos[(*npos)++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			only_pos = 1;
+			continue;
+		}
+		if (a[1] == '-') {
+			eq = strchr(a + 2, '=');
+			nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+			d = find_opt(defs, a + 2, nlen, 0);
+			val = eq ? eq + 1 : NULL;
+		} else {
+			d = a[2] == '\0' ? find_opt(defs, NULL, 0, a[1]) : NULL;
+		}
+		if (d == NULL) {
+			sp_cli_errorf("%s: unknown option %s (see --help)",
+				      argv[0], a);
+			return -1;
+		}
+		if (d->has_arg && val == NULL) {
+			if (i + 1 >= argc) {
+				sp_cli_errorf("%s: option %s needs a value",
+					      argv[0], a);
+				return -1;
+			}
+			val = argv[++i];
+		} else if (!d->has_arg && val != NULL) {
+			sp_cli_errorf("%s: option --%s takes no value", argv[0],
+				      d->name);
+			return -1;
+		}
+		if (d->id < 0 ? apply_global(cli, d->id, val)
+			      : fn(ud, d->id, val))
+			return -1;
+	}
+	return 0;
+}
+
+int sp_cli_confirm(const sp_cli *cli, const char *question)
+{
+	char line[32];
+
+	if (cli->yes)
+		return 1;
+	if (!isatty(STDIN_FILENO)) {
+		sp_cli_errorf("refusing to change the cluster without --yes "
+			      "(standard input is not a terminal)");
+		return -1;
+	}
+	fprintf(stderr, "%s Type 'yes' to go on: ", question);
+	fflush(stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return 0;
+	return strncmp(line, "yes", 3) == 0 || strncmp(line, "y\n", 2) == 0;
+}
+
+sp_log sp_cli_log(const sp_cli *cli)
+{
+	sp_log l = {.out = cli->json ? NULL : stderr, .json = 0};
+	return l;
+}

@@ -1,0 +1,61 @@
+/*
+ * main.c - the slotpilot command: dispatch to one command group.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: slotpilot COMMAND [ARGS] [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  local up|down|status     a cluster of redis-server processes on this "
+    "machine\n"
+    "  create NODE...           bootstrap a cluster from empty nodes\n"
+    "  status HOST:PORT         primaries, replicas, keys, memory, slot map\n"
+    "  check HOST:PORT          validate the cluster (exit 0 healthy, 1 "
+    "findings)\n"
+    "  keyslot KEY...           hash slot of each key\n"
+    "  conf                     print a node configuration template\n"
+    "\n"
+    "Global options:\n"
+    "  --json                   machine-readable output\n"
+    "  -y, --yes                do not ask before changing the cluster\n"
+    "  -a, --pass PASSWORD      password (or REDISCLI_AUTH in the "
+    "environment)\n"
+    "  --user USER              ACL user\n"
+    "  --timeout MS             connect and reply timeout (default 2000/5000)\n"
+    "\n"
+    "Exit codes: 0 ok, 1 findings or failed, 2 usage, 3 unreachable,\n"
+    "4 refused by the cluster's state, 5 interrupted, 10 internal error.\n"
+    "Run 'slotpilot COMMAND --help' for a command's options.\n";
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+	    {"keyslot", sp_cmd_keyslot}, {"check", sp_cmd_check},
+	    {"status", sp_cmd_status},   {"create", sp_cmd_create},
+	    {"local", sp_cmd_local},     {"conf", sp_cmd_conf},
+	};
+	size_t i;
+
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return SP_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage, stdout);
+		return SP_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	sp_cli_errorf("unknown command \"%s\"", argv[1]);
+	fputs(usage, stderr);
+	return SP_EXIT_USAGE;
+}

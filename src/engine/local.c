@@ -1,0 +1,345 @@
+/*
+ * local.c - spawn, list and stop redis-server nodes on this machine.
+ *
+ * The configuration follows the guides: cluster-enabled, a
+ * cluster-config-file per node, cluster-node-timeout,
+ * cluster-migration-barrier, cluster-announce-ip/port/bus-port so that
+ * gossip carries the address clients must use, appendonly yes, and no RDB
+ * snapshots (save "").
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "local.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../io/conn.h"
+#include "../model/converge.h"
+
+#define PATH_MAX_SP 1024
+
+sp_local_opts sp_local_defaults(const char *dir)
+{
+	sp_local_opts o = {.dir = dir,
+			   .bind = "127.0.0.1",
+			   .server = "redis-server",
+			   .node_timeout_ms = 5000,
+			   .migration_barrier = 1,
+			   .pass = NULL};
+	return o;
+}
+
+int sp_local_conf(const sp_local_opts *o, int port, char *buf, size_t len)
+{
+	int n;
+
+	n = snprintf(buf, len,
+		     "# slotpilot local node %d\n"
+		     "port %d\n"
+		     "bind %s\n"
+		     "protected-mode no\n"
+		     "cluster-enabled yes\n"
+		     "cluster-config-file nodes.conf\n"
+		     "cluster-node-timeout %d\n"
+		     "cluster-migration-barrier %d\n"
+		     "cluster-require-full-coverage yes\n"
+		     "cluster-announce-ip %s\n"
+		     "cluster-announce-port %d\n"
+		     "cluster-announce-bus-port %d\n"
+		     "appendonly yes\n"
+		     "repl-diskless-sync-delay 0\n"
+		     "save \"\"\n"
+		     "daemonize yes\n"
+		     "pidfile redis.pid\n"
+		     "logfile redis.log\n",
+		     port, port, o->bind, o->node_timeout_ms,
+		     o->migration_barrier, o->bind, port, port + 10000);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	if (o->pass != NULL && o->pass[0] != '\0') {
+		int m = snprintf(buf + n, len - (size_t)n,
+				 "requirepass \"%s\"\nmasterauth \"%s\"\n",
+				 o->pass, o->pass);
+		if (m < 0 || (size_t)(n + m) >= len)
+			return -1;
+		n += m;
+	}
+	return n;
+}
+
+static int bind_ok(const char *addr, int port)
+{
+	struct sockaddr_in sa = {0};
+	int fd, ok, one = 1;
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return 0;
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return 0;
+	/* SO_REUSEADDR so TIME_WAIT from a stopped node does not count. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+int sp_local_port_free(const char *addr, int port)
+{
+	return port + 10000 <= 65535 && bind_ok(addr, port) &&
+	       bind_ok(addr, port + 10000);
+}
+
+static sp_err write_file(const char *path, const char *text, sp_error *err)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
+				 path, strerror(errno));
+	fputs(text, f);
+	if (fclose(f) != 0)
+		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
+				 path, strerror(errno));
+	return SP_OK;
+}
+
+static sp_err make_dir(const char *path, sp_error *err)
+{
+	char tmp[PATH_MAX_SP];
+	char *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			goto fail;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+		goto fail;
+	return SP_OK;
+fail:
+	return sp_seterr(err, SP_ERR_SYSTEM, "cannot create %s: %s", tmp,
+			 strerror(errno));
+}
+
+/* Runs redis-server CONF in DIR; it daemonizes, so we reap the parent. */
+static sp_err spawn(const sp_local_opts *o, const char *ndir, sp_error *err)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return sp_seterr(err, SP_ERR_SYSTEM, "fork: %s",
+				 strerror(errno));
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+		}
+		if (chdir(ndir) != 0)
+			_exit(126);
+		execlp(o->server, o->server, "redis.conf", (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return sp_seterr(err, SP_ERR_SYSTEM,
+				 "%s failed to start in %s (exit %d); see "
+				 "%s/redis.log",
+				 o->server, ndir,
+				 WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+				 ndir);
+	return SP_OK;
+}
+
+static sp_err wait_ping(const sp_local_opts *o, int port, const char *ndir,
+			sp_error *err)
+{
+	sp_conn_opts co = {.connect_timeout_ms = 500,
+			   .timeout_ms = 1000,
+			   .pass = o->pass};
+	long long deadline = sp_now_ms() + 10000;
+	sp_conn *c = NULL;
+	sp_err rc;
+
+	for (;;) {
+		rc = sp_conn_open(o->bind, port, &co, &c, err);
+		if (rc == SP_OK)
+			rc = sp_conn_cmd(c, NULL, err, "PING");
+		sp_conn_close(c);
+		c = NULL;
+		if (rc == SP_OK || rc == SP_ERR_NOAUTH)
+			return rc;
+		if (sp_now_ms() > deadline)
+			return sp_seterr(err, SP_ERR_TIMEOUT,
+					 "node %s:%d did not answer within 10 s; "
+					 "see %s/redis.log",
+					 o->bind, port, ndir);
+		sp_sleep_ms(50);
+	}
+}
+
+sp_err sp_local_start(const sp_local_opts *o, int port, sp_error *err)
+{
+	char ndir[PATH_MAX_SP], path[PATH_MAX_SP + 16], conf[2048];
+	sp_err rc;
+
+	snprintf(ndir, sizeof(ndir), "%s/%d", o->dir, port);
+	if ((rc = make_dir(ndir, err)) != SP_OK)
+		return rc;
+	if (sp_local_conf(o, port, conf, sizeof(conf)) < 0)
+		return sp_seterr(err, SP_ERR_INTERNAL, "configuration too long");
+	snprintf(path, sizeof(path), "%s/redis.conf", ndir);
+	/* A restarted node keeps the configuration it was created with. */
+	if (access(path, F_OK) != 0 &&
+	    (rc = write_file(path, conf, err)) != SP_OK)
+		return rc;
+	if ((rc = spawn(o, ndir, err)) != SP_OK)
+		return rc;
+	return wait_ping(o, port, ndir, err);
+}
+
+/* 1 if pid runs a redis-server (by /proc/PID/comm or cmdline). */
+static int is_redis(pid_t pid)
+{
+	char path[64], buf[256] = "";
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0 || kill(pid, 0) != 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, "redis-server") != NULL;
+}
+
+static pid_t read_pid(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld", &v) != 1 || v <= 0 || v > 4194304)
+		v = 0;
+	fclose(f);
+	return (pid_t)v;
+}
+
+static int by_port(const void *a, const void *b)
+{
+	return ((const sp_local_node *)a)->port -
+	       ((const sp_local_node *)b)->port;
+}
+
+sp_err sp_local_list(const char *dir, sp_local_node **out, size_t *n,
+		     sp_error *err)
+{
+	char path[PATH_MAX_SP + 300];
+	sp_local_node *v = NULL, *tmp;
+	size_t cnt = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? SP_OK
+				       : sp_seterr(err, SP_ERR_SYSTEM,
+						   "cannot read %s: %s", dir,
+						   strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long port = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || port < 1 || port > 65535)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/redis.conf", dir, de->d_name);
+		if (access(path, F_OK) != 0)
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 8;
+			if ((tmp = realloc(v, cap * sizeof(*v))) == NULL) {
+				free(v);
+				closedir(d);
+				return sp_seterr(err, SP_ERR_OOM, "out of memory");
+			}
+			v = tmp;
+		}
+		snprintf(path, sizeof(path), "%s/%s/redis.pid", dir, de->d_name);
+		v[cnt].port = (int)port;
+		v[cnt].pid = read_pid(path);
+		v[cnt].alive = is_redis(v[cnt].pid);
+		cnt++;
+	}
+	closedir(d);
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), by_port);
+	*out = v;
+	*n = cnt;
+	return SP_OK;
+}
+
+sp_err sp_local_stop(const char *dir, int port, sp_error *err)
+{
+	char path[PATH_MAX_SP];
+	long long deadline;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/%d/redis.pid", dir, port);
+	pid = read_pid(path);
+	if (!is_redis(pid))
+		return SP_OK;
+	if (kill(pid, SIGTERM) != 0 && errno != ESRCH)
+		return sp_seterr(err, SP_ERR_SYSTEM, "kill %d: %s", (int)pid,
+				 strerror(errno));
+	deadline = sp_now_ms() + 10000;
+	while (is_redis(pid) && sp_now_ms() < deadline)
+		sp_sleep_ms(20);
+	if (is_redis(pid))
+		kill(pid, SIGKILL);
+	return SP_OK;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	return remove(path);
+}
+
+sp_err sp_local_purge(const char *dir, int port, sp_error *err)
+{
+	char path[PATH_MAX_SP], conf[PATH_MAX_SP + 16];
+
+	snprintf(path, sizeof(path), "%s/%d", dir, port);
+	snprintf(conf, sizeof(conf), "%s/redis.conf", path);
+	/* Only a directory we created (it holds our redis.conf) goes. */
+	if (access(conf, F_OK) != 0)
+		return SP_OK;
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		return sp_seterr(err, SP_ERR_SYSTEM, "cannot remove %s: %s",
+				 path, strerror(errno));
+	return SP_OK;
+}

@@ -1,0 +1,73 @@
+/*
+ * local.h - the "local" provisioner: redis-server processes on this machine.
+ *
+ * Each node lives in DIR/<port>/ with its redis.conf, nodes.conf, append
+ * only files, log and redis.pid. Processes are tracked only through those
+ * pid files, and a pid is signalled only after /proc confirms it is still
+ * a redis-server: we never stop what we did not start.
+ */
+#ifndef SP_LOCAL_H
+#define SP_LOCAL_H
+
+#include <sys/types.h>
+
+#include "../io/error.h"
+
+typedef struct sp_local_opts {
+	const char *dir;       /* data directory; created if missing */
+	const char *bind;      /* address to bind and announce; "127.0.0.1" */
+	const char *server;    /* redis-server binary; "redis-server" */
+	int node_timeout_ms;   /* cluster-node-timeout */
+	int migration_barrier; /* cluster-migration-barrier */
+	const char *pass;      /* requirepass/masterauth, or NULL */
+} sp_local_opts;
+
+/* Defaults: bind 127.0.0.1, redis-server, 5000 ms, barrier 1. */
+sp_local_opts sp_local_defaults(const char *dir);
+
+typedef struct sp_local_node {
+	int port;
+	pid_t pid;  /* from the pid file; 0 if none */
+	int alive;  /* pid runs and is a redis-server */
+} sp_local_node;
+
+/*
+ * Writes the configuration of a node on `port` (the one `conf` prints)
+ * into buf. Returns the length, or -1 if buf is too small.
+ */
+int sp_local_conf(const sp_local_opts *o, int port, char *buf, size_t len);
+
+/*
+ * 1 if nothing listens on bind:port nor on its bus port (port + 10000),
+ * tested by binding both; 0 otherwise.
+ */
+int sp_local_port_free(const char *addr, int port);
+
+/*
+ * Creates DIR/<port>/, writes redis.conf unless one is there (a node
+ * restarted keeps its configuration) and starts redis-server, then
+ * waits (up to 10 s) until it answers PING. Errors: SP_ERR_SYSTEM (file,
+ * fork, exec), SP_ERR_TIMEOUT (never answered; its log is named).
+ */
+sp_err sp_local_start(const sp_local_opts *o, int port, sp_error *err);
+
+/*
+ * Lists the nodes under dir (every DIR/<port>/redis.pid), sorted by port.
+ * *out is owned by the caller (free). A missing dir gives zero nodes.
+ */
+sp_err sp_local_list(const char *dir, sp_local_node **out, size_t *n,
+		     sp_error *err);
+
+/*
+ * Stops the node on `port` under dir: SIGTERM, up to 10 s, then SIGKILL.
+ * A node that does not run is not an error.
+ */
+sp_err sp_local_stop(const char *dir, int port, sp_error *err);
+
+/*
+ * Removes DIR/<port>/ and everything in it, if it holds our redis.conf.
+ * The node must be stopped first.
+ */
+sp_err sp_local_purge(const char *dir, int port, sp_error *err);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * conn.h - one blocking connection to one Redis node, over hiredis.
+ *
+ * Wraps a redisContext with connect and command timeouts, AUTH (password or
+ * ACL user), pipelining, and error classification: every error reply is
+ * turned into an sp_err (MOVED, ASK, TRYAGAIN, ...) with a message that
+ * names the node and the command. Replies handed back to the caller are
+ * never error replies.
+ */
+#ifndef SP_CONN_H
+#define SP_CONN_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define SP_HOST_MAX 256
+#define SP_ADDR_MAX (SP_HOST_MAX + 16)
+
+typedef struct sp_conn_opts {
+	int connect_timeout_ms; /* 0 means the default (2000) */
+	int timeout_ms;         /* per reply; 0 means the default (5000) */
+	const char *user;       /* ACL user or NULL; borrowed */
+	const char *pass;       /* password or NULL; borrowed */
+} sp_conn_opts;
+
+typedef struct sp_conn {
+	redisContext *ctx;
+	char host[SP_HOST_MAX];
+	int port;
+	char addr[SP_ADDR_MAX]; /* "host:port", "[v6]:port" for IPv6 */
+	int timeout_ms;
+	int pending; /* replies appended but not yet read */
+} sp_conn;
+
+/*
+ * Connects to host:port and authenticates when opts carry a password.
+ * On success *out is a connection the caller owns (sp_conn_close).
+ * Errors: SP_ERR_IO, SP_ERR_TIMEOUT, SP_ERR_NOAUTH, SP_ERR_OOM.
+ */
+sp_err sp_conn_open(const char *host, int port, const sp_conn_opts *opts,
+		    sp_conn **out, sp_error *err);
+
+/* Closes and frees c; accepts NULL. */
+void sp_conn_close(sp_conn *c);
+
+/* Changes the per-reply timeout of c. */
+sp_err sp_conn_set_timeout(sp_conn *c, int timeout_ms, sp_error *err);
+
+/*
+ * Sends one command (printf-style, hiredis %s/%b/%d) and reads its reply.
+ * On SP_OK, *out (if out is not NULL) is a reply the caller frees with
+ * freeReplyObject; it is never an error reply. An error reply is
+ * classified and returned as an sp_err; *out is then NULL.
+ */
+sp_err sp_conn_cmd(sp_conn *c, redisReply **out, sp_error *err,
+		   const char *fmt, ...);
+
+/* As sp_conn_cmd, with an argument vector (lens may be NULL for C strings). */
+sp_err sp_conn_cmdv(sp_conn *c, redisReply **out, sp_error *err, int argc,
+		    const char **argv, const size_t *lens);
+
+/* Queues a command without reading; read it later with sp_conn_read. */
+sp_err sp_conn_append(sp_conn *c, sp_error *err, const char *fmt, ...);
+
+/* Queues a command given as an argument vector. */
+sp_err sp_conn_appendv(sp_conn *c, sp_error *err, int argc, const char **argv,
+		       const size_t *lens);
+
+/*
+ * Reads the next pipelined reply; `what` names the command for messages.
+ * Same ownership and classification rules as sp_conn_cmd.
+ */
+sp_err sp_conn_read(sp_conn *c, redisReply **out, sp_error *err,
+		    const char *what);
+
+/* Reads and drops every reply still pending on c (after an error). */
+void sp_conn_drain(sp_conn *c);
+
+/*
+ * Sorts a server error string by its prefix: "MOVED ..." -> SP_ERR_MOVED,
+ * "ASK", "TRYAGAIN", "CLUSTERDOWN", "BUSYKEY", "LOADING", "NOAUTH",
+ * "WRONGPASS", "NOPERM"; anything else SP_ERR_SERVER. Never SP_OK.
+ */
+sp_err sp_classify_server_error(const char *s);
+
+/*
+ * Checks that r is of the given hiredis type; otherwise fills err naming
+ * the node and `what` and returns SP_ERR_PROTOCOL.
+ */
+sp_err sp_reply_expect(const sp_conn *c, const redisReply *r, int type,
+		       const char *what, sp_error *err);
+
+/*
+ * Copies the value of `field` from an INFO-style text ("field:value\r\n")
+ * into buf (NUL-terminated, truncated to len-1). Returns 1 if found.
+ */
+int sp_info_field(const char *text, const char *field, char *buf, size_t len);
+
+/* As sp_info_field, parsed as a long long; returns 1 if found and numeric. */
+int sp_info_ll(const char *text, const char *field, long long *out);
+
+/*
+ * Splits "host:port", "[v6addr]:port" or "v6addr:port" (last colon) into
+ * host (at most SP_HOST_MAX bytes with NUL) and port 1..65535.
+ */
+sp_err sp_parse_hostport(const char *s, char *host, int *port, sp_error *err);
+
+/* Formats host and port as an address ("[::1]:7000" for IPv6). */
+void sp_format_addr(char *buf, size_t len, const char *host, int port);
+
+#endif

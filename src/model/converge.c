@@ -1,0 +1,76 @@
+/*
+ * converge.c - poll the cluster until its checks pass.
+ */
+#include "converge.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+long long sp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sp_sleep_ms(long long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+			      .tv_nsec = (ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Summarises the first findings into err for a timeout message. */
+static void summarise(const sp_findings *f, sp_error *err, int timeout_ms)
+{
+	char buf[SP_ERRMSG_MAX] = "";
+	size_t i, used = 0;
+
+	for (i = 0; i < f->n && i < 3 && used < sizeof(buf); i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s",
+					 i ? "; " : "", f->items[i].msg);
+	sp_seterr(err, SP_ERR_CLUSTER,
+		  "cluster not healthy after %d ms (%zu findings): %s",
+		  timeout_ms, f->n, buf);
+}
+
+sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,
+		       const sp_check_opts *copts, int timeout_ms,
+		       int interval_ms, sp_cluster *last, sp_error *err)
+{
+	long long deadline = sp_now_ms() + timeout_ms;
+	sp_cluster c = {0};
+	sp_findings f = {0};
+	sp_err rc;
+
+	for (;;) {
+		sp_findings_free(&f);
+		sp_cluster_free(&c);
+		rc = sp_cluster_gather(host, port, opts, &c, err);
+		if (rc == SP_OK) {
+			if ((rc = sp_check_cluster(&c, copts, &f, err)) != SP_OK)
+				break;
+			if (f.n == 0)
+				break;
+		}
+		if (sp_now_ms() >= deadline) {
+			if (rc == SP_OK) {
+				summarise(&f, err, timeout_ms);
+				rc = SP_ERR_CLUSTER;
+			}
+			break;
+		}
+		sp_sleep_ms(interval_ms);
+	}
+	sp_findings_free(&f);
+	if (last != NULL)
+		*last = c;
+	else
+		sp_cluster_free(&c);
+	return rc;
+}

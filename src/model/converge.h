@@ -1,0 +1,32 @@
+/*
+ * converge.h - waiting for gossip to converge.
+ *
+ * Protocol rule 1 (DESIGN.md): nothing moves until every node is known by
+ * every node, reports cluster_state:ok, and all nodes agree on the owners.
+ * Right after a MEET that takes a few gossip rounds; acting earlier is how
+ * `redis-cli --cluster rebalance` ends in CLUSTERDOWN with an open slot.
+ */
+#ifndef SP_CONVERGE_H
+#define SP_CONVERGE_H
+
+#include "checks.h"
+
+/*
+ * Gathers the cluster from host:port until sp_check_cluster finds nothing
+ * (with *copts), polling every interval_ms, for at most timeout_ms.
+ * On SP_OK, *last (if not NULL) holds the healthy cluster, owned by the
+ * caller. On SP_ERR_CLUSTER (not healthy in time), err lists the findings that remained and *last
+ * holds the last state seen. An unreachable entry node is retried until
+ * the timeout, then its error is returned.
+ */
+sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,
+		       const sp_check_opts *copts, int timeout_ms,
+		       int interval_ms, sp_cluster *last, sp_error *err);
+
+/* Milliseconds on a monotonic clock. */
+long long sp_now_ms(void);
+
+/* Sleeps for ms milliseconds (restarting after signals). */
+void sp_sleep_ms(long long ms);
+
+#endif

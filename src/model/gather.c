@@ -1,0 +1,123 @@
+/*
+ * gather.c - reads the whole cluster over the network into an sp_cluster,
+ * and waits until the cluster passes its checks.
+ *
+ * Every node that any reachable view names is visited, not only those the
+ * entry node knows: a node forgotten by some peers must still be seen, or
+ * `check` could not say that views disagree on membership.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "checks.h"
+#include "cluster.h"
+
+static sp_err read_string(sp_conn *c, const char *what, redisReply **r,
+			  sp_error *err)
+{
+	sp_err rc;
+
+	if ((rc = sp_conn_read(c, r, err, what)) != SP_OK)
+		return rc;
+	if ((rc = sp_reply_expect(c, *r, REDIS_REPLY_STRING, what, err)) !=
+	    SP_OK) {
+		freeReplyObject(*r);
+		*r = NULL;
+	}
+	return rc;
+}
+
+/*
+ * Visits one node: CLUSTER NODES, CLUSTER INFO and INFO in one pipeline.
+ * Fills n; on failure records the error in n and returns it.
+ */
+static sp_err visit(sp_node_state *n, const sp_conn_opts *opts, sp_error *err)
+{
+	sp_conn *c = NULL;
+	redisReply *nodes = NULL, *cinfo = NULL, *info = NULL;
+	const sp_node *self;
+	sp_err rc;
+
+	if ((rc = sp_conn_open(n->host, n->port, opts, &c, err)) != SP_OK)
+		goto out;
+	if ((rc = sp_conn_append(c, err, "CLUSTER NODES")) != SP_OK ||
+	    (rc = sp_conn_append(c, err, "CLUSTER INFO")) != SP_OK ||
+	    (rc = sp_conn_append(c, err, "INFO")) != SP_OK)
+		goto out;
+	if ((rc = read_string(c, "CLUSTER NODES", &nodes, err)) != SP_OK ||
+	    (rc = read_string(c, "CLUSTER INFO", &cinfo, err)) != SP_OK ||
+	    (rc = read_string(c, "INFO", &info, err)) != SP_OK)
+		goto out;
+	if ((rc = sp_view_parse(&n->view, nodes->str, nodes->len, err)) !=
+	    SP_OK) {
+		sp_error_prefix(err, "%s", n->addr);
+		goto out;
+	}
+	sp_node_state_set_info(n, cinfo->str, info->str);
+	if ((self = sp_view_self(&n->view)) != NULL)
+		snprintf(n->id, sizeof(n->id), "%s", self->id);
+	n->reachable = 1;
+out:
+	if (rc != SP_OK) {
+		n->reachable = 0;
+		n->err_code = rc;
+		snprintf(n->err_msg, sizeof(n->err_msg), "%s",
+			 err ? err->msg : "");
+		sp_view_free(&n->view);
+	}
+	freeReplyObject(nodes);
+	freeReplyObject(cinfo);
+	freeReplyObject(info);
+	sp_conn_close(c);
+	return rc;
+}
+
+/* Adds every node v names that is not yet in c (by id, then address). */
+static sp_err add_named(sp_cluster *c, const sp_view *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->nnodes; i++) {
+		const sp_node *nd = &v->nodes[i];
+		sp_node_state *ns;
+
+		if (nd->ip[0] == '\0' || nd->port <= 0 ||
+		    (nd->flags & (SP_NF_NOADDR | SP_NF_HANDSHAKE)))
+			continue;
+		if (sp_cluster_find_id(c, nd->id) >= 0 ||
+		    sp_cluster_find_addr(c, nd->ip, nd->port) >= 0)
+			continue;
+		if ((ns = sp_cluster_add(c, nd->ip, nd->port)) == NULL)
+			return SP_ERR_OOM;
+		/* Until it answers, it is known by the id its peers gave. */
+		snprintf(ns->id, sizeof(ns->id), "%s", nd->id);
+	}
+	return SP_OK;
+}
+
+sp_err sp_cluster_gather(const char *host, int port, const sp_conn_opts *opts,
+			 sp_cluster *out, sp_error *err)
+{
+	sp_error nerr;
+	sp_err rc;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (sp_cluster_add(out, host, port) == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if ((rc = visit(&out->nodes[0], opts, err)) != SP_OK) {
+		sp_cluster_free(out);
+		return rc;
+	}
+	for (i = 0; i < out->nnodes; i++) {
+		if (i > 0)
+			visit(&out->nodes[i], opts, &nerr);
+		if (out->nodes[i].reachable &&
+		    add_named(out, &out->nodes[i].view) != SP_OK) {
+			sp_cluster_free(out);
+			return sp_seterr(err, SP_ERR_OOM, "out of memory");
+		}
+	}
+	return SP_OK;
+}
