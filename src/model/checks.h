@@ -44,13 +44,14 @@ sp_check_opts sp_check_defaults(void);
  *   membership-disagree a node is unknown to some reachable node
  *   state-not-ok       a node reports cluster_state other than ok
  *   node-fail          some view flags a node fail (error)
- *   node-pfail         some view flags a node fail? (warning)
+ *   node-pfail         some view flags a node fail? (error: check fails)
  *   handshake          a node is still in handshake in some view (warning)
  *   epoch-collision    two primaries share a config epoch
  *   expect-nodes       node count differs from opts
  *   expect-primaries   primary count differs from opts
  *   min-replicas       a primary has fewer replicas than opts
- * Returns SP_OK or SP_ERR_OOM.
+ * Finding codes are static strings. Returns SP_OK, SP_ERR_OOM, or
+ * SP_ERR_INTERNAL when out is NULL.
  */
 sp_err sp_check_cluster(const sp_cluster *c, const sp_check_opts *opts,
 			sp_findings *out, sp_error *err);

@@ -89,7 +89,7 @@ void sp_cluster_claims(const sp_cluster *c, int owner[SP_SLOTS]);
 /*
  * The primaries of the cluster, in a stable order (by address): indexes
  * into c->nodes of reachable nodes whose own line says master. Writes at
- * most max entries into idx; returns the count.
+ * most max entries into idx; returns the number written.
  */
 size_t sp_cluster_primaries(const sp_cluster *c, int *idx, size_t max);
 

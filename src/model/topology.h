@@ -68,7 +68,7 @@ typedef struct sp_view {
 
 /*
  * Parses CLUSTER NODES text (len bytes, need not be NUL-terminated) into
- * *v, which the caller later releases with sp_view_free. On error *v is
+ * *v (which must be empty: free a used view first), which the caller later releases with sp_view_free. On error *v is
  * left empty (safe to free) and err quotes the offending line.
  * Rejects: wrong field count, bad id (not 40 hex chars), bad address,
  * unknown flag, non-numeric numbers, slot out of range, a slot claimed by

@@ -1,0 +1,100 @@
+/*
+ * migrate.h - the slot mover.
+ *
+ * Moves hash slots between primaries with the order of protocol rule 2
+ * (DESIGN.md): IMPORTING on the target, then MIGRATING on the source,
+ * then GETKEYSINSLOT + MIGRATE ... REPLACE KEYS until the slot is empty,
+ * then SETSLOT NODE on the target, the source, and every other primary.
+ *
+ * Speed comes from waiting less, not from skipping steps: each (source,
+ * target) pair runs on its own thread with its own connections, keeps a
+ * window of slots in flight and pipelines every step for the whole
+ * window; MIGRATE batches are cut by bytes (MEMORY USAGE, pipelined) with
+ * a timeout scaled to the payload. Redis saves nodes.conf once per event
+ * loop, so a pipelined window of SETSLOTs costs one fsync, not one each.
+ *
+ * Every step is idempotent against the live state, so the same moves can
+ * be run again after a crash (resume) and finish where they stopped.
+ */
+#ifndef SP_MIGRATE_H
+#define SP_MIGRATE_H
+
+#include <signal.h>
+
+#include "../io/conn.h"
+#include "../model/topology.h"
+
+typedef struct sp_endpoint {
+	char id[SP_ID_LEN + 1];
+	char host[SP_HOST_MAX];
+	int port;
+	char addr[SP_ADDR_MAX];
+} sp_endpoint;
+
+typedef struct sp_move {
+	int slot;
+	int src; /* index into the endpoint table */
+	int dst;
+} sp_move;
+
+typedef enum sp_rate_unit {
+	SP_RATE_NONE = 0,
+	SP_RATE_SLOTS,
+	SP_RATE_KEYS,
+	SP_RATE_BYTES
+} sp_rate_unit;
+
+typedef struct sp_migrate_stats {
+	long long slots_total;
+	long long slots_done;
+	long long keys;
+	long long bytes;
+	long long retries;
+	double seconds;
+} sp_migrate_stats;
+
+/* Called after each window's slots are final: slots[0..n-1] now belong
+ * to their targets. Called with the engine's lock held; keep it short. */
+typedef void (*sp_slots_done_fn)(void *ud, const sp_move *moves, size_t n);
+
+/* Called about every 200 ms from the thread that called sp_migrate. */
+typedef void (*sp_progress_fn)(void *ud, const sp_migrate_stats *s);
+
+typedef struct sp_migrate_opts {
+	int window;            /* slots in flight per pair (default 32) */
+	int parallel;          /* pairs moving at once (default 8) */
+	int batch_keys;        /* keys fetched per slot per round (default 1000) */
+	long long batch_bytes; /* payload of one MIGRATE (default 4 MiB) */
+	int timeout_ms;        /* MIGRATE base timeout (default 5000) */
+	int max_retries;       /* per step (default 8) */
+	sp_rate_unit rate_unit;
+	double rate;           /* units per second, when rate_unit is set */
+	const sp_conn_opts *conn;
+	volatile sig_atomic_t *stop; /* set by a signal: stop at a boundary */
+	sp_slots_done_fn on_done;
+	sp_progress_fn on_progress;
+	void *ud;
+} sp_migrate_opts;
+
+/* The defaults above. */
+sp_migrate_opts sp_migrate_defaults(void);
+
+/*
+ * Moves every slot in moves (all targets and sources must be primaries in
+ * nodes, which must list every primary of the cluster: SETSLOT NODE is
+ * broadcast to all of them). Fills *stats. Returns SP_OK when every move
+ * is done; SP_ERR_INTERRUPTED when *stop was set (no slot is left open);
+ * otherwise the first error, after closing what it could: a slot whose
+ * target already holds keys is finished, any other is reverted; a slot
+ * that could not be closed (its node is down) is named in the message.
+ */
+sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes,
+		  const sp_move *moves, size_t nmoves,
+		  const sp_migrate_opts *opts, sp_migrate_stats *stats,
+		  sp_error *err);
+
+/* Fills an endpoint from a gathered node. */
+void sp_endpoint_set(sp_endpoint *e, const char *id, const char *host,
+		     int port);
+
+#endif

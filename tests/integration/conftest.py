@@ -1,0 +1,646 @@
+"""Integration harness for slotpilot.
+
+Real redis-server processes only, on 127.0.0.1, each in its own temporary
+directory, always stopped (by the pid in its pidfile) when the fixture that
+started it is torn down, and again at the end of the session as a safety net.
+Every wait is bounded.
+
+Helpers (importable with ``from conftest import ...``):
+
+    start_nodes(n, base_dir, ...)          -> [Node]
+    make_cluster_with_redis_cli(nodes, replicas)
+    redis_cli_check(addr)                  -> (exit code, output)
+    run_sp(*args, input=None, timeout=60)  -> CompletedProcess (stdin no TTY)
+
+Fixtures: ``node_pool`` (function scope) and ``module_node_pool`` (module
+scope) whose ``.start(n)`` starts nodes that are stopped at teardown.
+"""
+
+import atexit
+import glob
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+
+HOST = "127.0.0.1"
+SLOTPILOT = os.environ.get("SLOTPILOT", "/work/main/build/slotpilot")
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_CLI = "/usr/bin/redis-cli"
+NODE_TIMEOUT_MS = 2000
+PORT_LO, PORT_HI = 20000, 29999  # cluster bus ports: +10000
+
+_ALL_NODES = []  # every node this process started (safety net)
+_RESERVED_PORTS = set()  # ports handed out by this process
+_rng = random.Random()  # independent of any seeding done by tests
+
+
+def _become_subreaper():
+    """Make daemonized redis-servers (ours and the binary's) our children so
+    that we can reap them instead of leaving zombies behind."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_CHILD_SUBREAPER = 36
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
+_become_subreaper()
+
+
+def _reap(pid):
+    """Reap pid if it is our (zombie) child; never touches other children."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        pass
+
+
+# ---------------------------------------------------------------------------
+# generic helpers
+
+
+def wait_until(fn, timeout, interval=0.1, desc="condition"):
+    """Poll fn() until it returns a truthy value; fail after timeout s."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - polled conditions may raise
+            last_exc = e
+        if time.monotonic() >= deadline:
+            msg = "timed out after %.1fs waiting for %s" % (timeout, desc)
+            if last_exc is not None:
+                msg += " (last error: %r)" % (last_exc,)
+            raise AssertionError(msg)
+        time.sleep(interval)
+
+
+def pid_alive(pid):
+    """True if pid is a live (non-zombie) process."""
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        state = stat[stat.rindex(")") + 2:].split()[0]
+        if state in ("Z", "X"):
+            _reap(pid)
+            return False
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def pid_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def is_redis_server_pid(pid):
+    return pid_alive(pid) and "redis-server" in pid_cmdline(pid)
+
+
+def stop_pid(pid, timeout=5.0):
+    """SIGTERM, wait up to timeout, then SIGKILL. Returns when pid is gone."""
+    if not pid_alive(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 5
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def read_pidfile(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def kill_pids_in_dir(d):
+    """Safety net: stop every redis-server whose pid is in d/**/*.pid."""
+    for pf in glob.glob(os.path.join(str(d), "**", "*.pid"), recursive=True):
+        pid = read_pidfile(pf)
+        if pid and is_redis_server_pid(pid):
+            stop_pid(pid)
+
+
+# ---------------------------------------------------------------------------
+# ports
+
+
+def port_free(port):
+    """True if nothing listens on 127.0.0.1:port (bind test, like redis)."""
+    if port <= 0 or port > 65535:
+        return False
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def pick_port():
+    """A port p in PORT_LO..PORT_HI with p and p+10000 free."""
+    for _ in range(500):
+        p = _rng.randint(PORT_LO, PORT_HI)
+        if p in _RESERVED_PORTS or (p + 10000) in _RESERVED_PORTS:
+            continue
+        if port_free(p) and port_free(p + 10000):
+            _RESERVED_PORTS.add(p)
+            return p
+    raise RuntimeError("no free port pair found")
+
+
+def pick_port_range(n):
+    """A base port b with b..b+n-1 and their +10000 bus ports all free."""
+    for _ in range(500):
+        b = _rng.randint(PORT_LO, PORT_HI - n)
+        ports = list(range(b, b + n))
+        if any(p in _RESERVED_PORTS for p in ports):
+            continue
+        if all(port_free(p) and port_free(p + 10000) for p in ports):
+            _RESERVED_PORTS.update(ports)
+            return b
+    raise RuntimeError("no free port range of %d found" % n)
+
+
+def free_unused_port():
+    """A port with nothing listening (for unreachable-address tests)."""
+    return pick_port()
+
+
+# ---------------------------------------------------------------------------
+# nodes
+
+
+class Node:
+    def __init__(self, port, dir, password=None):
+        self.host = HOST
+        self.port = port
+        self.dir = str(dir)
+        self.pid = None
+        self.password = password
+        self.pidfile = os.path.join(self.dir, "redis.pid")
+        self.logfile = os.path.join(self.dir, "redis.log")
+        self.conf = os.path.join(self.dir, "redis.conf")
+
+    @property
+    def addr(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def __repr__(self):
+        return "Node(%s pid=%s)" % (self.addr, self.pid)
+
+    def _env(self):
+        env = dict(os.environ)
+        env.pop("REDISCLI_AUTH", None)
+        if self.password:
+            env["REDISCLI_AUTH"] = self.password
+        return env
+
+    def cli(self, *args, check=True, timeout=15):
+        """Run `redis-cli -h 127.0.0.1 -p port args...`; return stdout."""
+        cmd = [REDIS_CLI, "-h", self.host, "-p", str(self.port)] + [str(a) for a in args]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                           env=self._env(), stdin=subprocess.DEVNULL)
+        if check and (p.returncode != 0 or p.stdout.startswith("ERR") or
+                      p.stdout.startswith("(error)")):
+            raise AssertionError("redis-cli %s failed: rc=%d out=%r err=%r"
+                                 % (" ".join(cmd[5:]), p.returncode, p.stdout, p.stderr))
+        return p.stdout
+
+    def client(self, **kw):
+        return redis.Redis(host=self.host, port=self.port, password=self.password,
+                           socket_timeout=5, socket_connect_timeout=5, **kw)
+
+    def alive(self):
+        return pid_alive(self.pid)
+
+    def kill(self, sig=signal.SIGTERM, timeout=5.0):
+        """Stop the node (SIGTERM, then SIGKILL after timeout); wait until gone."""
+        if self.pid is None:
+            self.pid = read_pidfile(self.pidfile)
+        if self.pid is None:
+            return
+        if sig == signal.SIGKILL and pid_alive(self.pid):
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            wait_until(lambda: not pid_alive(self.pid), 5, 0.05, "pid %d to exit" % self.pid)
+            return
+        stop_pid(self.pid, timeout)
+
+    stop = kill
+
+    # cluster views ------------------------------------------------------
+
+    def info(self, section=None):
+        return self.client().info(section) if section else self.client().info()
+
+    def cluster_info(self):
+        out = self.cli("CLUSTER", "INFO")
+        d = {}
+        for line in out.splitlines():
+            if ":" in line:
+                k, v = line.strip().split(":", 1)
+                d[k] = v
+        return d
+
+    def cluster_nodes(self):
+        return parse_cluster_nodes(self.cli("CLUSTER", "NODES"))
+
+    def myid(self):
+        return self.cli("CLUSTER", "MYID").strip()
+
+
+def parse_cluster_nodes(text):
+    nodes = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 8:
+            continue
+        addr = parts[1].split("@")[0].split(",")[0]
+        flags = set(parts[2].split(","))
+        slots = []
+        open_slots = []
+        for s in parts[8:]:
+            if s.startswith("["):
+                open_slots.append(s)
+            elif "-" in s:
+                a, b = s.split("-")
+                slots.append((int(a), int(b)))
+            else:
+                slots.append((int(s), int(s)))
+        nodes.append({
+            "id": parts[0], "addr": addr, "flags": flags,
+            "master": None if parts[3] == "-" else parts[3],
+            "link": parts[7], "slots": slots, "open": open_slots,
+            "myself": "myself" in flags,
+            "primary": "master" in flags,
+        })
+    return nodes
+
+
+def _write_conf(node, extra_conf):
+    lines = [
+        "port %d" % node.port,
+        "bind %s" % HOST,
+        "daemonize yes",
+        "pidfile %s" % node.pidfile,
+        "logfile %s" % node.logfile,
+        "dir %s" % node.dir,
+        "cluster-enabled yes",
+        "cluster-config-file nodes.conf",
+        "cluster-node-timeout %d" % NODE_TIMEOUT_MS,
+        "appendonly no",
+        'save ""',
+        "protected-mode no",
+    ]
+    if node.password:
+        lines.append("requirepass %s" % node.password)
+        lines.append("masterauth %s" % node.password)
+    lines.extend(extra_conf or [])
+    with open(node.conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _log_tail(path, n=2000):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return ""
+
+
+def start_node(base_dir, password=None, extra_conf=None, registry=None):
+    """Start one redis-server on a free port; retry on port collision."""
+    last = ""
+    for attempt in range(10):
+        port = pick_port()
+        d = os.path.join(str(base_dir), "node-%d" % port)
+        os.makedirs(d, exist_ok=True)
+        node = Node(port, d, password)
+        _write_conf(node, extra_conf)
+        p = subprocess.run([REDIS_SERVER, node.conf], capture_output=True, text=True,
+                           timeout=15, stdin=subprocess.DEVNULL, cwd=d)
+        if p.returncode != 0:
+            last = "redis-server exit %d: %s %s" % (p.returncode, p.stdout, p.stderr)
+            continue
+        # Wait for the pidfile (written after the ports are bound) or for an
+        # error in the log (port taken: retry elsewhere).
+        deadline = time.monotonic() + 10
+        ok = False
+        while time.monotonic() < deadline:
+            pid = read_pidfile(node.pidfile)
+            if pid:
+                node.pid = pid
+                _ALL_NODES.append(node)
+                if registry is not None:
+                    registry.append(node)
+                ok = True
+                break
+            log = _log_tail(node.logfile)
+            if "Address already in use" in log or "Could not create" in log or "Failed" in log:
+                break
+            time.sleep(0.02)
+        if not ok:
+            last = "no pidfile; log: " + _log_tail(node.logfile)
+            continue
+
+        def pong():
+            return node.client().ping()
+        try:
+            wait_until(pong, 10, 0.05, "PING on %s" % node.addr)
+        except AssertionError:
+            last = "no PONG; log: " + _log_tail(node.logfile)
+            node.kill()
+            continue
+        return node
+    raise RuntimeError("could not start redis-server: " + last)
+
+
+def start_nodes(n, base_dir, password=None, extra_conf=None, registry=None):
+    return [start_node(base_dir, password, extra_conf, registry) for _ in range(n)]
+
+
+class NodePool:
+    """Starts nodes and stops all of them on .close()."""
+
+    def __init__(self, base_dir):
+        self.base_dir = str(base_dir)
+        self.nodes = []
+
+    def start(self, n, password=None, extra_conf=None):
+        return start_nodes(n, self.base_dir, password, extra_conf, self.nodes)
+
+    def close(self):
+        for node in self.nodes:
+            try:
+                node.kill()
+            except Exception:  # noqa: BLE001 - keep stopping the others
+                pass
+        kill_pids_in_dir(self.base_dir)
+
+
+@pytest.fixture
+def node_pool(tmp_path):
+    pool = NodePool(tmp_path / "nodes")
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture(scope="module")
+def module_node_pool(tmp_path_factory):
+    pool = NodePool(tmp_path_factory.mktemp("modnodes"))
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def _kill_all_started():
+    for node in list(_ALL_NODES):
+        try:
+            if node.pid and is_redis_server_pid(node.pid):
+                stop_pid(node.pid)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+atexit.register(_kill_all_started)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _kill_all_started()
+
+
+# ---------------------------------------------------------------------------
+# redis-cli cluster helpers
+
+
+def _cli_env(password=None):
+    env = dict(os.environ)
+    env.pop("REDISCLI_AUTH", None)
+    if password:
+        env["REDISCLI_AUTH"] = password
+    return env
+
+
+def redis_cli_check(addr, password=None, timeout=60):
+    """`redis-cli --cluster check addr` -> (exit code, stdout+stderr)."""
+    p = subprocess.run([REDIS_CLI, "--cluster", "check", addr], capture_output=True,
+                       text=True, timeout=timeout, env=_cli_env(password),
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout + p.stderr
+
+
+def redis_cli_clean(rc, out):
+    return rc == 0 and "[ERR]" not in out and "[WARNING]" not in out
+
+
+def redis_cli_flags(rc, out):
+    return rc != 0 or "[ERR]" in out or "[WARNING]" in out
+
+
+def wait_cluster_healthy(nodes, password=None, timeout=40):
+    """Until redis-cli check is clean from every node, all nodes report
+    cluster_state:ok and know all the others, and replicas are linked."""
+    n = len(nodes)
+
+    def healthy():
+        for node in nodes:
+            ci = node.cluster_info()
+            if ci.get("cluster_state") != "ok":
+                return False
+            if int(ci.get("cluster_known_nodes", 0)) != n:
+                return False
+            views = node.cluster_nodes()
+            if any(f & {"fail", "fail?", "handshake", "noaddr"} for f in
+                   (v["flags"] for v in views)):
+                return False
+            me = [v for v in views if v["myself"]][0]
+            if not me["primary"]:
+                repl = node.client().info("replication")
+                if repl.get("master_link_status") != "up":
+                    return False
+        for node in nodes:
+            rc, out = redis_cli_check(node.addr, password)
+            if not redis_cli_clean(rc, out):
+                return False
+        return True
+
+    wait_until(healthy, timeout, 0.25, "cluster %s to be healthy" % [x.addr for x in nodes])
+
+
+def make_cluster_with_redis_cli(nodes, replicas, password=None, timeout=60):
+    cmd = [REDIS_CLI, "--cluster", "create"] + [x.addr for x in nodes] + [
+        "--cluster-replicas", str(replicas), "--cluster-yes"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                       env=_cli_env(password), stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, "redis-cli --cluster create failed: %s\n%s" % (p.stdout, p.stderr)
+    wait_cluster_healthy(nodes, password)
+    return nodes
+
+
+def primaries_of(nodes):
+    """Nodes that are primaries (from each node's own view)."""
+    out = []
+    for node in nodes:
+        me = [v for v in node.cluster_nodes() if v["myself"]][0]
+        if me["primary"]:
+            out.append(node)
+    return out
+
+
+def replicas_of(nodes):
+    out = []
+    for node in nodes:
+        me = [v for v in node.cluster_nodes() if v["myself"]][0]
+        if not me["primary"]:
+            out.append(node)
+    return out
+
+
+def slot_owner_map(node):
+    """slot -> node id, from node's view."""
+    m = {}
+    for v in node.cluster_nodes():
+        if v["primary"]:
+            for a, b in v["slots"]:
+                for s in range(a, b + 1):
+                    m[s] = v["id"]
+    return m
+
+
+def node_is_empty(node):
+    """Fresh cluster node: knows only itself, owns no slot, holds no key."""
+    ci = node.cluster_info()
+    return (int(ci["cluster_known_nodes"]) == 1 and
+            int(ci["cluster_slots_assigned"]) == 0 and
+            node.client().dbsize() == 0)
+
+
+# ---------------------------------------------------------------------------
+# the binary
+
+
+def sp_path():
+    return SLOTPILOT
+
+
+def _require_binary():
+    if not (os.path.isfile(SLOTPILOT) and os.access(SLOTPILOT, os.X_OK)):
+        pytest.fail("slotpilot binary not found or not executable: %s "
+                    "(set SLOTPILOT)" % SLOTPILOT, pytrace=False)
+
+
+def run_sp(*args, input=None, timeout=60, env=None, extra_env=None):
+    """Run the slotpilot binary; stdin is never a TTY (DEVNULL or a pipe).
+
+    args may be str, bytes or int. Returns a CompletedProcess with text
+    stdout/stderr (utf-8, surrogateescape) plus .stdout_bytes/.stderr_bytes
+    and .cmd.
+    """
+    _require_binary()
+    argv = [SLOTPILOT]
+    for a in args:
+        argv.append(a if isinstance(a, (bytes, str)) else str(a))
+    if env is None:
+        env = dict(os.environ)
+        env.pop("REDISCLI_AUTH", None)
+    if extra_env:
+        env.update(extra_env)
+    kw = {}
+    if input is None:
+        kw["stdin"] = subprocess.DEVNULL
+    else:
+        kw["input"] = input.encode() if isinstance(input, str) else input
+    try:
+        p = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, **kw)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail("slotpilot timed out after %ss: %s\nstdout: %r\nstderr: %r" % (
+            timeout, _fmt_argv(argv), e.stdout, e.stderr), pytrace=False)
+    p.stdout_bytes, p.stderr_bytes = p.stdout, p.stderr
+    p.stdout = p.stdout.decode("utf-8", "surrogateescape")
+    p.stderr = p.stderr.decode("utf-8", "surrogateescape")
+    p.cmd = _fmt_argv(argv)
+    return p
+
+
+def _fmt_argv(argv):
+    out = []
+    for a in argv:
+        if isinstance(a, bytes):
+            a = a.decode("utf-8", "backslashreplace")
+        out.append(a if a and " " not in a else repr(a))
+    out[0] = "slotpilot"
+    return " ".join(out)
+
+
+def describe(p, limit=3000):
+    return "\n  command: %s\n  exit: %d\n  stdout: %s\n  stderr: %s" % (
+        p.cmd, p.returncode, p.stdout[:limit], p.stderr[:limit])
+
+
+def assert_rc(p, expected):
+    if isinstance(expected, int):
+        expected = (expected,)
+    assert p.returncode in expected, "expected exit %s, got %d%s" % (
+        "/".join(map(str, expected)), p.returncode, describe(p))
+
+
+def sp_json(*args, rc=None, **kw):
+    """Run slotpilot with --json; return (proc, parsed stdout)."""
+    p = run_sp(*(list(args) + ["--json"]), **kw)
+    if rc is not None:
+        assert_rc(p, rc)
+    try:
+        data = json.loads(p.stdout)
+    except ValueError as e:
+        raise AssertionError("stdout is not JSON (%s)%s" % (e, describe(p)))
+    return p, data
+
+
+def finding_codes(data):
+    return [f.get("code") for f in data.get("findings", [])]

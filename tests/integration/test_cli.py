@@ -1,0 +1,80 @@
+"""Command-line contract: usage errors exit 2, --help exits 0."""
+
+import pytest
+
+from conftest import HOST, assert_rc, describe, free_unused_port, run_sp
+
+
+def test_unknown_command_exits_2_with_usage_on_stderr():
+    p = run_sp("frobnicate")
+    assert_rc(p, 2)
+    assert "usage" in p.stderr.lower(), describe(p)
+    assert p.stdout == "", describe(p)
+
+
+def test_no_command_exits_2():
+    p = run_sp()
+    assert_rc(p, 2)
+
+
+def test_unknown_option_exits_2():
+    addr = "%s:%d" % (HOST, free_unused_port())
+    p = run_sp("check", addr, "--no-such-option")
+    assert_rc(p, 2)
+    assert p.stderr.strip(), describe(p)
+
+
+def test_unknown_global_option_before_command_exits_2():
+    p = run_sp("--no-such-option", "keyslot", "foo")
+    assert_rc(p, 2)
+
+
+def test_check_without_address_exits_2():
+    p = run_sp("check")
+    assert_rc(p, 2)
+
+
+@pytest.mark.parametrize("addr", ["nohost", "127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:abc",
+                                  "127.0.0.1:", ":6379"])
+def test_check_bad_address_exits_2(addr):
+    p = run_sp("check", addr)
+    assert_rc(p, 2)
+    assert p.stderr.startswith("slotpilot: ") or "slotpilot: " in p.stderr, describe(p)
+
+
+@pytest.mark.parametrize("opt", ["--expect-nodes", "--min-replicas", "--timeout"])
+def test_check_non_numeric_option_value_exits_2(opt):
+    addr = "%s:%d" % (HOST, free_unused_port())
+    p = run_sp("check", addr, opt, "lots")
+    assert_rc(p, 2)
+
+
+def test_option_missing_its_value_exits_2():
+    addr = "%s:%d" % (HOST, free_unused_port())
+    p = run_sp("check", addr, "--expect-nodes")
+    assert_rc(p, 2)
+
+
+def test_help_exits_0():
+    p = run_sp("--help")
+    assert_rc(p, 0)
+    assert (p.stdout + p.stderr).strip(), describe(p)
+
+
+def test_help_mentions_every_command():
+    p = run_sp("--help")
+    assert_rc(p, 0)
+    text = p.stdout + p.stderr
+    for cmd in ("keyslot", "check", "status", "create", "local"):
+        assert cmd in text, "%r missing from --help%s" % (cmd, describe(p))
+
+
+def test_keyslot_without_keys_exits_2():
+    p = run_sp("keyslot")
+    assert_rc(p, 2)
+
+
+def test_create_refuses_bad_replicas_value_exits_2():
+    addrs = ["%s:%d" % (HOST, free_unused_port()) for _ in range(3)]
+    p = run_sp("create", *addrs, "--replicas", "-1", "--yes")
+    assert_rc(p, 2)
