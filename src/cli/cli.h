@@ -5,6 +5,7 @@
 #ifndef SP_CLI_H
 #define SP_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "../io/conn.h"
@@ -79,5 +80,12 @@ int sp_cmd_status(int argc, char **argv);
 int sp_cmd_create(int argc, char **argv);
 int sp_cmd_local(int argc, char **argv);
 int sp_cmd_conf(int argc, char **argv);
+int sp_cmd_reshard(int argc, char **argv);
+int sp_cmd_resume(int argc, char **argv);
+int sp_cmd_fix(int argc, char **argv);
+
+/* SIGINT/SIGTERM set the stop flag (engines stop at a slot boundary). */
+void sp_cli_trap_signals(void);
+volatile sig_atomic_t *sp_cli_stop_flag(void);
 
 #endif

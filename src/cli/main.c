@@ -16,6 +16,9 @@ static const char usage[] =
     "  status HOST:PORT         primaries, replicas, keys, memory, slot map\n"
     "  check HOST:PORT          validate the cluster (exit 0 healthy, 1 "
     "findings)\n"
+    "  reshard HOST:PORT ...    move slots between primaries (journaled)\n"
+    "  resume HOST:PORT         finish an interrupted operation\n"
+    "  fix HOST:PORT            close open slots, cover uncovered slots\n"
     "  keyslot KEY...           hash slot of each key\n"
     "  conf                     print a node configuration template\n"
     "\n"
@@ -40,6 +43,8 @@ int main(int argc, char **argv)
 	    {"keyslot", sp_cmd_keyslot}, {"check", sp_cmd_check},
 	    {"status", sp_cmd_status},   {"create", sp_cmd_create},
 	    {"local", sp_cmd_local},     {"conf", sp_cmd_conf},
+	    {"reshard", sp_cmd_reshard}, {"resume", sp_cmd_resume},
+	    {"fix", sp_cmd_fix},
 	};
 	size_t i;
 

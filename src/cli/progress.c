@@ -1,0 +1,77 @@
+/*
+ * progress.c - progress bar, periodic lines, JSON events, summary.
+ */
+#include "progress.h"
+
+#include "../model/converge.h"
+
+static void bar(const sp_migrate_stats *s)
+{
+	int width = 30, full = s->slots_total
+				   ? (int)(s->slots_done * width / s->slots_total)
+				   : width,
+	    i;
+	double rate = s->seconds > 0 ? (double)s->slots_done / s->seconds : 0;
+	double eta = rate > 0 ? (double)(s->slots_total - s->slots_done) / rate
+			      : 0;
+
+	fputs("\r[", stderr);
+	for (i = 0; i < width; i++)
+		fputc(i < full ? '#' : '.', stderr);
+	fprintf(stderr,
+		"] %lld/%lld slots  %lld keys  %.1f MB  %.0f slots/s  ETA %.0fs ",
+		s->slots_done, s->slots_total, s->keys, (double)s->bytes / 1e6,
+		rate, eta);
+}
+
+void sp_progress_update(void *ud, const sp_migrate_stats *s)
+{
+	sp_progress *p = ud;
+	long long now = sp_now_ms();
+	const sp_cli *cli = p->cli;
+	long long every = cli->json ? 1000 : cli->tty ? 200 : 5000;
+
+	if (p->last_ms != 0 && now - p->last_ms < every)
+		return;
+	p->last_ms = now;
+	if (cli->json) {
+		printf("{\"event\":\"progress\",\"slots_done\":%lld,"
+		       "\"slots_total\":%lld,\"keys\":%lld,\"bytes\":%lld,"
+		       "\"retries\":%lld,\"seconds\":%.3f}\n",
+		       s->slots_done, s->slots_total, s->keys, s->bytes,
+		       s->retries, s->seconds);
+		fflush(stdout);
+	} else if (cli->tty) {
+		bar(s);
+		p->bar_shown = 1;
+	} else if (s->seconds >= 1) {
+		fprintf(stderr, "progress: %lld/%lld slots, %lld keys, %.1f MB, "
+				"%.1f s\n",
+			s->slots_done, s->slots_total, s->keys,
+			(double)s->bytes / 1e6, s->seconds);
+	}
+}
+
+void sp_progress_summary(sp_progress *p, const sp_migrate_stats *s, sp_err rc)
+{
+	double secs = s->seconds > 0 ? s->seconds : 1e-9;
+
+	if (p->bar_shown) {
+		bar(s);
+		fputc('\n', stderr);
+	}
+	if (p->cli->json) {
+		printf("{\"event\":\"summary\",\"ok\":%s,\"slots\":%lld,"
+		       "\"slots_total\":%lld,\"keys\":%lld,\"bytes\":%lld,"
+		       "\"seconds\":%.3f,\"retries\":%lld,\"error\":\"%s\"}\n",
+		       rc == SP_OK ? "true" : "false", s->slots_done,
+		       s->slots_total, s->keys, s->bytes, s->seconds, s->retries,
+		       rc == SP_OK ? "" : sp_strerror(rc));
+		return;
+	}
+	printf("%s %lld of %lld slots, %lld keys, %.1f MB in %.2f s "
+	       "(%.0f keys/s), %lld retries\n",
+	       rc == SP_OK ? "Moved" : "Stopped after", s->slots_done,
+	       s->slots_total, s->keys, (double)s->bytes / 1e6, s->seconds,
+	       (double)s->keys / secs, s->retries);
+}

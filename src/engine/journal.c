@@ -1,0 +1,355 @@
+/*
+ * journal.c - write and read operation journals (JSON lines via jansson).
+ */
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static sp_err mkdirs(const char *dir, sp_error *err)
+{
+	char tmp[1024];
+	char *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (p = tmp + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+				goto fail;
+			*p = '/';
+		}
+	if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+		goto fail;
+	return SP_OK;
+fail:
+	return sp_seterr(err, SP_ERR_SYSTEM, "cannot create %s: %s", tmp,
+			 strerror(errno));
+}
+
+/* Writes one JSON line, flushes and fsyncs; takes ownership of o. */
+static sp_err put_line(sp_journal *j, json_t *o, sp_error *err)
+{
+	int bad;
+
+	if (o == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	bad = json_dumpf(o, j->f, JSON_COMPACT) != 0 || fputc('\n', j->f) == EOF ||
+	      fflush(j->f) != 0 || fsync(fileno(j->f)) != 0;
+	json_decref(o);
+	if (bad)
+		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
+				 j->path, strerror(errno));
+	return SP_OK;
+}
+
+static json_t *owners_json(const int *owners)
+{
+	json_t *a = json_array();
+	int s = 0, e;
+
+	while (a != NULL && s < SP_SLOTS) {
+		for (e = s; e + 1 < SP_SLOTS && owners[e + 1] == owners[s]; e++)
+			;
+		if (owners[s] >= 0)
+			json_array_append_new(a, json_pack("[i,i,i]", s, e,
+							   owners[s]));
+		s = e + 1;
+	}
+	return a;
+}
+
+static json_t *begin_json(const char *op, const char *id, const char *entry,
+			  const sp_endpoint *nodes, size_t nn,
+			  const int *owners, const sp_move *m, size_t nm)
+{
+	json_t *jn = json_array(), *jm = json_array();
+	size_t i;
+
+	for (i = 0; i < nn; i++)
+		json_array_append_new(jn, json_pack("{s:s, s:s}", "id",
+						    nodes[i].id, "addr",
+						    nodes[i].addr));
+	for (i = 0; i < nm; i++)
+		json_array_append_new(jm, json_pack("[i,i,i]", m[i].slot,
+						    m[i].src, m[i].dst));
+	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
+			 "type", "begin", "version", 1, "op", op, "id", id,
+			 "entry", entry, "time", (json_int_t)time(NULL),
+			 "nodes", jn, "owners", owners_json(owners), "moves",
+			 jm);
+}
+
+sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
+			const sp_endpoint *nodes, size_t nnodes,
+			const int *owners, const sp_move *moves, size_t nmoves,
+			sp_journal **out, sp_error *err)
+{
+	sp_journal *j = NULL;
+	char id[64];
+	sp_err rc;
+
+	*out = NULL;
+	if ((rc = mkdirs(dir, err)) != SP_OK)
+		return rc;
+	/* Sortable by time, unique per process. */
+	snprintf(id, sizeof(id), "%lld-%d-%s", (long long)time(NULL),
+		 (int)getpid(), op);
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	snprintf(j->path, sizeof(j->path), "%s/%s.journal", dir, id);
+	if ((j->f = fopen(j->path, "wx")) == NULL) {
+		rc = sp_seterr(err, SP_ERR_SYSTEM, "cannot create %s: %s",
+			       j->path, strerror(errno));
+		free(j);
+		return rc;
+	}
+	rc = put_line(j, begin_json(op, id, entry, nodes, nnodes, owners, moves,
+				    nmoves),
+		      err);
+	if (rc != SP_OK) {
+		sp_journal_close(j);
+		return rc;
+	}
+	*out = j;
+	return SP_OK;
+}
+
+sp_err sp_journal_reopen(const char *path, sp_journal **out, sp_error *err)
+{
+	sp_journal *j = calloc(1, sizeof(*j));
+
+	*out = NULL;
+	if (j == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	snprintf(j->path, sizeof(j->path), "%s", path);
+	if ((j->f = fopen(path, "a")) == NULL) {
+		free(j);
+		return sp_seterr(err, SP_ERR_SYSTEM, "cannot open %s: %s", path,
+				 strerror(errno));
+	}
+	/* A torn last line (a crash mid-write) must not glue onto ours. */
+	fputc('\n', j->f);
+	*out = j;
+	return SP_OK;
+}
+
+sp_err sp_journal_done(sp_journal *j, const sp_move *moves, size_t n,
+		       sp_error *err)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < n; i++)
+		json_array_append_new(a, json_integer(moves[i].slot));
+	return put_line(j, json_pack("{s:s, s:o}", "type", "done", "slots", a),
+			err);
+}
+
+sp_err sp_journal_end(sp_journal *j, const char *status, sp_error *err)
+{
+	return put_line(j, json_pack("{s:s, s:s}", "type", "end", "status",
+				     status),
+			err);
+}
+
+void sp_journal_close(sp_journal *j)
+{
+	if (j == NULL)
+		return;
+	if (j->f != NULL)
+		fclose(j->f);
+	free(j);
+}
+
+static sp_err load_nodes(json_t *jn, sp_journal_rec *r, sp_error *err)
+{
+	size_t i;
+
+	if (!json_is_array(jn) || json_array_size(jn) == 0 ||
+	    json_array_size(jn) > 10000)
+		return sp_seterr(err, SP_ERR_PROTOCOL, "%s: bad node list",
+				 r->path);
+	r->nnodes = json_array_size(jn);
+	if ((r->nodes = calloc(r->nnodes, sizeof(*r->nodes))) == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	for (i = 0; i < r->nnodes; i++) {
+		const char *id = NULL, *addr = NULL;
+		char host[SP_HOST_MAX];
+		int port;
+		if (json_unpack(json_array_get(jn, i), "{s:s, s:s}", "id", &id,
+				"addr", &addr) != 0 ||
+		    strlen(id) != SP_ID_LEN ||
+		    sp_parse_hostport(addr, host, &port, NULL) != SP_OK)
+			return sp_seterr(err, SP_ERR_PROTOCOL,
+					 "%s: bad node %zu", r->path, i);
+		sp_endpoint_set(&r->nodes[i], id, host, port);
+	}
+	return SP_OK;
+}
+
+static sp_err load_moves(json_t *jm, json_t *jo, sp_journal_rec *r,
+			 sp_error *err)
+{
+	int n = (int)r->nnodes, s, a, b, o;
+	size_t i;
+
+	if (!json_is_array(jm) || !json_is_array(jo) ||
+	    json_array_size(jm) > SP_SLOTS)
+		return sp_seterr(err, SP_ERR_PROTOCOL, "%s: bad moves", r->path);
+	r->nmoves = json_array_size(jm);
+	if ((r->moves = calloc(r->nmoves + 1, sizeof(*r->moves))) == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	for (i = 0; i < r->nmoves; i++) {
+		if (json_unpack(json_array_get(jm, i), "[i,i,i]", &s, &a, &b) ||
+		    s < 0 || s >= SP_SLOTS || a < 0 || a >= n || b < 0 ||
+		    b >= n)
+			return sp_seterr(err, SP_ERR_PROTOCOL,
+					 "%s: bad move %zu", r->path, i);
+		r->moves[i] = (sp_move){s, a, b};
+	}
+	for (i = 0; i < json_array_size(jo); i++) {
+		if (json_unpack(json_array_get(jo, i), "[i,i,i]", &s, &a, &o) ||
+		    s < 0 || a < s || a >= SP_SLOTS || o < 0 || o >= n)
+			return sp_seterr(err, SP_ERR_PROTOCOL,
+					 "%s: bad owner range %zu", r->path, i);
+		for (; s <= a; s++)
+			r->owners[s] = o;
+	}
+	return SP_OK;
+}
+
+static sp_err load_begin(json_t *o, sp_journal_rec *r, sp_error *err)
+{
+	const char *op, *id, *entry;
+	json_t *jn, *jm, *jo;
+	int version;
+	sp_err rc;
+
+	if (json_unpack(o, "{s:i, s:s, s:s, s:s, s:o, s:o, s:o}", "version",
+			&version, "op", &op, "id", &id, "entry", &entry,
+			"nodes", &jn, "moves", &jm, "owners", &jo) != 0 ||
+	    version != 1)
+		return sp_seterr(err, SP_ERR_PROTOCOL,
+				 "%s: not a slotpilot journal (bad begin "
+				 "record)",
+				 r->path);
+	snprintf(r->op, sizeof(r->op), "%s", op);
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	snprintf(r->entry, sizeof(r->entry), "%s", entry);
+	if ((rc = load_nodes(jn, r, err)) != SP_OK)
+		return rc;
+	return load_moves(jm, jo, r, err);
+}
+
+static void load_record(json_t *o, sp_journal_rec *r)
+{
+	const char *type = json_string_value(json_object_get(o, "type"));
+	json_t *slots, *v;
+	size_t i;
+
+	if (type == NULL)
+		return;
+	if (strcmp(type, "done") == 0 &&
+	    json_is_array(slots = json_object_get(o, "slots"))) {
+		json_array_foreach(slots, i, v)
+		{
+			json_int_t s = json_integer_value(v);
+			if (json_is_integer(v) && s >= 0 && s < SP_SLOTS)
+				r->done[s] = 1;
+		}
+	} else if (strcmp(type, "end") == 0 &&
+		   json_is_string(json_object_get(o, "status"))) {
+		snprintf(r->status, sizeof(r->status), "%s",
+			 json_string_value(json_object_get(o, "status")));
+	}
+}
+
+sp_err sp_journal_load(const char *path, sp_journal_rec *r, sp_error *err)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int first = 1, i;
+	sp_err rc = SP_OK;
+	FILE *f;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < SP_SLOTS; i++)
+		r->owners[i] = -1;
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	if ((f = fopen(path, "r")) == NULL)
+		return sp_seterr(err, SP_ERR_SYSTEM, "cannot read %s: %s", path,
+				 strerror(errno));
+	while (rc == SP_OK && (len = getline(&line, &cap, f)) >= 0) {
+		json_t *o;
+		if (len <= 1)
+			continue;
+		/* A line that does not parse was torn by a crash: skip it. */
+		if ((o = json_loadb(line, (size_t)len, 0, NULL)) == NULL) {
+			if (first)
+				rc = sp_seterr(err, SP_ERR_PROTOCOL,
+					       "%s: not a slotpilot journal",
+					       path);
+			continue;
+		}
+		rc = first ? load_begin(o, r, err) : SP_OK;
+		if (!first)
+			load_record(o, r);
+		first = 0;
+		json_decref(o);
+	}
+	if (rc == SP_OK && first)
+		rc = sp_seterr(err, SP_ERR_PROTOCOL, "%s: empty journal", path);
+	free(line);
+	fclose(f);
+	if (rc != SP_OK)
+		sp_journal_rec_free(r);
+	return rc;
+}
+
+void sp_journal_rec_free(sp_journal_rec *r)
+{
+	free(r->nodes);
+	free(r->moves);
+	r->nodes = NULL;
+	r->moves = NULL;
+	r->nnodes = r->nmoves = 0;
+}
+
+/* Journal ids start with the creation time, so names sort by age. */
+sp_err sp_journal_find_open(const char *dir, char *path, size_t len,
+			    sp_error *err)
+{
+	char best[512] = "", cand[1024];
+	sp_journal_rec r;
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return sp_seterr(err, SP_ERR_NOTFOUND, "no journal in %s", dir);
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n < 9 || strcmp(de->d_name + n - 8, ".journal") != 0)
+			continue;
+		snprintf(cand, sizeof(cand), "%s/%s", dir, de->d_name);
+		if (sp_journal_load(cand, &r, NULL) != SP_OK)
+			continue;
+		if (strcmp(r.status, "complete") != 0 &&
+		    strcmp(de->d_name, best) > 0)
+			snprintf(best, sizeof(best), "%s", de->d_name);
+		sp_journal_rec_free(&r);
+	}
+	closedir(d);
+	if (best[0] == '\0')
+		return sp_seterr(err, SP_ERR_NOTFOUND,
+				 "no unfinished operation in %s", dir);
+	snprintf(path, len, "%s/%s", dir, best);
+	return SP_OK;
+}

@@ -1,0 +1,46 @@
+/*
+ * recover.h - finishing what was interrupted (resume, from a journal) and
+ * repairing what anyone left broken (fix, without one).
+ *
+ * Both decide from the live cluster, never from a record alone: a slot's
+ * owner is whoever claims it now, and keys are counted where they are.
+ */
+#ifndef SP_RECOVER_H
+#define SP_RECOVER_H
+
+#include "../io/log.h"
+#include "reshard.h"
+
+/*
+ * The moves still needed to finish the journaled operation rec on the
+ * live cluster c: slots not yet owned by their target move from their
+ * current owner (after a failover, the promoted replica); slots owned by
+ * their target but still open somewhere get their final SETSLOT NODE.
+ * SP_ERR_CLUSTER when a target is no longer a reachable primary or a
+ * slot has no single owner (the message says which).
+ */
+sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
+		      sp_opplan *out, sp_error *err);
+
+typedef struct sp_fix_report {
+	int finished;  /* open slots whose migration was completed */
+	int reverted;  /* open slots closed where they were */
+	int assigned;  /* uncovered slots given an owner */
+	int keys_moved;/* keys moved back into an owner */
+} sp_fix_report;
+
+/*
+ * Repairs the cluster reachable from host:port: every open slot is
+ * finished when its keys are already split toward one other primary
+ * (that primary's copy is stale only where the source still has the key,
+ * and REPLACE keeps the source's), reverted when no other primary holds
+ * keys of it, and otherwise its stray keys are moved back into the owner
+ * without REPLACE (a key on both sides is reported, never dropped). An
+ * uncovered slot goes to the primary holding most of its keys, or the
+ * one with the fewest slots. Waits until the cluster is healthy.
+ */
+sp_err sp_fix(const char *host, int port, const sp_conn_opts *co,
+	      const sp_migrate_opts *mig, const sp_log *log,
+	      sp_fix_report *rep, sp_error *err);
+
+#endif
