@@ -182,7 +182,7 @@ static int wait_ready(const sp_cli *cli, const char *host, int port,
 static const char reshard_help[] =
     "usage: slotpilot reshard HOST:PORT --from ID[,ID...]|all --to ID\n"
     "                 (--slots N | --slot-ranges a-b,c,...) [--dry-run]\n"
-    "                 [--window 32] [--parallel 8] [--rate N(slots|keys|mb)]\n"
+    "                 [--window 128] [--parallel 8] [--rate N(slots|keys|mb)]\n"
     "                 [--batch-keys 1000] [--journal-dir .slotpilot/journal]\n"
     "                 [--wait 30] [--yes] [--json]\n"
     "ID: a node id, a unique id prefix (6+ chars) or HOST:PORT of a primary.\n"

@@ -55,7 +55,7 @@ typedef struct wslot {
 
 sp_migrate_opts sp_migrate_defaults(void)
 {
-	sp_migrate_opts o = {.window = 32,
+	sp_migrate_opts o = {.window = 128,
 			     .parallel = 8,
 			     .batch_keys = 1000,
 			     .batch_bytes = 4 << 20,
@@ -523,6 +523,18 @@ static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails,
 	throttle(w->sh, SP_RATE_KEYS, (double)nkeys);
 	throttle(w->sh, SP_RATE_BYTES, (double)bytes);
 	rc = send_batches(w, c, ws, b, nb, fails, solo);
+	/* No confirming round when every slot gave fewer keys than asked for
+	 * and all of them moved: while a slot is MIGRATING the source creates
+	 * no key in it (a write to a missing key is sent to the target with
+	 * ASK, a multi-key write with some keys missing gets TRYAGAIN). */
+	if (rc == SP_OK) {
+		*empty = 1;
+		for (i = 0; i < k; i++)
+			if (fails[i] || (ws[i].keys != NULL &&
+					 ws[i].keys->elements >=
+					     (size_t)w->sh->o->batch_keys))
+				*empty = 0;
+	}
 out:
 	free(sizes);
 	free(b);
@@ -572,10 +584,72 @@ out:
 	return rc;
 }
 
+/* Appends "CLUSTER SETSLOT s NODE id" for every slot to node i. */
+static sp_err append_node(worker *w, int i, const wslot *ws, size_t k,
+			  const char *id)
+{
+	sp_conn *c;
+	sp_err rc;
+	size_t j;
+
+	if ((rc = conn_to(w, i, &c)) != SP_OK)
+		return rc;
+	for (j = 0; j < k && rc == SP_OK; j++)
+		rc = sp_conn_append(c, &w->err, "CLUSTER SETSLOT %d NODE %s",
+				    ws[j].slot, id);
+	return rc;
+}
+
+/*
+ * SETSLOT NODE to the source and every other primary at once: all
+ * pipelines are written first, then all replies read, so the nodes work
+ * in parallel. The source's results land in res[]; a node that fails
+ * here is retried alone. Returns the source's status.
+ */
+static sp_err broadcast_node(worker *w, wslot *ws, size_t k, const char *id,
+			     int *res)
+{
+	size_t n = w->sh->nnodes, i, j;
+	int *sent = calloc(n, sizeof(int)), *tmp = calloc(k, sizeof(int));
+	sp_err src_rc = SP_OK;
+
+	for (i = 0; sent && tmp && i < n; i++)
+		sent[i] = (int)i != w->p->dst &&
+			  append_node(w, (int)i, ws, k, id) == SP_OK;
+	for (i = 0; sent && tmp && i < n; i++) {
+		int *out = (int)i == w->p->src ? res : tmp;
+		sp_err rc = sent[i] ? SP_OK : SP_ERR_IO;
+		sp_error e;
+		for (j = 0; j < k && rc == SP_OK; j++) {
+			rc = sp_conn_read(w->conns[i], NULL, &e,
+					  "CLUSTER SETSLOT");
+			if (w->conns[i]->ctx->err)
+				break;
+			if ((out[j] = setslot_result(rc, e.msg)) == R_ERR)
+				w->err = e;
+			rc = SP_OK;
+		}
+		if (rc != SP_OK && (int)i != w->p->dst) {
+			if (w->conns[i] != NULL)
+				sp_conn_drain(w->conns[i]);
+			rc = setslot_all(w, (int)i, ws, k, -1, "NODE", id, out);
+		}
+		if ((int)i == w->p->src)
+			src_rc = rc;
+	}
+	if (sent == NULL || tmp == NULL)
+		src_rc = sp_seterr(&w->err, SP_ERR_OOM, "out of memory");
+	free(sent);
+	free(tmp);
+	return src_rc;
+}
+
 /*
  * Closes the window: SETSLOT NODE on the target first (it takes the slot
- * and bumps its epoch), then the source, then every other primary, so no
- * node keeps redirecting clients to the old owner (redis issue #7116).
+ * and bumps its epoch), then the source and every other primary at once,
+ * so no node keeps redirecting clients to the old owner (redis issue
+ * #7116). The target must go first: a source told before it would send
+ * clients with MOVED to a target that still only imports, and back.
  * A source that has meanwhile become a replica answers "Please use
  * SETSLOT only with masters": that is fine. Other primaries that miss
  * the message learn it through gossip, so their errors are not fatal.
@@ -591,13 +665,10 @@ static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
 			      res)) != SP_OK ||
 	    (rc = check_results(w, ws, k, res, -2)) != SP_OK)
 		return rc;
-	if (setslot_all(w, w->p->src, ws, k, -1, "NODE", dst->id, res) ==
-		SP_OK &&
+	/* The target owns the slots now; the rest may learn in any order. */
+	if (broadcast_node(w, ws, k, dst->id, res) == SP_OK &&
 	    (rc = check_results(w, ws, k, res, R_NOT_MASTER)) != SP_OK)
 		return rc;
-	for (i = 0; i < w->sh->nnodes; i++)
-		if ((int)i != w->p->src && (int)i != w->p->dst)
-			setslot_all(w, (int)i, ws, k, -1, "NODE", dst->id, res);
 	done = calloc(k, sizeof(*done));
 	pthread_mutex_lock(&w->sh->mu);
 	for (i = 0; i < k; i++) {

@@ -61,7 +61,7 @@ typedef void (*sp_slots_done_fn)(void *ud, const sp_move *moves, size_t n);
 typedef void (*sp_progress_fn)(void *ud, const sp_migrate_stats *s);
 
 typedef struct sp_migrate_opts {
-	int window;            /* slots in flight per pair (default 32) */
+	int window;            /* slots in flight per pair (default 128) */
 	int parallel;          /* pairs moving at once (default 8) */
 	int batch_keys;        /* keys fetched per slot per round (default 1000) */
 	long long batch_bytes; /* payload of one MIGRATE (default 4 MiB) */

@@ -176,10 +176,16 @@ static sp_err plan_ranges(sp_opplan *p, const char *ranges, int dst,
 
 	if ((rc = sp_parse_slot_ranges(ranges, set, err)) != SP_OK)
 		return rc;
+	int at_dst = -1;
+
 	for (s = 0; s < SP_SLOTS; s++) {
 		int o = p->owners[s];
-		if (!set[s] || o == dst)
+		if (!set[s])
 			continue;
+		if (o == dst) {
+			at_dst = at_dst < 0 ? s : at_dst;
+			continue;
+		}
 		if (o < 0 || !is_src[o])
 			return sp_seterr(err, SP_ERR_USAGE,
 					 "slot %d is not owned by a source "
@@ -187,6 +193,15 @@ static sp_err plan_ranges(sp_opplan *p, const char *ranges, int dst,
 					 s, o < 0 ? "nobody" : p->nodes[o].addr);
 		p->moves[p->nmoves++] = (sp_move){s, o, dst};
 	}
+	/* All on the target already: a finished reshard run again, a no-op.
+	 * Some: a typo, or an interrupted run that resume should finish. */
+	if (at_dst >= 0 && p->nmoves > 0)
+		return sp_seterr(err, SP_ERR_USAGE,
+				 "slot %d already belongs to the target %s; "
+				 "leave it out of --slot-ranges (or run "
+				 "slotpilot resume to finish an interrupted "
+				 "reshard)",
+				 at_dst, p->nodes[dst].addr);
 	return SP_OK;
 }
 

@@ -1,0 +1,696 @@
+#!/usr/bin/python3
+"""Migration benchmark: slotpilot reshard vs redis-cli --cluster rebalance.
+
+One run builds two identical local clusters (3 primaries + 3 replicas, plus
+one empty primary joined to each), loads the same keys into both, then times:
+
+  A: redis-cli --cluster rebalance ENTRY --cluster-use-empty-masters
+  B: slotpilot reshard ENTRY --from all --to NEW --slots N --yes
+     (N = the number of slots redis-cli moved on A, so the work is the same)
+
+and prints wall time, keys/s and the ratio. It asserts no timing; it fails
+only when a cluster is not healthy or keys are lost after a migration.
+Both clusters are always stopped at the end (only through their pid files).
+
+    /usr/bin/python3 bench/engine.py --sp build/slotpilot
+    BENCH_KEYS=100000 BENCH_VALUE=100 /usr/bin/python3 bench/engine.py --sp build/slotpilot
+
+Standard library only; uses the redis-server and redis-cli binaries.
+"""
+
+import argparse
+import binascii
+import glob
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HOST = "127.0.0.1"
+NSLOTS = 16384
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+# ---------------------------------------------------------------------------
+# a minimal RESP client (stdlib only)
+
+
+class Conn:
+    def __init__(self, port, timeout=10.0):
+        self.port = port
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise BenchError("connection to %d closed" % self.port)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise BenchError("connection to %d closed" % self.port)
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _reply(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise BenchError("port %d: %s" % (self.port, rest.decode()))
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n).decode("utf-8", "replace")
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise BenchError("port %d: bad reply %r" % (self.port, line))
+
+    def call(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+        return self._reply()
+
+
+def call(port, *args, timeout=10.0):
+    with Conn(port, timeout) as c:
+        return c.call(*args)
+
+
+def info_dict(port, section):
+    d = {}
+    for line in call(port, "INFO", section).splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            d[k] = v
+    return d
+
+
+def wait_until(fn, timeout, desc, interval=0.2):
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            v = fn()
+            if v:
+                return v
+        except (OSError, BenchError) as e:
+            last = e
+        if time.monotonic() >= deadline:
+            msg = "timed out after %.0fs waiting for %s" % (timeout, desc)
+            if last is not None:
+                msg += " (last error: %s)" % last
+            raise BenchError(msg)
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# keys and slots
+
+
+def keyslot(key):
+    """Redis Cluster hash slot of key (bytes), with the {hash tag} rule."""
+    s = key.find(b"{")
+    if s >= 0:
+        e = key.find(b"}", s + 1)
+        if e > s + 1:
+            key = key[s + 1:e]
+    return binascii.crc_hqx(key, 0) % NSLOTS
+
+
+def _selftest_keyslot():
+    # Values from the Redis Cluster specification / CLUSTER KEYSLOT.
+    assert binascii.crc_hqx(b"123456789", 0) == 0x31C3
+    assert keyslot(b"foo") == 12182
+    assert keyslot(b"{user1000}.following") == keyslot(b"user1000")
+    assert keyslot(b"foo{}{bar}") == keyslot(b"foo{}{bar}")  # no tag: whole key
+    assert keyslot(b"foo{{bar}}zap") == keyslot(b"{bar")
+
+
+def build_commands(nkeys, value_size, seed=1):
+    """RESP SET commands grouped by slot: list of 16384 lists of bytes.
+
+    Values are drawn from a pool of random printable strings so that the
+    DUMP payloads MIGRATE carries are not trivially compressible."""
+    rng = random.Random(seed)
+    alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"
+    pool = []
+    for _ in range(4096):
+        v = bytes(alphabet[rng.randrange(64)] for _ in range(value_size))
+        pool.append(b"$%d\r\n%s\r\n" % (value_size, v))
+    by_slot = [[] for _ in range(NSLOTS)]
+    crc = binascii.crc_hqx
+    for n in range(nkeys):
+        k = b"key:%d" % n
+        # plain keys: no hash tag, so crc the whole key (keyslot() covers tags)
+        slot = crc(k, 0) % NSLOTS if b"{" not in k else keyslot(k)
+        by_slot[slot].append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n%s"
+                             % (len(k), k, pool[n & 4095]))
+    return by_slot
+
+
+# ---------------------------------------------------------------------------
+# processes and ports
+
+
+def port_free(port):
+    if port <= 0 or port > 65535:
+        return False
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def pick_base(start, n, avoid):
+    """First base >= start (steps of 100) with base..base+n-1 and their
+    bus ports (+10000) free and not in avoid."""
+    b = start
+    while b + n + 10000 < 65535:
+        ports = range(b, b + n)
+        if all(p not in avoid and p + 10000 not in avoid and port_free(p)
+               and port_free(p + 10000) for p in ports):
+            return b
+        b += 100
+    raise BenchError("no free port range of %d from %d" % (n, start))
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        if st[st.rindex(")") + 2:].split()[0] in ("Z", "X"):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except (ChildProcessError, OSError):
+                pass
+            return False
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def is_redis_server(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmd = f.read()
+    except OSError:
+        return False
+    return pid_alive(pid) and b"redis-server" in cmd
+
+
+def stop_pid(pid, timeout=5.0):
+    if not pid_alive(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run(cmd, timeout=600, log_path=None, check=True):
+    """Run cmd (list); return (rc, output). Output also goes to log_path."""
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=timeout)
+    out = p.stdout.decode("utf-8", "replace")
+    if log_path:
+        with open(log_path, "a") as f:
+            f.write("$ %s\n%s\n[rc=%d]\n" % (" ".join(cmd), out, p.returncode))
+    if check and p.returncode != 0:
+        raise BenchError("%s failed (rc=%d):\n%s"
+                         % (" ".join(cmd), p.returncode, out[-3000:]))
+    return p.returncode, out
+
+
+# ---------------------------------------------------------------------------
+# a local cluster
+
+
+class Cluster:
+    def __init__(self, name, sp, root, base, primaries, replicas, out_dir):
+        self.name = name
+        self.sp = sp
+        self.dir = os.path.join(root, name)
+        self.base = base
+        self.nodes = primaries * (1 + replicas)
+        self.primaries = primaries
+        self.replicas = replicas
+        self.ports = list(range(base, base + self.nodes))
+        self.new_port = base + self.nodes
+        self.total = self.nodes + 1
+        self.log = os.path.join(out_dir, "cluster-%s.log" % name)
+        self.started = False
+
+    @property
+    def entry(self):
+        return "%s:%d" % (HOST, self.base)
+
+    @property
+    def new_addr(self):
+        return "%s:%d" % (HOST, self.new_port)
+
+    def all_ports(self):
+        return self.ports + [self.new_port]
+
+    # -- lifecycle
+
+    def up(self):
+        if os.path.exists(self.dir):
+            self.down()
+            shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(os.path.dirname(self.dir), exist_ok=True)
+        self.started = True
+        run([self.sp, "local", "up", "--dir", self.dir, "--port",
+             str(self.base), "--primaries", str(self.primaries),
+             "--replicas", str(self.replicas), "--node-timeout", "5000"],
+            timeout=120, log_path=self.log)
+        self.start_extra_node()
+        self.add_extra_node()
+
+    def start_extra_node(self):
+        src = os.path.join(self.dir, str(self.base), "redis.conf")
+        with open(src) as f:
+            conf = f.read()
+        out = []
+        for line in conf.splitlines():
+            w = line.split()
+            if w and w[0] in ("port", "cluster-announce-port"):
+                line = "%s %d" % (w[0], self.new_port)
+            elif w and w[0] == "cluster-announce-bus-port":
+                line = "%s %d" % (w[0], self.new_port + 10000)
+            elif w and line.startswith("#"):
+                line = line.replace(str(self.base), str(self.new_port))
+            out.append(line)
+        d = os.path.join(self.dir, str(self.new_port))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "redis.conf"), "w") as f:
+            f.write("\n".join(out) + "\n")
+        subprocess.run([REDIS_SERVER, "redis.conf"], cwd=d, check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        wait_until(lambda: call(self.new_port, "PING") == "PONG", 20,
+                   "%s to answer PING" % self.new_addr)
+
+    def add_extra_node(self):
+        run([REDIS_CLI, "--cluster", "add-node", self.new_addr, self.entry],
+            timeout=60, log_path=self.log)
+        self.wait_healthy(60, "%d nodes after add-node" % self.total)
+
+    def healthy(self):
+        for p in self.all_ports():
+            txt = call(p, "CLUSTER", "INFO")
+            kv = dict(l.split(":", 1) for l in txt.split("\r\n") if ":" in l)
+            if kv.get("cluster_state") != "ok":
+                return False
+            if int(kv.get("cluster_known_nodes", 0)) != self.total:
+                return False
+            nodes = [l for l in call(p, "CLUSTER", "NODES").splitlines() if l]
+            if len(nodes) != self.total:
+                return False
+        rc, _ = run([REDIS_CLI, "--cluster", "check", self.entry],
+                    timeout=60, check=False)
+        return rc == 0
+
+    def wait_healthy(self, timeout, desc):
+        wait_until(self.healthy, timeout, "%s: cluster healthy (%s)"
+                   % (self.name, desc), interval=0.5)
+
+    def down(self):
+        """Stop via local down, then any redis-server left in D/*/redis.pid."""
+        if os.path.isdir(self.dir):
+            try:
+                run([self.sp, "local", "down", "--dir", self.dir, "--purge"],
+                    timeout=120, log_path=self.log, check=False)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                log("%s: local down: %s" % (self.name, e))
+            for pf in glob.glob(os.path.join(self.dir, "*", "redis.pid")):
+                try:
+                    with open(pf) as f:
+                        pid = int(f.read().strip())
+                except (OSError, ValueError):
+                    continue
+                if is_redis_server(pid):
+                    stop_pid(pid)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- topology
+
+    def slot_owners(self):
+        """slot -> primary port, from CLUSTER SLOTS."""
+        owner = [None] * NSLOTS
+        for rng in call(self.base, "CLUSTER", "SLOTS"):
+            lo, hi, primary = rng[0], rng[1], rng[2]
+            for s in range(lo, hi + 1):
+                owner[s] = int(primary[1])
+        if any(o is None for o in owner):
+            raise BenchError("%s: not all slots covered" % self.name)
+        return owner
+
+    def primary_ports(self):
+        ps = []
+        for line in call(self.base, "CLUSTER", "NODES").splitlines():
+            f = line.split()
+            if len(f) >= 8 and "master" in f[2].split(","):
+                ps.append(int(f[1].split("@")[0].rsplit(":", 1)[1]))
+        return sorted(ps)
+
+    def slots_of(self, port):
+        return sum(1 for o in self.slot_owners() if o == port)
+
+    def dbsize_sum(self):
+        return sum(call(p, "DBSIZE") for p in self.primary_ports())
+
+    # -- data
+
+    def load(self, by_slot, nkeys):
+        owner = self.slot_owners()
+        streams = {}
+        for s in range(NSLOTS):
+            if by_slot[s]:
+                streams.setdefault(owner[s], []).extend(by_slot[s])
+        procs = []
+        for port, cmds in streams.items():
+            data = b"".join(cmds)
+            path = os.path.join(self.dir, "load-%d.resp" % port)
+            with open(path, "wb") as f:
+                f.write(data)
+            with open(path, "rb") as f:
+                procs.append((port, path, subprocess.Popen(
+                    [REDIS_CLI, "-h", HOST, "-p", str(port), "--pipe"],
+                    stdin=f, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT)))
+        for port, path, p in procs:
+            out = p.communicate(timeout=600)[0].decode("utf-8", "replace")
+            os.unlink(path)
+            with open(self.log, "a") as f:
+                f.write("load %d:\n%s\n" % (port, out))
+            if p.returncode != 0 or "errors: 0" not in out:
+                raise BenchError("%s: redis-cli --pipe to %d failed:\n%s"
+                                 % (self.name, port, out))
+        got = self.dbsize_sum()
+        if got != nkeys:
+            raise BenchError("%s: DBSIZE sum %d != %d after load"
+                             % (self.name, got, nkeys))
+
+    def replicas_caught_up(self):
+        for p in self.primary_ports():
+            r = info_dict(p, "replication")
+            off = int(r["master_repl_offset"])
+            n = int(r.get("connected_slaves", 0))
+            for i in range(n):
+                kv = dict(x.split("=", 1) for x in r["slave%d" % i].split(","))
+                if kv.get("state") != "online" or int(kv["offset"]) != off:
+                    return False
+        return True
+
+    def wait_replicas(self, timeout=120):
+        wait_until(self.replicas_caught_up, timeout,
+                   "%s: replicas to catch up" % self.name, interval=0.5)
+
+    def verify_after(self, nkeys):
+        """After a migration: check passes, no open slot, no key lost."""
+        def check_ok():
+            rc, out = run([REDIS_CLI, "--cluster", "check", self.entry],
+                          timeout=60, check=False)
+            with open(self.log, "a") as f:
+                f.write(out)
+            # open slots show as "[WARNING] Node ... has slots in
+            # importing/migrating state"; disagreement/coverage as [ERR]
+            bad = "[WARNING]" in out or "[ERR]" in out
+            return rc == 0 and not bad
+        wait_until(check_ok, 60, "%s: redis-cli --cluster check to pass"
+                   % self.name, interval=1.0)
+        for p in self.all_ports():
+            txt = call(p, "CLUSTER", "INFO")
+            if "cluster_state:ok" not in txt:
+                raise BenchError("%s: %d is not cluster_state:ok"
+                                 % (self.name, p))
+        got = self.dbsize_sum()
+        if got != nkeys:
+            raise BenchError("%s: DBSIZE sum %d != %d after migration "
+                             "(keys lost)" % (self.name, got, nkeys))
+
+
+# ---------------------------------------------------------------------------
+
+
+def sp_has_reshard(sp):
+    try:
+        p = subprocess.run([sp, "reshard", "--help"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode == 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sp", default=os.path.join(ROOT, "build", "slotpilot"),
+                    help="slotpilot binary (default build/slotpilot)")
+    ap.add_argument("--keys", type=int,
+                    default=int(os.environ.get("BENCH_KEYS", 1000000)))
+    ap.add_argument("--value", type=int,
+                    default=int(os.environ.get("BENCH_VALUE", 100)),
+                    help="value size in bytes")
+    ap.add_argument("--port-a", type=int, default=32001)
+    ap.add_argument("--port-b", type=int, default=32101)
+    ap.add_argument("--workdir", default=None,
+                    help="where the clusters live (default: bench/out/engine-run)")
+    ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--redis-cli-only", action="store_true",
+                    help="time only redis-cli (cluster B is not built)")
+    args = ap.parse_args()
+
+    _selftest_keyslot()
+    sp = os.path.abspath(args.sp)
+    if not os.access(sp, os.X_OK):
+        raise BenchError("slotpilot binary not found: %s (run make)" % sp)
+    with_sp = not args.redis_cli_only
+    if with_sp and not sp_has_reshard(sp):
+        raise BenchError("%s has no 'reshard' command yet; use "
+                         "--redis-cli-only to time redis-cli alone" % sp)
+    os.makedirs(args.out, exist_ok=True)
+    workdir = os.path.abspath(args.workdir or os.path.join(args.out,
+                                                           "engine-run"))
+    nodes = 3 * 2 + 1
+    base_a = pick_base(args.port_a, nodes, set())
+    used = set(range(base_a, base_a + nodes))
+    used |= {p + 10000 for p in used}
+    base_b = pick_base(args.port_b, nodes, used) if with_sp else None
+    for want, got in ((args.port_a, base_a), (args.port_b, base_b)):
+        if got is not None and got != want:
+            log("ports %d..%d (or their bus ports) are busy: using %d.."
+                % (want, want + nodes - 1, got))
+
+    for f in glob.glob(os.path.join(args.out, "cluster-*.log")):
+        os.unlink(f)
+    a = Cluster("A", sp, workdir, base_a, 3, 1, args.out)
+    clusters = [a]
+    b = None
+    if with_sp:
+        b = Cluster("B", sp, workdir, base_b, 3, 1, args.out)
+        clusters.append(b)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
+    t_start = time.monotonic()
+    results = []
+    try:
+        for c in clusters:
+            log("cluster %s: 3 primaries + 3 replicas on %d..%d, empty "
+                "primary %d (dir %s)" % (c.name, c.base, c.base + 5,
+                                         c.new_port, c.dir))
+            c.up()
+        log("generating %d keys of %d-byte values" % (args.keys, args.value))
+        t0 = time.monotonic()
+        by_slot = build_commands(args.keys, args.value)
+        log("generated in %.1fs" % (time.monotonic() - t0))
+        for c in clusters:
+            t0 = time.monotonic()
+            c.load(by_slot, args.keys)
+            log("cluster %s: loaded %d keys in %.1fs" %
+                (c.name, args.keys, time.monotonic() - t0))
+        del by_slot
+        for c in clusters:
+            c.wait_replicas()
+        log("replicas caught up")
+
+        # A: redis-cli rebalance onto the empty primary
+        log("A: redis-cli --cluster rebalance %s --cluster-use-empty-masters"
+            % a.entry)
+        cmd = [REDIS_CLI, "--cluster", "rebalance", a.entry,
+               "--cluster-use-empty-masters", "--cluster-yes"]
+        rlog = os.path.join(args.out, "redis-cli-rebalance.log")
+        if os.path.exists(rlog):
+            os.unlink(rlog)
+        t0 = time.monotonic()
+        run(cmd, timeout=3600, log_path=rlog)
+        t_a = time.monotonic() - t0
+        a.verify_after(args.keys)
+        slots_a = a.slots_of(a.new_port)
+        keys_a = call(a.new_port, "DBSIZE")
+        if slots_a == 0:
+            raise BenchError("A: redis-cli moved no slot")
+        if abs(slots_a - NSLOTS // 4) > 8:
+            log("A: note: new node owns %d slots (expected ~%d)"
+                % (slots_a, NSLOTS // 4))
+        log("A: %d slots, %d keys in %.2fs" % (slots_a, keys_a, t_a))
+        results.append({"tool": "redis-cli --cluster rebalance",
+                        "command": " ".join(cmd), "slots": slots_a,
+                        "keys": keys_a, "seconds": round(t_a, 3),
+                        "keys_per_s": round(keys_a / t_a, 1)})
+
+        if with_sp:
+            b.wait_replicas()
+            jdir = os.path.join(args.out, "engine-journal")  # kept to read
+            shutil.rmtree(jdir, ignore_errors=True)
+            os.makedirs(jdir)
+            cmd = [sp, "reshard", b.entry, "--from", "all", "--to", b.new_addr,
+                   "--slots", str(slots_a), "--yes", "--journal-dir", jdir]
+            log("B: %s" % " ".join(cmd))
+            slog = os.path.join(args.out, "slotpilot-reshard.log")
+            if os.path.exists(slog):
+                os.unlink(slog)
+            t0 = time.monotonic()
+            run(cmd, timeout=3600, log_path=slog)
+            t_b = time.monotonic() - t0
+            b.verify_after(args.keys)
+            slots_b = b.slots_of(b.new_port)
+            keys_b = call(b.new_port, "DBSIZE")
+            if slots_b != slots_a:
+                raise BenchError("B: new node owns %d slots, expected %d"
+                                 % (slots_b, slots_a))
+            log("B: %d slots, %d keys in %.2fs" % (slots_b, keys_b, t_b))
+            results.append({"tool": "slotpilot reshard",
+                            "command": " ".join(cmd), "slots": slots_b,
+                            "keys": keys_b, "seconds": round(t_b, 3),
+                            "keys_per_s": round(keys_b / t_b, 1)})
+    finally:
+        for c in clusters:
+            if c.started:
+                log("cluster %s: stopping" % c.name)
+                c.down()
+        try:
+            os.rmdir(workdir)
+        except OSError:
+            pass
+
+    repro = "/usr/bin/python3 bench/engine.py --sp %s" % args.sp
+    if args.keys != 1000000 or args.value != 100:
+        repro = "BENCH_KEYS=%d BENCH_VALUE=%d %s" % (args.keys, args.value,
+                                                     repro)
+    if args.redis_cli_only:
+        repro += " --redis-cli-only"
+    ratio = None
+    if len(results) == 2 and results[1]["seconds"] > 0:
+        ratio = round(results[0]["seconds"] / results[1]["seconds"], 2)
+
+    print()
+    print("Migration benchmark: %d keys x %d B, 3 primaries + 3 replicas, "
+          "slots moved to 1 new empty primary" % (args.keys, args.value))
+    hdr = "%-30s %8s %10s %10s %12s" % ("tool", "slots", "keys", "seconds",
+                                        "keys/s")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in results:
+        print("%-30s %8d %10d %10.2f %12.0f" % (r["tool"], r["slots"],
+                                                r["keys"], r["seconds"],
+                                                r["keys_per_s"]))
+    if ratio is not None:
+        print("\nratio (redis-cli time / slotpilot time): %.2fx" % ratio)
+    print("\nreproduce: %s" % repro)
+
+    doc = {
+        "benchmark": "engine",
+        "keys": args.keys, "value_bytes": args.value,
+        "topology": "3 primaries + 3 replicas + 1 empty primary",
+        "redis_server": subprocess.run([REDIS_SERVER, "--version"],
+                                       stdout=subprocess.PIPE).stdout
+        .decode().strip(),
+        "cpus": os.cpu_count(),
+        "results": results,
+        "ratio_redis_cli_over_slotpilot": ratio,
+        "total_seconds": round(time.monotonic() - t_start, 1),
+        "reproduce": repro,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    path = os.path.join(args.out, "engine.json")
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    print("wrote %s" % os.path.relpath(path))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        print("bench/engine.py: error: %s" % e, file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("bench/engine.py: interrupted", file=sys.stderr)
+        sys.exit(130)
