@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../engine/bigkeys.h"
 #include "../model/converge.h"
 #include "../ops/recover.h"
 #include "../ops/reshard.h"
@@ -36,7 +37,7 @@ volatile sig_atomic_t *sp_cli_stop_flag(void) { return &stop_flag; }
 
 enum {
 	O_FROM = 1, O_TO, O_SLOTS, O_RANGES, O_DRY, O_WINDOW, O_PARALLEL,
-	O_RATE, O_BATCH, O_JDIR, O_WAIT
+	O_RATE, O_BATCH, O_JDIR, O_WAIT, O_MAXKEY
 };
 
 static const sp_optdef opts[] = {
@@ -45,7 +46,8 @@ static const sp_optdef opts[] = {
     {"dry-run", 0, 0, O_DRY},      {"window", 0, 1, O_WINDOW},
     {"parallel", 0, 1, O_PARALLEL}, {"rate", 0, 1, O_RATE},
     {"batch-keys", 0, 1, O_BATCH}, {"journal-dir", 0, 1, O_JDIR},
-    {"wait", 0, 1, O_WAIT},        {NULL, 0, 0, 0}};
+    {"wait", 0, 1, O_WAIT},        {"max-key-bytes", 0, 1, O_MAXKEY},
+    {NULL, 0, 0, 0}};
 
 typedef struct move_args {
 	sp_reshard_req req;
@@ -53,6 +55,7 @@ typedef struct move_args {
 	const char *journal_dir;
 	int dry_run;
 	int wait_s;
+	long long max_key_bytes; /* 0: keys are not measured first */
 } move_args;
 
 static int parse_rate(const char *val, sp_migrate_opts *m)
@@ -77,6 +80,30 @@ static int parse_rate(const char *val, sp_migrate_opts *m)
 	return -1;
 }
 
+/* "N", "Nkb", "Nmb" or "Ngb" (powers of 1000) into bytes. */
+static int parse_bytes(const char *val, long long *out)
+{
+	char *end;
+	double v = strtod(val, &end), mul = 1;
+
+	if (strcasecmp(end, "kb") == 0)
+		mul = 1e3;
+	else if (strcasecmp(end, "mb") == 0)
+		mul = 1e6;
+	else if (strcasecmp(end, "gb") == 0)
+		mul = 1e9;
+	else if (*end != '\0')
+		v = -1;
+	if (end == val || v < 1 || v * mul > 1e15) {
+		sp_cli_errorf("--max-key-bytes: \"%s\" is not a size such as "
+			      "1000000, 500kb or 10mb",
+			      val);
+		return -1;
+	}
+	*out = (long long)(v * mul);
+	return 0;
+}
+
 static int on_opt(void *ud, int id, const char *val)
 {
 	move_args *a = ud;
@@ -98,6 +125,7 @@ static int on_opt(void *ud, int id, const char *val)
 	case O_RATE: return parse_rate(val, &a->mig);
 	case O_JDIR: a->journal_dir = val; return 0;
 	case O_WAIT: return sp_cli_int("--wait", val, 0, 3600, &a->wait_s);
+	case O_MAXKEY: return parse_bytes(val, &a->max_key_bytes);
 	}
 	return -1;
 }
@@ -179,16 +207,58 @@ static int wait_ready(const sp_cli *cli, const char *host, int port,
 	return sp_cli_fail(cli, &err);
 }
 
+/*
+ * Measures the keys of the planned slots; slots holding a key above the
+ * limit are reported and taken out of the plan: they stay where they are.
+ */
+static sp_err drop_big_keys(const sp_cli *cli, sp_opplan *p, long long limit,
+			    sp_error *err)
+{
+	unsigned char skip[SP_SLOTS] = {0};
+	sp_big_keys big;
+	size_t i, kept = 0;
+	sp_err rc;
+
+	if ((rc = sp_find_big_keys(p->nodes, p->moves, p->nmoves, limit,
+				   &cli->conn, &big, err)) != SP_OK)
+		return rc;
+	for (i = 0; i < big.n; i++) {
+		const sp_big_key *b = &big.items[i];
+		skip[b->slot] = 1;
+		if (cli->json)
+			printf("{\"event\":\"big_key\",\"slot\":%d,"
+			       "\"node\":\"%s\",\"bytes\":%lld}\n",
+			       b->slot, p->nodes[b->node].addr, b->bytes);
+		else
+			fprintf(stderr,
+				"slotpilot: key \"%.*s\"%s in slot %d on %s "
+				"uses %lld bytes, above --max-key-bytes %lld: "
+				"slot %d stays where it is\n",
+				(int)strlen(b->key), b->key,
+				b->keylen > 127 ? "..." : "", b->slot,
+				p->nodes[b->node].addr, b->bytes, limit,
+				b->slot);
+	}
+	for (i = 0; i < p->nmoves; i++)
+		if (!skip[p->moves[i].slot])
+			p->moves[kept++] = p->moves[i];
+	p->nmoves = kept;
+	sp_big_keys_free(&big);
+	return SP_OK;
+}
+
 static const char reshard_help[] =
     "usage: slotpilot reshard HOST:PORT --from ID[,ID...]|all --to ID\n"
     "                 (--slots N | --slot-ranges a-b,c,...) [--dry-run]\n"
     "                 [--window 128] [--parallel 8] [--rate N(slots|keys|mb)]\n"
     "                 [--batch-keys 1000] [--journal-dir .slotpilot/journal]\n"
-    "                 [--wait 30] [--yes] [--json]\n"
+    "                 [--wait 30] [--max-key-bytes N] [--yes] [--json]\n"
     "ID: a node id, a unique id prefix (6+ chars) or HOST:PORT of a primary.\n"
     "Waits (--wait seconds) until the cluster is healthy, then moves the\n"
     "slots, journaled; SIGINT/SIGTERM stop at the next slot boundary and\n"
-    "'slotpilot resume' finishes the operation.\n";
+    "'slotpilot resume' finishes the operation. With --max-key-bytes, every\n"
+    "key of the planned slots is measured first; slots holding a bigger key\n"
+    "are reported and stay where they are.\n";
 
 static int reshard(const sp_cli *cli, move_args *a, const char *entry,
 		   const char *host, int port)
@@ -200,7 +270,9 @@ static int reshard(const sp_cli *cli, move_args *a, const char *entry,
 	int rc, ok;
 
 	if (sp_cluster_gather(host, port, &cli->conn, &c, &err) != SP_OK ||
-	    sp_reshard_plan(&c, &a->req, &p, &err) != SP_OK) {
+	    sp_reshard_plan(&c, &a->req, &p, &err) != SP_OK ||
+	    (a->max_key_bytes > 0 &&
+	     drop_big_keys(cli, &p, a->max_key_bytes, &err) != SP_OK)) {
 		rc = sp_cli_fail(cli, &err);
 		goto out;
 	}
