@@ -139,16 +139,17 @@ static void init_args(move_args *a)
 	a->wait_s = 30;
 }
 
-/* Prints the moves grouped by (source, target) with their ranges. */
-static void print_moves(const sp_opplan *p, FILE *f)
+typedef void (*pair_fn)(const sp_opplan *p, size_t a, size_t b, int n,
+			const char *ranges, void *ud);
+
+/* Calls fn once per (source, target) with its slot count and ranges. */
+static void for_each_pair(const sp_opplan *p, pair_fn fn, void *ud)
 {
 	int *mark = calloc(SP_SLOTS, sizeof(int));
-	char *ranges = malloc(16384);
+	char *ranges = malloc(65536);
 	size_t a, b, i;
 
-	if (mark == NULL || ranges == NULL)
-		goto out;
-	for (a = 0; a < p->nnodes; a++)
+	for (a = 0; mark && ranges && a < p->nnodes; a++)
 		for (b = 0; b < p->nnodes; b++) {
 			int n = 0;
 			memset(mark, 0, SP_SLOTS * sizeof(int));
@@ -158,13 +159,40 @@ static void print_moves(const sp_opplan *p, FILE *f)
 					mark[p->moves[i].slot] = 1, n++;
 			if (n == 0)
 				continue;
-			sp_format_ranges_of(mark, 1, ranges, 16384);
-			fprintf(f, "  %d slots %s -> %s: %s\n", n,
-				p->nodes[a].addr, p->nodes[b].addr, ranges);
+			sp_format_ranges_of(mark, 1, ranges, 65536);
+			fn(p, a, b, n, ranges, ud);
 		}
-out:
 	free(mark);
 	free(ranges);
+}
+
+static void pair_text(const sp_opplan *p, size_t a, size_t b, int n,
+		      const char *ranges, void *ud)
+{
+	fprintf(ud, "  %d slots %s -> %s: %s\n", n, p->nodes[a].addr,
+		p->nodes[b].addr, ranges);
+}
+
+static void pair_json(const sp_opplan *p, size_t a, size_t b, int n,
+		      const char *ranges, void *ud)
+{
+	printf("{\"event\":\"move\",\"from\":\"%s\",\"to\":\"%s\","
+	       "\"slots\":%d,\"ranges\":\"%s\"}\n",
+	       p->nodes[a].addr, p->nodes[b].addr, n, ranges);
+}
+
+/* The moves grouped by (source, target) with their ranges. */
+static void print_moves(const sp_opplan *p, FILE *f)
+{
+	for_each_pair(p, pair_text, f);
+}
+
+/* --dry-run --json: one {"event":"move"} per (source, target) and a
+ * closing {"event":"dry_run"}. */
+static void print_moves_json(const sp_opplan *p)
+{
+	for_each_pair(p, pair_json, NULL);
+	printf("{\"event\":\"dry_run\",\"slots\":%zu}\n", p->nmoves);
 }
 
 /* Runs p (journaled) with progress; returns the exit code. */
@@ -286,10 +314,12 @@ static int reshard(const sp_cli *cli, move_args *a, const char *entry,
 		rc = SP_EXIT_OK;
 		goto out;
 	}
-	if (!cli->json || a->dry_run) {
+	if (!cli->json) {
 		printf("%s %zu slots:\n", a->dry_run ? "Would move" : "Moving",
 		       p.nmoves);
 		print_moves(&p, stdout);
+	} else if (a->dry_run) {
+		print_moves_json(&p);
 	}
 	if (a->dry_run) {
 		rc = SP_EXIT_OK;
@@ -374,10 +404,22 @@ static sp_err plan_rest(const sp_cli *cli, const sp_journal_rec *rec,
 {
 	long long deadline = sp_now_ms() + (long long)wait_s * 1000;
 	sp_cluster c = {0};
+	int closed = 0;
 	sp_err rc;
 
 	for (;;) {
 		rc = sp_cluster_gather(host, port, &cli->conn, &c, err);
+		if (rc == SP_OK)
+			rc = sp_resume_prepare(&c, &cli->conn, &closed, err);
+		if (rc == SP_OK && closed > 0) {
+			/* Let the closed slots learn their owner by gossip. */
+			sp_cluster_free(&c);
+			rc = sp_wait_reachable_ok(host, port, &cli->conn,
+						  wait_s * 1000, err);
+			if (rc == SP_OK)
+				rc = sp_cluster_gather(host, port, &cli->conn,
+						       &c, err);
+		}
 		if (rc == SP_OK)
 			rc = sp_resume_plan(rec, &c, p, err);
 		sp_cluster_free(&c);

@@ -49,7 +49,7 @@ static sp_err put_line(sp_journal *j, json_t *o, sp_error *err)
 	return SP_OK;
 }
 
-static json_t *owners_json(const int *owners)
+json_t *sp_json_owners(const int *owners)
 {
 	json_t *a = json_array();
 	int s = 0, e;
@@ -65,24 +65,32 @@ static json_t *owners_json(const int *owners)
 	return a;
 }
 
+json_t *sp_json_nodes(const sp_endpoint *nodes, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "id",
+						   nodes[i].id, "addr",
+						   nodes[i].addr));
+	return a;
+}
+
 static json_t *begin_json(const char *op, const char *id, const char *entry,
 			  const sp_endpoint *nodes, size_t nn,
 			  const int *owners, const sp_move *m, size_t nm)
 {
-	json_t *jn = json_array(), *jm = json_array();
+	json_t *jn = sp_json_nodes(nodes, nn), *jm = json_array();
 	size_t i;
 
-	for (i = 0; i < nn; i++)
-		json_array_append_new(jn, json_pack("{s:s, s:s}", "id",
-						    nodes[i].id, "addr",
-						    nodes[i].addr));
 	for (i = 0; i < nm; i++)
 		json_array_append_new(jm, json_pack("[i,i,i]", m[i].slot,
 						    m[i].src, m[i].dst));
 	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
 			 "type", "begin", "version", 1, "op", op, "id", id,
 			 "entry", entry, "time", (json_int_t)time(NULL),
-			 "nodes", jn, "owners", owners_json(owners), "moves",
+			 "nodes", jn, "owners", sp_json_owners(owners), "moves",
 			 jm);
 }
 
@@ -168,18 +176,21 @@ void sp_journal_close(sp_journal *j)
 	free(j);
 }
 
-static sp_err load_nodes(json_t *jn, sp_journal_rec *r, sp_error *err)
+sp_err sp_json_read_nodes(json_t *jn, const char *path, sp_endpoint **out,
+			  size_t *n, sp_error *err)
 {
 	size_t i;
 
+	*out = NULL;
+	*n = 0;
 	if (!json_is_array(jn) || json_array_size(jn) == 0 ||
 	    json_array_size(jn) > 10000)
 		return sp_seterr(err, SP_ERR_PROTOCOL, "%s: bad node list",
-				 r->path);
-	r->nnodes = json_array_size(jn);
-	if ((r->nodes = calloc(r->nnodes, sizeof(*r->nodes))) == NULL)
+				 path);
+	if ((*out = calloc(json_array_size(jn), sizeof(**out))) == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
-	for (i = 0; i < r->nnodes; i++) {
+	*n = json_array_size(jn);
+	for (i = 0; i < *n; i++) {
 		const char *id = NULL, *addr = NULL;
 		char host[SP_HOST_MAX];
 		int port;
@@ -188,8 +199,31 @@ static sp_err load_nodes(json_t *jn, sp_journal_rec *r, sp_error *err)
 		    strlen(id) != SP_ID_LEN ||
 		    sp_parse_hostport(addr, host, &port, NULL) != SP_OK)
 			return sp_seterr(err, SP_ERR_PROTOCOL,
-					 "%s: bad node %zu", r->path, i);
-		sp_endpoint_set(&r->nodes[i], id, host, port);
+					 "%s: bad node %zu", path, i);
+		sp_endpoint_set(&(*out)[i], id, host, port);
+	}
+	return SP_OK;
+}
+
+sp_err sp_json_read_owners(json_t *jo, const char *path, size_t nnodes,
+			   int *owners, sp_error *err)
+{
+	int s, e, o;
+	size_t i;
+
+	for (s = 0; s < SP_SLOTS; s++)
+		owners[s] = -1;
+	if (!json_is_array(jo))
+		return sp_seterr(err, SP_ERR_PROTOCOL, "%s: bad owner list",
+				 path);
+	for (i = 0; i < json_array_size(jo); i++) {
+		if (json_unpack(json_array_get(jo, i), "[i,i,i]", &s, &e, &o) ||
+		    s < 0 || e < s || e >= SP_SLOTS || o < 0 ||
+		    (size_t)o >= nnodes)
+			return sp_seterr(err, SP_ERR_PROTOCOL,
+					 "%s: bad owner range %zu", path, i);
+		for (; s <= e; s++)
+			owners[s] = o;
 	}
 	return SP_OK;
 }
@@ -197,11 +231,10 @@ static sp_err load_nodes(json_t *jn, sp_journal_rec *r, sp_error *err)
 static sp_err load_moves(json_t *jm, json_t *jo, sp_journal_rec *r,
 			 sp_error *err)
 {
-	int n = (int)r->nnodes, s, a, b, o;
+	int n = (int)r->nnodes, s, a, b;
 	size_t i;
 
-	if (!json_is_array(jm) || !json_is_array(jo) ||
-	    json_array_size(jm) > SP_SLOTS)
+	if (!json_is_array(jm) || json_array_size(jm) > SP_SLOTS)
 		return sp_seterr(err, SP_ERR_PROTOCOL, "%s: bad moves", r->path);
 	r->nmoves = json_array_size(jm);
 	if ((r->moves = calloc(r->nmoves + 1, sizeof(*r->moves))) == NULL)
@@ -214,15 +247,7 @@ static sp_err load_moves(json_t *jm, json_t *jo, sp_journal_rec *r,
 					 "%s: bad move %zu", r->path, i);
 		r->moves[i] = (sp_move){s, a, b};
 	}
-	for (i = 0; i < json_array_size(jo); i++) {
-		if (json_unpack(json_array_get(jo, i), "[i,i,i]", &s, &a, &o) ||
-		    s < 0 || a < s || a >= SP_SLOTS || o < 0 || o >= n)
-			return sp_seterr(err, SP_ERR_PROTOCOL,
-					 "%s: bad owner range %zu", r->path, i);
-		for (; s <= a; s++)
-			r->owners[s] = o;
-	}
-	return SP_OK;
+	return sp_json_read_owners(jo, r->path, r->nnodes, r->owners, err);
 }
 
 static sp_err load_begin(json_t *o, sp_journal_rec *r, sp_error *err)
@@ -243,7 +268,8 @@ static sp_err load_begin(json_t *o, sp_journal_rec *r, sp_error *err)
 	snprintf(r->op, sizeof(r->op), "%s", op);
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	snprintf(r->entry, sizeof(r->entry), "%s", entry);
-	if ((rc = load_nodes(jn, r, err)) != SP_OK)
+	if ((rc = sp_json_read_nodes(jn, r->path, &r->nodes, &r->nnodes,
+				     err)) != SP_OK)
 		return rc;
 	return load_moves(jm, jo, r, err);
 }

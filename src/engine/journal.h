@@ -14,6 +14,7 @@
 #ifndef SP_JOURNAL_H
 #define SP_JOURNAL_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "migrate.h"
@@ -73,5 +74,17 @@ void sp_journal_rec_free(sp_journal_rec *rec);
  */
 sp_err sp_journal_find_open(const char *dir, char *path, size_t len,
 			    sp_error *err);
+
+/* JSON shared by journals and plan files: the node list [{id, addr}] and
+ * the slot map as [[first, last, node], ...] ranges. */
+json_t *sp_json_nodes(const sp_endpoint *nodes, size_t n);
+json_t *sp_json_owners(const int *owners);
+
+/* Reads them back, validated; errors (SP_ERR_PROTOCOL) name path. The
+ * caller frees *out. */
+sp_err sp_json_read_nodes(json_t *jn, const char *path, sp_endpoint **out,
+			  size_t *n, sp_error *err);
+sp_err sp_json_read_owners(json_t *jo, const char *path, size_t nnodes,
+			   int *owners, sp_error *err);
 
 #endif

@@ -131,10 +131,13 @@ static int retryable(sp_err rc, const char *msg)
 	if (rc == SP_ERR_TIMEOUT || rc == SP_ERR_TRYAGAIN ||
 	    rc == SP_ERR_LOADING || rc == SP_ERR_CLUSTERDOWN || rc == SP_ERR_IO)
 		return 1;
+	/* MIGRATE wraps the target's errors: "ERR Target instance replied
+	 * with error: CLUSTERDOWN ..." while the target settles. */
 	return rc == SP_ERR_SERVER &&
 	       (strstr(msg, "IOERR") != NULL || strstr(msg, "timeout") != NULL ||
 		strstr(msg, "TRYAGAIN") != NULL ||
-		strstr(msg, "LOADING") != NULL);
+		strstr(msg, "LOADING") != NULL ||
+		strstr(msg, "CLUSTERDOWN") != NULL);
 }
 
 /* The connection to node i, opened (or reopened after an error) now. */

@@ -85,6 +85,79 @@ fail:
 	return rc;
 }
 
+/* 1 if id names a reachable node whose own line says primary. */
+static int live_primary(const sp_cluster *c, const char *id)
+{
+	int i = sp_cluster_find_id(c, id);
+	const sp_node *self;
+
+	if (i < 0 || !c->nodes[i].reachable)
+		return 0;
+	self = sp_view_self(&c->nodes[i].view);
+	return self != NULL && (self->flags & SP_NF_MASTER);
+}
+
+sp_err sp_resume_prepare(const sp_cluster *c, const sp_conn_opts *co,
+			 int *closed, sp_error *err)
+{
+	sp_conn *conn = NULL;
+	sp_err rc = SP_OK;
+	size_t i, j;
+
+	*closed = 0;
+	for (i = 0; i < c->nnodes && rc == SP_OK; i++) {
+		const sp_view *v = &c->nodes[i].view;
+		for (j = 0; j < v->nopen && rc == SP_OK; j++) {
+			if (live_primary(c, v->open[j].peer))
+				continue;
+			if (conn == NULL &&
+			    (rc = sp_conn_open(c->nodes[i].host,
+					       c->nodes[i].port, co, &conn,
+					       err)) != SP_OK)
+				break;
+			rc = sp_conn_cmd(conn, NULL, err,
+					 "CLUSTER SETSLOT %d STABLE",
+					 v->open[j].slot);
+			*closed += rc == SP_OK;
+		}
+		sp_conn_close(conn);
+		conn = NULL;
+	}
+	return rc;
+}
+
+sp_err sp_wait_reachable_ok(const char *host, int port, const sp_conn_opts *co,
+			    int wait_ms, sp_error *err)
+{
+	long long deadline = sp_now_ms() + wait_ms;
+	sp_cluster c = {0};
+	const char *bad = NULL;
+	sp_err rc;
+	size_t i;
+
+	for (;;) {
+		bad = NULL;
+		if ((rc = sp_cluster_gather(host, port, co, &c, err)) == SP_OK)
+			for (i = 0; i < c.nnodes && bad == NULL; i++)
+				if (c.nodes[i].reachable && !c.nodes[i].state_ok)
+					bad = c.nodes[i].addr;
+		if (rc == SP_OK && bad == NULL)
+			break;
+		if (sp_now_ms() > deadline) {
+			if (rc == SP_OK)
+				rc = sp_seterr(err, SP_ERR_CLUSTER,
+					       "%s still reports cluster_state "
+					       "other than ok",
+					       bad);
+			break;
+		}
+		sp_cluster_free(&c);
+		sp_sleep_ms(250);
+	}
+	sp_cluster_free(&c);
+	return rc;
+}
+
 /* Connections to every primary of a plan, opened once for fix. */
 typedef struct fixer {
 	const sp_cluster *c;

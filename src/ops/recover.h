@@ -22,6 +22,26 @@
 sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 		      sp_opplan *out, sp_error *err);
 
+/*
+ * Before resuming: a slot left IMPORTING from (or MIGRATING to) a node
+ * that is no longer a reachable primary is closed with SETSLOT STABLE on
+ * the node that holds it open. Redis does not let a node update the
+ * owner of a slot it imports, so a target importing from a dead source
+ * would otherwise map the slot to the dead node and stay in
+ * cluster_state:fail after the failover. Its keys stay; the resumed move
+ * reopens the slot from the new owner. Sets *closed to the count.
+ */
+sp_err sp_resume_prepare(const sp_cluster *c, const sp_conn_opts *co,
+			 int *closed, sp_error *err);
+
+/*
+ * Waits (at most wait_ms) until every reachable primary of the cluster
+ * reports cluster_state:ok; unreachable nodes (a failed-over primary) do
+ * not count. SP_ERR_CLUSTER on timeout, naming a node still failing.
+ */
+sp_err sp_wait_reachable_ok(const char *host, int port, const sp_conn_opts *co,
+			    int wait_ms, sp_error *err);
+
 typedef struct sp_fix_report {
 	int finished;  /* open slots whose migration was completed */
 	int reverted;  /* open slots closed where they were */
