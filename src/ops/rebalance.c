@@ -330,3 +330,94 @@ void sp_plan_file_free(sp_plan_file *f)
 {
 	sp_opplan_free(&f->plan);
 }
+
+/* Live index of each plan node (by id), or -1. */
+static void map_nodes(const sp_opplan *plan, const sp_opplan *live, int *map)
+{
+	size_t i, j;
+
+	for (i = 0; i < plan->nnodes; i++) {
+		map[i] = -1;
+		for (j = 0; j < live->nnodes; j++)
+			if (strcmp(plan->nodes[i].id, live->nodes[j].id) == 0)
+				map[i] = (int)j;
+	}
+}
+
+static const char *owner_name(const sp_opplan *p, int i)
+{
+	return i < 0 ? "nobody" : p->nodes[i].addr;
+}
+
+/* Checks one slot; returns 1 when it has drifted from the plan. */
+static int drifted(const sp_opplan *plan, const sp_opplan *live,
+		   const int *map, int s, int dst, sp_error *err)
+{
+	int base = plan->owners[s], now = live->owners[s];
+	int want = base < 0 ? -1 : map[base];
+
+	if (now == want && (base < 0 || want >= 0))
+		return 0;
+	if (dst >= 0 && map[dst] >= 0 && now == map[dst])
+		return 0;
+	sp_seterr(err, SP_ERR_CLUSTER,
+		  "the plan is stale: slot %d was owned by %s in the plan's "
+		  "base, the cluster now says %s; make a new plan",
+		  s, owner_name(plan, base), owner_name(live, now));
+	return 1;
+}
+
+sp_err sp_plan_against(sp_plan_file *f, const sp_cluster *c, sp_error *err)
+{
+	sp_opplan live = {0}, *plan = &f->plan;
+	int *map = NULL, dst[SP_SLOTS];
+	size_t i, kept = 0;
+	sp_err rc;
+	int s;
+
+	if ((rc = sp_opplan_from_cluster(c, &live, err)) != SP_OK)
+		return rc;
+	if ((map = calloc(plan->nnodes, sizeof(int))) == NULL) {
+		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+		goto out;
+	}
+	map_nodes(plan, &live, map);
+	for (s = 0; s < SP_SLOTS; s++)
+		dst[s] = -1;
+	for (i = 0; i < plan->nmoves; i++)
+		dst[plan->moves[i].slot] = plan->moves[i].dst;
+	for (i = 0; i < plan->nmoves; i++)
+		if (map[plan->moves[i].dst] < 0) {
+			rc = sp_seterr(err, SP_ERR_CLUSTER,
+				       "the plan is stale: its target %s is no "
+				       "longer a reachable primary",
+				       plan->nodes[plan->moves[i].dst].addr);
+			goto out;
+		}
+	for (s = 0; s < SP_SLOTS; s++)
+		if (drifted(plan, &live, map, s, dst[s], err)) {
+			rc = SP_ERR_CLUSTER;
+			goto out;
+		}
+	/* Keep the moves not done yet, in live indexes. */
+	for (i = 0; i < plan->nmoves; i++) {
+		sp_move m = plan->moves[i];
+		if (live.owners[m.slot] == map[m.dst])
+			continue;
+		live.moves = live.moves ? live.moves
+					: calloc(plan->nmoves, sizeof(sp_move));
+		if (live.moves == NULL) {
+			rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+			goto out;
+		}
+		live.moves[kept++] = (sp_move){m.slot, map[m.src], map[m.dst]};
+	}
+	live.nmoves = kept;
+	sp_opplan_free(plan);
+	*plan = live;
+	memset(&live, 0, sizeof(live));
+out:
+	free(map);
+	sp_opplan_free(&live);
+	return rc;
+}
