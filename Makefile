@@ -47,18 +47,21 @@ all: $(BUILD)/slotpilot
 
 $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libslotpilot.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/slotpilot: $(CLI_OBJ) $(BUILD)/libslotpilot.a
-	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libslotpilot.a $(LDLIBS_ALL)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libslotpilot.a $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libslotpilot.a $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libslotpilot.a $(LDLIBS_ALL) -lcmocka
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libslotpilot.a $(LDLIBS_ALL) -lcmocka
 
 deps:
 	@scripts/deps.sh
