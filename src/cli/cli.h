@@ -83,6 +83,9 @@ int sp_cmd_conf(int argc, char **argv);
 int sp_cmd_reshard(int argc, char **argv);
 int sp_cmd_resume(int argc, char **argv);
 int sp_cmd_fix(int argc, char **argv);
+int sp_cmd_rebalance(int argc, char **argv);
+int sp_cmd_plan(int argc, char **argv);
+int sp_cmd_apply(int argc, char **argv);
 
 /* SIGINT/SIGTERM set the stop flag (engines stop at a slot boundary). */
 void sp_cli_trap_signals(void);

@@ -19,6 +19,9 @@ static const char usage[] =
     "  reshard HOST:PORT ...    move slots between primaries (journaled)\n"
     "  resume HOST:PORT         finish an interrupted operation\n"
     "  fix HOST:PORT            close open slots, cover uncovered slots\n"
+    "  rebalance HOST:PORT      balance by slots, keys or memory\n"
+    "  plan rebalance HOST:PORT --out FILE   the same, as a reviewable plan\n"
+    "  apply FILE               apply a plan (refuses a stale one)\n"
     "  keyslot KEY...           hash slot of each key\n"
     "  conf                     print a node configuration template\n"
     "\n"
@@ -44,7 +47,8 @@ int main(int argc, char **argv)
 	    {"status", sp_cmd_status},   {"create", sp_cmd_create},
 	    {"local", sp_cmd_local},     {"conf", sp_cmd_conf},
 	    {"reshard", sp_cmd_reshard}, {"resume", sp_cmd_resume},
-	    {"fix", sp_cmd_fix},
+	    {"fix", sp_cmd_fix},         {"rebalance", sp_cmd_rebalance},
+	    {"plan", sp_cmd_plan},       {"apply", sp_cmd_apply},
 	};
 	size_t i;
 
