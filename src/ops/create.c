@@ -3,12 +3,11 @@
  */
 #include "create.h"
 
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "../model/converge.h"
+#include "join.h"
 
 static int by_host_count(const sp_create_plan *p, const char *host)
 {
@@ -225,55 +224,6 @@ void sp_create_plan_print(const sp_create_plan *p, FILE *f)
 	}
 }
 
-/* Why node nd cannot join a new cluster, into why; "" if it can. */
-static sp_err inspect(sp_create_node *nd, const sp_conn_opts *opts,
-		      char *why, size_t len, sp_error *err)
-{
-	redisReply *info = NULL, *cinfo = NULL, *myid = NULL, *dbsize = NULL;
-	long long enabled = 0, known = 0, assigned = 0;
-	sp_conn *c = NULL;
-	sp_err rc;
-
-	why[0] = '\0';
-	if ((rc = sp_conn_open(nd->host, nd->port, opts, &c, err)) != SP_OK)
-		return rc;
-	if ((rc = sp_conn_cmd(c, &info, err, "INFO cluster")) != SP_OK ||
-	    (rc = sp_reply_expect(c, info, REDIS_REPLY_STRING, "INFO", err)))
-		goto out;
-	if (!sp_info_ll(info->str, "cluster_enabled", &enabled) || !enabled) {
-		snprintf(why, len, "%s is not cluster-enabled", nd->addr);
-		goto out;
-	}
-	if ((rc = sp_conn_cmd(c, &cinfo, err, "CLUSTER INFO")) != SP_OK ||
-	    (rc = sp_reply_expect(c, cinfo, REDIS_REPLY_STRING, "CLUSTER INFO",
-				  err)) != SP_OK ||
-	    (rc = sp_conn_cmd(c, &myid, err, "CLUSTER MYID")) != SP_OK ||
-	    (rc = sp_reply_expect(c, myid, REDIS_REPLY_STRING, "CLUSTER MYID",
-				  err)) != SP_OK ||
-	    (rc = sp_conn_cmd(c, &dbsize, err, "DBSIZE")) != SP_OK ||
-	    (rc = sp_reply_expect(c, dbsize, REDIS_REPLY_INTEGER, "DBSIZE",
-				  err)) != SP_OK)
-		goto out;
-	snprintf(nd->id, sizeof(nd->id), "%.*s", (int)myid->len, myid->str);
-	sp_info_ll(cinfo->str, "cluster_known_nodes", &known);
-	sp_info_ll(cinfo->str, "cluster_slots_assigned", &assigned);
-	if (known > 1 || assigned > 0)
-		snprintf(why, len,
-			 "%s already belongs to a cluster (knows %lld nodes, "
-			 "%lld slots assigned)",
-			 nd->addr, known, assigned);
-	else if (dbsize->integer > 0)
-		snprintf(why, len, "%s holds %lld keys", nd->addr,
-			 dbsize->integer);
-out:
-	freeReplyObject(info);
-	freeReplyObject(cinfo);
-	freeReplyObject(myid);
-	freeReplyObject(dbsize);
-	sp_conn_close(c);
-	return rc;
-}
-
 sp_err sp_create_preflight(sp_create_plan *p, const sp_conn_opts *opts,
 			   sp_error *err)
 {
@@ -282,7 +232,9 @@ sp_err sp_create_preflight(sp_create_plan *p, const sp_conn_opts *opts,
 	sp_err rc;
 
 	for (i = 0; i < p->n; i++) {
-		if ((rc = inspect(&p->nodes[i], opts, why, sizeof(why), err)))
+		sp_create_node *nd = &p->nodes[i];
+		if ((rc = sp_node_inspect(nd->host, nd->port, nd->addr, opts,
+					  nd->id, why, sizeof(why), err)))
 			return rc;
 		if (why[0] != '\0' && used < sizeof(all))
 			used += (size_t)snprintf(all + used, sizeof(all) - used,
@@ -318,24 +270,6 @@ static sp_err on_node(const sp_create_node *nd, const sp_conn_opts *opts,
 		rc = sp_conn_cmd(c, NULL, err, fmt, n1, n2);
 	sp_conn_close(c);
 	return rc;
-}
-
-/* The numeric address of host, as CLUSTER MEET requires. */
-static sp_err resolve(const char *host, char *ip, size_t len, sp_error *err)
-{
-	struct addrinfo hints = {0}, *res = NULL;
-	int g;
-
-	hints.ai_socktype = SOCK_STREAM;
-	if ((g = getaddrinfo(host, NULL, &hints, &res)) != 0)
-		return sp_seterr(err, SP_ERR_IO, "cannot resolve %s: %s", host,
-				 gai_strerror(g));
-	g = getnameinfo(res->ai_addr, res->ai_addrlen, ip, (socklen_t)len,
-			NULL, 0, NI_NUMERICHOST);
-	freeaddrinfo(res);
-	if (g != 0)
-		return sp_seterr(err, SP_ERR_IO, "cannot resolve %s", host);
-	return SP_OK;
 }
 
 /* 1 when node nd knows n nodes, none of them still in handshake. */
@@ -391,38 +325,12 @@ static sp_err attach(const sp_create_plan *p, const sp_conn_opts *opts,
 		const sp_create_node *nd = &p->nodes[i];
 		if (nd->primary_of < 0)
 			continue;
-		while ((rc = on_node(nd, opts, err, "CLUSTER REPLICATE %s",
-				     p->nodes[nd->primary_of].id, 0, 0)) ==
-			   SP_ERR_SERVER &&
-		       strstr(err->msg, "Unknown node") != NULL &&
-		       sp_now_ms() < deadline)
-			sp_sleep_ms(100);
-		if (rc != SP_OK)
+		if ((rc = sp_node_replicate(nd->host, nd->port, opts,
+					    p->nodes[nd->primary_of].id,
+					    deadline, err)) != SP_OK)
 			return rc;
 	}
 	return SP_OK;
-}
-
-/* 1 when the replica reports its link up and no sync in progress. */
-static int linked(const sp_create_node *nd, const sp_conn_opts *opts)
-{
-	redisReply *r = NULL;
-	sp_conn *c = NULL;
-	long long syncing = 1;
-	char st[16] = "";
-	int ok = 0;
-
-	if (sp_conn_open(nd->host, nd->port, opts, &c, NULL) != SP_OK)
-		return 0;
-	if (sp_conn_cmd(c, &r, NULL, "INFO replication") == SP_OK &&
-	    r->type == REDIS_REPLY_STRING)
-		ok = sp_info_field(r->str, "master_link_status", st, sizeof(st)) &&
-		     strcmp(st, "up") == 0 &&
-		     sp_info_ll(r->str, "master_sync_in_progress", &syncing) &&
-		     syncing == 0;
-	freeReplyObject(r);
-	sp_conn_close(c);
-	return ok;
 }
 
 /* Waits until every replica has finished its first sync. */
@@ -430,20 +338,14 @@ static sp_err wait_linked(const sp_create_plan *p, const sp_conn_opts *opts,
 			  long long deadline, sp_error *err)
 {
 	size_t i;
+	sp_err rc;
 
 	for (i = 0; i < p->n; i++) {
-		if (p->nodes[i].primary_of < 0)
-			continue;
-		while (!linked(&p->nodes[i], opts)) {
-			if (sp_now_ms() > deadline)
-				return sp_seterr(
-				    err, SP_ERR_CLUSTER,
-				    "replica %s has not finished syncing with "
-				    "%s in time",
-				    p->nodes[i].addr,
-				    p->nodes[p->nodes[i].primary_of].addr);
-			sp_sleep_ms(100);
-		}
+		const sp_create_node *nd = &p->nodes[i];
+		if (nd->primary_of >= 0 &&
+		    (rc = sp_wait_synced(nd->host, nd->port, nd->addr, opts,
+					 deadline, err)) != SP_OK)
+			return rc;
 	}
 	return SP_OK;
 }
@@ -471,13 +373,13 @@ sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
 				  "CLUSTER SET-CONFIG-EPOCH %lld", NULL,
 				  (long long)i + 1, 0)) != SP_OK)
 			return rc;
-	if ((rc = resolve(p->nodes[0].host, ip, sizeof(ip), err)) != SP_OK)
+	if ((rc = sp_resolve_ip(p->nodes[0].host, ip, sizeof(ip), err)) != SP_OK)
 		return rc;
 	sp_logf(log, "meet", "Joining %zu nodes through %s", p->n,
 		p->nodes[0].addr);
 	for (i = 1; i < p->n; i++)
-		if ((rc = on_node(&p->nodes[i], opts, err, "CLUSTER MEET %s %lld",
-				  ip, p->nodes[0].port, 0)) != SP_OK)
+		if ((rc = sp_node_meet(p->nodes[i].host, p->nodes[i].port, opts,
+				       ip, p->nodes[0].port, err)) != SP_OK)
 			return rc;
 	if ((rc = wait_met(p, opts, deadline, err)) != SP_OK)
 		return rc;
