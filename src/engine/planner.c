@@ -26,7 +26,6 @@
 typedef struct wslot {
 	double w;
 	int slot;
-	int owner;
 } wslot;
 
 /* Nodes on one side of their share, the furthest from it on top. */
@@ -40,16 +39,23 @@ typedef struct heap {
 typedef struct plan {
 	const sp_plan_input *in;
 	size_t n;
-	double *load, *target; /* the output's arrays */
-	sp_move *moves;        /* room for one move per owned slot */
+	/* the output's arrays */
+	double *load, *target;
+	/* room for one move per owned slot: none moves twice */
+	sp_move *moves;
 	size_t nmoves;
-	double eps;            /* rounding noise on sums of slot weights */
-	wslot *ws;             /* owned slots by (owner, weight, slot) */
+	/* rounding noise on sums of slot weights */
+	double eps;
+	/* by weight: owned slots by (owner, weight, slot); node i owns
+	 * ws[seg[i] .. seg[i+1]), and lo[i] is its lightest slot that
+	 * weighs more than 0 and is not given yet */
+	wslot *ws;
 	size_t nws;
-	size_t *seg;  /* [n+1]: node i owns ws[seg[i] .. seg[i+1]) */
-	size_t *lo;   /* [n]: node i's lightest slot that weighs > 0, not given */
-	size_t *uf;   /* [nws+1]: uf[j+1] == j+1 while ws[j] is not given */
-	size_t *rr;   /* receivers in node order */
+	size_t *seg, *lo;
+	/* uf[j+1] == j+1 while ws[j] is not given; else it leads left */
+	size_t *uf;
+	/* the receivers in node order */
+	size_t *rr;
 	size_t nrr;
 	heap don, rcv;
 } plan;
@@ -70,8 +76,7 @@ static double slot_weight(const sp_plan_input *in, int s)
 }
 
 /* Checks the node weights; *wsum gets their total. */
-static sp_err check_nodes(const sp_plan_input *in, double *wsum,
-			  sp_error *err)
+static sp_err check_nodes(const sp_plan_input *in, double *wsum, sp_error *err)
 {
 	double w;
 	size_t i;
@@ -97,8 +102,8 @@ static sp_err check_nodes(const sp_plan_input *in, double *wsum,
 
 /* Checks owners and slot weights; *owned and *total get the number and
  * the summed weight of the owned slots. */
-static sp_err check_slots(const sp_plan_input *in, size_t *owned,
-			  double *total, sp_error *err)
+static sp_err check_slots(const sp_plan_input *in, size_t *owned, double *total,
+			  sp_error *err)
 {
 	double w;
 	int s, o;
@@ -132,8 +137,8 @@ static sp_err check_slots(const sp_plan_input *in, size_t *owned,
 	return SP_OK;
 }
 
-static sp_err check_input(const sp_plan_input *in, double *wsum,
-			  size_t *owned, double *total, sp_error *err)
+static sp_err check_input(const sp_plan_input *in, double *wsum, size_t *owned,
+			  double *total, sp_error *err)
 {
 	sp_err rc;
 
@@ -196,8 +201,7 @@ static int rem_cmp(const void *a, const void *b)
  * remainders. In exact arithmetic 0 <= left < nodes with a share; the
  * loops also absorb what rounding of the double shares may add or take.
  */
-static sp_err shares_by_count(plan *p, double wsum, size_t owned,
-			      sp_error *err)
+static sp_err shares_by_count(plan *p, double wsum, size_t owned, sp_error *err)
 {
 	long long left = (long long)owned;
 	rem *r = NULL;
@@ -254,8 +258,9 @@ static int within_threshold(const plan *p, double pct)
 		if (p->target[i] <= 0 && p->load[i] > 0)
 			return 0;
 	}
+	/* by weight, a drained node may hold only slots that weigh 0 */
 	for (s = 0; s < SP_SLOTS; s++)
-		if (owner[s] >= 0 && p->target[owner[s]] <= 0)
+		if (owner[s] >= 0 && node_weight(p->in, owner[s]) <= 0)
 			return 0;
 	return 1;
 }
@@ -369,8 +374,6 @@ static int wslot_cmp(const void *a, const void *b)
 {
 	const wslot *x = a, *y = b;
 
-	if (x->owner != y->owner)
-		return x->owner < y->owner ? -1 : 1;
 	if (x->w != y->w)
 		return x->w < y->w ? -1 : 1;
 	return x->slot < y->slot ? -1 : (x->slot > y->slot);
@@ -387,33 +390,37 @@ static sp_err alloc_weight_state(plan *p, size_t owned, sp_error *err)
 	p->rr = malloc(p->n * sizeof(*p->rr));
 	p->don.a = malloc(p->n * sizeof(*p->don.a));
 	p->rcv.a = malloc(p->n * sizeof(*p->rcv.a));
-	if (p->ws == NULL || p->seg == NULL || p->lo == NULL ||
-	    p->uf == NULL || p->rr == NULL || p->don.a == NULL ||
-	    p->rcv.a == NULL)
+	if (p->ws == NULL || p->seg == NULL || p->lo == NULL || p->uf == NULL ||
+	    p->rr == NULL || p->don.a == NULL || p->rcv.a == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "planner: out of memory");
 	return SP_OK;
 }
 
-/* Sorts the owned slots by node, then weight; finds each node's run. */
+/* Sorts the owned slots by node (counting sort), then each node's by
+ * weight; finds each node's run. */
 static void index_slots(plan *p)
 {
 	const int *owner = p->in->owner;
 	size_t i, j;
 	int s;
 
-	p->nws = 0;
 	for (s = 0; s < SP_SLOTS; s++)
 		if (owner[s] >= 0)
-			p->ws[p->nws++] =
-			    (wslot){slot_weight(p->in, s), s, owner[s]};
-	qsort(p->ws, p->nws, sizeof(*p->ws), wslot_cmp);
-	for (j = 0; j < p->nws; j++)
-		p->seg[p->ws[j].owner + 1]++;
+			p->seg[owner[s] + 1]++;
 	for (i = 0; i < p->n; i++)
 		p->seg[i + 1] += p->seg[i];
+	/* lo[] is free until the runs are sorted: use it as a cursor */
+	memcpy(p->lo, p->seg, p->n * sizeof(*p->lo));
+	for (s = 0; s < SP_SLOTS; s++)
+		if (owner[s] >= 0)
+			p->ws[p->lo[owner[s]]++] =
+			    (wslot){slot_weight(p->in, s), s};
+	p->nws = p->seg[p->n];
 	/* slots that weigh nothing change no balance: never worth a move,
 	 * except off a node that is drained */
 	for (i = 0; i < p->n; i++) {
+		qsort(p->ws + p->seg[i], p->seg[i + 1] - p->seg[i],
+		      sizeof(*p->ws), wslot_cmp);
 		for (j = p->seg[i]; j < p->seg[i + 1] && p->ws[j].w <= 0; j++)
 			;
 		p->lo[i] = j;
@@ -569,8 +576,7 @@ static void balance_by_weight(plan *p)
 	}
 }
 
-static sp_err plan_by_weight(plan *p, size_t owned, double total,
-			     sp_error *err)
+static sp_err plan_by_weight(plan *p, size_t owned, double total, sp_error *err)
 {
 	sp_err rc;
 

@@ -1,0 +1,774 @@
+"""slotpilot rebalance / plan rebalance / apply, end to end.
+
+Oracles are independent of the binary: each node's own CLUSTER NODES and
+CLUSTER SLOTS (slot owners, no open slot), redis-py's RedisCluster (every key
+readable with its value), DBSIZE per primary, `redis-cli --cluster check`,
+and `redis-cli --cluster rebalance` itself for the parity test.
+
+Every slotpilot run passes --journal-dir under tmp_path. Clusters with an
+uneven layout are built by hand (ADDSLOTSRANGE + MEET), which is quicker than
+a first reshard and gives exact starting counts.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+
+from conftest import (HOST, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
+                      primaries_of, redis_cli_check, redis_cli_clean, run_sp, slot_owner_map,
+                      wait_cluster_healthy, wait_until)
+
+NSLOTS = 16384
+RUN_TIMEOUT = 240  # bound on any single slotpilot / redis-cli run (never a timed assertion)
+UNKNOWN_ID = "0123456789abcdef0123456789abcdef01234567"
+
+
+# ---------------------------------------------------------------------------
+# keys
+
+
+_TAG_BY_SLOT = None
+
+
+def tag_for_slot(slot):
+    """A hash tag (bytes) whose slot is `slot`."""
+    global _TAG_BY_SLOT
+    if _TAG_BY_SLOT is None:
+        table = {}
+        i = 0
+        while len(table) < NSLOTS:
+            tag = b"t%d" % i
+            table.setdefault(key_slot(tag), tag)
+            i += 1
+        _TAG_BY_SLOT = table
+    return _TAG_BY_SLOT[slot]
+
+
+def key_in_slot(slot, suffix):
+    if isinstance(suffix, str):
+        suffix = suffix.encode()
+    k = b"k{" + tag_for_slot(slot) + b"}" + suffix
+    assert key_slot(k) == slot
+    return k
+
+
+def spread_keys(n, prefix=b"key:"):
+    """{key: value} with n keys hashed over all slots."""
+    return {prefix + b"%d" % i: b"val:%d" % i for i in range(n)}
+
+
+def slot_addr_map(node):
+    """slot -> (host, port) of its primary, from CLUSTER SLOTS of node."""
+    m = {}
+    for entry in node.client().execute_command("CLUSTER", "SLOTS"):
+        a, b, primary = entry[0], entry[1], entry[2]
+        h = primary[0].decode() if isinstance(primary[0], bytes) else primary[0]
+        for s in range(a, b + 1):
+            m[s] = (h or HOST, int(primary[1]))
+    return m
+
+
+def load_keys(entry, kv, batch=2000):
+    """SET every key on the primary that owns its slot (pipelined)."""
+    owners = slot_addr_map(entry)
+    groups = {}
+    for k, v in kv.items():
+        groups.setdefault(owners[key_slot(k)], []).append((k, v))
+    for (h, p), items in groups.items():
+        c = redis.Redis(host=h, port=p, socket_timeout=60)
+        try:
+            for i in range(0, len(items), batch):
+                pipe = c.pipeline(transaction=False)
+                for k, v in items[i:i + batch]:
+                    pipe.set(k, v)
+                pipe.execute()
+        finally:
+            c.close()
+
+
+def verify_keys(entry, expected, what="keys"):
+    """Every key readable through RedisCluster with its expected value."""
+    rc = RedisCluster(host=entry.host, port=entry.port, socket_timeout=10,
+                      socket_connect_timeout=5)
+    keys = list(expected)
+    missing, wrong = [], []
+    try:
+        for i in range(0, len(keys), 2000):
+            chunk = keys[i:i + 2000]
+            for k, v in zip(chunk, rc.mget_nonatomic(chunk)):
+                if v is None:
+                    missing.append(k)
+                elif v != expected[k]:
+                    wrong.append((k, v[:40], expected[k][:40]))
+    finally:
+        rc.close()
+    assert not missing and not wrong, (
+        "%s: %d of %d missing (e.g. %r, slots %s), %d with a wrong value (e.g. %r)" % (
+            what, len(missing), len(keys), missing[:5], [key_slot(k) for k in missing[:5]],
+            len(wrong), wrong[:5]))
+
+
+# ---------------------------------------------------------------------------
+# clusters and views
+
+
+def cluster(pool, primaries):
+    nodes = pool.start(primaries)
+    make_cluster_with_redis_cli(nodes, 0)
+    return nodes
+
+
+def make_cluster_by_hand(pool, ranges):
+    """Primaries only, node i owning ranges[i] = (a, b) (uneven layouts)."""
+    nodes = pool.start(len(ranges))
+    for i, (n, (a, b)) in enumerate(zip(nodes, ranges)):
+        n.cli("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
+        n.cli("CLUSTER", "ADDSLOTSRANGE", a, b)
+    for n in nodes[1:]:
+        n.cli("CLUSTER", "MEET", HOST, nodes[0].port)
+    wait_cluster_healthy(nodes)
+    return nodes
+
+
+def add_empty_primary(pool, nodes):
+    """Start one node, join it with redis-cli --cluster add-node, wait."""
+    new = pool.start(1)[0]
+    p = subprocess.run([REDIS_CLI, "--cluster", "add-node", new.addr, nodes[0].addr],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, "redis-cli --cluster add-node failed: %s\n%s" % (p.stdout, p.stderr)
+    allnodes = list(nodes) + [new]
+    wait_cluster_healthy(allnodes)
+    return allnodes
+
+
+def nodes_text(node):
+    r = node.client().execute_command("CLUSTER", "NODES")
+    return r.decode() if isinstance(r, bytes) else r
+
+
+def myself_line(node):
+    for line in nodes_text(node).splitlines():
+        if "myself" in line.split()[2]:
+            return line
+    raise AssertionError("no myself line from %s" % node.addr)
+
+
+def assert_no_open_slot(nodes):
+    bad = [(n.addr, myself_line(n)) for n in nodes
+           if "->-" in myself_line(n) or "-<-" in myself_line(n)]
+    assert not bad, "open slots left: %s" % bad
+
+
+def slot_counts(nodes, view_from=None):
+    """{addr: number of slots owned}, every node of `nodes` included (0 if none),
+    from view_from's CLUSTER NODES (default: each node's own view of itself)."""
+    out = {}
+    for n in nodes:
+        nid = n.myid()
+        m = slot_owner_map(view_from or n)
+        out[n.addr] = sum(1 for o in m.values() if o == nid)
+    return out
+
+
+def owners_by_addr(node):
+    """slot -> addr of the owner, from node's CLUSTER NODES."""
+    addr = {v["id"]: v["addr"] for v in node.cluster_nodes()}
+    return {s: addr[o] for s, o in slot_owner_map(node).items()}
+
+
+def cluster_slots(node):
+    """CLUSTER SLOTS of node, normalized: sorted [(a, b, host, port, id)]."""
+    out = []
+    for e in node.client().execute_command("CLUSTER", "SLOTS"):
+        p = e[2]
+        h = p[0].decode() if isinstance(p[0], bytes) else p[0]
+        nid = p[2].decode() if len(p) > 2 and isinstance(p[2], bytes) else (p[2] if len(p) > 2 else "")
+        out.append((int(e[0]), int(e[1]), h, int(p[1]), nid))
+    return sorted(out)
+
+
+def ownership_snapshot(nodes):
+    """What must not change: every node's slot map, its myself slots field, its keys."""
+    snap = {}
+    for n in nodes:
+        snap[n.addr] = (tuple(sorted(slot_owner_map(n).items())),
+                        myself_line(n).split()[8:], n.client().dbsize())
+    return snap
+
+
+def diff_snapshot(a, b):
+    out = []
+    for addr in a:
+        if a[addr][0] != b[addr][0]:
+            bm = dict(b[addr][0])
+            moved = [(s, o1[:8], bm.get(s, "-")[:8]) for s, o1 in a[addr][0] if bm.get(s) != o1]
+            out.append("%s: %d slot owners changed, e.g. %s" % (addr, len(moved), moved[:5]))
+        if a[addr][1] != b[addr][1]:
+            out.append("%s: slots field %s -> %s" % (addr, a[addr][1][:6], b[addr][1][:6]))
+        if a[addr][2] != b[addr][2]:
+            out.append("%s: dbsize %d -> %d" % (addr, a[addr][2], b[addr][2]))
+    return out
+
+
+def checks_pass(entry, timeout=20):
+    """slotpilot check and redis-cli --cluster check both clean (polled)."""
+    last = {}
+
+    def ok():
+        p = run_sp("check", entry.addr)
+        rc, out = redis_cli_check(entry.addr)
+        last["sp"], last["cli"] = p, (rc, out)
+        return p.returncode == 0 and redis_cli_clean(rc, out)
+
+    try:
+        wait_until(ok, timeout, 0.5, "checks to pass")
+    except AssertionError:
+        p = last.get("sp")
+        rc, out = last.get("cli", (None, ""))
+        raise AssertionError("cluster checks still failing after %ds:%s\n  redis-cli check rc=%s:\n%s"
+                             % (timeout, describe(p) if p else "", rc, out[-3000:]))
+
+
+def settle(nodes):
+    """Every node agrees on every slot owner (gossip after a move)."""
+    def agreed():
+        maps = [slot_owner_map(n) for n in nodes]
+        return all(m == maps[0] and len(m) == NSLOTS for m in maps)
+    wait_until(agreed, 20, 0.2, "all nodes to agree on the slot owners")
+
+
+# ---------------------------------------------------------------------------
+# running slotpilot
+
+
+def jdir(tmp_path):
+    return str(tmp_path / "journal")
+
+
+def sp(tmp_path, *args, yes=True, as_json=False, timeout=RUN_TIMEOUT):
+    """Run slotpilot with --journal-dir under tmp_path (and --yes/--json)."""
+    argv = [str(a) for a in args] + ["--journal-dir", jdir(tmp_path)]
+    if yes:
+        argv.append("--yes")
+    if as_json:
+        argv.append("--json")
+    return run_sp(*argv, timeout=timeout)
+
+
+def rebalance(tmp_path, entry, *args, **kw):
+    return sp(tmp_path, "rebalance", entry.addr, *args, **kw)
+
+
+def make_plan(tmp_path, entry, *args, name="plan.json", **kw):
+    """`plan rebalance ... --out FILE` (never --yes); returns (proc, path, parsed plan)."""
+    path = str(tmp_path / name)
+    kw.setdefault("yes", False)
+    p = sp(tmp_path, "plan", "rebalance", entry.addr, "--out", path, *args, **kw)
+    assert_rc(p, 0)
+    with open(path) as f:
+        try:
+            data = json.load(f)
+        except ValueError as e:
+            raise AssertionError("plan file %s is not JSON (%s)%s" % (path, e, describe(p)))
+    return p, path, data
+
+
+def apply(tmp_path, path, *args, **kw):
+    return sp(tmp_path, "apply", path, *args, **kw)
+
+
+def json_lines(p):
+    evs = []
+    for line in p.stdout.splitlines():
+        if not line.strip():
+            continue
+        try:
+            evs.append(json.loads(line))
+        except ValueError as e:
+            raise AssertionError("--json stdout line is not JSON (%s): %r%s" % (e, line, describe(p)))
+        assert isinstance(evs[-1], dict), "--json line is not an object: %r%s" % (line, describe(p))
+    return evs
+
+
+def plan_target_owners(plan):
+    """slot -> addr after the plan, from its base and moves."""
+    addrs = [n["addr"] for n in plan["nodes"]]
+    owners = {}
+    for a, b, i in plan["base"]:
+        for s in range(a, b + 1):
+            owners[s] = addrs[i]
+    for m in plan["moves"]:
+        owners[m[0]] = addrs[m[2]]
+    return owners
+
+
+def plan_base_owners(plan):
+    addrs = [n["addr"] for n in plan["nodes"]]
+    owners = {}
+    for a, b, i in plan["base"]:
+        for s in range(a, b + 1):
+            owners[s] = addrs[i]
+    return owners
+
+
+def primary_dbsizes(nodes):
+    return {n.addr: n.client().dbsize() for n in primaries_of(nodes)}
+
+
+UNEVEN4 = [(0, 7999), (8000, 11999), (12000, 14999), (15000, 16383)]
+UNEVEN3 = [(0, 9999), (10000, 13999), (14000, 16383)]
+
+
+# ---------------------------------------------------------------------------
+# 1. rebalance by slots
+
+
+def test_rebalance_by_slots_evens_out_four_primaries_and_keeps_every_key(node_pool, tmp_path):
+    nodes = make_cluster_by_hand(node_pool, UNEVEN4)
+    kv = spread_keys(6000)
+    load_keys(nodes[0], kv)
+    before = slot_counts(nodes)
+    assert sorted(before.values()) == [1384, 3000, 4000, 8000]
+
+    p = rebalance(tmp_path, nodes[0])
+    assert_rc(p, 0)
+    settle(nodes)
+    after = slot_counts(nodes)
+    assert sum(after.values()) == NSLOTS, after
+    off = {a: c for a, c in after.items() if abs(c - NSLOTS // 4) > 1}
+    assert not off, "primaries not within 1 slot of 4096: %s (before %s)%s" % (
+        after, before, describe(p))
+    assert_no_open_slot(nodes)
+    checks_pass(nodes[0])
+    verify_keys(nodes[0], kv)
+    assert sum(primary_dbsizes(nodes).values()) == len(kv)
+
+
+# ---------------------------------------------------------------------------
+# 2. parity with redis-cli --cluster rebalance --cluster-use-empty-masters
+
+
+def test_rebalance_use_empty_masters_gives_same_counts_as_redis_cli(node_pool, tmp_path):
+    a = add_empty_primary(node_pool, cluster(node_pool, 3))
+    b = add_empty_primary(node_pool, cluster(node_pool, 3))
+    for nodes in (a, b):
+        assert sorted(slot_counts(nodes).values()) == [0, 5461, 5461, 5462]
+
+    pc = subprocess.run([REDIS_CLI, "--cluster", "rebalance", a[0].addr,
+                         "--cluster-use-empty-masters"], capture_output=True, text=True,
+                        timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
+    assert pc.returncode == 0, "redis-cli --cluster rebalance failed: %s\n%s" % (
+        pc.stdout[-3000:], pc.stderr[-3000:])
+    p = rebalance(tmp_path, b[0], "--use-empty-masters")
+    assert_rc(p, 0)
+    settle(a)
+    settle(b)
+    cli_counts = sorted(slot_counts(a).values())
+    sp_counts = sorted(slot_counts(b).values())
+    assert cli_counts == sp_counts, "redis-cli gives %s, slotpilot gives %s%s" % (
+        cli_counts, sp_counts, describe(p))
+    assert_no_open_slot(b)
+    checks_pass(b[0])
+
+
+# ---------------------------------------------------------------------------
+# 3. --by keys
+
+
+def hot_tags_in(owned, n):
+    """n hash tags b'hotN' whose slots are distinct and in `owned`."""
+    tags, slots = [], set()
+    i = 0
+    while len(tags) < n:
+        t = b"hot%d" % i
+        s = key_slot(t)
+        if s in owned and s not in slots:
+            tags.append(t)
+            slots.add(s)
+        i += 1
+    return tags
+
+
+def test_rebalance_by_keys_evens_out_keys_per_primary_where_by_slots_would_not(node_pool,
+                                                                               tmp_path):
+    nodes = cluster(node_pool, 3)
+    a = nodes[0]
+    a_id = a.myid()
+    owned = {s for s, o in slot_owner_map(a).items() if o == a_id}
+    # 18000 of 20000 keys in 5 slots of one primary, unequal sizes
+    sizes = [6000, 4500, 3000, 2500, 2000]
+    kv = {}
+    for tag, size in zip(hot_tags_in(owned, len(sizes)), sizes):
+        for j in range(size):
+            k = b"{" + tag + b"}:%d" % j
+            kv[k] = b"h:" + k
+    kv.update(spread_keys(2000))
+    assert len(kv) == 20000
+    load_keys(a, kv)
+    per_slot = {}
+    for k in kv:
+        s = key_slot(k)
+        per_slot[s] = per_slot.get(s, 0) + 1
+    heaviest = max(per_slot.values())
+
+    before = primary_dbsizes(nodes)
+    assert max(before.values()) - min(before.values()) > heaviest, before
+
+    # balanced by slots already: a slots rebalance would leave the keys skewed
+    pd = rebalance(tmp_path, a, "--by", "slots", "--dry-run", yes=False)
+    assert_rc(pd, 0)
+    assert "nothing to move" in pd.stdout.lower(), \
+        "--by slots should see a balanced cluster" + describe(pd)
+
+    p = rebalance(tmp_path, a, "--by", "keys")
+    assert_rc(p, 0)
+    settle(nodes)
+    after = primary_dbsizes(nodes)
+    print("keys per primary before %s after %s, heaviest slot %d" % (before, after, heaviest))
+    assert sum(after.values()) == len(kv), after
+    assert max(after.values()) - min(after.values()) <= heaviest, (
+        "keys per primary still uneven: %s (before %s, heaviest slot %d keys)%s" % (
+            after, before, heaviest, describe(p)))
+    assert_no_open_slot(nodes)
+    checks_pass(a)
+    verify_keys(a, kv)
+
+
+# ---------------------------------------------------------------------------
+# 4. --by memory
+
+
+def bytes_per_primary(nodes, sizes_by_slot):
+    owners = owners_by_addr(nodes[0])
+    out = {n.addr: 0 for n in nodes}
+    for s, b in sizes_by_slot.items():
+        out[owners[s]] += b
+    return out
+
+
+def test_rebalance_by_memory_evens_out_bytes_per_primary(node_pool, tmp_path):
+    nodes = cluster(node_pool, 3)
+    a = nodes[0]
+    a_id = a.myid()
+    owned = sorted(s for s, o in slot_owner_map(a).items() if o == a_id)
+    kv = {}
+    # 60 slots of one primary hold 4 keys of 32 KB each; small keys everywhere
+    for s in owned[100:6000:100][:60]:
+        for j in range(4):
+            k = key_in_slot(s, ":big%d" % j)
+            kv[k] = (b"B%d-" % s) * (32768 // 8)
+    kv.update(spread_keys(3000))
+    load_keys(a, kv)
+    sizes = {}
+    for k, v in kv.items():
+        sizes[key_slot(k)] = sizes.get(key_slot(k), 0) + len(k) + len(v)
+    before = bytes_per_primary(nodes, sizes)
+    mem_before = {n.addr: n.info("memory")["used_memory"] for n in nodes}
+
+    snap = ownership_snapshot(nodes)
+    pp, path, plan = make_plan(tmp_path, a, "--by", "memory")
+    assert not diff_snapshot(snap, ownership_snapshot(nodes)), "plan rebalance changed the cluster"
+    assert plan["by"] == "memory", plan["by"]
+    assert plan["moves"], "the plan moves nothing" + describe(pp)
+    with_keys = [m for m in plan["moves"] if m[3] > 0]
+    assert with_keys, "no move carries keys: %s" % plan["moves"][:10]
+    zero = [m for m in with_keys if m[4] <= 0]
+    assert not zero, "moves with keys but no bytes: %s" % zero[:10]
+    assert plan["expected"]["bytes"] > 0, plan["expected"]
+
+    p = rebalance(tmp_path, a, "--by", "memory")
+    assert_rc(p, 0)
+    settle(nodes)
+    assert_no_open_slot(nodes)
+    checks_pass(a)
+    verify_keys(a, kv)
+    after = bytes_per_primary(nodes, sizes)
+    spread_before = max(before.values()) - min(before.values())
+    spread_after = max(after.values()) - min(after.values())
+    mem_after = {n.addr: n.info("memory")["used_memory"] for n in nodes}
+    print("bytes per primary before %s after %s; used_memory before %s after %s" % (
+        before, after, mem_before, mem_after))
+    assert spread_after <= spread_before / 2, (
+        "bytes per primary not more even: before %s, after %s%s" % (before, after, describe(p)))
+
+
+# ---------------------------------------------------------------------------
+# 5. weight 0 drains a node over all the others
+
+
+def test_rebalance_weight_zero_drains_node_over_all_other_primaries(node_pool, tmp_path):
+    nodes = cluster(node_pool, 4)
+    kv = spread_keys(5000)
+    load_keys(nodes[0], kv)
+    before = slot_counts(nodes)
+    drained = nodes[3]
+
+    p = rebalance(tmp_path, nodes[0], "--weight", "%s=0" % drained.myid())
+    assert_rc(p, 0)
+    settle(nodes)
+    after = slot_counts(nodes)
+    assert after[drained.addr] == 0, "drained node still owns %d slots%s" % (
+        after[drained.addr], describe(p))
+    gains = {n.addr: after[n.addr] - before[n.addr] for n in nodes[:3]}
+    print("slots before %s after %s" % (before, after))
+    assert all(g >= 1000 for g in gains.values()), \
+        "every other primary should gain >= 1000 slots: %s%s" % (gains, describe(p))
+    assert drained.client().dbsize() == 0
+    assert_no_open_slot(nodes)
+    checks_pass(nodes[0])
+    verify_keys(nodes[0], kv)
+
+
+# ---------------------------------------------------------------------------
+# 6. plan round trip
+
+
+def test_plan_changes_nothing_and_apply_reaches_its_distribution(node_pool, tmp_path):
+    nodes = make_cluster_by_hand(node_pool, UNEVEN3)
+    kv = spread_keys(3000)
+    load_keys(nodes[0], kv)
+    slots_before = [cluster_slots(n) for n in nodes]
+    snap = ownership_snapshot(nodes)
+
+    pp, path, plan = make_plan(tmp_path, nodes[0])
+    assert [cluster_slots(n) for n in nodes] == slots_before, "plan rebalance changed CLUSTER SLOTS"
+    assert not diff_snapshot(snap, ownership_snapshot(nodes))
+
+    for f in ("slotpilot_plan", "op", "by", "entry", "created", "nodes", "base", "moves",
+              "distribution", "expected"):
+        assert f in plan, "plan lacks %r: %s" % (f, sorted(plan))
+    assert plan["slotpilot_plan"] == 1 and plan["op"] == "rebalance" and plan["by"] == "slots"
+    assert plan["entry"] == nodes[0].addr
+    assert isinstance(plan["created"], int)
+    assert sorted(n["addr"] for n in plan["nodes"]) == sorted(n.addr for n in nodes)
+    assert {n["id"] for n in plan["nodes"]} == {n.myid() for n in nodes}
+    assert plan_base_owners(plan) == owners_by_addr(nodes[0]), "plan base is not the live map"
+    for m in plan["moves"]:
+        assert len(m) == 5 and all(isinstance(x, int) for x in m), m
+    for d in plan["distribution"]:
+        for f in ("addr", "slots_before", "slots_after", "load_after", "target"):
+            assert f in d, "distribution entry lacks %r: %s" % (f, d)
+    for f in ("slots", "keys", "bytes", "seconds"):
+        assert f in plan["expected"], "expected lacks %r: %s" % (f, plan["expected"])
+    assert plan["expected"]["slots"] == len(plan["moves"]) > 0
+    assert plan["expected"]["keys"] == sum(m[3] for m in plan["moves"])
+    want_counts = {d["addr"]: d["slots_after"] for d in plan["distribution"]}
+    assert sum(want_counts.values()) == NSLOTS
+    assert {d["addr"]: d["slots_before"] for d in plan["distribution"]} == slot_counts(nodes)
+
+    p = apply(tmp_path, path)
+    assert_rc(p, 0)
+    settle(nodes)
+    assert slot_counts(nodes) == want_counts, "after apply %s, plan says %s%s" % (
+        slot_counts(nodes), want_counts, describe(p))
+    assert owners_by_addr(nodes[0]) == plan_target_owners(plan), "owners differ from the plan"
+    assert_no_open_slot(nodes)
+    checks_pass(nodes[0])
+    verify_keys(nodes[0], kv)
+
+
+# ---------------------------------------------------------------------------
+# 7. stale plan refused
+
+
+def test_apply_refuses_stale_plan_with_exit_4_and_changes_nothing(node_pool, tmp_path):
+    nodes = make_cluster_by_hand(node_pool, UNEVEN3)
+    load_keys(nodes[0], spread_keys(1000))
+    pp, path, plan = make_plan(tmp_path, nodes[0])
+    moved = {m[0] for m in plan["moves"]}
+    # one slot that the plan leaves in place, moved by hand elsewhere
+    slot = max(s for s in range(14000, NSLOTS) if s not in moved)
+    owner = nodes[2]
+    other = nodes[1]
+    pr = sp(tmp_path / "hand", "reshard", nodes[0].addr, "--from", owner.myid(), "--to",
+            other.myid(), "--slot-ranges", str(slot))
+    assert_rc(pr, 0)
+    settle(nodes)
+    assert owners_by_addr(nodes[0])[slot] == other.addr
+
+    snap = ownership_snapshot(nodes)
+    p = apply(tmp_path, path)
+    assert_rc(p, 4)
+    msg = p.stdout + p.stderr
+    assert "stale" in msg.lower(), "message does not say stale" + describe(p)
+    assert str(slot) in msg, "message does not name slot %d%s" % (slot, describe(p))
+    assert not diff_snapshot(snap, ownership_snapshot(nodes)), "a stale apply changed the cluster"
+
+
+# ---------------------------------------------------------------------------
+# 8. canary: apply --limit N, then the rest, then nothing
+
+
+def test_apply_limit_moves_exactly_n_then_rest_then_fully_applied(node_pool, tmp_path):
+    nodes = make_cluster_by_hand(node_pool, [(0, 6399), (6400, 11199), (11200, 16383)])
+    kv = spread_keys(2000)
+    load_keys(nodes[0], kv)
+    pp, path, plan = make_plan(tmp_path, nodes[0])
+    k = len(plan["moves"])
+    assert k > 10, "plan should move more than 10 slots: %d%s" % (k, describe(pp))
+    base = plan_base_owners(plan)
+    target = plan_target_owners(plan)
+
+    p1 = apply(tmp_path, path, "--limit", 10)
+    assert_rc(p1, 0)
+    settle(nodes)
+    now = owners_by_addr(nodes[0])
+    changed = [s for s in range(NSLOTS) if now[s] != base[s]]
+    assert len(changed) == 10, "--limit 10 moved %d slots%s" % (len(changed), describe(p1))
+    assert all(now[s] == target[s] for s in changed), "canary moved slots elsewhere than the plan"
+    assert_no_open_slot(nodes)
+
+    p2 = apply(tmp_path, path)
+    assert_rc(p2, 0)
+    settle(nodes)
+    assert owners_by_addr(nodes[0]) == target, "second apply did not finish the plan" + describe(p2)
+
+    snap = ownership_snapshot(nodes)
+    p3 = apply(tmp_path, path)
+    assert_rc(p3, 0)
+    assert "fully applied" in (p3.stdout + p3.stderr).lower(), describe(p3)
+    assert not diff_snapshot(snap, ownership_snapshot(nodes))
+    checks_pass(nodes[0])
+    verify_keys(nodes[0], kv)
+
+
+# ---------------------------------------------------------------------------
+# 9. --approve-over
+
+
+def test_approve_over_needs_explicit_yes_and_a_tty_rule_without_yes(node_pool, tmp_path):
+    nodes = make_cluster_by_hand(node_pool, UNEVEN3)
+    pp, path, plan = make_plan(tmp_path, nodes[0])
+    k = len(plan["moves"])
+    assert k > 1000, "plan moves %d slots" % k
+    snap = ownership_snapshot(nodes)
+
+    # more than the default 1000, no --yes
+    p = apply(tmp_path, path, yes=False)
+    assert_rc(p, 2)
+    assert "approve-over" in p.stderr, describe(p)
+    # more than an explicit --approve-over, no --yes
+    p = apply(tmp_path, path, "--approve-over", k - 1, yes=False)
+    assert_rc(p, 2)
+    p = rebalance(tmp_path, nodes[0], "--approve-over", 10, yes=False)
+    assert_rc(p, 2)
+    # under --approve-over but no --yes and no TTY
+    p = apply(tmp_path, path, "--approve-over", k + 1, yes=False)
+    assert_rc(p, 2)
+    assert "slotpilot: " in p.stderr, describe(p)
+    p = rebalance(tmp_path, nodes[0], "--approve-over", NSLOTS, yes=False)
+    assert_rc(p, 2)
+    assert not diff_snapshot(snap, ownership_snapshot(nodes)), "a refused run changed the cluster"
+
+    p = apply(tmp_path, path, "--approve-over", k + 1)
+    assert_rc(p, 0)
+    settle(nodes)
+    assert owners_by_addr(nodes[0]) == plan_target_owners(plan)
+    checks_pass(nodes[0])
+
+
+# ---------------------------------------------------------------------------
+# 10. bad input (shared cluster), 12. --dry-run
+
+
+@pytest.fixture(scope="module")
+def uneven(module_node_pool):
+    nodes = make_cluster_by_hand(module_node_pool, UNEVEN3)
+    load_keys(nodes[0], spread_keys(2000))
+    return nodes
+
+
+def _bad_rebalance(args_fn):
+    def run(nodes, tmp_path):
+        return rebalance(tmp_path, nodes[0], *args_fn(nodes))
+    return run
+
+
+def _bad_file(content_fn):
+    def run(nodes, tmp_path):
+        path = tmp_path / "bad.json"
+        content = content_fn(nodes, tmp_path)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return apply(tmp_path, str(path))
+    return run
+
+
+def _truncated(nodes, tmp_path):
+    _, path, _ = make_plan(tmp_path, nodes[0], name="good.json")
+    with open(path, "rb") as f:
+        data = f.read()
+    return data[:len(data) // 2]
+
+
+BAD_INPUTS = {
+    "weight-unknown-node": _bad_rebalance(lambda n: ["--weight", "%s=1" % UNKNOWN_ID]),
+    "weight-unknown-host-port": _bad_rebalance(lambda n: ["--weight", "127.0.0.1:1=1"]),
+    "weight-negative": _bad_rebalance(lambda n: ["--weight", "%s=-1" % n[0].myid()]),
+    "all-weights-zero": _bad_rebalance(lambda n: sum((["--weight", "%s=0" % x.myid()]
+                                                      for x in n), [])),
+    "by-foo": _bad_rebalance(lambda n: ["--by", "foo"]),
+    "threshold-101": _bad_rebalance(lambda n: ["--threshold", "101"]),
+    "plan-not-json": _bad_file(lambda n, t: "this is not json\n"),
+    "plan-truncated": _bad_file(_truncated),
+    "plan-json-not-a-plan": _bad_file(lambda n, t: '{"a":1}\n'),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_exits_2_and_changes_nothing(uneven, tmp_path, case):
+    nodes = uneven
+    before = ownership_snapshot(nodes)
+    p = BAD_INPUTS[case](nodes, tmp_path)
+    after = ownership_snapshot(nodes)
+    assert_rc(p, 2)
+    assert "slotpilot: " in p.stderr, "no 'slotpilot: ...' message on stderr" + describe(p)
+    changes = diff_snapshot(before, after)
+    assert not changes, "bad input changed the cluster: %s%s" % (changes, describe(p))
+
+
+def test_dry_run_and_dry_run_json_change_nothing(uneven, tmp_path):
+    nodes = uneven
+    before = ownership_snapshot(nodes)
+    p = rebalance(tmp_path, nodes[0], "--dry-run", yes=False)
+    assert_rc(p, 0)
+    assert "would move" in p.stdout.lower(), describe(p)
+    assert not diff_snapshot(before, ownership_snapshot(nodes)), "--dry-run changed the cluster"
+
+    p2 = rebalance(tmp_path, nodes[0], "--dry-run", yes=False, as_json=True)
+    assert_rc(p2, 0)
+    evs = json_lines(p2)
+    assert evs and evs[-1].get("event") == "dry_run", "last JSON line: %r%s" % (
+        evs[-1:] or None, describe(p2))
+    assert evs[-1].get("slots", 0) > 0, describe(p2)
+    assert not diff_snapshot(before, ownership_snapshot(nodes)), "--dry-run --json changed the cluster"
+    jd = jdir(tmp_path)
+    assert not (os.path.isdir(jd) and any(f.endswith(".journal") for f in os.listdir(jd))), \
+        "--dry-run wrote a journal"
+
+
+# ---------------------------------------------------------------------------
+# 11. --threshold
+
+
+def test_threshold_leaves_nearly_balanced_cluster_alone_and_zero_moves(node_pool, tmp_path):
+    # 5466 / 5457 / 5461: every node within 0.1% of its share
+    nodes = make_cluster_by_hand(node_pool, [(0, 5465), (5466, 10922), (10923, 16383)])
+    snap = ownership_snapshot(nodes)
+    p = rebalance(tmp_path, nodes[0], "--threshold", 2)
+    assert_rc(p, 0)
+    assert "nothing to move" in p.stdout.lower(), describe(p)
+    assert not diff_snapshot(snap, ownership_snapshot(nodes)), "--threshold 2 moved slots"
+
+    p2 = rebalance(tmp_path, nodes[0], "--threshold", 0)
+    assert_rc(p2, 0)
+    settle(nodes)
+    after = slot_counts(nodes)
+    assert after != {n.addr: c for n, c in zip(nodes, (5466, 5457, 5461))}, \
+        "--threshold 0 moved nothing" + describe(p2)
+    assert all(abs(c - NSLOTS / 3) < 1 for c in after.values()), after
+    checks_pass(nodes[0])
