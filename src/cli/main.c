@@ -22,6 +22,9 @@ static const char usage[] =
     "  rebalance HOST:PORT      balance by slots, keys or memory\n"
     "  plan rebalance HOST:PORT --out FILE   the same, as a reviewable plan\n"
     "  apply FILE               apply a plan (refuses a stale one)\n"
+    "  add-node HOST:PORT NEW   join a node (primary or --replica)\n"
+    "  remove-node HOST:PORT NODE  drain, re-home replicas, forget, reset\n"
+    "  failover HOST:PORT NODE  manual failover through a replica\n"
     "  keyslot KEY...           hash slot of each key\n"
     "  conf                     print a node configuration template\n"
     "\n"
@@ -49,6 +52,8 @@ int main(int argc, char **argv)
 	    {"reshard", sp_cmd_reshard}, {"resume", sp_cmd_resume},
 	    {"fix", sp_cmd_fix},         {"rebalance", sp_cmd_rebalance},
 	    {"plan", sp_cmd_plan},       {"apply", sp_cmd_apply},
+	    {"add-node", sp_cmd_add_node}, {"remove-node", sp_cmd_remove_node},
+	    {"failover", sp_cmd_failover},
 	};
 	size_t i;
 

@@ -73,13 +73,17 @@ out:
 	return rc;
 }
 
-/* Adds every node v names that is not yet in c (by id, then address). */
-static sp_err add_named(sp_cluster *c, const sp_view *v)
+/*
+ * Adds every node that node `from`'s view names and c lacks (by id, then
+ * address). Indexes, not pointers: adding may move c->nodes.
+ */
+static sp_err add_named(sp_cluster *c, size_t from)
 {
 	size_t i;
 
-	for (i = 0; i < v->nnodes; i++) {
-		const sp_node *nd = &v->nodes[i];
+	for (i = 0; i < c->nodes[from].view.nnodes; i++) {
+		const sp_node *nd = &c->nodes[from].view.nodes[i];
+		char id[SP_ID_LEN + 1];
 		sp_node_state *ns;
 
 		if (nd->ip[0] == '\0' || nd->port <= 0 ||
@@ -88,10 +92,11 @@ static sp_err add_named(sp_cluster *c, const sp_view *v)
 		if (sp_cluster_find_id(c, nd->id) >= 0 ||
 		    sp_cluster_find_addr(c, nd->ip, nd->port) >= 0)
 			continue;
+		snprintf(id, sizeof(id), "%s", nd->id);
 		if ((ns = sp_cluster_add(c, nd->ip, nd->port)) == NULL)
 			return SP_ERR_OOM;
 		/* Until it answers, it is known by the id its peers gave. */
-		snprintf(ns->id, sizeof(ns->id), "%s", nd->id);
+		snprintf(ns->id, sizeof(ns->id), "%s", id);
 	}
 	return SP_OK;
 }
@@ -114,7 +119,7 @@ sp_err sp_cluster_gather(const char *host, int port, const sp_conn_opts *opts,
 		if (i > 0)
 			visit(&out->nodes[i], opts, &nerr);
 		if (out->nodes[i].reachable &&
-		    add_named(out, &out->nodes[i].view) != SP_OK) {
+		    add_named(out, i) != SP_OK) {
 			sp_cluster_free(out);
 			return sp_seterr(err, SP_ERR_OOM, "out of memory");
 		}

@@ -1,0 +1,520 @@
+/*
+ * nodes.c - add-node, remove-node and manual failover.
+ */
+#include "nodes.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../engine/planner.h"
+#include "../model/converge.h"
+#include "join.h"
+
+sp_err sp_find_node(const sp_cluster *c, const char *name, int *idx,
+		    sp_error *err)
+{
+	size_t i, len = strlen(name), hits = 0;
+	char host[SP_HOST_MAX];
+	int port;
+
+	*idx = -1;
+	if (strchr(name, ':') != NULL &&
+	    sp_parse_hostport(name, host, &port, NULL) == SP_OK) {
+		*idx = sp_cluster_find_addr(c, host, port);
+		hits = *idx >= 0;
+	} else if (len >= 6 && len <= SP_ID_LEN) {
+		for (i = 0; i < c->nnodes; i++)
+			if (strncasecmp(c->nodes[i].id, name, len) == 0)
+				*idx = (int)i, hits++;
+	}
+	if (hits == 1)
+		return SP_OK;
+	*idx = -1;
+	return sp_seterr(err, SP_ERR_USAGE,
+			 hits > 1 ? "node \"%s\" is ambiguous: give more of "
+				    "its id"
+				  : "unknown node \"%s\": give a node id, a "
+				    "unique id prefix (6+) or HOST:PORT",
+			 name);
+}
+
+/* The node's own line if it answers, else what the entry node says. */
+static const sp_node *line_of(const sp_cluster *c, int i)
+{
+	const sp_view *v = c->nodes[i].reachable ? &c->nodes[i].view
+						 : &c->nodes[0].view;
+	int k = sp_view_find(v, c->nodes[i].id);
+
+	return k >= 0 ? &v->nodes[k] : NULL;
+}
+
+static int is_primary(const sp_cluster *c, int i)
+{
+	const sp_node *n = line_of(c, i);
+	return n != NULL && (n->flags & SP_NF_MASTER) &&
+	       !(n->flags & SP_NF_FAIL);
+}
+
+static int replicas_of(const sp_cluster *c, const char *id, int *out,
+		       int max)
+{
+	int i, n = 0;
+
+	for (i = 0; (size_t)i < c->nnodes; i++) {
+		const sp_node *l = line_of(c, i);
+		if (l != NULL && !(l->flags & SP_NF_FAIL) &&
+		    strcmp(l->master_id, id) == 0 && n < max)
+			out[n++] = i;
+	}
+	return n;
+}
+
+/*
+ * The reachable primary with the fewest replicas, preferring one on
+ * another host than `host`; `skip` (an index, or -1) is never chosen.
+ */
+static int neediest(const sp_cluster *c, const char *host, int skip)
+{
+	int best = -1, bn = 0, bsame = 1, i, tmp[64];
+
+	for (i = 0; (size_t)i < c->nnodes; i++) {
+		int n, same;
+		if (i == skip || !c->nodes[i].reachable || !is_primary(c, i))
+			continue;
+		n = replicas_of(c, c->nodes[i].id, tmp, 64);
+		same = strcmp(c->nodes[i].host, host) == 0;
+		if (best < 0 || same < bsame || (same == bsame && n < bn))
+			best = i, bn = n, bsame = same;
+	}
+	return best;
+}
+
+/* Waits until the cluster has `nodes` healthy, agreeing members. */
+static sp_err converge(const char *host, int port, const sp_conn_opts *co,
+		       int nodes, int wait_ms, sp_error *err)
+{
+	sp_check_opts copts = sp_check_defaults();
+
+	copts.expect_nodes = nodes;
+	return sp_wait_healthy(host, port, co, &copts, wait_ms, 200, NULL, err);
+}
+
+/* MEETs the new node unless it is a member already; sets id. */
+static sp_err join(const sp_cluster *c, const char *nhost, int nport,
+		   const char *naddr, const sp_conn_opts *co, char *id,
+		   int *added, sp_error *err)
+{
+	char why[SP_ERRMSG_MAX], ip[SP_HOST_MAX];
+	int i = sp_cluster_find_addr(c, nhost, nport);
+	sp_err rc;
+
+	*added = 0;
+	if (i >= 0 && c->nodes[i].reachable) {
+		snprintf(id, SP_ID_LEN + 1, "%s", c->nodes[i].id);
+		return SP_OK; /* re-run: it already joined */
+	}
+	if ((rc = sp_node_inspect(nhost, nport, naddr, co, id, why,
+				  sizeof(why), err)) != SP_OK)
+		return rc;
+	if (why[0] != '\0')
+		return sp_seterr(err, SP_ERR_CLUSTER, "cannot add %s: %s", naddr,
+				 why);
+	if ((rc = sp_resolve_ip(c->nodes[0].host, ip, sizeof(ip), err)) ||
+	    (rc = sp_node_meet(nhost, nport, co, ip, c->nodes[0].port, err)))
+		return rc;
+	*added = 1;
+	return SP_OK;
+}
+
+sp_err sp_add_node(const char *host, int port, const char *new_addr,
+		   const sp_add_opts *o, const sp_conn_opts *co,
+		   const sp_log *log, char *new_id, sp_error *err)
+{
+	long long deadline = sp_now_ms() + o->wait_ms;
+	char nhost[SP_HOST_MAX], naddr[SP_ADDR_MAX];
+	sp_cluster c = {0};
+	int nport, added, pi = -1;
+	size_t before;
+	sp_err rc;
+
+	if ((rc = sp_parse_hostport(new_addr, nhost, &nport, err)) != SP_OK ||
+	    (rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+		return rc;
+	sp_format_addr(naddr, sizeof(naddr), nhost, nport);
+	if (o->replica_of != NULL &&
+	    ((rc = sp_find_node(&c, o->replica_of, &pi, err)) != SP_OK ||
+	     (!is_primary(&c, pi) &&
+	      (rc = sp_seterr(err, SP_ERR_USAGE, "%s is not a primary",
+			      c.nodes[pi].addr)) != SP_OK)))
+		goto out;
+	before = c.nnodes;
+	if ((rc = join(&c, nhost, nport, naddr, co, new_id, &added, err)))
+		goto out;
+	sp_logf(log, "meet", "%s %s; waiting for gossip to converge", naddr,
+		added ? "joined" : "is a member already");
+	if ((rc = converge(host, port, co, (int)(before + (size_t)added),
+			   o->wait_ms, err)) != SP_OK || !o->replica)
+		goto out;
+	if (pi < 0 && (pi = neediest(&c, nhost, -1)) < 0) {
+		rc = sp_seterr(err, SP_ERR_CLUSTER, "no reachable primary");
+		goto out;
+	}
+	sp_logf(log, "replicate", "%s replicates %s", naddr, c.nodes[pi].addr);
+	if ((rc = sp_node_replicate(nhost, nport, co, c.nodes[pi].id, deadline,
+				    err)) != SP_OK ||
+	    (rc = sp_wait_synced(nhost, nport, naddr, co, deadline + 30000,
+				 err)) != SP_OK)
+		goto out;
+	rc = converge(host, port, co, (int)(before + (size_t)added),
+		      o->wait_ms, err);
+out:
+	sp_cluster_free(&c);
+	return rc;
+}
+
+/* Moves every slot of primary `id` over all other primaries (weight 0). */
+static sp_err drain(const sp_cluster *c, const char *id,
+		    const sp_remove_opts *o, const sp_conn_opts *co,
+		    const char *entry, sp_error *err)
+{
+	sp_opplan p = {0};
+	sp_plan d = {0};
+	sp_journal *j = NULL;
+	sp_migrate_stats st;
+	double *w = NULL;
+	sp_run_opts ro = {.mig = o->mig, .journal_dir = o->journal_dir,
+			  .op = "remove", .entry = entry};
+	size_t i;
+	int s, leaving = -1;
+	sp_err rc;
+
+	if ((rc = sp_opplan_from_cluster(c, &p, err)) != SP_OK)
+		return rc;
+	if ((w = calloc(p.nnodes, sizeof(*w))) == NULL) {
+		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < p.nnodes; i++)
+		if (strcmp(p.nodes[i].id, id) == 0)
+			leaving = (int)i;
+	for (s = 0; s < SP_SLOTS; s++)
+		if (p.owners[s] >= 0 && p.owners[s] != leaving)
+			w[p.owners[s]] = 1;
+	sp_plan_input in = {.nnodes = p.nnodes, .owner = p.owners,
+			    .node_weight = w};
+	if ((rc = sp_plan_rebalance(&in, &d, err)) != SP_OK)
+		goto out;
+	p.moves = d.moves, p.nmoves = d.nmoves;
+	d.moves = NULL, d.nmoves = 0;
+	ro.mig.conn = co;
+	rc = sp_run_plan(&p, &j, &ro, &st, err);
+out:
+	sp_journal_close(j);
+	sp_plan_free(&d);
+	sp_opplan_free(&p);
+	free(w);
+	return rc;
+}
+
+static long long barrier_of(const sp_node_state *n, const sp_conn_opts *co)
+{
+	redisReply *r = NULL;
+	sp_conn *c = NULL;
+	long long v = 1;
+
+	if (sp_conn_open(n->host, n->port, co, &c, NULL) == SP_OK &&
+	    sp_conn_cmd(c, &r, NULL, "CONFIG GET cluster-migration-barrier") ==
+		SP_OK &&
+	    r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING)
+		v = atoll(r->element[1]->str);
+	freeReplyObject(r);
+	sp_conn_close(c);
+	return v;
+}
+
+/* FORGET id on every reachable node but `skip`; 1 when none knows it. */
+static int forget_round(const sp_cluster *c, const char *id, int skip,
+			const sp_conn_opts *co)
+{
+	size_t i;
+	int known = 0;
+
+	for (i = 0; i < c->nnodes; i++) {
+		sp_conn *conn = NULL;
+		if ((int)i == skip || !c->nodes[i].reachable ||
+		    sp_view_find(&c->nodes[i].view, id) < 0)
+			continue;
+		known = 1;
+		if (sp_conn_open(c->nodes[i].host, c->nodes[i].port, co, &conn,
+				 NULL) == SP_OK)
+			sp_conn_cmd(conn, NULL, NULL, "CLUSTER FORGET %s", id);
+		sp_conn_close(conn);
+	}
+	return !known;
+}
+
+/*
+ * FORGET everywhere, retire the node, and repeat until no node knows it.
+ * A forgotten node is blacklisted for 60 s only, so a node still running
+ * could gossip its way back: it is reset or shut down right after.
+ */
+static sp_err forget(const char *host, int port, const char *id,
+		     const sp_node_state *n, const sp_remove_opts *o,
+		     const sp_conn_opts *co, sp_error *err)
+{
+	long long deadline = sp_now_ms() + o->wait_ms;
+	int retired = 0, done = 0;
+	sp_cluster c = {0};
+	sp_conn *conn = NULL;
+	sp_err rc;
+
+	while (!done) {
+		if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+			return rc;
+		done = forget_round(&c, id, sp_cluster_find_id(&c, id), co);
+		sp_cluster_free(&c);
+		if (!retired && n->reachable && o->retire != SP_RETIRE_NONE &&
+		    sp_conn_open(n->host, n->port, co, &conn, NULL) == SP_OK) {
+			sp_conn_cmd(conn, NULL, NULL,
+				    o->retire == SP_RETIRE_SHUTDOWN
+					? "SHUTDOWN NOSAVE"
+					: "CLUSTER RESET HARD");
+			sp_conn_close(conn);
+			conn = NULL;
+		}
+		retired = 1;
+		if (!done && sp_now_ms() > deadline)
+			return sp_seterr(err, SP_ERR_CLUSTER,
+					 "some node still knows %.8s after "
+					 "FORGET",
+					 id);
+		if (!done)
+			sp_sleep_ms(200);
+	}
+	return SP_OK;
+}
+
+/* Slots the entry node's view gives to node id. */
+static int slots_of(const sp_cluster *c, const char *id)
+{
+	int k = sp_view_find(&c->nodes[0].view, id);
+
+	return k < 0 ? 0 : c->nodes[0].view.nodes[k].nslots;
+}
+
+/* Waits until every reachable node's view says id is a primary. */
+static sp_err wait_role(const char *host, int port, const char *id,
+			const sp_conn_opts *co, int wait_ms, sp_error *err)
+{
+	long long deadline = sp_now_ms() + wait_ms;
+	sp_cluster c = {0};
+	size_t i;
+	int ok;
+	sp_err rc;
+
+	for (;;) {
+		if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+			return rc;
+		for (i = 0, ok = 1; i < c.nnodes && ok; i++) {
+			int k = sp_view_find(&c.nodes[i].view, id);
+			if (c.nodes[i].reachable)
+				ok = k >= 0 && (c.nodes[i].view.nodes[k].flags &
+						SP_NF_MASTER);
+		}
+		sp_cluster_free(&c);
+		if (ok)
+			return SP_OK;
+		if (sp_now_ms() > deadline)
+			return sp_seterr(err, SP_ERR_CLUSTER,
+					 "the failover to %.8s did not "
+					 "complete in time",
+					 id);
+		sp_sleep_ms(100);
+	}
+}
+
+typedef struct idlist {
+	char id[64][SP_ID_LEN + 1];
+	int n;
+} idlist;
+
+/*
+ * Re-homes (or, with_replicas, removes) the replicas that followed the
+ * leaving primary when the removal began. They are listed before the
+ * drain: Redis 7 moves an emptied primary's replicas to the node that
+ * took its last slot, so afterwards they no longer point at it.
+ */
+static sp_err rehome(const char *host, int port, const char *id,
+		     const idlist *reps, const sp_remove_opts *o,
+		     const sp_conn_opts *co, const sp_log *log, sp_removed *out,
+		     sp_error *err)
+{
+	long long deadline = sp_now_ms() + o->wait_ms;
+	sp_remove_opts ro = *o;
+	sp_cluster c = {0};
+	sp_err rc = SP_OK;
+	int k, to, ri;
+
+	ro.force = 1;
+	ro.with_replicas = 0;
+	for (k = 0; k < reps->n && rc == SP_OK; k++) {
+		if (o->with_replicas) {
+			rc = sp_remove_node(host, port, reps->id[k], &ro, co,
+					    log, out, err);
+			continue;
+		}
+		if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+			break;
+		ri = sp_cluster_find_id(&c, reps->id[k]);
+		to = ri < 0 ? -1
+			    : neediest(&c, c.nodes[ri].host,
+				       sp_cluster_find_id(&c, id));
+		if (ri >= 0 && to >= 0 && c.nodes[ri].reachable) {
+			sp_node_state *r = &c.nodes[ri];
+			sp_logf(log, "rehome", "replica %s now replicates %s",
+				r->addr, c.nodes[to].addr);
+			if ((rc = sp_node_replicate(r->host, r->port, co,
+						    c.nodes[to].id, deadline,
+						    err)) == SP_OK)
+				rc = sp_wait_synced(r->host, r->port, r->addr,
+						    co, deadline + 30000, err);
+		}
+		sp_cluster_free(&c);
+	}
+	return rc;
+}
+
+/* What must hold before anything changes; SP_OK if the removal may go. */
+static sp_err may_remove(const sp_cluster *c, int i, const sp_remove_opts *o,
+			 const sp_conn_opts *co, sp_error *err)
+{
+	const sp_node *l = line_of(c, i);
+	int prim = 0, k, reps[64], p;
+
+	if (l == NULL)
+		return sp_seterr(err, SP_ERR_CLUSTER, "%s: no view describes it",
+				 c->nodes[i].addr);
+	if (l->flags & SP_NF_MASTER) {
+		for (k = 0; (size_t)k < c->nnodes; k++)
+			prim += k != i && is_primary(c, k) &&
+				c->nodes[k].reachable;
+		if (prim == 0)
+			return sp_seterr(err, SP_ERR_CLUSTER,
+					 "%s is the last primary: it cannot "
+					 "be removed",
+					 c->nodes[i].addr);
+		return SP_OK;
+	}
+	p = sp_cluster_find_id(c, l->master_id);
+	if (o->force || p < 0 || !c->nodes[p].reachable)
+		return SP_OK;
+	if (replicas_of(c, l->master_id, reps, 64) - 1 <
+	    barrier_of(&c->nodes[p], co))
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "removing %s would leave its primary %s "
+				 "with fewer replicas than "
+				 "cluster-migration-barrier (use --force)",
+				 c->nodes[i].addr, c->nodes[p].addr);
+	return SP_OK;
+}
+
+sp_err sp_remove_node(const char *host, int port, const char *name,
+		      const sp_remove_opts *o, const sp_conn_opts *co,
+		      const sp_log *log, sp_removed *out, sp_error *err)
+{
+	char id[SP_ID_LEN + 1], np[SP_ADDR_MAX];
+	sp_node_state leaving;
+	sp_cluster c = {0};
+	idlist reps;
+	int i, k, idx[64], primary;
+	sp_err rc;
+
+	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+		return rc;
+	if ((rc = sp_find_node(&c, name, &i, err)) != SP_OK ||
+	    (rc = may_remove(&c, i, o, co, err)) != SP_OK)
+		goto out;
+	snprintf(id, sizeof(id), "%s", c.nodes[i].id);
+	reps.n = replicas_of(&c, id, idx, 64);
+	for (k = 0; k < reps.n; k++)
+		snprintf(reps.id[k], sizeof(reps.id[k]), "%s",
+			 c.nodes[idx[k]].id);
+	leaving = c.nodes[i];
+	memset(&leaving.view, 0, sizeof(leaving.view));
+	primary = (line_of(&c, i)->flags & SP_NF_MASTER) != 0;
+	if (primary && o->failover_first && leaving.reachable &&
+	    sp_failover(host, port, id, co, o->wait_ms, np, err) == SP_OK) {
+		sp_logf(log, "failover", "%s handed its role to %s",
+			leaving.addr, np);
+		primary = 0;
+	}
+	if (primary && !leaving.reachable && slots_of(&c, id) > 0) {
+		rc = sp_seterr(err, SP_ERR_CLUSTER,
+			       "%s is unreachable and still owns %d slots: "
+			       "wait for its replica to take over, or run "
+			       "slotpilot fix, before removing it",
+			       leaving.addr, slots_of(&c, id));
+		goto out;
+	}
+	if (primary && slots_of(&c, id) > 0) {
+		sp_logf(log, "drain", "draining %s over the other primaries",
+			leaving.addr);
+		if ((rc = drain(&c, id, o, co, name, err)) != SP_OK)
+			goto out;
+	}
+	if (primary && (rc = rehome(host, port, id, &reps, o, co, log, out,
+				    err)) != SP_OK)
+		goto out;
+	sp_logf(log, "forget", "forgetting %s on every node", leaving.addr);
+	if ((rc = forget(host, port, id, &leaving, o, co, err)) == SP_OK &&
+	    out->n < 8)
+		snprintf(out->addr[out->n++], SP_ADDR_MAX, "%s", leaving.addr);
+out:
+	sp_cluster_free(&c);
+	return rc;
+}
+
+sp_err sp_failover(const char *host, int port, const char *name,
+		   const sp_conn_opts *co, int wait_ms, char *new_primary,
+		   sp_error *err)
+{
+	int i, reps[64], n, k, r = -1;
+	sp_cluster c = {0};
+	sp_conn *conn = NULL;
+	sp_err rc;
+
+	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+		return rc;
+	if ((rc = sp_find_node(&c, name, &i, err)) != SP_OK)
+		goto out;
+	if (!is_primary(&c, i)) {
+		r = i;
+	} else {
+		n = replicas_of(&c, c.nodes[i].id, reps, 64);
+		for (k = 0; k < n; k++)
+			if (c.nodes[reps[k]].reachable &&
+			    c.nodes[reps[k]].master_link_up &&
+			    (r < 0 || c.nodes[reps[k]].repl_offset >
+					  c.nodes[r].repl_offset))
+				r = reps[k];
+	}
+	if (r < 0 || !c.nodes[r].reachable) {
+		rc = sp_seterr(err, SP_ERR_CLUSTER,
+			       "%s has no reachable, linked replica to fail "
+			       "over to",
+			       c.nodes[i].addr);
+		goto out;
+	}
+	if ((rc = sp_conn_open(c.nodes[r].host, c.nodes[r].port, co, &conn,
+			       err)) != SP_OK ||
+	    (rc = sp_conn_cmd(conn, NULL, err, "CLUSTER FAILOVER")) != SP_OK)
+		goto out;
+	snprintf(new_primary, SP_ADDR_MAX, "%s", c.nodes[r].addr);
+	rc = wait_role(host, port, c.nodes[r].id, co, wait_ms, err);
+out:
+	sp_conn_close(conn);
+	sp_cluster_free(&c);
+	return rc;
+}
