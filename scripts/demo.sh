@@ -1,24 +1,69 @@
 #!/bin/sh
-# make demo: bring up the embedded default (a local 3 primaries + 3 replicas
-# cluster of redis-server processes), show its status and a passing check.
-# Re-running it finds the cluster already up and shows it again.
+# make demo: the guides' scenario on the embedded default. A local cluster
+# of 3 primaries + 3 replicas with data and live traffic is expanded to
+# 4 + 4, checked, and shrunk back to 3 + 3, with a summary per phase.
+# Re-running it finds the cluster up and plays the scenario again.
 set -eu
 SP=${1:-build/slotpilot}
 DIR=${DEMO_DIR:-.slotpilot/demo}
 PORT=${DEMO_PORT:-30001}
 ENTRY=127.0.0.1:$PORT
+JOURNAL=$DIR/journal
+STOP=$DIR/traffic.stop
+now() { date +%s.%N; }
+phase() { printf '\n== %s\n' "$*"; T0=$(now); }
+took() { awk -v a="$(now)" -v b="$T0" 'BEGIN { printf "   (%.1f s)\n", a - b }'; }
 
-echo "== slotpilot local up (3 primaries, 1 replica each) in $DIR"
+phase "local up: 3 primaries, 1 replica each, in $DIR"
 "$SP" local up --dir "$DIR" --port "$PORT" --primaries 3 --replicas 1
-echo
-echo "== slotpilot status $ENTRY"
+took
+phase "status"
 "$SP" status "$ENTRY"
-echo
-echo "== slotpilot check $ENTRY --expect-nodes 6 --expect-primaries 3 --min-replicas 1"
+phase "check"
 "$SP" check "$ENTRY" --expect-nodes 6 --expect-primaries 3 --min-replicas 1
-if [ -x scripts/demo-engine.sh ]; then
-	scripts/demo-engine.sh "$SP" "$ENTRY"
-fi
+
+phase "loading 50,000 keys"
+/usr/bin/python3 - "$PORT" <<'PY'
+import sys
+from redis.cluster import RedisCluster
+rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]))
+p = rc.pipeline()
+for i in range(50000):
+    p.set("demo:data:%d" % i, "v" * 100)
+p.execute()
+PY
+took
+
+rm -f "$STOP"
+/usr/bin/python3 scripts/demo_traffic.py "$PORT" "$STOP" 300 > "$DIR/traffic.out" &
+TRAFFIC=$!
+trap 'touch "$STOP"' EXIT
+echo "   live traffic from redis-py running (pid $TRAFFIC)"
+
+phase "expand: spawn 2 nodes, add a primary and its replica"
+NEW=$("$SP" local spawn --dir "$DIR" --count 2 | tr '\n' ' ')
+NEWP=${NEW%% *}; NEWR=$(echo "$NEW" | cut -d' ' -f2)
+"$SP" add-node "$ENTRY" "$NEWP" --yes
+"$SP" add-node "$ENTRY" "$NEWR" --replica-of "$NEWP" --yes
+took
+phase "rebalance onto the new primary"
+"$SP" rebalance "$ENTRY" --use-empty-masters --yes --journal-dir "$JOURNAL"
+took
+phase "check 4 + 4"
+"$SP" check "$ENTRY" --expect-nodes 8 --expect-primaries 4 --min-replicas 1
+
+phase "shrink: remove $NEWP with its replica (drained over the others)"
+"$SP" remove-node "$ENTRY" "$NEWP" --with-replicas --yes --journal-dir "$JOURNAL"
+"$SP" local down --dir "$DIR" --only "${NEWP##*:}" --purge >/dev/null
+"$SP" local down --dir "$DIR" --only "${NEWR##*:}" --purge >/dev/null
+took
+phase "check 3 + 3"
+"$SP" check "$ENTRY" --expect-nodes 6 --expect-primaries 3 --min-replicas 1
+
+touch "$STOP"
+wait "$TRAFFIC" || true
+phase "what the client saw"
+cat "$DIR/traffic.out"
 echo
 echo "The cluster keeps running. Stop it with:  make demo-down"
 echo "  (or: $SP local down --dir $DIR --purge)"

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../engine/local.h"
 #include "../model/converge.h"
@@ -14,28 +15,37 @@
 
 #define DEFAULT_DIR ".slotpilot/local"
 
-enum { O_PRIM = 1, O_REPL, O_PORT, O_DIR, O_NTIMEOUT, O_PURGE, O_SERVER };
+enum { O_PRIM = 1, O_REPL, O_PORT, O_DIR, O_NTIMEOUT, O_PURGE, O_SERVER,
+       O_COUNT, O_ONLY };
 
 static const sp_optdef opts[] = {
     {"primaries", 0, 1, O_PRIM},    {"replicas", 0, 1, O_REPL},
     {"port", 0, 1, O_PORT},         {"dir", 0, 1, O_DIR},
     {"node-timeout", 0, 1, O_NTIMEOUT}, {"purge", 0, 0, O_PURGE},
-    {"redis-server", 0, 1, O_SERVER}, {NULL, 0, 0, 0}};
+    {"redis-server", 0, 1, O_SERVER}, {"count", 0, 1, O_COUNT},
+    {"only", 0, 1, O_ONLY},         {NULL, 0, 0, 0}};
 
 typedef struct local_args {
 	int primaries, replicas, port, purge;
+	int count;   /* spawn: how many nodes */
+	int only;    /* down: just this port (0: all) */
+	int port_set;
 	sp_local_opts lo;
 } local_args;
 
 static const char help[] =
     "usage: slotpilot local up [--primaries 3] [--replicas 1] [--port 30001]\n"
     "                          [--dir .slotpilot/local] [--node-timeout 5000]\n"
-    "       slotpilot local down [--dir DIR] [--purge]\n"
+    "       slotpilot local down [--dir DIR] [--only PORT] [--purge]\n"
+    "       slotpilot local spawn [--dir DIR] [--count 1] [--port P]\n"
     "       slotpilot local status [--dir DIR] [--json]\n"
     "Nodes listen on 127.0.0.1, ports PORT.. (bus ports +10000), each in\n"
     "DIR/<port>/ with its redis.conf, data, log and pid file. 'up' on a\n"
     "directory whose cluster is stopped starts it again with its data;\n"
-    "'down --purge' also deletes the data.\n";
+    "'down --purge' also deletes the data. 'spawn' starts empty nodes with\n"
+    "the same configuration (not joined: see add-node) on the first free\n"
+    "ports above the directory's highest one (or from --port) and prints\n"
+    "their addresses.\n";
 
 static int on_opt(void *ud, int id, const char *val)
 {
@@ -47,7 +57,10 @@ static int on_opt(void *ud, int id, const char *val)
 	case O_REPL:
 		return sp_cli_int("--replicas", val, 0, 5, &a->replicas);
 	case O_PORT:
+		a->port_set = 1;
 		return sp_cli_int("--port", val, 1, 55535, &a->port);
+	case O_COUNT: return sp_cli_int("--count", val, 1, 100, &a->count);
+	case O_ONLY: return sp_cli_int("--only", val, 1, 65535, &a->only);
 	case O_NTIMEOUT:
 		return sp_cli_int("--node-timeout", val, 100, 600000,
 				  &a->lo.node_timeout_ms);
@@ -214,6 +227,38 @@ static int up(const sp_cli *cli, local_args *a)
 	return rc;
 }
 
+/* Starts a->count empty nodes on free ports; prints HOST:PORT lines. */
+static int spawn(const sp_cli *cli, local_args *a)
+{
+	sp_local_node *v = NULL;
+	sp_error err = {0};
+	size_t n, i;
+	int port, started = 0;
+
+	if (sp_local_list(a->lo.dir, &v, &n, &err) != SP_OK)
+		return sp_cli_fail(cli, &err);
+	port = a->port;
+	for (i = 0; !a->port_set && i < n; i++)
+		port = i == 0 || v[i].port >= port ? v[i].port + 1 : port;
+	free(v);
+	for (; started < a->count && port + 10000 <= 65535; port++) {
+		char dir[1100];
+		snprintf(dir, sizeof(dir), "%s/%d", a->lo.dir, port);
+		if (access(dir, F_OK) == 0 ||
+		    !sp_local_port_free(a->lo.bind, port))
+			continue;
+		if (sp_local_start(&a->lo, port, &err) != SP_OK)
+			return sp_cli_fail(cli, &err);
+		printf("%s:%d\n", a->lo.bind, port);
+		started++;
+	}
+	if (started < a->count) {
+		sp_cli_errorf("no free port left for a new node");
+		return SP_EXIT_REFUSED;
+	}
+	return SP_EXIT_OK;
+}
+
 static int down(const sp_cli *cli, local_args *a)
 {
 	sp_local_node *v = NULL;
@@ -224,6 +269,8 @@ static int down(const sp_cli *cli, local_args *a)
 	if (sp_local_list(a->lo.dir, &v, &n, &err) != SP_OK)
 		return sp_cli_fail(cli, &err);
 	for (i = 0; i < n; i++) {
+		if (a->only && v[i].port != a->only)
+			continue;
 		if (v[i].alive) {
 			if (sp_local_stop(a->lo.dir, v[i].port, &err) != SP_OK) {
 				rc = sp_cli_fail(cli, &err);
@@ -246,7 +293,7 @@ static int down(const sp_cli *cli, local_args *a)
 
 int sp_cmd_local(int argc, char **argv)
 {
-	local_args a = {.primaries = 3, .replicas = 1, .port = 30001};
+	local_args a = {.primaries = 3, .replicas = 1, .port = 30001, .count = 1};
 	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
 	sp_cli cli = {0};
 	int npos = 0, rc = SP_EXIT_USAGE;
@@ -269,6 +316,8 @@ int sp_cmd_local(int argc, char **argv)
 		rc = up(&cli, &a);
 	else if (strcmp(pos[0], "down") == 0)
 		rc = down(&cli, &a);
+	else if (strcmp(pos[0], "spawn") == 0)
+		rc = spawn(&cli, &a);
 	else if (strcmp(pos[0], "status") == 0)
 		rc = print_nodes(&cli, a.lo.dir, 0, NULL);
 	else
