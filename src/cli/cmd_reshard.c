@@ -136,7 +136,11 @@ static int parse_common(int argc, char **argv, sp_cli *cli, move_args *a,
 	return 0;
 }
 
-int sp_cmd_reshard(int argc, char **argv)
+typedef int (*entry_fn)(const sp_cli *cli, move_args *a, const char *entry,
+			const char *host, int port);
+
+/* The shape of reshard, resume and fix: options, one HOST:PORT, run. */
+static int run_entry(int argc, char **argv, const char *help, entry_fn fn)
 {
 	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
 	char host[SP_HOST_MAX];
@@ -147,19 +151,25 @@ int sp_cmd_reshard(int argc, char **argv)
 	init_args(&a);
 	if (pos == NULL)
 		return SP_EXIT_INTERNAL;
-	rc = parse_common(argc, argv, &cli, &a, pos, host, &port, reshard_help);
-	if (rc == 0 && (a.req.from == NULL || a.req.to == NULL ||
-			(a.req.nslots < 0) == (a.req.ranges == NULL))) {
+	rc = parse_common(argc, argv, &cli, &a, pos, host, &port, help);
+	if (rc == 0 && fn == reshard &&
+	    (a.req.from == NULL || a.req.to == NULL ||
+	     (a.req.nslots < 0) == (a.req.ranges == NULL))) {
 		sp_cli_errorf("reshard: give --from, --to, and one of --slots "
 			      "or --slot-ranges");
 		rc = -1;
 	}
 	if (rc == 0)
-		rc = reshard(&cli, &a, pos[0], host, port);
+		rc = fn(&cli, &a, pos[0], host, port);
 	else
 		rc = rc == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
 	free(pos);
 	return rc;
+}
+
+int sp_cmd_reshard(int argc, char **argv)
+{
+	return run_entry(argc, argv, reshard_help, reshard);
 }
 
 static const char resume_help[] =
@@ -254,22 +264,7 @@ out:
 
 int sp_cmd_resume(int argc, char **argv)
 {
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
-	sp_cli cli = {0};
-	move_args a;
-	int port, rc;
-
-	init_args(&a);
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	rc = parse_common(argc, argv, &cli, &a, pos, host, &port, resume_help);
-	if (rc == 0)
-		rc = resume(&cli, &a, pos[0], host, port);
-	else
-		rc = rc == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-	free(pos);
-	return rc;
+	return run_entry(argc, argv, resume_help, resume);
 }
 
 static const char fix_help[] =
@@ -279,7 +274,8 @@ static const char fix_help[] =
     "closed where they are (stray keys moved back, never dropped); slots\n"
     "no node covers get an owner. Ends with the cluster healthy.\n";
 
-static int fix(const sp_cli *cli, move_args *a, const char *host, int port)
+static int fix(const sp_cli *cli, move_args *a, const char *entry,
+	       const char *host, int port)
 {
 	sp_log log = sp_cli_log(cli);
 	sp_fix_report rep;
@@ -305,20 +301,5 @@ static int fix(const sp_cli *cli, move_args *a, const char *host, int port)
 
 int sp_cmd_fix(int argc, char **argv)
 {
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
-	sp_cli cli = {0};
-	move_args a;
-	int port, rc;
-
-	init_args(&a);
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	rc = parse_common(argc, argv, &cli, &a, pos, host, &port, fix_help);
-	if (rc == 0)
-		rc = fix(&cli, &a, host, port);
-	else
-		rc = rc == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-	free(pos);
-	return rc;
+	return run_entry(argc, argv, fix_help, fix);
 }

@@ -33,7 +33,8 @@ static sp_err add(sp_big_keys *b, int slot, int node, const redisReply *k,
 static sp_err measure_slot(sp_conn *c, int slot, int node, long long limit,
 			   sp_big_keys *out, sp_error *err)
 {
-	redisReply *cnt = NULL, *keys = NULL, *r;
+	redisReply *cnt = NULL, *keys = NULL;
+	long long *sizes = NULL;
 	sp_err rc;
 	size_t j;
 
@@ -48,24 +49,18 @@ static sp_err measure_slot(sp_conn *c, int slot, int node, long long limit,
 	    (rc = sp_reply_expect(c, keys, REDIS_REPLY_ARRAY, "GETKEYSINSLOT",
 				  err)) != SP_OK)
 		goto out;
-	for (j = 0; j < keys->elements && rc == SP_OK; j++)
-		if (keys->element[j]->type == REDIS_REPLY_STRING)
-			rc = sp_conn_append(c, err, "MEMORY USAGE %b SAMPLES 0",
-					    keys->element[j]->str,
-					    keys->element[j]->len);
-	for (j = 0; j < keys->elements && rc == SP_OK; j++) {
-		if (keys->element[j]->type != REDIS_REPLY_STRING)
-			continue;
-		if ((rc = sp_conn_read(c, &r, err, "MEMORY USAGE")) != SP_OK)
-			break;
-		if (r->type == REDIS_REPLY_INTEGER && r->integer > limit)
-			rc = add(out, slot, node, keys->element[j], r->integer,
-				 err);
-		freeReplyObject(r);
+	if ((sizes = calloc(keys->elements + 1, sizeof(*sizes))) == NULL) {
+		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+		goto out;
 	}
-	if (rc != SP_OK)
-		sp_conn_drain(c);
+	if ((rc = sp_key_sizes(c, keys, sizes, err)) != SP_OK)
+		goto out;
+	for (j = 0; j < keys->elements && rc == SP_OK; j++)
+		if (sizes[j] > limit)
+			rc = add(out, slot, node, keys->element[j], sizes[j],
+				 err);
 out:
+	free(sizes);
 	freeReplyObject(cnt);
 	freeReplyObject(keys);
 	return rc;
@@ -106,4 +101,31 @@ void sp_big_keys_free(sp_big_keys *b)
 {
 	free(b->items);
 	memset(b, 0, sizeof(*b));
+}
+
+sp_err sp_key_sizes(sp_conn *c, const redisReply *keys, long long *sizes,
+		    sp_error *err)
+{
+	redisReply *r;
+	sp_err rc = SP_OK;
+	size_t j;
+
+	for (j = 0; j < keys->elements && rc == SP_OK; j++)
+		if (keys->element[j]->type == REDIS_REPLY_STRING)
+			rc = sp_conn_append(c, err, "MEMORY USAGE %b SAMPLES 0",
+					    keys->element[j]->str,
+					    keys->element[j]->len);
+	for (j = 0; j < keys->elements && rc == SP_OK; j++) {
+		sizes[j] = 0;
+		if (keys->element[j]->type != REDIS_REPLY_STRING)
+			continue;
+		if ((rc = sp_conn_read(c, &r, err, "MEMORY USAGE")) != SP_OK)
+			break;
+		if (r->type == REDIS_REPLY_INTEGER)
+			sizes[j] = r->integer;
+		freeReplyObject(r);
+	}
+	if (rc != SP_OK)
+		sp_conn_drain(c);
+	return rc;
 }

@@ -35,4 +35,12 @@ sp_err sp_find_big_keys(const sp_endpoint *nodes, const sp_move *moves,
 
 void sp_big_keys_free(sp_big_keys *b);
 
+/*
+ * MEMORY USAGE of every string element of keys (a GETKEYSINSLOT reply),
+ * in one pipeline on c, into sizes[0..keys->elements-1]; 0 for a key
+ * that is gone or an element that is not a string.
+ */
+sp_err sp_key_sizes(sp_conn *c, const redisReply *keys, long long *sizes,
+		    sp_error *err);
+
 #endif

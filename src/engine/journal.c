@@ -3,6 +3,8 @@
  */
 #include "journal.h"
 
+#include "../io/files.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -12,26 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static sp_err mkdirs(const char *dir, sp_error *err)
-{
-	char tmp[1024];
-	char *p;
-
-	snprintf(tmp, sizeof(tmp), "%s", dir);
-	for (p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-				goto fail;
-			*p = '/';
-		}
-	if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-		goto fail;
-	return SP_OK;
-fail:
-	return sp_seterr(err, SP_ERR_SYSTEM, "cannot create %s: %s", tmp,
-			 strerror(errno));
-}
 
 /* Writes one JSON line, flushes and fsyncs; takes ownership of o. */
 static sp_err put_line(sp_journal *j, json_t *o, sp_error *err)
@@ -104,7 +86,7 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 	sp_err rc;
 
 	*out = NULL;
-	if ((rc = mkdirs(dir, err)) != SP_OK)
+	if ((rc = sp_mkdirs(dir, err)) != SP_OK)
 		return rc;
 	/* Sortable by time, unique per process. */
 	snprintf(id, sizeof(id), "%lld-%d-%s", (long long)time(NULL),

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../io/conn.h"
+#include "../io/files.h"
 #include "../model/converge.h"
 
 #define PATH_MAX_SP 1024
@@ -117,27 +118,6 @@ static sp_err write_file(const char *path, const char *text, sp_error *err)
 	return SP_OK;
 }
 
-static sp_err make_dir(const char *path, sp_error *err)
-{
-	char tmp[PATH_MAX_SP];
-	char *p;
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			goto fail;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-		goto fail;
-	return SP_OK;
-fail:
-	return sp_seterr(err, SP_ERR_SYSTEM, "cannot create %s: %s", tmp,
-			 strerror(errno));
-}
 
 /* Runs redis-server CONF in DIR; it daemonizes, so we reap the parent. */
 static sp_err spawn(const sp_local_opts *o, const char *ndir, sp_error *err)
@@ -204,7 +184,7 @@ sp_err sp_local_start(const sp_local_opts *o, int port, sp_error *err)
 	sp_err rc;
 
 	snprintf(ndir, sizeof(ndir), "%s/%d", o->dir, port);
-	if ((rc = make_dir(ndir, err)) != SP_OK)
+	if ((rc = sp_mkdirs(ndir, err)) != SP_OK)
 		return rc;
 	if (sp_local_conf(o, port, conf, sizeof(conf)) < 0)
 		return sp_seterr(err, SP_ERR_INTERNAL, "configuration too long");

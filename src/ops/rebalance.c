@@ -4,6 +4,8 @@
  */
 #include "rebalance.h"
 
+#include "../engine/bigkeys.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -48,30 +50,23 @@ static sp_err count_keys(sp_conn *c, const sp_opplan *p, int i,
 static sp_err sample_bytes(sp_conn *c, int s, long long nkeys, int sample,
 			   long long *bytes, sp_error *err)
 {
-	redisReply *keys = NULL, *r;
-	long long sum = 0, seen = 0;
+	long long sizes[1000], sum = 0, seen = 0;
+	redisReply *keys = NULL;
 	sp_err rc;
 	size_t j;
 
+	if (sample > 1000)
+		sample = 1000;
 	if ((rc = sp_conn_cmd(c, &keys, err, "CLUSTER GETKEYSINSLOT %d %d", s,
 			      sample)) != SP_OK ||
 	    (rc = sp_reply_expect(c, keys, REDIS_REPLY_ARRAY, "GETKEYSINSLOT",
-				  err)) != SP_OK)
+				  err)) != SP_OK ||
+	    keys->elements > (size_t)sample ||
+	    (rc = sp_key_sizes(c, keys, sizes, err)) != SP_OK)
 		goto out;
-	for (j = 0; j < keys->elements && rc == SP_OK; j++)
-		if (keys->element[j]->type == REDIS_REPLY_STRING)
-			rc = sp_conn_append(c, err, "MEMORY USAGE %b SAMPLES 0",
-					    keys->element[j]->str,
-					    keys->element[j]->len);
-	for (j = 0; j < keys->elements && rc == SP_OK; j++) {
-		if (keys->element[j]->type != REDIS_REPLY_STRING)
-			continue;
-		if ((rc = sp_conn_read(c, &r, err, "MEMORY USAGE")) != SP_OK)
-			break;
-		if (r->type == REDIS_REPLY_INTEGER)
-			sum += r->integer, seen++;
-		freeReplyObject(r);
-	}
+	for (j = 0; j < keys->elements; j++)
+		if (sizes[j] > 0)
+			sum += sizes[j], seen++;
 	*bytes = seen ? sum / seen * nkeys : 0;
 out:
 	freeReplyObject(keys);
