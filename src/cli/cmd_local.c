@@ -230,32 +230,20 @@ static int up(const sp_cli *cli, local_args *a)
 /* Starts a->count empty nodes on free ports; prints HOST:PORT lines. */
 static int spawn(const sp_cli *cli, local_args *a)
 {
-	sp_local_node *v = NULL;
+	char(*addrs)[SP_ADDR_MAX] = calloc((size_t)a->count, SP_ADDR_MAX);
 	sp_error err = {0};
-	size_t n, i;
-	int port, started = 0;
+	int i, first = a->port_set ? a->port
+				   : sp_local_next_port(a->lo.dir, a->port);
 
-	if (sp_local_list(a->lo.dir, &v, &n, &err) != SP_OK)
+	if (addrs == NULL)
+		return SP_EXIT_INTERNAL;
+	if (sp_local_spawn(&a->lo, first, a->count, addrs, &err) != SP_OK) {
+		free(addrs);
 		return sp_cli_fail(cli, &err);
-	port = a->port;
-	for (i = 0; !a->port_set && i < n; i++)
-		port = i == 0 || v[i].port >= port ? v[i].port + 1 : port;
-	free(v);
-	for (; started < a->count && port + 10000 <= 65535; port++) {
-		char dir[1100];
-		snprintf(dir, sizeof(dir), "%s/%d", a->lo.dir, port);
-		if (access(dir, F_OK) == 0 ||
-		    !sp_local_port_free(a->lo.bind, port))
-			continue;
-		if (sp_local_start(&a->lo, port, &err) != SP_OK)
-			return sp_cli_fail(cli, &err);
-		printf("%s:%d\n", a->lo.bind, port);
-		started++;
 	}
-	if (started < a->count) {
-		sp_cli_errorf("no free port left for a new node");
-		return SP_EXIT_REFUSED;
-	}
+	for (i = 0; i < a->count; i++)
+		printf("%s\n", addrs[i]);
+	free(addrs);
 	return SP_EXIT_OK;
 }
 

@@ -25,6 +25,8 @@ static const char usage[] =
     "  add-node HOST:PORT NEW   join a node (primary or --replica)\n"
     "  remove-node HOST:PORT NODE  drain, re-home replicas, forget, reset\n"
     "  failover HOST:PORT NODE  manual failover through a replica\n"
+    "  expand HOST:PORT --primaries N   provision, join, rebalance, validate\n"
+    "  shrink HOST:PORT --primaries N   remove primaries, deprovision\n"
     "  keyslot KEY...           hash slot of each key\n"
     "  conf                     print a node configuration template\n"
     "\n"
@@ -53,7 +55,8 @@ int main(int argc, char **argv)
 	    {"fix", sp_cmd_fix},         {"rebalance", sp_cmd_rebalance},
 	    {"plan", sp_cmd_plan},       {"apply", sp_cmd_apply},
 	    {"add-node", sp_cmd_add_node}, {"remove-node", sp_cmd_remove_node},
-	    {"failover", sp_cmd_failover},
+	    {"failover", sp_cmd_failover}, {"expand", sp_cmd_expand},
+	    {"shrink", sp_cmd_shrink},
 	};
 	size_t i;
 

@@ -323,3 +323,61 @@ sp_err sp_local_purge(const char *dir, int port, sp_error *err)
 				 path, strerror(errno));
 	return SP_OK;
 }
+
+sp_err sp_local_spawn(const sp_local_opts *o, int first, int count,
+		      char (*addrs)[SP_ADDR_MAX], sp_error *err)
+{
+	char dir[1100];
+	int port, started = 0;
+	sp_err rc;
+
+	for (port = first; started < count && port + 10000 <= 65535; port++) {
+		snprintf(dir, sizeof(dir), "%s/%d", o->dir, port);
+		if (access(dir, F_OK) == 0 || !sp_local_port_free(o->bind, port))
+			continue;
+		if ((rc = sp_local_start(o, port, err)) != SP_OK)
+			return rc;
+		sp_format_addr(addrs[started++], SP_ADDR_MAX, o->bind, port);
+	}
+	if (started < count)
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "no free port left for a new node");
+	return SP_OK;
+}
+
+int sp_local_next_port(const char *dir, int dflt)
+{
+	sp_local_node *v = NULL;
+	size_t n = 0;
+	int port = dflt;
+
+	if (sp_local_list(dir, &v, &n, NULL) == SP_OK && n > 0)
+		port = v[n - 1].port + 1; /* sorted by port */
+	free(v);
+	return port;
+}
+
+sp_err sp_local_dir_of(const char *host, int port, const sp_conn_opts *conn_opts,
+		       char *dir, size_t len, sp_error *err)
+{
+	redisReply *r = NULL;
+	sp_conn *c = NULL;
+	char *slash;
+	sp_err rc;
+
+	if ((rc = sp_conn_open(host, port, conn_opts, &c, err)) != SP_OK)
+		return rc;
+	if ((rc = sp_conn_cmd(c, &r, err, "CONFIG GET dir")) == SP_OK &&
+	    (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	     r->element[1]->type != REDIS_REPLY_STRING))
+		rc = sp_seterr(err, SP_ERR_PROTOCOL, "%s: CONFIG GET dir: "
+			       "unexpected reply", c->addr);
+	if (rc == SP_OK) {
+		snprintf(dir, len, "%s", r->element[1]->str);
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir)
+			*slash = '\0';
+	}
+	freeReplyObject(r);
+	sp_conn_close(c);
+	return rc;
+}

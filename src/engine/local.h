@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include "../io/conn.h"
 #include "../io/error.h"
 
 typedef struct sp_local_opts {
@@ -69,5 +70,21 @@ sp_err sp_local_stop(const char *dir, int port, sp_error *err);
  * The node must be stopped first.
  */
 sp_err sp_local_purge(const char *dir, int port, sp_error *err);
+
+/*
+ * Starts `count` empty nodes (same configuration, not joined) on the
+ * first free ports from `first`, skipping ports whose directory exists.
+ * Writes their "HOST:PORT" into addrs[0..count-1] (SP_ADDR_MAX each).
+ */
+sp_err sp_local_spawn(const sp_local_opts *o, int first, int count,
+		      char (*addrs)[SP_ADDR_MAX], sp_error *err);
+
+/* The port after the highest one under dir, or dflt when dir is empty. */
+int sp_local_next_port(const char *dir, int dflt);
+
+/* The cluster directory of a local node: its CONFIG GET dir, one level
+ * up (DIR/<port> -> DIR). */
+sp_err sp_local_dir_of(const char *host, int port, const sp_conn_opts *conn_opts,
+		       char *dir, size_t len, sp_error *err);
 
 #endif

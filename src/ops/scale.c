@@ -1,0 +1,425 @@
+/*
+ * scale.c - provisioners, expand and shrink.
+ */
+#include "scale.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../engine/local.h"
+#include "../io/files.h"
+#include "../model/converge.h"
+#include "../model/keyslot.h"
+#include "rebalance.h"
+
+#define MAX_NEW 64
+
+static long long config_ll(const char *host, int port, const sp_conn_opts *co,
+			   const char *name, long long dflt)
+{
+	redisReply *r = NULL;
+	sp_conn *c = NULL;
+	long long v = dflt;
+
+	if (sp_conn_open(host, port, co, &c, NULL) == SP_OK &&
+	    sp_conn_cmd(c, &r, NULL, "CONFIG GET %s", name) == SP_OK &&
+	    r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING)
+		v = atoll(r->element[1]->str);
+	freeReplyObject(r);
+	sp_conn_close(c);
+	return v;
+}
+
+static sp_err provision_local(const sp_provisioner *p, const char *host,
+			      int port, const sp_conn_opts *co, int count,
+			      char (*addrs)[SP_ADDR_MAX], sp_error *err)
+{
+	char dir[1024];
+	sp_local_opts lo;
+	sp_err rc;
+
+	if (p->dir != NULL)
+		snprintf(dir, sizeof(dir), "%s", p->dir);
+	else if ((rc = sp_local_dir_of(host, port, co, dir, sizeof(dir),
+				       err)) != SP_OK)
+		return rc;
+	lo = sp_local_defaults(dir);
+	lo.pass = co != NULL ? co->pass : NULL;
+	/* New nodes must match the old ones (the guides' first rule). */
+	lo.node_timeout_ms = (int)config_ll(host, port, co,
+					    "cluster-node-timeout", 5000);
+	lo.migration_barrier = (int)config_ll(
+	    host, port, co, "cluster-migration-barrier", 1);
+	return sp_local_spawn(&lo, sp_local_next_port(dir, port + 1), count,
+			      addrs, err);
+}
+
+/* Runs the operator's command; it must print `count` HOST:PORT lines. */
+static sp_err provision_exec(const sp_provisioner *p, int count,
+			     char (*addrs)[SP_ADDR_MAX], sp_error *err)
+{
+	char line[512], host[SP_HOST_MAX], n[16];
+	int got = 0, port, status;
+	sp_err rc = SP_OK;
+	FILE *f;
+
+	snprintf(n, sizeof(n), "%d", count);
+	setenv("SLOTPILOT_COUNT", n, 1);
+	if ((f = popen(p->provision, "r")) == NULL)
+		return sp_seterr(err, SP_ERR_SYSTEM, "cannot run \"%s\": %s",
+				 p->provision, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0' || rc != SP_OK)
+			continue;
+		if (got >= count ||
+		    sp_parse_hostport(line, host, &port, NULL) != SP_OK)
+			rc = sp_seterr(err, SP_ERR_USAGE,
+				       "the provisioner printed \"%.100s\", not "
+				       "one of %d HOST:PORT lines",
+				       line, count);
+		else
+			sp_format_addr(addrs[got++], SP_ADDR_MAX, host, port);
+	}
+	status = pclose(f);
+	if (rc == SP_OK && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+		rc = sp_seterr(err, SP_ERR_SYSTEM,
+			       "the provisioner \"%s\" failed (exit %d)",
+			       p->provision,
+			       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if (rc == SP_OK && got != count)
+		rc = sp_seterr(err, SP_ERR_USAGE,
+			       "the provisioner printed %d addresses, %d "
+			       "were asked for",
+			       got, count);
+	return rc;
+}
+
+sp_err sp_provision(const sp_provisioner *p, const char *host, int port,
+		    const sp_conn_opts *co, int count,
+		    char (*addrs)[SP_ADDR_MAX], sp_error *err)
+{
+	if (p->kind == SP_PROV_EXEC)
+		return provision_exec(p, count, addrs, err);
+	return provision_local(p, host, port, co, count, addrs, err);
+}
+
+sp_err sp_deprovision(const sp_provisioner *p, const char *addr,
+		      sp_error *err)
+{
+	char host[SP_HOST_MAX], cmd[2048];
+	int port, status;
+	sp_err rc;
+
+	if ((rc = sp_parse_hostport(addr, host, &port, err)) != SP_OK)
+		return rc;
+	if (p->kind == SP_PROV_LOCAL) {
+		if (p->dir == NULL)
+			return SP_OK;
+		if ((rc = sp_local_stop(p->dir, port, err)) != SP_OK)
+			return rc;
+		return sp_local_purge(p->dir, port, err);
+	}
+	if (p->deprovision == NULL)
+		return SP_OK;
+	setenv("SLOTPILOT_NODE", addr, 1);
+	/* addr was parsed as HOST:PORT; quoting keeps it one argument. */
+	snprintf(cmd, sizeof(cmd), "%s '%s'", p->deprovision, addr);
+	status = system(cmd);
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return sp_seterr(err, SP_ERR_SYSTEM,
+				 "the deprovisioner failed for %s", addr);
+	return SP_OK;
+}
+
+/* The expand state: what was provisioned, so a re-run reuses it. */
+static void state_path(const sp_scale_opts *o, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/expand.state", o->rm.journal_dir);
+}
+
+static int state_load(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX],
+		      int want)
+{
+	char path[1100];
+	json_t *s, *a;
+	int n = 0;
+
+	state_path(o, path, sizeof(path));
+	if ((s = json_load_file(path, 0, NULL)) == NULL)
+		return 0;
+	a = json_object_get(s, "nodes");
+	if (!json_is_true(json_object_get(s, "done")) && json_is_array(a) &&
+	    (int)json_array_size(a) == want)
+		for (n = 0; n < want; n++) {
+			const char *v =
+			    json_string_value(json_array_get(a, (size_t)n));
+			snprintf(addrs[n], SP_ADDR_MAX, "%s", v ? v : "");
+		}
+	json_decref(s);
+	return n;
+}
+
+static sp_err state_save(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX],
+			 int n, int done, sp_error *err)
+{
+	char path[1100];
+	json_t *a = json_array(), *s;
+	int i, bad;
+	sp_err rc;
+
+	if ((rc = sp_mkdirs(o->rm.journal_dir, err)) != SP_OK)
+		return rc;
+	state_path(o, path, sizeof(path));
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(addrs[i]));
+	s = json_pack("{s:o, s:b}", "nodes", a, "done", done);
+	bad = s == NULL || json_dump_file(s, path, 0) != 0;
+	json_decref(s);
+	return bad ? sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s", path)
+		   : SP_OK;
+}
+
+/* Writes and reads back a key on every primary (on a slot it owns). */
+static sp_err probe(const char *host, int port, const sp_conn_opts *co,
+		    sp_error *err)
+{
+	int claims[SP_SLOTS], idx[SP_SLOTS], k;
+	char key[64];
+	redisReply *r = NULL;
+	sp_cluster c = {0};
+	size_t n, i;
+	sp_err rc;
+
+	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+		return rc;
+	sp_cluster_claims(&c, claims);
+	n = sp_cluster_primaries(&c, idx, SP_SLOTS);
+	for (i = 0; i < n && rc == SP_OK; i++) {
+		sp_conn *conn = NULL;
+		for (k = 0;; k++) {
+			snprintf(key, sizeof(key), "slotpilot:probe:%d", k);
+			if (claims[sp_keyslot(key, strlen(key))] == idx[i] ||
+			    k > 1000000)
+				break;
+		}
+		if ((rc = sp_conn_open(c.nodes[idx[i]].host,
+				       c.nodes[idx[i]].port, co, &conn,
+				       err)) == SP_OK &&
+		    (rc = sp_conn_cmd(conn, NULL, err, "SET %s ok EX 60",
+				      key)) == SP_OK &&
+		    (rc = sp_conn_cmd(conn, &r, err, "GET %s", key)) == SP_OK &&
+		    (r->type != REDIS_REPLY_STRING || strcmp(r->str, "ok") != 0))
+			rc = sp_seterr(err, SP_ERR_CLUSTER,
+				       "%s: the probe key did not read back",
+				       c.nodes[idx[i]].addr);
+		if (rc == SP_OK)
+			rc = sp_conn_cmd(conn, NULL, err, "DEL %s", key);
+		freeReplyObject(r);
+		r = NULL;
+		sp_conn_close(conn);
+	}
+	sp_cluster_free(&c);
+	return rc;
+}
+
+/* Primaries the nodes themselves report; and the fewest replicas any has. */
+static int count_primaries(const sp_cluster *c, int *min_replicas)
+{
+	int idx[SP_SLOTS], n, i, k, r, min = 1 << 20;
+
+	n = (int)sp_cluster_primaries(c, idx, SP_SLOTS);
+	for (i = 0; i < n; i++) {
+		for (k = 0, r = 0; (size_t)k < c->nnodes; k++) {
+			const sp_node *s = sp_view_self(&c->nodes[k].view);
+			r += s != NULL &&
+			     strcmp(s->master_id, c->nodes[idx[i]].id) == 0;
+		}
+		min = r < min ? r : min;
+	}
+	*min_replicas = n ? min : 0;
+	return n;
+}
+
+/* Provisions the new nodes, or reuses those of an interrupted expand. */
+static sp_err new_nodes(const char *host, int port, const sp_scale_opts *o,
+			const sp_conn_opts *co, const sp_log *log,
+			char (*addrs)[SP_ADDR_MAX], int want, sp_error *err)
+{
+	sp_err rc;
+
+	if (state_load(o, addrs, want) == want) {
+		sp_logf(log, "reuse", "reusing the %d nodes an earlier expand "
+			"provisioned", want);
+		return SP_OK;
+	}
+	sp_logf(log, "provision", "provisioning %d nodes", want);
+	if ((rc = sp_provision(&o->prov, host, port, co, want, addrs, err)))
+		return rc;
+	return state_save(o, addrs, want, 0, err);
+}
+
+/* Rebalances over all primaries, empty ones included, journaled. */
+static sp_err spread(const char *host, int port, const sp_scale_opts *o,
+		     const sp_conn_opts *co, const char *op, sp_error *err)
+{
+	sp_rebalance_req req = {.by = SP_BY_SLOTS, .threshold_pct = 0,
+				.use_empty_masters = 1};
+	sp_run_opts ro = {.mig = o->rm.mig, .journal_dir = o->rm.journal_dir,
+			  .op = op, .entry = ""};
+	sp_migrate_stats st;
+	sp_journal *j = NULL;
+	sp_cluster c = {0};
+	sp_opplan p = {0};
+	sp_plan d = {0};
+	sp_err rc;
+
+	ro.mig.conn = co;
+	if ((rc = sp_cluster_gather(host, port, co, &c, err)) == SP_OK &&
+	    (rc = sp_rebalance_plan(&c, &req, NULL, &p, &d, err)) == SP_OK &&
+	    p.nmoves > 0)
+		rc = sp_run_plan(&p, &j, &ro, &st, err);
+	sp_journal_close(j);
+	sp_plan_free(&d);
+	sp_opplan_free(&p);
+	sp_cluster_free(&c);
+	return rc;
+}
+
+sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
+		 const sp_conn_opts *co, const sp_log *log, sp_error *err)
+{
+	char(*addrs)[SP_ADDR_MAX] = calloc(MAX_NEW, SP_ADDR_MAX);
+	char id[SP_ID_LEN + 1];
+	sp_add_opts ao = {.wait_ms = o->rm.wait_ms};
+	sp_check_opts copts = sp_check_defaults();
+	sp_cluster c = {0};
+	int have, minr, r, k, i, j;
+	sp_err rc;
+
+	if (addrs == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+		goto out;
+	have = count_primaries(&c, &minr);
+	r = o->replicas >= 0 ? o->replicas : minr;
+	k = o->primaries - have;
+	if (k <= 0 || k * (1 + r) > MAX_NEW) {
+		rc = sp_seterr(err, SP_ERR_USAGE,
+			       k <= 0 ? "the cluster has %d primaries already"
+				      : "%d new nodes are more than one expand "
+					"adds",
+			       k <= 0 ? have : k * (1 + r));
+		goto out;
+	}
+	if ((rc = new_nodes(host, port, o, co, log, addrs, k * (1 + r),
+			    err)) != SP_OK)
+		goto out;
+	for (i = 0; i < k && rc == SP_OK; i++) {
+		char *prim = addrs[i * (1 + r)];
+		ao.replica = 0, ao.replica_of = NULL;
+		if ((rc = sp_add_node(host, port, prim, &ao, co, log, id, err)))
+			break;
+		ao.replica = 1, ao.replica_of = prim;
+		for (j = 1; j <= r && rc == SP_OK; j++)
+			rc = sp_add_node(host, port, addrs[i * (1 + r) + j], &ao,
+					 co, log, id, err);
+	}
+	if (rc == SP_OK) {
+		sp_logf(log, "rebalance", "rebalancing over %d primaries",
+			o->primaries);
+		rc = spread(host, port, o, co, "expand", err);
+	}
+	copts.expect_primaries = o->primaries;
+	if (rc == SP_OK &&
+	    (rc = sp_wait_healthy(host, port, co, &copts, o->rm.wait_ms, 250,
+				  NULL, err)) == SP_OK &&
+	    (rc = probe(host, port, co, err)) == SP_OK)
+		rc = state_save(o, addrs, k * (1 + r), 1, err);
+out:
+	sp_cluster_free(&c);
+	free(addrs);
+	return rc;
+}
+
+/* Chooses the primaries to remove: those named, or the fewest keys. */
+static sp_err pick_leaving(const sp_cluster *c, const sp_scale_opts *o,
+			   int have, int *out, int *n, sp_error *err)
+{
+	int idx[SP_SLOTS], np, i, j, best;
+	size_t k;
+	sp_err rc;
+
+	*n = 0;
+	for (k = 0; k < o->nremove; k++) {
+		if ((rc = sp_find_node(c, o->remove[k], &out[*n], err)) != SP_OK)
+			return rc;
+		(*n)++;
+	}
+	if (o->nremove == 0) {
+		np = (int)sp_cluster_primaries(c, idx, SP_SLOTS);
+		for (i = 0; i < have - o->primaries && i < MAX_NEW; i++) {
+			for (j = 0, best = -1; j < np; j++)
+				if (idx[j] >= 0 &&
+				    (best < 0 ||
+				     c->nodes[idx[j]].keys < c->nodes[idx[best]].keys))
+					best = j;
+			out[(*n)++] = idx[best];
+			idx[best] = -1;
+		}
+	}
+	if (have - *n < 3)
+		return sp_seterr(err, SP_ERR_USAGE,
+				 "shrinking %d primaries to %d: never below "
+				 "3 primaries",
+				 have, have - *n);
+	return SP_OK;
+}
+
+sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
+		 const sp_conn_opts *co, const sp_log *log, sp_error *err)
+{
+	char dir[1024];
+	int leaving[MAX_NEW], n = 0, have, minr, i;
+	sp_remove_opts ro = o->rm;
+	sp_provisioner prov = o->prov;
+	sp_check_opts copts = sp_check_defaults();
+	sp_cluster c = {0};
+	sp_err rc;
+	size_t k;
+
+	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+		return rc;
+	have = count_primaries(&c, &minr);
+	if (o->nremove == 0 && o->primaries >= have)
+		rc = sp_seterr(err, SP_ERR_USAGE,
+			       "the cluster has %d primaries, not more than %d",
+			       have, o->primaries);
+	if (rc == SP_OK)
+		rc = pick_leaving(&c, o, have, leaving, &n, err);
+	if (rc == SP_OK && prov.kind == SP_PROV_LOCAL && prov.dir == NULL &&
+	    sp_local_dir_of(host, port, co, dir, sizeof(dir), NULL) == SP_OK)
+		prov.dir = dir;
+	ro.with_replicas = 1;
+	for (i = 0; i < n && rc == SP_OK; i++) {
+		sp_removed gone = {0};
+		sp_logf(log, "remove", "removing %s with its replicas",
+			c.nodes[leaving[i]].addr);
+		rc = sp_remove_node(host, port, c.nodes[leaving[i]].id, &ro, co,
+				    log, &gone, err);
+		for (k = 0; k < gone.n && rc == SP_OK; k++)
+			rc = sp_deprovision(&prov, gone.addr[k], err);
+	}
+	copts.expect_primaries = have - n;
+	if (rc == SP_OK)
+		rc = sp_wait_healthy(host, port, co, &copts, o->rm.wait_ms, 250,
+				     NULL, err);
+	sp_cluster_free(&c);
+	return rc;
+}

@@ -1,0 +1,67 @@
+/*
+ * scale.h - expand and shrink: provisioning, joining, rebalancing and
+ * validating as one operation, and the provisioners behind it.
+ *
+ * Provisioners bring nodes into existence and take them away. `local`
+ * spawns redis-server on this machine in the directory of the cluster
+ * (found from the entry node's CONFIG GET dir, or given); `exec` runs the
+ * operator's command: provisioning prints one HOST:PORT per line for
+ * SLOTPILOT_COUNT new nodes, deprovisioning receives the node's HOST:PORT
+ * as SLOTPILOT_NODE (and as its last argument).
+ *
+ * An expand records the nodes it provisioned in a state file beside the
+ * journals before joining them, so running it again after an
+ * interruption reuses them and never provisions twice.
+ */
+#ifndef SP_SCALE_H
+#define SP_SCALE_H
+
+#include "../io/log.h"
+#include "nodes.h"
+
+typedef enum sp_prov_kind { SP_PROV_LOCAL, SP_PROV_EXEC } sp_prov_kind;
+
+typedef struct sp_provisioner {
+	sp_prov_kind kind;
+	const char *dir;           /* local: cluster directory, or NULL */
+	const char *provision;     /* exec: shell command */
+	const char *deprovision;   /* exec: shell command */
+	int node_timeout_ms;       /* local: cluster-node-timeout */
+} sp_provisioner;
+
+/* Brings `count` new nodes up; their addresses go to addrs. */
+sp_err sp_provision(const sp_provisioner *p, const char *host, int port,
+		    const sp_conn_opts *co, int count,
+		    char (*addrs)[SP_ADDR_MAX], sp_error *err);
+
+/* Takes the node at addr away (local: stop it and delete its data). */
+sp_err sp_deprovision(const sp_provisioner *p, const char *addr,
+		      sp_error *err);
+
+typedef struct sp_scale_opts {
+	int primaries;             /* the number of primaries wanted */
+	int replicas;              /* per new primary; -1: as the cluster has */
+	const char *const *remove; /* shrink: these nodes, or NULL */
+	size_t nremove;
+	sp_provisioner prov;
+	sp_remove_opts rm;         /* engine options, journal dir, waits */
+} sp_scale_opts;
+
+/*
+ * Expands the cluster at host:port to o->primaries primaries, each new
+ * one with its replicas; rebalances over all; validates (check and a
+ * write/read probe on every primary). SP_ERR_USAGE when the cluster has
+ * that many primaries already.
+ */
+sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
+		 const sp_conn_opts *co, const sp_log *log, sp_error *err);
+
+/*
+ * Shrinks to o->primaries primaries (removing those holding the fewest
+ * keys) or removes o->remove; each goes with its replicas, drained over
+ * the others, then deprovisioned. Never below 3 primaries.
+ */
+sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
+		 const sp_conn_opts *co, const sp_log *log, sp_error *err);
+
+#endif
