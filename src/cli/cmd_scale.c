@@ -74,7 +74,11 @@ static const char help[] =
     "deprovisions them; never below 3 primaries. exec: CMD gets\n"
     "SLOTPILOT_COUNT and prints one HOST:PORT per new node; the\n"
     "deprovision CMD gets the node's HOST:PORT as SLOTPILOT_NODE and as its\n"
-    "last argument. See docs/provisioners.md.\n";
+    "last argument. See docs/provisioners.md.\n"
+    "       slotpilot rollback HOST:PORT [--journal-dir DIR] [provisioner]\n"
+    "rollback returns the slots of the newest journaled operation to the\n"
+    "owners in its snapshot and, after an expand, removes the nodes it\n"
+    "added.\n";
 
 static int run(int argc, char **argv, int expand)
 {
@@ -85,6 +89,7 @@ static int run(int argc, char **argv, int expand)
 	sp_log log;
 	scale_args a;
 	int npos = 0, port, rc = SP_EXIT_USAGE, ok;
+	size_t moved = 0;
 	sp_err e;
 
 	memset(&a, 0, sizeof(a));
@@ -101,7 +106,8 @@ static int run(int argc, char **argv, int expand)
 	}
 	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
 		goto done;
-	if (npos != 1 || (a.s.primaries == 0 && (expand || !a.s.nremove)) ||
+	if (npos != 1 ||
+	    (expand < 2 && a.s.primaries == 0 && (expand || !a.s.nremove)) ||
 	    (a.s.prov.kind == SP_PROV_EXEC && expand && !a.s.prov.provision)) {
 		sp_cli_errorf("%s: give HOST:PORT and --primaries N%s%s",
 			      argv[0], expand ? "" : " (or --remove NODE)",
@@ -114,8 +120,9 @@ static int run(int argc, char **argv, int expand)
 		rc = sp_cli_fail(&cli, &err);
 		goto done;
 	}
-	if ((ok = sp_cli_confirm(&cli, expand ? "Expand the cluster?"
-					      : "Shrink the cluster?")) <= 0) {
+	if ((ok = sp_cli_confirm(&cli, expand == 1   ? "Expand the cluster?"
+				       : expand == 0 ? "Shrink the cluster?"
+						     : "Roll back?")) <= 0) {
 		rc = ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
 		goto done;
 	}
@@ -125,17 +132,22 @@ static int run(int argc, char **argv, int expand)
 	a.s.rm.journal_dir = a.m.journal_dir;
 	a.s.rm.wait_ms = a.wait_s * 1000;
 	sp_cli_trap_signals();
-	e = expand ? sp_expand(host, port, &a.s, &cli.conn, &log, &err)
-		   : sp_shrink(host, port, &a.s, &cli.conn, &log, &err);
+	if (expand == 2)
+		e = sp_rollback(host, port, &a.s, &cli.conn, &log, &moved, &err);
+	else if (expand == 1)
+		e = sp_expand(host, port, &a.s, &cli.conn, &log, &err);
+	else
+		e = sp_shrink(host, port, &a.s, &cli.conn, &log, &err);
 	if (e != SP_OK) {
 		rc = sp_cli_fail(&cli, &err);
 		goto done;
 	}
 	if (cli.json)
-		printf("{\"ok\":true}\n");
+		printf("{\"ok\":true,\"slots_moved_back\":%zu}\n", moved);
 	else
-		printf("[OK] %s done; the cluster checks healthy.\n",
-		       expand ? "expand" : "shrink");
+		printf("[OK] %s done%s.\n",
+		       expand == 2 ? "rollback" : expand ? "expand" : "shrink",
+		       expand == 2 ? "" : "; the cluster checks healthy");
 	rc = SP_EXIT_OK;
 done:
 	free(pos);
@@ -144,3 +156,4 @@ done:
 
 int sp_cmd_expand(int argc, char **argv) { return run(argc, argv, 1); }
 int sp_cmd_shrink(int argc, char **argv) { return run(argc, argv, 0); }
+int sp_cmd_rollback(int argc, char **argv) { return run(argc, argv, 2); }

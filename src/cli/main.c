@@ -27,6 +27,7 @@ static const char usage[] =
     "  failover HOST:PORT NODE  manual failover through a replica\n"
     "  expand HOST:PORT --primaries N   provision, join, rebalance, validate\n"
     "  shrink HOST:PORT --primaries N   remove primaries, deprovision\n"
+    "  rollback HOST:PORT       undo the last operation (slots, added nodes)\n"
     "  keyslot KEY...           hash slot of each key\n"
     "  conf                     print a node configuration template\n"
     "\n"
@@ -56,7 +57,7 @@ int main(int argc, char **argv)
 	    {"plan", sp_cmd_plan},       {"apply", sp_cmd_apply},
 	    {"add-node", sp_cmd_add_node}, {"remove-node", sp_cmd_remove_node},
 	    {"failover", sp_cmd_failover}, {"expand", sp_cmd_expand},
-	    {"shrink", sp_cmd_shrink},
+	    {"shrink", sp_cmd_shrink},   {"rollback", sp_cmd_rollback},
 	};
 	size_t i;
 

@@ -332,8 +332,8 @@ void sp_journal_rec_free(sp_journal_rec *r)
 }
 
 /* Journal ids start with the creation time, so names sort by age. */
-sp_err sp_journal_find_open(const char *dir, char *path, size_t len,
-			    sp_error *err)
+static sp_err find(const char *dir, int open_only, char *path, size_t len,
+		   sp_error *err)
 {
 	char best[512] = "", cand[1024];
 	sp_journal_rec r;
@@ -349,15 +349,27 @@ sp_err sp_journal_find_open(const char *dir, char *path, size_t len,
 		snprintf(cand, sizeof(cand), "%s/%s", dir, de->d_name);
 		if (sp_journal_load(cand, &r, NULL) != SP_OK)
 			continue;
-		if (strcmp(r.status, "complete") != 0 &&
+		if ((!open_only || strcmp(r.status, "complete") != 0) &&
 		    strcmp(de->d_name, best) > 0)
 			snprintf(best, sizeof(best), "%s", de->d_name);
 		sp_journal_rec_free(&r);
 	}
 	closedir(d);
 	if (best[0] == '\0')
-		return sp_seterr(err, SP_ERR_NOTFOUND,
-				 "no unfinished operation in %s", dir);
+		return sp_seterr(err, SP_ERR_NOTFOUND, "no %soperation in %s",
+				 open_only ? "unfinished " : "", dir);
 	snprintf(path, len, "%s/%s", dir, best);
 	return SP_OK;
+}
+
+sp_err sp_journal_find_open(const char *dir, char *path, size_t len,
+			    sp_error *err)
+{
+	return find(dir, 1, path, len, err);
+}
+
+sp_err sp_journal_find_last(const char *dir, char *path, size_t len,
+			    sp_error *err)
+{
+	return find(dir, 0, path, len, err);
 }

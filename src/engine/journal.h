@@ -75,6 +75,10 @@ void sp_journal_rec_free(sp_journal_rec *rec);
 sp_err sp_journal_find_open(const char *dir, char *path, size_t len,
 			    sp_error *err);
 
+/* The newest journal in dir, finished or not (for rollback). */
+sp_err sp_journal_find_last(const char *dir, char *path, size_t len,
+			    sp_error *err);
+
 /* JSON shared by journals and plan files: the node list [{id, addr}] and
  * the slot map as [[first, last, node], ...] ranges. */
 json_t *sp_json_nodes(const sp_endpoint *nodes, size_t n);

@@ -158,6 +158,38 @@ sp_err sp_wait_reachable_ok(const char *host, int port, const sp_conn_opts *co,
 	return rc;
 }
 
+sp_err sp_rollback_plan(const sp_journal_rec *rec, const sp_cluster *c,
+			sp_opplan *out, sp_error *err)
+{
+	unsigned char seen[SP_SLOTS] = {0};
+	sp_err rc;
+	size_t i;
+
+	if ((rc = sp_opplan_from_cluster(c, out, err)) != SP_OK)
+		return rc;
+	if ((out->moves = calloc(rec->nmoves + 1, sizeof(*out->moves))) == NULL) {
+		sp_opplan_free(out);
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	}
+	for (i = 0; i < rec->nmoves; i++) {
+		int s = rec->moves[i].slot, was = rec->owners[s], d, o;
+		if (seen[s] || was < 0)
+			continue;
+		seen[s] = 1;
+		if ((d = find_ep(out, rec->nodes[was].id)) < 0) {
+			rc = sp_seterr(err, SP_ERR_CLUSTER,
+				       "slot %d belonged to %s, which is no "
+				       "longer a reachable primary",
+				       s, rec->nodes[was].addr);
+			sp_opplan_free(out);
+			return rc;
+		}
+		if ((o = out->owners[s]) >= 0 && o != d)
+			out->moves[out->nmoves++] = (sp_move){s, o, d};
+	}
+	return SP_OK;
+}
+
 /* Connections to every primary of a plan, opened once for fix. */
 typedef struct fixer {
 	const sp_cluster *c;

@@ -42,6 +42,15 @@ sp_err sp_resume_prepare(const sp_cluster *c, const sp_conn_opts *co,
 sp_err sp_wait_reachable_ok(const char *host, int port, const sp_conn_opts *co,
 			    int wait_ms, sp_error *err);
 
+/*
+ * The moves that return every slot the journaled operation rec moved to
+ * the owner recorded in its snapshot. Slots it did not move are left
+ * alone. SP_ERR_CLUSTER when a recorded owner is no longer a reachable
+ * primary (naming it).
+ */
+sp_err sp_rollback_plan(const sp_journal_rec *rec, const sp_cluster *c,
+			sp_opplan *out, sp_error *err);
+
 typedef struct sp_fix_report {
 	int finished;  /* open slots whose migration was completed */
 	int reverted;  /* open slots closed where they were */

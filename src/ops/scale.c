@@ -16,6 +16,7 @@
 #include "../model/converge.h"
 #include "../model/keyslot.h"
 #include "rebalance.h"
+#include "recover.h"
 
 #define MAX_NEW 64
 
@@ -348,6 +349,19 @@ out:
 	return rc;
 }
 
+/* The provisioner with its local directory found from the entry node. */
+static sp_provisioner with_dir(const sp_scale_opts *o, const char *host,
+			       int port, const sp_conn_opts *co, char *dir,
+			       size_t len)
+{
+	sp_provisioner prov = o->prov;
+
+	if (prov.kind == SP_PROV_LOCAL && prov.dir == NULL &&
+	    sp_local_dir_of(host, port, co, dir, len, NULL) == SP_OK)
+		prov.dir = dir;
+	return prov;
+}
+
 /* Chooses the primaries to remove: those named, or the fewest keys. */
 static sp_err pick_leaving(const sp_cluster *c, const sp_scale_opts *o,
 			   int have, int *out, int *n, sp_error *err)
@@ -388,7 +402,7 @@ sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
 	char dir[1024];
 	int leaving[MAX_NEW], n = 0, have, minr, i;
 	sp_remove_opts ro = o->rm;
-	sp_provisioner prov = o->prov;
+	sp_provisioner prov = with_dir(o, host, port, co, dir, sizeof(dir));
 	sp_check_opts copts = sp_check_defaults();
 	sp_cluster c = {0};
 	sp_err rc;
@@ -403,9 +417,6 @@ sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
 			       have, o->primaries);
 	if (rc == SP_OK)
 		rc = pick_leaving(&c, o, have, leaving, &n, err);
-	if (rc == SP_OK && prov.kind == SP_PROV_LOCAL && prov.dir == NULL &&
-	    sp_local_dir_of(host, port, co, dir, sizeof(dir), NULL) == SP_OK)
-		prov.dir = dir;
 	ro.with_replicas = 1;
 	for (i = 0; i < n && rc == SP_OK; i++) {
 		sp_removed gone = {0};
@@ -421,5 +432,93 @@ sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
 		rc = sp_wait_healthy(host, port, co, &copts, o->rm.wait_ms, 250,
 				     NULL, err);
 	sp_cluster_free(&c);
+	return rc;
+}
+
+/* Removes (with replicas) and deprovisions the primaries an expand added. */
+static sp_err remove_added(const char *host, int port, const sp_scale_opts *o,
+			   const sp_conn_opts *co, const sp_log *log,
+			   sp_error *err)
+{
+	char(*addrs)[SP_ADDR_MAX] = calloc(MAX_NEW, SP_ADDR_MAX);
+	char path[1100], dir[1024];
+	sp_provisioner prov = with_dir(o, host, port, co, dir, sizeof(dir));
+	json_t *st = NULL, *a;
+	sp_remove_opts ro = o->rm;
+	sp_err rc = SP_OK;
+	size_t i, n;
+
+	state_path(o, path, sizeof(path));
+	if (addrs == NULL || (st = json_load_file(path, 0, NULL)) == NULL ||
+	    !json_is_array(a = json_object_get(st, "nodes")))
+		goto out;
+	n = json_array_size(a) < MAX_NEW ? json_array_size(a) : MAX_NEW;
+	for (i = 0; i < n; i++)
+		snprintf(addrs[i], SP_ADDR_MAX, "%s",
+			 json_string_value(json_array_get(a, i))
+			     ? json_string_value(json_array_get(a, i))
+			     : "");
+	ro.with_replicas = 1;
+	ro.force = 1;
+	for (i = 0; i < n && rc == SP_OK; i++) {
+		sp_removed gone = {0};
+		size_t k;
+		sp_logf(log, "remove", "removing %s, added by the expand",
+			addrs[i]);
+		rc = sp_remove_node(host, port, addrs[i], &ro, co, log, &gone,
+				    err);
+		if (rc == SP_ERR_USAGE) { /* gone already, e.g. a replica */
+			rc = SP_OK;
+			continue;
+		}
+		for (k = 0; k < gone.n && rc == SP_OK; k++)
+			rc = sp_deprovision(&prov, gone.addr[k], err);
+	}
+	if (rc == SP_OK)
+		unlink(path);
+out:
+	json_decref(st);
+	free(addrs);
+	return rc;
+}
+
+sp_err sp_rollback(const char *host, int port, const sp_scale_opts *o,
+		   const sp_conn_opts *co, const sp_log *log, size_t *moved,
+		   sp_error *err)
+{
+	sp_journal_rec *rec = calloc(1, sizeof(*rec));
+	sp_run_opts ro = {.mig = o->rm.mig, .journal_dir = o->rm.journal_dir,
+			  .op = "rollback", .entry = ""};
+	char path[1200];
+	sp_migrate_stats st;
+	sp_journal *j = NULL;
+	sp_cluster c = {0};
+	sp_opplan p = {0};
+	sp_err rc;
+
+	*moved = 0;
+	ro.mig.conn = co;
+	if (rec == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if ((rc = sp_journal_find_last(o->rm.journal_dir, path, sizeof(path),
+				       err)) != SP_OK ||
+	    (rc = sp_journal_load(path, rec, err)) != SP_OK ||
+	    (rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK ||
+	    (rc = sp_rollback_plan(rec, &c, &p, err)) != SP_OK)
+		goto out;
+	sp_logf(log, "rollback", "returning %zu slots of %s %s to their owners",
+		p.nmoves, rec->op, rec->id);
+	if (p.nmoves > 0 &&
+	    (rc = sp_run_plan(&p, &j, &ro, &st, err)) != SP_OK)
+		goto out;
+	*moved = p.nmoves;
+	if (strcmp(rec->op, "expand") == 0)
+		rc = remove_added(host, port, o, co, log, err);
+out:
+	sp_journal_close(j);
+	sp_opplan_free(&p);
+	sp_cluster_free(&c);
+	sp_journal_rec_free(rec);
+	free(rec);
 	return rc;
 }

@@ -64,4 +64,13 @@ sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
 sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
 		 const sp_conn_opts *co, const sp_log *log, sp_error *err);
 
+/*
+ * Undoes the newest operation in the journal directory: its slots go back
+ * to the owners in its snapshot; after an expand, the nodes it added are
+ * then removed and deprovisioned. *moved gets the number of slots moved.
+ */
+sp_err sp_rollback(const char *host, int port, const sp_scale_opts *o,
+		   const sp_conn_opts *co, const sp_log *log, size_t *moved,
+		   sp_error *err);
+
 #endif
