@@ -6,3 +6,5 @@ set -eu
 SP=${1:-build/slotpilot}
 cd "$(dirname "$0")/.."
 /usr/bin/python3 bench/engine.py --sp "$SP"
+echo
+bench/plan_bench.sh 1000 21
