@@ -34,7 +34,10 @@ SLOTPILOT = os.environ.get("SLOTPILOT", "/work/main/build/slotpilot")
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
 NODE_TIMEOUT_MS = 2000
-PORT_LO, PORT_HI = 20000, 29999  # cluster bus ports: +10000
+# Cluster bus ports are +10000: keep both below 32768, where the kernel
+# hands out ephemeral ports for outgoing connections (a bus port taken by
+# one of those makes a node fail to start).
+PORT_LO, PORT_HI = 11000, 22700
 
 _ALL_NODES = []  # every node this process started (safety net)
 _RESERVED_PORTS = set()  # ports handed out by this process
