@@ -40,22 +40,15 @@ TRAFFIC=$!
 trap 'touch "$STOP"' EXIT
 echo "   live traffic from redis-py running (pid $TRAFFIC)"
 
-phase "expand: spawn 2 nodes, add a primary and its replica"
-NEW=$("$SP" local spawn --dir "$DIR" --count 2 | tr '\n' ' ')
-NEWP=${NEW%% *}; NEWR=$(echo "$NEW" | cut -d' ' -f2)
-"$SP" add-node "$ENTRY" "$NEWP" --yes
-"$SP" add-node "$ENTRY" "$NEWR" --replica-of "$NEWP" --yes
-took
-phase "rebalance onto the new primary"
-"$SP" rebalance "$ENTRY" --use-empty-masters --yes --journal-dir "$JOURNAL"
+phase "expand to 4 primaries: provision (local), join, rebalance, validate"
+"$SP" expand "$ENTRY" --primaries 4 --replicas 1 --yes --journal-dir "$JOURNAL"
 took
 phase "check 4 + 4"
 "$SP" check "$ENTRY" --expect-nodes 8 --expect-primaries 4 --min-replicas 1
+"$SP" status "$ENTRY" | tail -4
 
-phase "shrink: remove $NEWP with its replica (drained over the others)"
-"$SP" remove-node "$ENTRY" "$NEWP" --with-replicas --yes --journal-dir "$JOURNAL"
-"$SP" local down --dir "$DIR" --only "${NEWP##*:}" --purge >/dev/null
-"$SP" local down --dir "$DIR" --only "${NEWR##*:}" --purge >/dev/null
+phase "shrink back to 3 primaries: drain, re-home, forget, deprovision"
+"$SP" shrink "$ENTRY" --primaries 3 --yes --journal-dir "$JOURNAL"
 took
 phase "check 3 + 3"
 "$SP" check "$ENTRY" --expect-nodes 6 --expect-primaries 3 --min-replicas 1

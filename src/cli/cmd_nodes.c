@@ -4,11 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/nodes.h"
+#include "../engine/local.h"
+#include "../ops/scale.h"
 #include "moving.h"
 
 enum { O_REPLICA = 1, O_REPLICA_OF, O_NWAIT, O_WITH_REPLICAS, O_FAILOVER,
-       O_FORCE, O_RETIRE };
+       O_FORCE, O_RETIRE, O_DEPROV, O_DEPROV_CMD, O_DIR };
 
 static const sp_optdef opts[] = {
     {"replica", 0, 0, O_REPLICA},
@@ -18,6 +19,9 @@ static const sp_optdef opts[] = {
     {"failover-first", 0, 0, O_FAILOVER},
     {"force", 0, 0, O_FORCE},
     {"retire", 0, 1, O_RETIRE},
+    {"deprovision", 0, 1, O_DEPROV},
+    {"deprovision-cmd", 0, 1, O_DEPROV_CMD},
+    {"dir", 0, 1, O_DIR},
     SP_MOVE_OPTDEFS,
     {NULL, 0, 0, 0}};
 
@@ -26,6 +30,8 @@ typedef struct nodes_args {
 	sp_remove_opts rm;
 	sp_move_args m;
 	int wait_s;
+	int deprovision; /* 1: run the provisioner's deprovision step */
+	sp_provisioner prov;
 } nodes_args;
 
 static int on_opt(void *ud, int id, const char *val)
@@ -39,6 +45,18 @@ static int on_opt(void *ud, int id, const char *val)
 	case O_WITH_REPLICAS: a->rm.with_replicas = 1; return 0;
 	case O_FAILOVER: a->rm.failover_first = 1; return 0;
 	case O_FORCE: a->rm.force = 1; return 0;
+	case O_DEPROV:
+		a->deprovision = 1;
+		if (strcmp(val, "exec") == 0)
+			a->prov.kind = SP_PROV_EXEC;
+		else if (strcmp(val, "local") != 0) {
+			sp_cli_errorf("--deprovision: \"%s\" is not local or "
+				      "exec", val);
+			return -1;
+		}
+		return 0;
+	case O_DEPROV_CMD: a->prov.deprovision = val; return 0;
+	case O_DIR: a->prov.dir = val; return 0;
 	case O_RETIRE:
 		if (strcmp(val, "reset") == 0)
 			a->rm.retire = SP_RETIRE_RESET;
@@ -69,7 +87,31 @@ static const char help[] =
     "--replica-of) and waits for its first sync. remove-node drains a\n"
     "primary over all the others, re-homes its replicas (or removes them),\n"
     "FORGETs it on every node until none knows it, then resets it (default)\n"
-    "or shuts it down. A dead node can be removed by its id.\n";
+    "or shuts it down. A dead node can be removed by its id. With\n"
+    "--deprovision local (stop it and delete its data; --dir or found from\n"
+    "the entry node) or exec (--deprovision-cmd CMD HOST:PORT) the removed\n"
+    "nodes are then taken away, as shrink does.\n";
+
+static sp_err remove_and_deprovision(nodes_args *a, const char *host,
+				     int port, const char *name,
+				     const sp_conn_opts *co, const sp_log *log,
+				     sp_removed *removed, sp_error *err)
+{
+	char dir[1024];
+	size_t i;
+	sp_err rc;
+
+	/* The directory must be read while the entry node still answers. */
+	if (a->deprovision && a->prov.kind == SP_PROV_LOCAL &&
+	    a->prov.dir == NULL &&
+	    sp_local_dir_of(host, port, co, dir, sizeof(dir), NULL) == SP_OK)
+		a->prov.dir = dir;
+	rc = sp_remove_node(host, port, name, &a->rm, co, log, removed, err);
+	for (i = 0; rc == SP_OK && a->deprovision && i < removed->n; i++)
+		rc = sp_deprovision(&a->prov, removed->addr[i], err);
+	a->prov.dir = a->prov.dir == dir ? NULL : a->prov.dir;
+	return rc;
+}
 
 /* which: 0 add-node, 1 remove-node, 2 failover. */
 static int run(int argc, char **argv, int which)
@@ -118,8 +160,8 @@ static int run(int argc, char **argv, int which)
 		e = sp_add_node(host, port, pos[1], &a.add, &cli.conn, &log, out,
 				&err);
 	else if (which == 1)
-		e = sp_remove_node(host, port, pos[1], &a.rm, &cli.conn, &log,
-				   &removed, &err);
+		e = remove_and_deprovision(&a, host, port, pos[1], &cli.conn,
+					   &log, &removed, &err);
 	else
 		e = sp_failover(host, port, pos[1], &cli.conn, a.wait_s * 1000,
 				out, &err);
