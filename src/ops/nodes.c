@@ -304,9 +304,23 @@ static int slots_of(const sp_cluster *c, const char *id)
 	return k < 0 ? 0 : c->nodes[0].view.nodes[k].nslots;
 }
 
-/* Waits until every reachable node's view says id is a primary. */
+/* 1 when view v says id is a primary and, if old is given, that old
+ * now replicates id. */
+static int swapped(const sp_view *v, const char *id, const char *old)
+{
+	int k = sp_view_find(v, id), o = old ? sp_view_find(v, old) : -1;
+
+	if (k < 0 || !(v->nodes[k].flags & SP_NF_MASTER))
+		return 0;
+	return old == NULL || o < 0 || (v->nodes[o].flags & SP_NF_FAIL) ||
+	       strcmp(v->nodes[o].master_id, id) == 0;
+}
+
+/* Waits until every reachable node's view says id is a primary and old
+ * (if not NULL) its replica. */
 static sp_err wait_role(const char *host, int port, const char *id,
-			const sp_conn_opts *co, int wait_ms, sp_error *err)
+			const char *old, const sp_conn_opts *co, int wait_ms,
+			sp_error *err)
 {
 	long long deadline = sp_now_ms() + wait_ms;
 	sp_cluster c = {0};
@@ -317,12 +331,9 @@ static sp_err wait_role(const char *host, int port, const char *id,
 	for (;;) {
 		if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
 			return rc;
-		for (i = 0, ok = 1; i < c.nnodes && ok; i++) {
-			int k = sp_view_find(&c.nodes[i].view, id);
+		for (i = 0, ok = 1; i < c.nnodes && ok; i++)
 			if (c.nodes[i].reachable)
-				ok = k >= 0 && (c.nodes[i].view.nodes[k].flags &
-						SP_NF_MASTER);
-		}
+				ok = swapped(&c.nodes[i].view, id, old);
 		sp_cluster_free(&c);
 		if (ok)
 			return SP_OK;
@@ -391,7 +402,7 @@ static sp_err may_remove(const sp_cluster *c, int i, const sp_remove_opts *o,
 			 const sp_conn_opts *co, sp_error *err)
 {
 	const sp_node *l = line_of(c, i);
-	int prim = 0, k, reps[64], p;
+	int prim = 0, k, reps[64], p, n, counted;
 
 	if (l == NULL)
 		return sp_seterr(err, SP_ERR_CLUSTER, "%s: no view describes it",
@@ -410,8 +421,12 @@ static sp_err may_remove(const sp_cluster *c, int i, const sp_remove_opts *o,
 	p = sp_cluster_find_id(c, l->master_id);
 	if (o->force || p < 0 || !c->nodes[p].reachable)
 		return SP_OK;
-	if (replicas_of(c, l->master_id, reps, 64) - 1 <
-	    barrier_of(&c->nodes[p], co))
+	/* Only a removal that lowers the healthy replicas below the barrier
+	 * is refused: a dead replica (not counted) can always go. */
+	n = replicas_of(c, l->master_id, reps, 64);
+	for (k = 0, counted = 0; k < n; k++)
+		counted |= reps[k] == i;
+	if (counted && n - 1 < barrier_of(&c->nodes[p], co))
 		return sp_seterr(err, SP_ERR_CLUSTER,
 				 "removing %s would leave its primary %s "
 				 "with fewer replicas than "
@@ -512,7 +527,8 @@ sp_err sp_failover(const char *host, int port, const char *name,
 	    (rc = sp_conn_cmd(conn, NULL, err, "CLUSTER FAILOVER")) != SP_OK)
 		goto out;
 	snprintf(new_primary, SP_ADDR_MAX, "%s", c.nodes[r].addr);
-	rc = wait_role(host, port, c.nodes[r].id, co, wait_ms, err);
+	rc = wait_role(host, port, c.nodes[r].id, line_of(&c, r)->master_id,
+		       co, wait_ms, err);
 out:
 	sp_conn_close(conn);
 	sp_cluster_free(&c);
