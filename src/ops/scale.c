@@ -15,6 +15,7 @@
 #include "../io/files.h"
 #include "../model/converge.h"
 #include "../model/keyslot.h"
+#include "join.h"
 #include "rebalance.h"
 #include "recover.h"
 
@@ -145,32 +146,47 @@ static void state_path(const sp_scale_opts *o, char *buf, size_t len)
 	snprintf(buf, len, "%s/expand.state", o->rm.journal_dir);
 }
 
-static int state_load(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX],
-		      int want)
+/*
+ * The expand in progress, as its state file says: "provisioning" (the
+ * provisioner was started), the nodes it gave, the shape (k new
+ * primaries with r replicas each) and whether the expand finished.
+ */
+typedef struct xstate {
+	int present, provisioning, done, k, r, n;
+} xstate;
+
+static xstate state_load(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX])
 {
+	xstate x = {0};
 	char path[1100];
 	json_t *s, *a;
-	int n = 0;
+	int i;
 
 	state_path(o, path, sizeof(path));
 	if ((s = json_load_file(path, 0, NULL)) == NULL)
-		return 0;
+		return x;
 	a = json_object_get(s, "nodes");
-	if (!json_is_true(json_object_get(s, "done")) && json_is_array(a) &&
-	    (int)json_array_size(a) == want)
-		for (n = 0; n < want; n++) {
-			const char *v =
-			    json_string_value(json_array_get(a, (size_t)n));
-			snprintf(addrs[n], SP_ADDR_MAX, "%s", v ? v : "");
-		}
+	x.present = 1;
+	x.done = json_is_true(json_object_get(s, "done"));
+	x.provisioning = json_is_true(json_object_get(s, "provisioning"));
+	x.k = (int)json_integer_value(json_object_get(s, "primaries"));
+	x.r = (int)json_integer_value(json_object_get(s, "replicas"));
+	x.n = json_is_array(a) && json_array_size(a) <= MAX_NEW
+		  ? (int)json_array_size(a)
+		  : 0;
+	for (i = 0; i < x.n; i++) {
+		const char *v = json_string_value(json_array_get(a, (size_t)i));
+		snprintf(addrs[i], SP_ADDR_MAX, "%s", v ? v : "");
+	}
 	json_decref(s);
-	return n;
+	return x;
 }
 
+/* Writes the state durably (a crash right after must still find it). */
 static sp_err state_save(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX],
-			 int n, int done, sp_error *err)
+			 const xstate *x, sp_error *err)
 {
-	char path[1100];
+	char path[1100], tmp[1200];
 	json_t *a = json_array(), *s;
 	int i, bad;
 	sp_err rc;
@@ -178,10 +194,14 @@ static sp_err state_save(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX],
 	if ((rc = sp_mkdirs(o->rm.journal_dir, err)) != SP_OK)
 		return rc;
 	state_path(o, path, sizeof(path));
-	for (i = 0; i < n; i++)
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	for (i = 0; i < x->n; i++)
 		json_array_append_new(a, json_string(addrs[i]));
-	s = json_pack("{s:o, s:b}", "nodes", a, "done", done);
-	bad = s == NULL || json_dump_file(s, path, 0) != 0;
+	s = json_pack("{s:o, s:b, s:b, s:i, s:i}", "nodes", a, "done", x->done,
+		      "provisioning", x->provisioning, "primaries", x->k,
+		      "replicas", x->r);
+	bad = s == NULL || json_dump_file(s, tmp, 0) != 0 ||
+	      rename(tmp, path) != 0;
 	json_decref(s);
 	return bad ? sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s", path)
 		   : SP_OK;
@@ -248,22 +268,58 @@ static int count_primaries(const sp_cluster *c, int *min_replicas)
 	return n;
 }
 
-/* Provisions the new nodes, or reuses those of an interrupted expand. */
+/* Empty, unjoined, alive nodes in the local directory, up to want. */
+static int reclaim(const char *host, int port, const sp_scale_opts *o,
+		   const sp_conn_opts *co, char (*addrs)[SP_ADDR_MAX], int want)
+{
+	char dir[1024], why[SP_ERRMSG_MAX], id[SP_ID_LEN + 1], a[SP_ADDR_MAX];
+	sp_local_node *v = NULL;
+	size_t n = 0, i;
+	int got = 0;
+
+	if (o->prov.dir != NULL)
+		snprintf(dir, sizeof(dir), "%s", o->prov.dir);
+	else if (sp_local_dir_of(host, port, co, dir, sizeof(dir), NULL))
+		return 0;
+	if (sp_local_list(dir, &v, &n, NULL) != SP_OK)
+		return 0;
+	for (i = 0; i < n && got < want; i++) {
+		sp_format_addr(a, sizeof(a), "127.0.0.1", v[i].port);
+		if (v[i].alive &&
+		    sp_node_inspect("127.0.0.1", v[i].port, a, co, id, why,
+				    sizeof(why), NULL) == SP_OK &&
+		    why[0] == '\0')
+			snprintf(addrs[got++], SP_ADDR_MAX, "%s", a);
+	}
+	free(v);
+	return got;
+}
+
+/*
+ * Provisions the new nodes, recording first that provisioning started.
+ * The local provisioner first reclaims empty, unjoined nodes in its
+ * directory: nodes an expand killed mid-provisioning left behind.
+ */
 static sp_err new_nodes(const char *host, int port, const sp_scale_opts *o,
 			const sp_conn_opts *co, const sp_log *log,
-			char (*addrs)[SP_ADDR_MAX], int want, sp_error *err)
+			char (*addrs)[SP_ADDR_MAX], xstate *x, sp_error *err)
 {
+	int want = x->k * (1 + x->r), got = 0;
 	sp_err rc;
 
-	if (state_load(o, addrs, want) == want) {
-		sp_logf(log, "reuse", "reusing the %d nodes an earlier expand "
-			"provisioned", want);
-		return SP_OK;
-	}
-	sp_logf(log, "provision", "provisioning %d nodes", want);
-	if ((rc = sp_provision(&o->prov, host, port, co, want, addrs, err)))
+	x->provisioning = 1, x->n = 0;
+	if ((rc = state_save(o, addrs, x, err)) != SP_OK)
 		return rc;
-	return state_save(o, addrs, want, 0, err);
+	if (o->prov.kind == SP_PROV_LOCAL)
+		got = reclaim(host, port, o, co, addrs, want);
+	sp_logf(log, "provision", "provisioning %d nodes%s", want - got,
+		got ? " (reusing idle ones left by an interrupted expand)" : "");
+	if (want > got &&
+	    (rc = sp_provision(&o->prov, host, port, co, want - got,
+			       addrs + got, err)) != SP_OK)
+		return rc;
+	x->provisioning = 0, x->n = want;
+	return state_save(o, addrs, x, err);
 }
 
 /* Rebalances over all primaries, empty ones included, journaled. */
@@ -302,26 +358,46 @@ sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
 	sp_check_opts copts = sp_check_defaults();
 	sp_cluster c = {0};
 	int have, minr, r, k, i, j;
+	xstate x;
 	sp_err rc;
 
 	if (addrs == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
 		goto out;
-	have = count_primaries(&c, &minr);
-	r = o->replicas >= 0 ? o->replicas : minr;
-	k = o->primaries - have;
-	if (k <= 0 || k * (1 + r) > MAX_NEW) {
-		rc = sp_seterr(err, SP_ERR_USAGE,
-			       k <= 0 ? "the cluster has %d primaries already"
-				      : "%d new nodes are more than one expand "
-					"adds",
-			       k <= 0 ? have : k * (1 + r));
+	x = state_load(o, addrs);
+	if (x.present && !x.done && x.provisioning &&
+	    o->prov.kind == SP_PROV_EXEC) {
+		rc = sp_seterr(err, SP_ERR_CLUSTER,
+			       "an earlier expand was interrupted while the "
+			       "exec provisioner ran: take away what it "
+			       "created, then delete %s/expand.state",
+			       o->rm.journal_dir);
 		goto out;
 	}
-	if ((rc = new_nodes(host, port, o, co, log, addrs, k * (1 + r),
-			    err)) != SP_OK)
-		goto out;
+	if (x.present && !x.done && !x.provisioning && x.n > 0 &&
+	    x.n == x.k * (1 + x.r)) {
+		/* Finish the interrupted expand with the nodes it has. */
+		sp_logf(log, "resume", "finishing an interrupted expand with "
+			"its %d nodes", x.n);
+		k = x.k, r = x.r;
+	} else {
+		have = count_primaries(&c, &minr);
+		r = o->replicas >= 0 ? o->replicas : minr;
+		k = o->primaries - have;
+		if (k <= 0 || k * (1 + r) > MAX_NEW) {
+			rc = sp_seterr(err, SP_ERR_USAGE,
+				       k <= 0 ? "the cluster has %d primaries "
+						"already"
+					      : "%d new nodes are more than one "
+						"expand adds",
+				       k <= 0 ? have : k * (1 + r));
+			goto out;
+		}
+		x = (xstate){.k = k, .r = r};
+		if ((rc = new_nodes(host, port, o, co, log, addrs, &x, err)))
+			goto out;
+	}
 	for (i = 0; i < k && rc == SP_OK; i++) {
 		char *prim = addrs[i * (1 + r)];
 		ao.replica = 0, ao.replica_of = NULL;
@@ -341,8 +417,10 @@ sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
 	if (rc == SP_OK &&
 	    (rc = sp_wait_healthy(host, port, co, &copts, o->rm.wait_ms, 250,
 				  NULL, err)) == SP_OK &&
-	    (rc = probe(host, port, co, err)) == SP_OK)
-		rc = state_save(o, addrs, k * (1 + r), 1, err);
+	    (rc = probe(host, port, co, err)) == SP_OK) {
+		x.done = 1;
+		rc = state_save(o, addrs, &x, err);
+	}
 out:
 	sp_cluster_free(&c);
 	free(addrs);
