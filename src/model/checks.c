@@ -992,6 +992,53 @@ static sp_err check_expected(check_ctx *x)
 	return rc;
 }
 
+/* 1 when line b says the same role as a: primary, or replica of the
+ * same primary. */
+static int same_role(const sp_node *a, const sp_node *b)
+{
+	if ((a->flags & SP_NF_MASTER) != (b->flags & SP_NF_MASTER))
+		return 0;
+	return (a->flags & SP_NF_MASTER) || strcmp(a->master_id, b->master_id) == 0;
+}
+
+/*
+ * Every reachable node's role, as its own line states it, must be what
+ * every other reachable view says. Right after a REPLICATE some views
+ * still list the new replica as a primary with no slots: not converged.
+ */
+static sp_err check_roles(check_ctx *x)
+{
+	const sp_cluster *c = x->c;
+	sp_err rc = SP_OK;
+	size_t i, j;
+
+	for (i = 0; i < c->nnodes && rc == SP_OK; i++) {
+		const sp_node *self = sp_view_self(&c->nodes[i].view);
+		if (!c->nodes[i].reachable || self == NULL)
+			continue;
+		for (j = 0; j < c->nnodes; j++) {
+			const sp_view *v = &c->nodes[j].view;
+			int k = j == i ? -1 : sp_view_find(v, self->id);
+			if (!c->nodes[j].reachable || k < 0 ||
+			    (v->nodes[k].flags & (SP_NF_FAIL | SP_NF_HANDSHAKE)) ||
+			    same_role(self, &v->nodes[k]))
+				continue;
+			rc = sp_findings_add(
+			    x->out, "roles-disagree", SP_SEV_ERR, -1,
+			    c->nodes[i].addr,
+			    "%s says it is %s, but %s sees it as %s",
+			    c->nodes[i].addr,
+			    (self->flags & SP_NF_MASTER) ? "a primary" : "a replica",
+			    c->nodes[j].addr,
+			    (v->nodes[k].flags & SP_NF_MASTER)
+				? "a primary"
+				: "a replica of another primary");
+			break;
+		}
+	}
+	return rc;
+}
+
 static sp_err run_rules(check_ctx *x)
 {
 	static sp_err (*const rules[])(check_ctx *) = {
@@ -1003,6 +1050,7 @@ static sp_err run_rules(check_ctx *x)
 	    check_owners,
 	    check_membership,
 	    check_failing,
+	    check_roles,
 	    check_handshake,
 	    check_epochs,
 	    check_expected,

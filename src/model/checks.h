@@ -45,6 +45,8 @@ sp_check_opts sp_check_defaults(void);
  *   state-not-ok       a node reports cluster_state other than ok
  *   node-fail          some view flags a node fail (error)
  *   node-pfail         some view flags a node fail? (error: check fails)
+ *   roles-disagree     a node's own role (primary, or replica of whom)
+ *                      differs from what another reachable view says
  *   handshake          a node is still in handshake in some view (warning)
  *   epoch-collision    two primaries share a config epoch
  *   expect-nodes       node count differs from opts

@@ -683,6 +683,27 @@ static void test_node_forgotten_by_one_node(void **state)
 	fx_free(&f);
 }
 
+static void test_replica_seen_as_primary_disagrees_on_roles(void **state)
+{
+	sp_findings out;
+	const sp_finding *r;
+	fx f;
+
+	(void)state;
+	fx_load(&f, "healthy_3x1", all6, 6);
+	/* 30101 has not yet learnt that 30104 replicates a primary. */
+	edit_line(&f, 30101, ID_30104, " slave ", " master ");
+	check_fx(&f, NULL, &out);
+	assert_int_equal(out.n, 1);
+	r = only(&out, "roles-disagree");
+	assert_int_equal(r->sev, SP_SEV_ERR);
+	assert_string_equal(r->node, "127.0.0.1:30104");
+	assert_string_equal(r->msg, "127.0.0.1:30104 says it is a replica, but "
+				    "127.0.0.1:30101 sees it as a primary");
+	sp_findings_free(&out);
+	fx_free(&f);
+}
+
 static void test_cluster_state_fail_is_reported(void **state)
 {
 	sp_findings out;
@@ -965,6 +986,7 @@ int main(void)
 	    cmocka_unit_test(test_stale_view_disagrees_on_owners),
 	    cmocka_unit_test(test_view_missing_an_owner_disagrees),
 	    cmocka_unit_test(test_node_forgotten_by_one_node),
+	    cmocka_unit_test(test_replica_seen_as_primary_disagrees_on_roles),
 	    cmocka_unit_test(test_cluster_state_fail_is_reported),
 	    cmocka_unit_test(test_primaries_sharing_config_epoch_collide),
 	    cmocka_unit_test(test_empty_primaries_at_epoch_zero_do_not_collide),
