@@ -336,6 +336,7 @@ static sp_err find(const char *dir, int open_only, char *path, size_t len,
 		   sp_error *err)
 {
 	char best[512] = "", cand[1024];
+	int best_done = 0;
 	sp_journal_rec r;
 	struct dirent *de;
 	DIR *d;
@@ -349,13 +350,16 @@ static sp_err find(const char *dir, int open_only, char *path, size_t len,
 		snprintf(cand, sizeof(cand), "%s/%s", dir, de->d_name);
 		if (sp_journal_load(cand, &r, NULL) != SP_OK)
 			continue;
-		if ((!open_only || strcmp(r.status, "complete") != 0) &&
-		    strcmp(de->d_name, best) > 0)
+		if (strcmp(de->d_name, best) > 0) {
 			snprintf(best, sizeof(best), "%s", de->d_name);
+			best_done = strcmp(r.status, "complete") == 0;
+		}
 		sp_journal_rec_free(&r);
 	}
 	closedir(d);
-	if (best[0] == '\0')
+	/* Only the newest operation can be resumed: an older one that did
+	 * not finish was superseded by whatever ran after it. */
+	if (best[0] == '\0' || (open_only && best_done))
 		return sp_seterr(err, SP_ERR_NOTFOUND, "no %soperation in %s",
 				 open_only ? "unfinished " : "", dir);
 	snprintf(path, len, "%s/%s", dir, best);

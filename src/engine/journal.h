@@ -69,8 +69,9 @@ sp_err sp_journal_load(const char *path, sp_journal_rec *rec, sp_error *err);
 void sp_journal_rec_free(sp_journal_rec *rec);
 
 /*
- * Finds the newest journal in dir whose status is not "complete" and
- * writes its path. Returns SP_ERR_NOTFOUND when there is none.
+ * Finds the newest journal in dir and, if its status is not "complete",
+ * writes its path. Returns SP_ERR_NOTFOUND otherwise: an older
+ * unfinished operation was superseded by the ones after it.
  */
 sp_err sp_journal_find_open(const char *dir, char *path, size_t len,
 			    sp_error *err);

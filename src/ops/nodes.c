@@ -10,6 +10,7 @@
 #include "../engine/planner.h"
 #include "../model/converge.h"
 #include "join.h"
+#include "recover.h"
 
 sp_err sp_find_node(const sp_cluster *c, const char *name, int *idx,
 		    sp_error *err)
@@ -171,6 +172,24 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 out:
 	sp_cluster_free(&c);
 	return rc;
+}
+
+/* Closes slots an interrupted drain left open, then re-reads c. */
+static sp_err close_then_regather(const char *host, int port,
+				  const sp_remove_opts *o,
+				  const sp_conn_opts *co, const sp_log *log,
+				  sp_cluster *c, sp_error *err)
+{
+	sp_migrate_opts mig = o->mig;
+	int fixed;
+	sp_err rc;
+
+	mig.conn = co;
+	if ((rc = sp_close_open_slots(host, port, co, &mig, log, &fixed, err)) ||
+	    !fixed)
+		return rc;
+	sp_cluster_free(c);
+	return sp_cluster_gather(host, port, co, c, err);
 }
 
 /* Moves every slot of primary `id` over all other primaries (weight 0). */
@@ -473,6 +492,9 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 			       leaving.addr, slots_of(&c, id));
 		goto out;
 	}
+	if (primary && slots_of(&c, id) > 0 &&
+	    (rc = close_then_regather(host, port, o, co, log, &c, err)))
+		goto out;
 	if (primary && slots_of(&c, id) > 0) {
 		sp_logf(log, "drain", "draining %s over the other primaries",
 			leaving.addr);

@@ -500,3 +500,26 @@ out:
 	sp_cluster_free(&c);
 	return rc;
 }
+
+sp_err sp_close_open_slots(const char *host, int port, const sp_conn_opts *co,
+			   const sp_migrate_opts *mig, const sp_log *log,
+			   int *fixed, sp_error *err)
+{
+	sp_fix_report rep;
+	sp_cluster c = {0};
+	size_t i, open = 0;
+	sp_err rc;
+
+	*fixed = 0;
+	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+		return rc;
+	for (i = 0; i < c.nnodes; i++)
+		open += c.nodes[i].view.nopen;
+	sp_cluster_free(&c);
+	if (open == 0)
+		return SP_OK;
+	sp_logf(log, "fix", "%zu slots are open from an interrupted move: "
+		"closing them first", open);
+	*fixed = 1;
+	return sp_fix(host, port, co, mig, log, &rep, err);
+}

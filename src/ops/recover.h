@@ -72,4 +72,14 @@ sp_err sp_fix(const char *host, int port, const sp_conn_opts *co,
 	      const sp_migrate_opts *mig, const sp_log *log,
 	      sp_fix_report *rep, sp_error *err);
 
+/*
+ * Runs sp_fix only when some node has a slot open: what a workflow does
+ * before it plans new moves, so that re-running it after an interruption
+ * first finishes (or reverts) the window that was in flight instead of
+ * sending a half-moved slot somewhere else. *fixed = 1 when it did.
+ */
+sp_err sp_close_open_slots(const char *host, int port, const sp_conn_opts *co,
+			   const sp_migrate_opts *mig, const sp_log *log,
+			   int *fixed, sp_error *err);
+
 #endif

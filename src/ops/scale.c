@@ -335,10 +335,13 @@ static sp_err spread(const char *host, int port, const sp_scale_opts *o,
 	sp_cluster c = {0};
 	sp_opplan p = {0};
 	sp_plan d = {0};
+	int fixed;
 	sp_err rc;
 
 	ro.mig.conn = co;
-	if ((rc = sp_cluster_gather(host, port, co, &c, err)) == SP_OK &&
+	if ((rc = sp_close_open_slots(host, port, co, &ro.mig, NULL, &fixed,
+				      err)) == SP_OK &&
+	    (rc = sp_cluster_gather(host, port, co, &c, err)) == SP_OK &&
 	    (rc = sp_rebalance_plan(&c, &req, NULL, &p, &d, err)) == SP_OK &&
 	    p.nmoves > 0)
 		rc = sp_run_plan(&p, &j, &ro, &st, err);

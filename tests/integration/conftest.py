@@ -647,3 +647,43 @@ def sp_json(*args, rc=None, **kw):
 
 def finding_codes(data):
     return [f.get("code") for f in data.get("findings", [])]
+
+
+# ---------------------------------------------------------------------------
+# Data helpers shared by the engine, rebalance and lifecycle tests.
+
+from redis.crc import key_slot  # noqa: E402
+
+
+def spread_keys(n, prefix=b"key:"):
+    """{key: value} with n keys hashed over all slots."""
+    return {prefix + b"%d" % i: b"val:%d" % i for i in range(n)}
+
+
+def slot_addr_map(node):
+    """slot -> (host, port) of its primary, from CLUSTER SLOTS of node."""
+    m = {}
+    for entry in node.client().execute_command("CLUSTER", "SLOTS"):
+        a, b, primary = entry[0], entry[1], entry[2]
+        h = primary[0].decode() if isinstance(primary[0], bytes) else primary[0]
+        for s in range(a, b + 1):
+            m[s] = (h or HOST, int(primary[1]))
+    return m
+
+
+def load_keys(entry, kv, batch=2000):
+    """SET every key on the primary that owns its slot (pipelined)."""
+    owners = slot_addr_map(entry)
+    groups = {}
+    for k, v in kv.items():
+        groups.setdefault(owners[key_slot(k)], []).append((k, v))
+    for (h, p), items in groups.items():
+        c = redis.Redis(host=h, port=p, socket_timeout=60)
+        try:
+            for i in range(0, len(items), batch):
+                pipe = c.pipeline(transaction=False)
+                for k, v in items[i:i + batch]:
+                    pipe.set(k, v)
+                pipe.execute()
+        finally:
+            c.close()

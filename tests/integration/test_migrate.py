@@ -21,11 +21,10 @@ import threading
 import time
 
 import pytest
-import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from conftest import (HOST, REDIS_CLI, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
+from conftest import (load_keys, slot_addr_map, spread_keys, HOST, REDIS_CLI, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
                       describe, make_cluster_with_redis_cli, primaries_of,
                       read_pidfile, redis_cli_check, redis_cli_clean, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
@@ -71,40 +70,6 @@ def keys_in_slots(slots, per_slot, prefix=b":"):
             k = key_in_slot(s, prefix + b"%d" % j)
             kv[k] = b"v-" + k
     return kv
-
-
-def spread_keys(n, prefix=b"key:"):
-    """{key: value} with n keys hashed over all slots."""
-    return {prefix + b"%d" % i: b"val:%d" % i for i in range(n)}
-
-
-def slot_addr_map(node):
-    """slot -> (host, port) of its primary, from CLUSTER SLOTS of node."""
-    m = {}
-    for entry in node.client().execute_command("CLUSTER", "SLOTS"):
-        a, b, primary = entry[0], entry[1], entry[2]
-        h = primary[0].decode() if isinstance(primary[0], bytes) else primary[0]
-        for s in range(a, b + 1):
-            m[s] = (h or HOST, int(primary[1]))
-    return m
-
-
-def load_keys(entry, kv, batch=2000):
-    """SET every key on the primary that owns its slot (pipelined)."""
-    owners = slot_addr_map(entry)
-    groups = {}
-    for k, v in kv.items():
-        groups.setdefault(owners[key_slot(k)], []).append((k, v))
-    for (h, p), items in groups.items():
-        c = redis.Redis(host=h, port=p, socket_timeout=60)
-        try:
-            for i in range(0, len(items), batch):
-                pipe = c.pipeline(transaction=False)
-                for k, v in items[i:i + batch]:
-                    pipe.set(k, v)
-                pipe.execute()
-        finally:
-            c.close()
 
 
 def cluster_client(entry):
