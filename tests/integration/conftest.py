@@ -687,3 +687,29 @@ def load_keys(entry, kv, batch=2000):
                 pipe.execute()
         finally:
             c.close()
+
+
+NSLOTS = 16384
+_TAG_BY_SLOT = None
+
+
+def tag_for_slot(slot):
+    """A hash tag (bytes) whose slot is `slot`."""
+    global _TAG_BY_SLOT
+    if _TAG_BY_SLOT is None:
+        table = {}
+        i = 0
+        while len(table) < NSLOTS:
+            tag = b"t%d" % i
+            table.setdefault(key_slot(tag), tag)
+            i += 1
+        _TAG_BY_SLOT = table
+    return _TAG_BY_SLOT[slot]
+
+
+def key_in_slot(slot, suffix):
+    if isinstance(suffix, str):
+        suffix = suffix.encode()
+    k = b"k{" + tag_for_slot(slot) + b"}" + suffix
+    assert key_slot(k) == slot
+    return k

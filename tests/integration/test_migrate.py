@@ -24,7 +24,7 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from conftest import (load_keys, slot_addr_map, spread_keys, HOST, REDIS_CLI, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
+from conftest import (key_in_slot, load_keys, tag_for_slot, slot_addr_map, spread_keys, HOST, REDIS_CLI, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
                       describe, make_cluster_with_redis_cli, primaries_of,
                       read_pidfile, redis_cli_check, redis_cli_clean, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
@@ -37,29 +37,10 @@ RESHARD_TIMEOUT = 240  # bound on any single slotpilot run (never a timed assert
 # keys
 
 
-_TAG_BY_SLOT = None
 
 
-def tag_for_slot(slot):
-    """A hash tag (bytes) whose slot is `slot`."""
-    global _TAG_BY_SLOT
-    if _TAG_BY_SLOT is None:
-        table = {}
-        i = 0
-        while len(table) < NSLOTS:
-            tag = b"t%d" % i
-            table.setdefault(key_slot(tag), tag)
-            i += 1
-        _TAG_BY_SLOT = table
-    return _TAG_BY_SLOT[slot]
 
 
-def key_in_slot(slot, suffix):
-    if isinstance(suffix, str):
-        suffix = suffix.encode()
-    k = b"k{" + tag_for_slot(slot) + b"}" + suffix
-    assert key_slot(k) == slot
-    return k
 
 
 def keys_in_slots(slots, per_slot, prefix=b":"):

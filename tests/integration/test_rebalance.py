@@ -18,7 +18,7 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from conftest import (load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
+from conftest import (key_in_slot, load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
                       primaries_of, redis_cli_check, redis_cli_clean, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
 
@@ -31,29 +31,10 @@ UNKNOWN_ID = "0123456789abcdef0123456789abcdef01234567"
 # keys
 
 
-_TAG_BY_SLOT = None
 
 
-def tag_for_slot(slot):
-    """A hash tag (bytes) whose slot is `slot`."""
-    global _TAG_BY_SLOT
-    if _TAG_BY_SLOT is None:
-        table = {}
-        i = 0
-        while len(table) < NSLOTS:
-            tag = b"t%d" % i
-            table.setdefault(key_slot(tag), tag)
-            i += 1
-        _TAG_BY_SLOT = table
-    return _TAG_BY_SLOT[slot]
 
 
-def key_in_slot(slot, suffix):
-    if isinstance(suffix, str):
-        suffix = suffix.encode()
-    k = b"k{" + tag_for_slot(slot) + b"}" + suffix
-    assert key_slot(k) == slot
-    return k
 
 
 def verify_keys(entry, expected, what="keys"):
