@@ -28,6 +28,7 @@ import time
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 HOST = "127.0.0.1"
 SLOTPILOT = os.environ.get("SLOTPILOT", "/work/main/build/slotpilot")
@@ -713,3 +714,27 @@ def key_in_slot(slot, suffix):
     k = b"k{" + tag_for_slot(slot) + b"}" + suffix
     assert key_slot(k) == slot
     return k
+
+
+def verify_keys(entry, expected, what="keys", client=None):
+    """Every key readable through RedisCluster with its expected value.
+    client(entry) builds the RedisCluster to read with (default: plain)."""
+    rc = client(entry) if client else RedisCluster(
+        host=entry.host, port=entry.port, socket_timeout=10,
+        socket_connect_timeout=5)
+    keys = list(expected)
+    missing, wrong = [], []
+    try:
+        for i in range(0, len(keys), 2000):
+            chunk = keys[i:i + 2000]
+            for k, v in zip(chunk, rc.mget_nonatomic(chunk)):
+                if v is None:
+                    missing.append(k)
+                elif v != expected[k]:
+                    wrong.append((k, v[:40], expected[k][:40]))
+    finally:
+        rc.close()
+    assert not missing and not wrong, (
+        "%s: %d of %d missing (e.g. %r, slots %s), %d with a wrong value (e.g. %r)" % (
+            what, len(missing), len(keys), missing[:5], [key_slot(k) for k in missing[:5]],
+            len(wrong), wrong[:5]))

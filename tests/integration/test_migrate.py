@@ -24,7 +24,7 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from conftest import (key_in_slot, load_keys, tag_for_slot, slot_addr_map, spread_keys, HOST, REDIS_CLI, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
+from conftest import (verify_keys as shared_verify_keys, key_in_slot, load_keys, tag_for_slot, slot_addr_map, spread_keys, HOST, REDIS_CLI, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
                       describe, make_cluster_with_redis_cli, primaries_of,
                       read_pidfile, redis_cli_check, redis_cli_clean, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
@@ -59,24 +59,8 @@ def cluster_client(entry):
 
 
 def verify_keys(entry, expected, what="keys"):
-    """Every key readable through RedisCluster with its expected value."""
-    rc = cluster_client(entry)
-    keys = list(expected)
-    missing, wrong = [], []
-    try:
-        for i in range(0, len(keys), 2000):
-            chunk = keys[i:i + 2000]
-            for k, v in zip(chunk, rc.mget_nonatomic(chunk)):
-                if v is None:
-                    missing.append(k)
-                elif v != expected[k]:
-                    wrong.append((k, v[:40], expected[k][:40]))
-    finally:
-        rc.close()
-    assert not missing and not wrong, (
-        "%s: %d of %d missing (e.g. %r, slots %s), %d with a wrong value (e.g. %r)" % (
-            what, len(missing), len(keys), missing[:5], [key_slot(k) for k in missing[:5]],
-            len(wrong), wrong[:5]))
+    """Every key readable, through this module's cluster client."""
+    shared_verify_keys(entry, expected, what, client=cluster_client)
 
 
 def primaries_dbsize(nodes):

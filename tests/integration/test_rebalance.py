@@ -15,10 +15,9 @@ import os
 import subprocess
 
 import pytest
-from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from conftest import (key_in_slot, load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
+from conftest import (verify_keys, key_in_slot, load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
                       primaries_of, redis_cli_check, redis_cli_clean, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
 
@@ -37,26 +36,6 @@ UNKNOWN_ID = "0123456789abcdef0123456789abcdef01234567"
 
 
 
-def verify_keys(entry, expected, what="keys"):
-    """Every key readable through RedisCluster with its expected value."""
-    rc = RedisCluster(host=entry.host, port=entry.port, socket_timeout=10,
-                      socket_connect_timeout=5)
-    keys = list(expected)
-    missing, wrong = [], []
-    try:
-        for i in range(0, len(keys), 2000):
-            chunk = keys[i:i + 2000]
-            for k, v in zip(chunk, rc.mget_nonatomic(chunk)):
-                if v is None:
-                    missing.append(k)
-                elif v != expected[k]:
-                    wrong.append((k, v[:40], expected[k][:40]))
-    finally:
-        rc.close()
-    assert not missing and not wrong, (
-        "%s: %d of %d missing (e.g. %r, slots %s), %d with a wrong value (e.g. %r)" % (
-            what, len(missing), len(keys), missing[:5], [key_slot(k) for k in missing[:5]],
-            len(wrong), wrong[:5]))
 
 
 # ---------------------------------------------------------------------------
