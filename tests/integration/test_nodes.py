@@ -14,9 +14,9 @@ import subprocess
 import threading
 import time
 
-from redis.cluster import PRIMARY, ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
 
-from conftest import (verify_keys as shared_verify_keys, load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
+from conftest import (follow_redirects_to_new_primaries, verify_keys as shared_verify_keys, load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
                       redis_cli_check, redis_cli_clean, run_sp, sp_json, wait_cluster_healthy,
                       wait_until)
 
@@ -30,29 +30,10 @@ UNKNOWN_ID = "0123456789abcdef0123456789abcdef01234567"
 
 
 def cluster_client(entry):
-    """RedisCluster, patched for one redis-py 4.3 client bug: an ASK redirection
-    to a primary that owns no slot yet (so is absent from the client's node
-    cache) raises AttributeError ('NoneType' object has no attribute
-    'server_type') instead of following the redirection
-    (https://github.com/redis/redis-py/issues/2432). Such an ASK is normal
-    while slots move to a brand-new primary; the patch follows it, as a
-    correct client does. Any other error still surfaces."""
-    rc = RedisCluster(host=entry.host, port=entry.port, socket_timeout=10,
-                      socket_connect_timeout=5)
-    nm = rc.nodes_manager
-    orig_get_node = nm.get_node
-
-    def get_node(host=None, port=None, node_name=None):
-        n = orig_get_node(host, port, node_name)
-        if n is None and node_name and not (host or port):
-            h, p = node_name.rsplit(":", 1)
-            n = ClusterNode(h, int(p), PRIMARY)
-            nm.create_redis_connections([n])
-            nm.nodes_cache[n.name] = n
-        return n
-
-    nm.get_node = get_node
-    return rc
+    """RedisCluster with the redis-py 4.3 redirect fix (see conftest)."""
+    return follow_redirects_to_new_primaries(
+        RedisCluster(host=entry.host, port=entry.port, socket_timeout=10,
+                     socket_connect_timeout=5))
 
 
 def verify_keys(entry, expected, what="keys"):

@@ -19,7 +19,7 @@ import time
 import pytest
 from redis.cluster import ClusterNode, RedisCluster
 
-from conftest import (HOST, SLOTPILOT, Node, assert_rc, describe, is_redis_server_pid,
+from conftest import (follow_redirects_to_new_primaries, HOST, SLOTPILOT, Node, assert_rc, describe, is_redis_server_pid,
                       kill_pids_in_dir, parse_cluster_nodes, pick_port_range, pid_alive,
                       read_pidfile, redis_cli_check, redis_cli_clean, run_sp, stop_pid,
                       wait_until)
@@ -110,9 +110,10 @@ class Cluster:
         return read_pidfile(os.path.join(str(self.d), str(port), "redis.pid"))
 
     def rc_client(self):
-        return RedisCluster(startup_nodes=[ClusterNode(HOST, self.base)],
-                            socket_timeout=5, socket_connect_timeout=5,
-                            decode_responses=True)
+        return follow_redirects_to_new_primaries(
+            RedisCluster(startup_nodes=[ClusterNode(HOST, self.base)],
+                         socket_timeout=5, socket_connect_timeout=5,
+                         decode_responses=True))
 
 
 def local_up(d, base):
