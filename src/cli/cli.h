@@ -92,6 +92,7 @@ int sp_cmd_failover(int argc, char **argv);
 int sp_cmd_expand(int argc, char **argv);
 int sp_cmd_shrink(int argc, char **argv);
 int sp_cmd_rollback(int argc, char **argv);
+int sp_cmd_traffic(int argc, char **argv);
 
 /* SIGINT/SIGTERM set the stop flag (engines stop at a slot boundary). */
 void sp_cli_trap_signals(void);

@@ -28,6 +28,8 @@ static const char usage[] =
     "  expand HOST:PORT --primaries N   provision, join, rebalance, validate\n"
     "  shrink HOST:PORT --primaries N   remove primaries, deprovision\n"
     "  rollback HOST:PORT       undo the last operation (slots, added nodes)\n"
+    "  traffic HOST:PORT        cluster load generator: latency, errors, "
+    "lost writes\n"
     "  keyslot KEY...           hash slot of each key\n"
     "  conf                     print a node configuration template\n"
     "\n"
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
 	    {"add-node", sp_cmd_add_node}, {"remove-node", sp_cmd_remove_node},
 	    {"failover", sp_cmd_failover}, {"expand", sp_cmd_expand},
 	    {"shrink", sp_cmd_shrink},   {"rollback", sp_cmd_rollback},
+	    {"traffic", sp_cmd_traffic},
 	};
 	size_t i;
 
