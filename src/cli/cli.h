@@ -92,6 +92,8 @@ int sp_cmd_failover(int argc, char **argv);
 int sp_cmd_expand(int argc, char **argv);
 int sp_cmd_shrink(int argc, char **argv);
 int sp_cmd_rollback(int argc, char **argv);
+int sp_cmd_preflight(int argc, char **argv);
+int sp_cmd_backup(int argc, char **argv);
 int sp_cmd_traffic(int argc, char **argv);
 
 /* SIGINT/SIGTERM set the stop flag (engines stop at a slot boundary). */

@@ -30,6 +30,8 @@ static const char usage[] =
     "  rollback HOST:PORT       undo the last operation (slots, added nodes)\n"
     "  traffic HOST:PORT        cluster load generator: latency, errors, "
     "lost writes\n"
+    "  preflight HOST:PORT      readiness report before scaling (exit 0 ready)\n"
+    "  backup HOST:PORT --dir DIR   RDB of every primary; backup verify DIR\n"
     "  keyslot KEY...           hash slot of each key\n"
     "  conf                     print a node configuration template\n"
     "\n"
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
 	    {"add-node", sp_cmd_add_node}, {"remove-node", sp_cmd_remove_node},
 	    {"failover", sp_cmd_failover}, {"expand", sp_cmd_expand},
 	    {"shrink", sp_cmd_shrink},   {"rollback", sp_cmd_rollback},
+	    {"preflight", sp_cmd_preflight}, {"backup", sp_cmd_backup},
 	    {"traffic", sp_cmd_traffic},
 	};
 	size_t i;

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../model/converge.h"
+#include "../model/keyslot.h"
+
 static sp_err add(sp_big_keys *b, int slot, int node, const redisReply *k,
 		  long long bytes, sp_error *err)
 {
@@ -97,6 +100,22 @@ sp_err sp_find_big_keys(const sp_endpoint *nodes, const sp_move *moves,
 	return rc;
 }
 
+sp_err sp_big_keys_append(sp_big_keys *b, const sp_big_key *k)
+{
+	sp_big_key *tmp;
+	size_t cap;
+
+	if (b->n == b->cap) {
+		cap = b->cap ? b->cap * 2 : 16;
+		if ((tmp = realloc(b->items, cap * sizeof(*tmp))) == NULL)
+			return SP_ERR_OOM;
+		b->items = tmp;
+		b->cap = cap;
+	}
+	b->items[b->n++] = *k;
+	return SP_OK;
+}
+
 void sp_big_keys_free(sp_big_keys *b)
 {
 	free(b->items);
@@ -106,15 +125,22 @@ void sp_big_keys_free(sp_big_keys *b)
 sp_err sp_key_sizes(sp_conn *c, const redisReply *keys, long long *sizes,
 		    sp_error *err)
 {
+	return sp_key_sizes_sampled(c, keys, 0, sizes, err);
+}
+
+sp_err sp_key_sizes_sampled(sp_conn *c, const redisReply *keys, int samples,
+			    long long *sizes, sp_error *err)
+{
 	redisReply *r;
 	sp_err rc = SP_OK;
 	size_t j;
 
 	for (j = 0; j < keys->elements && rc == SP_OK; j++)
 		if (keys->element[j]->type == REDIS_REPLY_STRING)
-			rc = sp_conn_append(c, err, "MEMORY USAGE %b SAMPLES 0",
-					    keys->element[j]->str,
-					    keys->element[j]->len);
+			rc =
+			    sp_conn_append(c, err, "MEMORY USAGE %b SAMPLES %d",
+					   keys->element[j]->str,
+					   keys->element[j]->len, samples);
 	for (j = 0; j < keys->elements && rc == SP_OK; j++) {
 		sizes[j] = 0;
 		if (keys->element[j]->type != REDIS_REPLY_STRING)
@@ -127,5 +153,110 @@ sp_err sp_key_sizes(sp_conn *c, const redisReply *keys, long long *sizes,
 	}
 	if (rc != SP_OK)
 		sp_conn_drain(c);
+	return rc;
+}
+
+sp_scan_opts sp_scan_defaults(void)
+{
+	sp_scan_opts o = {.count = 100,
+			  .rate = 20000,
+			  .sleep_ms = 0,
+			  .samples = 5,
+			  .limit = 10LL * 1000 * 1000,
+			  .stop = NULL};
+	return o;
+}
+
+/* A SCAN reply is [cursor, [keys...]]; checks that shape. */
+static sp_err scan_reply(sp_conn *c, const redisReply *r,
+			 unsigned long long *cursor, sp_error *err)
+{
+	char *end;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY)
+		return sp_seterr(err, SP_ERR_PROTOCOL,
+				 "%s: SCAN: reply is not [cursor, keys]",
+				 c->addr);
+	*cursor = strtoull(r->element[0]->str, &end, 10);
+	if (end == r->element[0]->str || *end != '\0')
+		return sp_seterr(err, SP_ERR_PROTOCOL,
+				 "%s: SCAN: cursor \"%.40s\" is not a number",
+				 c->addr, r->element[0]->str);
+	return SP_OK;
+}
+
+/* Measures one batch of keys: totals, per-slot bytes, big ones. */
+static sp_err measure_batch(sp_conn *c, int node, const redisReply *keys,
+			    const sp_scan_opts *o, sp_big_keys *out,
+			    long long *slot_bytes, sp_scan_stats *st,
+			    sp_error *err)
+{
+	long long *sizes = calloc(keys->elements + 1, sizeof(*sizes));
+	sp_err rc = SP_OK;
+	size_t j;
+
+	if (sizes == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if ((rc = sp_key_sizes_sampled(c, keys, o->samples, sizes, err)))
+		goto out;
+	for (j = 0; j < keys->elements && rc == SP_OK; j++) {
+		const redisReply *k = keys->element[j];
+		int slot;
+		if (k->type != REDIS_REPLY_STRING)
+			continue;
+		slot = sp_keyslot(k->str, k->len);
+		st->keys++;
+		st->bytes += sizes[j];
+		if (slot_bytes != NULL)
+			slot_bytes[slot] += sizes[j];
+		if (sizes[j] > o->limit)
+			rc = add(out, slot, node, k, sizes[j], err);
+	}
+out:
+	free(sizes);
+	return rc;
+}
+
+/* Keeps the scan under o->rate keys per second since t0, plus the fixed
+ * pause between batches. */
+static void pace(const sp_scan_opts *o, const sp_scan_stats *st, long long t0)
+{
+	long long due = 0, now = sp_now_ms();
+
+	if (o->rate > 0)
+		due = t0 + st->keys * 1000 / o->rate - now;
+	if (due < o->sleep_ms)
+		due = o->sleep_ms;
+	if (due > 0)
+		sp_sleep_ms(due);
+}
+
+sp_err sp_scan_big_keys(sp_conn *c, int node, const sp_scan_opts *o,
+			sp_big_keys *out, long long *slot_bytes,
+			sp_scan_stats *st, sp_error *err)
+{
+	unsigned long long cursor = 0;
+	long long t0 = sp_now_ms();
+	redisReply *r = NULL;
+	sp_err rc = SP_OK;
+
+	memset(st, 0, sizeof(*st));
+	do {
+		if ((rc = sp_conn_cmd(c, &r, err, "SCAN %llu COUNT %d", cursor,
+				      o->count)) != SP_OK ||
+		    (rc = scan_reply(c, r, &cursor, err)) != SP_OK ||
+		    (rc = measure_batch(c, node, r->element[1], o, out,
+					slot_bytes, st, err)) != SP_OK)
+			break;
+		freeReplyObject(r);
+		r = NULL;
+		st->batches++;
+		if (cursor != 0)
+			pace(o, st, t0);
+	} while (cursor != 0 && (o->stop == NULL || !*o->stop));
+	st->complete = rc == SP_OK && cursor == 0;
+	freeReplyObject(r);
 	return rc;
 }
