@@ -12,7 +12,7 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := hiredis jansson
+PKGS     := hiredis jansson libmicrohttpd inih libcurl
 CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 ifeq ($(CI),true)
@@ -27,7 +27,7 @@ ifeq ($(SANITIZE),1)
 OPT      := -O1 -g $(SANFLAGS)
 endif
 PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lhiredis -ljansson)
+PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lhiredis -ljansson -lmicrohttpd -linih -lcurl)
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(PKGCFLAGS) -Isrc $(CFLAGS)
 LDLIBS_ALL = $(PKGLIBS) -lm -lpthread $(LDLIBS)
 

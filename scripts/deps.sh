@@ -3,7 +3,9 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
 PKGS="redis-server redis-tools libhiredis-dev libjansson-dev libcmocka-dev \
-python3-pytest python3-redis pkg-config gcc make"
+python3-pytest python3-redis pkg-config gcc make \
+libinih-dev libmicrohttpd-dev libcurl4-openssl-dev prometheus \
+prometheus-redis-exporter chromium"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

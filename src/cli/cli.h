@@ -95,6 +95,7 @@ int sp_cmd_rollback(int argc, char **argv);
 int sp_cmd_preflight(int argc, char **argv);
 int sp_cmd_backup(int argc, char **argv);
 int sp_cmd_traffic(int argc, char **argv);
+int sp_cmd_autoscale(int argc, char **argv);
 
 /* SIGINT/SIGTERM set the stop flag (engines stop at a slot boundary). */
 void sp_cli_trap_signals(void);

@@ -32,6 +32,7 @@ static const char usage[] =
     "lost writes\n"
     "  preflight HOST:PORT      readiness report before scaling (exit 0 ready)\n"
     "  backup HOST:PORT --dir DIR   RDB of every primary; backup verify DIR\n"
+    "  autoscale HOST:PORT --config FILE   daemon: rules, metrics, status page\n"
     "  keyslot KEY...           hash slot of each key\n"
     "  conf                     print a node configuration template\n"
     "\n"
@@ -63,7 +64,7 @@ int main(int argc, char **argv)
 	    {"failover", sp_cmd_failover}, {"expand", sp_cmd_expand},
 	    {"shrink", sp_cmd_shrink},   {"rollback", sp_cmd_rollback},
 	    {"preflight", sp_cmd_preflight}, {"backup", sp_cmd_backup},
-	    {"traffic", sp_cmd_traffic},
+	    {"traffic", sp_cmd_traffic}, {"autoscale", sp_cmd_autoscale},
 	};
 	size_t i;
 

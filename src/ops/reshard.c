@@ -318,6 +318,8 @@ static void on_progress(void *ud, const sp_migrate_stats *s)
 
 	if (x->o->on_progress != NULL)
 		x->o->on_progress(x->o->ud, s);
+	else if (x->o->mig.on_progress != NULL) /* a workflow's caller's */
+		x->o->mig.on_progress(x->o->mig.ud, s);
 }
 
 sp_err sp_run_plan(const sp_opplan *p, sp_journal **jp, const sp_run_opts *o,

@@ -1,0 +1,140 @@
+/*
+ * cmd_autoscale.c - `slotpilot autoscale`: the autoscaler as a
+ * foreground daemon (systemd Type=simple). Decisions, alerts and actions
+ * go to stdout as JSON lines; the workflows' progress to stderr.
+ */
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ops/autoscale.h"
+#include "cli.h"
+
+enum { O_CONFIG = 1, O_LISTEN, O_DRY, O_JDIR };
+
+static const sp_optdef opts[] = {{"config", 'c', 1, O_CONFIG},
+				 {"listen", 0, 1, O_LISTEN},
+				 {"dry-run", 0, 0, O_DRY},
+				 {"journal-dir", 0, 1, O_JDIR},
+				 {NULL, 0, 0, 0}};
+
+typedef struct as_args {
+	const char *config, *listen, *journal_dir;
+	int dry_run;
+} as_args;
+
+static int on_opt(void *ud, int id, const char *val)
+{
+	as_args *a = ud;
+
+	switch (id) {
+	case O_CONFIG:
+		a->config = val;
+		return 0;
+	case O_LISTEN:
+		a->listen = val;
+		return 0;
+	case O_DRY:
+		a->dry_run = 1;
+		return 0;
+	case O_JDIR:
+		a->journal_dir = val;
+		return 0;
+	}
+	return -1;
+}
+
+static const char help[] =
+    "usage: slotpilot autoscale HOST:PORT [--config FILE] [--listen "
+    "ADDR:PORT]\n"
+    "                 [--dry-run] [--journal-dir DIR]\n"
+    "Watches the cluster every interval, decides by the rules of FILE (see\n"
+    "examples/autoscale.ini and docs/autoscale.md) and acts through expand,\n"
+    "shrink and add-node, one operation at a time. Each decision, alert and\n"
+    "action is a JSON line on stdout. --listen serves /metrics\n"
+    "(Prometheus), /status (JSON), /healthz and / (HTML). --dry-run only\n"
+    "logs the decisions. SIGTERM or SIGINT stops it at a safe point; an\n"
+    "operation it interrupts is resumed by the next run.\n"
+    "Exit: 0 stopped, 2 bad configuration (the message names the line),\n"
+    "4 another autoscaler holds the journal directory, 5 stopped during an\n"
+    "operation, 1 cannot listen.\n";
+
+/* The command line's options over the file's. */
+static int load_config(const as_args *a, sp_as_config *c)
+{
+	sp_error err = {0};
+	char host[SP_HOST_MAX];
+	int port;
+
+	sp_as_config_defaults(c);
+	if (a->config != NULL && sp_as_config_load(a->config, c, &err)) {
+		sp_cli_errorf("%s", err.msg);
+		return -1;
+	}
+	if (a->listen != NULL) {
+		if (sp_parse_hostport(a->listen, host, &port, &err) != SP_OK ||
+		    strlen(a->listen) >= sizeof(c->listen)) {
+			sp_cli_errorf("--listen: \"%s\" is not ADDR:PORT",
+				      a->listen);
+			return -1;
+		}
+		snprintf(c->listen, sizeof(c->listen), "%s", a->listen);
+	}
+	if (a->journal_dir != NULL)
+		snprintf(c->journal_dir, sizeof(c->journal_dir), "%s",
+			 a->journal_dir);
+	c->dry_run |= a->dry_run;
+	return 0;
+}
+
+int sp_cmd_autoscale(int argc, char **argv)
+{
+	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
+	char host[SP_HOST_MAX];
+	sp_as_config *cfg = malloc(sizeof(*cfg));
+	sp_cli cli = {0};
+	sp_error err = {0};
+	as_args a = {0};
+	sp_log log = {stderr, 0};
+	sp_as_run run = {0};
+	int npos = 0, port, rc = SP_EXIT_USAGE;
+
+	if (pos == NULL || cfg == NULL) {
+		rc = SP_EXIT_INTERNAL;
+		goto done;
+	}
+	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+		fputs(help, stdout);
+		rc = SP_EXIT_OK;
+		goto done;
+	}
+	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
+		goto done;
+	if (npos != 1) {
+		sp_cli_errorf("autoscale: give the entry node HOST:PORT");
+		goto done;
+	}
+	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
+		rc = sp_cli_fail(&cli, &err);
+		goto done;
+	}
+	if (load_config(&a, cfg) != 0)
+		goto done;
+	log.json = cli.json;
+	run = (sp_as_run){.host = host,
+			  .port = port,
+			  .conn = &cli.conn,
+			  .cfg = cfg,
+			  .stop = sp_cli_stop_flag(),
+			  .events = stdout,
+			  .log = &log};
+	sp_cli_trap_signals();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = sp_autoscale(&run, &err) == SP_OK ? SP_EXIT_OK
+					       : sp_cli_fail(&cli, &err);
+	curl_global_cleanup();
+done:
+	free(cfg);
+	free(pos);
+	return rc;
+}
