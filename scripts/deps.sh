@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
 PKGS="redis-server redis-tools libhiredis-dev libjansson-dev libcmocka-dev \
-python3-pytest python3-redis pkg-config gcc make \
+python3-pytest python3-redis python3-yaml jq pkg-config gcc make \
 libinih-dev libmicrohttpd-dev libcurl4-openssl-dev prometheus \
 prometheus-redis-exporter chromium"
 missing=""
