@@ -349,8 +349,14 @@ void sp_as_decide(const sp_metrics *m, sp_as_state *s, const sp_as_config *c,
 	d->primaries = d->target = m->primaries;
 	if (m->members > s->expected && m->unreadable == 0 && m->ngaps == 0)
 		s->expected = m->members; /* learned, or grown by others */
-	if (rule_fail(m, s, d) || rule_missing(m, s, d) ||
-	    rule_gossip(m, s, c, now, d))
+	/* Repairing gossip is not scaling: it goes on while frozen (a
+	 * forgotten primary leaves its slots uncovered until it is back). */
+	if (rule_fail(m, s, d)) {
+		if (m->unreadable == 0 && m->ngaps > 0)
+			rule_gossip(m, s, c, now, d);
+		return;
+	}
+	if (rule_missing(m, s, d) || rule_gossip(m, s, c, now, d))
 		return;
 	if (rule_memory(m, s, c, now, d) || rule_latency(m, s, c, now, d))
 		return;
