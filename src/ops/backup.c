@@ -929,17 +929,47 @@ static int parse_hex64(const char *s, uint64_t *v)
 }
 
 /* One manifest entry against its file. */
-static void verify_entry(const char *dir, json_t *e, sp_verify_item *it)
+/* The file at path against the manifest's size and CRC-64 (crc may be
+ * NULL), and as an RDB; fills it->problem. */
+static void check_against(const char *path, json_int_t bytes, const char *crc,
+			  sp_verify_item *it)
 {
-	const char *file = NULL, *node_path = NULL, *crc = NULL, *addr = "";
-	char path[PATH_MAX_SP];
-	json_int_t bytes = -1;
+	size_t used;
 	uint64_t want;
 	sp_error e2 = {0};
 
+	if (sp_rdb_check_file(path, &it->rdb, &e2) != SP_OK &&
+	    e2.code == SP_ERR_SYSTEM) {
+		snprintf(it->problem, sizeof(it->problem), "%s", e2.msg);
+		return;
+	}
+	if (bytes >= 0 && it->rdb.bytes != bytes)
+		snprintf(it->problem, sizeof(it->problem),
+			 "%.400s is %lld bytes, the manifest says %lld%s; ",
+			 path, it->rdb.bytes, (long long)bytes,
+			 it->rdb.bytes < bytes ? " (truncated)" : "");
+	used = strlen(it->problem);
+	if (e2.code != SP_OK)
+		snprintf(it->problem + used, sizeof(it->problem) - used, "%s",
+			 e2.msg);
+	else if (!parse_hex64(crc, &want) || want != it->rdb.computed)
+		snprintf(it->problem + used, sizeof(it->problem) - used,
+			 "%s: CRC-64 %016llx differs from the manifest's %s",
+			 path, (unsigned long long)it->rdb.computed,
+			 crc ? crc : "(none)");
+	else if (used > 2)
+		it->problem[used - 2] = '\0'; /* drop the "; " */
+}
+
+/* One manifest entry against its file. */
+static void verify_entry(const char *dir, json_t *e, sp_verify_item *it)
+{
+	const char *file, *node_path, *addr = "";
+	char path[PATH_MAX_SP];
+	json_int_t bytes = -1;
+
 	file = json_string_value(json_object_get(e, "file"));
 	node_path = json_string_value(json_object_get(e, "node_path"));
-	crc = json_string_value(json_object_get(e, "crc64"));
 	if (json_is_string(json_object_get(e, "addr")))
 		addr = json_string_value(json_object_get(e, "addr"));
 	if (json_is_integer(json_object_get(e, "bytes")))
@@ -968,28 +998,8 @@ static void verify_entry(const char *dir, json_t *e, sp_verify_item *it)
 		path_join(path, sizeof(path), dir, file);
 	else
 		snprintf(path, sizeof(path), "%s", node_path);
-	if (sp_rdb_check_file(path, &it->rdb, &e2) != SP_OK &&
-	    e2.code == SP_ERR_SYSTEM) {
-		snprintf(it->problem, sizeof(it->problem), "%s", e2.msg);
-		return;
-	}
-	if (bytes >= 0 && it->rdb.bytes != bytes)
-		snprintf(it->problem, sizeof(it->problem),
-			 "%.400s is %lld bytes, the manifest says %lld%s%s",
-			 path, it->rdb.bytes, (long long)bytes,
-			 it->rdb.bytes < bytes ? " (truncated)" : "",
-			 e2.code != SP_OK ? "; " : "");
-	if (e2.code != SP_OK)
-		snprintf(it->problem + strlen(it->problem),
-			 sizeof(it->problem) - strlen(it->problem), "%s",
-			 e2.msg);
-	else if (!parse_hex64(crc, &want) || want != it->rdb.computed)
-		snprintf(it->problem + strlen(it->problem),
-			 sizeof(it->problem) - strlen(it->problem),
-			 "%s%s: CRC-64 %016llx differs from the manifest's %s",
-			 it->problem[0] ? "; " : "", path,
-			 (unsigned long long)it->rdb.computed,
-			 crc ? crc : "(none)");
+	check_against(path, bytes,
+		      json_string_value(json_object_get(e, "crc64")), it);
 	it->ok = it->problem[0] == '\0';
 }
 
