@@ -7,17 +7,29 @@
 #include "../ops/scale.h"
 #include "moving.h"
 
-enum { O_PRIMARIES = 1, O_REPLICAS, O_PROV, O_PROV_CMD, O_DEPROV_CMD, O_DIR,
-       O_REMOVE, O_NWAIT };
+enum {
+	O_PRIMARIES = 1,
+	O_REPLICAS,
+	O_PROV,
+	O_PROV_CMD,
+	O_DEPROV_CMD,
+	O_DIR,
+	O_REMOVE,
+	O_NWAIT
+};
 
 #define MAX_REMOVE 64
 
-static const sp_optdef opts[] = {
-    {"primaries", 0, 1, O_PRIMARIES},      {"replicas", 0, 1, O_REPLICAS},
-    {"provisioner", 0, 1, O_PROV},         {"provision-cmd", 0, 1, O_PROV_CMD},
-    {"deprovision-cmd", 0, 1, O_DEPROV_CMD}, {"dir", 0, 1, O_DIR},
-    {"remove", 0, 1, O_REMOVE},            {"node-wait", 0, 1, O_NWAIT},
-    SP_MOVE_OPTDEFS,                       {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {{"primaries", 0, 1, O_PRIMARIES},
+				 {"replicas", 0, 1, O_REPLICAS},
+				 {"provisioner", 0, 1, O_PROV},
+				 {"provision-cmd", 0, 1, O_PROV_CMD},
+				 {"deprovision-cmd", 0, 1, O_DEPROV_CMD},
+				 {"dir", 0, 1, O_DIR},
+				 {"remove", 0, 1, O_REMOVE},
+				 {"node-wait", 0, 1, O_NWAIT},
+				 SP_MOVE_OPTDEFS,
+				 {NULL, 0, 0, 0}};
 
 typedef struct scale_args {
 	sp_scale_opts s;
@@ -42,19 +54,27 @@ static int on_opt(void *ud, int id, const char *val)
 			a->s.prov.kind = SP_PROV_EXEC;
 		else {
 			sp_cli_errorf("--provisioner: \"%s\" is not local or "
-				      "exec", val);
+				      "exec",
+				      val);
 			return -1;
 		}
 		return 0;
-	case O_PROV_CMD: a->s.prov.provision = val; return 0;
-	case O_DEPROV_CMD: a->s.prov.deprovision = val; return 0;
-	case O_DIR: a->s.prov.dir = val; return 0;
+	case O_PROV_CMD:
+		a->s.prov.provision = val;
+		return 0;
+	case O_DEPROV_CMD:
+		a->s.prov.deprovision = val;
+		return 0;
+	case O_DIR:
+		a->s.prov.dir = val;
+		return 0;
 	case O_REMOVE:
 		if (a->s.nremove >= MAX_REMOVE)
 			return -1;
 		a->remove[a->s.nremove++] = val;
 		return 0;
-	case O_NWAIT: return sp_cli_int("--node-wait", val, 1, 3600, &a->wait_s);
+	case O_NWAIT:
+		return sp_cli_int("--node-wait", val, 1, 3600, &a->wait_s);
 	}
 	return sp_move_opt(&a->m, id, val);
 }
@@ -132,12 +152,16 @@ static int run(int argc, char **argv, int expand)
 	a.s.rm.journal_dir = a.m.journal_dir;
 	a.s.rm.wait_ms = a.wait_s * 1000;
 	sp_cli_trap_signals();
+	if ((rc = sp_traffic_begin(&cli, &a.m, host, port)) != SP_EXIT_OK)
+		goto done;
 	if (expand == 2)
-		e = sp_rollback(host, port, &a.s, &cli.conn, &log, &moved, &err);
+		e = sp_rollback(host, port, &a.s, &cli.conn, &log, &moved,
+				&err);
 	else if (expand == 1)
 		e = sp_expand(host, port, &a.s, &cli.conn, &log, &err);
 	else
 		e = sp_shrink(host, port, &a.s, &cli.conn, &log, &err);
+	sp_traffic_end(&a.m);
 	if (e != SP_OK) {
 		rc = sp_cli_fail(&cli, &err);
 		goto done;
@@ -146,7 +170,9 @@ static int run(int argc, char **argv, int expand)
 		printf("{\"ok\":true,\"slots_moved_back\":%zu}\n", moved);
 	else
 		printf("[OK] %s done%s.\n",
-		       expand == 2 ? "rollback" : expand ? "expand" : "shrink",
+		       expand == 2 ? "rollback"
+		       : expand	   ? "expand"
+				   : "shrink",
 		       expand == 2 ? "" : "; the cluster checks healthy");
 	rc = SP_EXIT_OK;
 done:
@@ -154,6 +180,15 @@ done:
 	return rc;
 }
 
-int sp_cmd_expand(int argc, char **argv) { return run(argc, argv, 1); }
-int sp_cmd_shrink(int argc, char **argv) { return run(argc, argv, 0); }
-int sp_cmd_rollback(int argc, char **argv) { return run(argc, argv, 2); }
+int sp_cmd_expand(int argc, char **argv)
+{
+	return run(argc, argv, 1);
+}
+int sp_cmd_shrink(int argc, char **argv)
+{
+	return run(argc, argv, 0);
+}
+int sp_cmd_rollback(int argc, char **argv)
+{
+	return run(argc, argv, 2);
+}

@@ -31,7 +31,10 @@ void sp_cli_trap_signals(void)
 	signal(SIGTERM, on_signal);
 }
 
-volatile sig_atomic_t *sp_cli_stop_flag(void) { return &stop_flag; }
+volatile sig_atomic_t *sp_cli_stop_flag(void)
+{
+	return &stop_flag;
+}
 
 static int parse_rate(const char *val, sp_migrate_opts *m)
 {
@@ -79,10 +82,66 @@ static int parse_bytes(const char *val, long long *out)
 	return 0;
 }
 
+/* A positive number of milliseconds or percent, at most hi. */
+static int parse_pos(const char *opt, const char *val, double hi, double *out)
+{
+	char *end;
+	double v = strtod(val, &end);
+
+	if (end == val || *end != '\0' || !(v > 0) || v > hi) {
+		sp_cli_errorf("%s: \"%s\" must be a number > 0 and <= %g", opt,
+			      val, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The --traffic-* and latency guard options. */
+static int traffic_opt(sp_move_args *a, int id, const char *val)
+{
+	int n;
+
+	if (id >= MO_TRAFFIC && id <= MO_TR_SERIES)
+		a->traffic = 1;
+	switch (id) {
+	case MO_TRAFFIC:
+		return 0;
+	case MO_TR_RATE:
+		return parse_pos("--traffic-rate", val, 1e7, &a->tr.rate);
+	case MO_TR_CONNS:
+		return sp_cli_int("--traffic-connections", val, 1, 256,
+				  &a->tr.connections);
+	case MO_TR_KEYS:
+		if (sp_cli_int("--traffic-keys", val, 1, 100000000, &n) != 0)
+			return -1;
+		a->tr.keys = n;
+		return 0;
+	case MO_TR_BEFORE:
+		return sp_cli_int("--traffic-before", val, 1, 3600,
+				  &a->tr_before_s);
+	case MO_TR_AFTER:
+		return sp_cli_int("--traffic-after", val, 1, 3600,
+				  &a->tr_after_s);
+	case MO_TR_SERIES:
+		a->tr_series = val;
+		return 0;
+	case MO_MAXP99:
+		return parse_pos("--max-p99-ms", val, 60000,
+				 &a->mig.max_p99_ms);
+	case MO_MAXINC:
+		return parse_pos("--max-latency-increase", val, 100000,
+				 &a->mig.max_increase_pct);
+	}
+	return -1;
+}
+
 int sp_move_opt(sp_move_args *a, int id, const char *val)
 {
 	switch (id) {
-	case MO_DRY: a->dry_run = 1; return 0;
+	case MO_DRY:
+		a->dry_run = 1;
+		return 0;
 	case MO_WINDOW:
 		return sp_cli_int("--window", val, 1, 1024, &a->mig.window);
 	case MO_PARALLEL:
@@ -90,12 +149,17 @@ int sp_move_opt(sp_move_args *a, int id, const char *val)
 	case MO_BATCH:
 		return sp_cli_int("--batch-keys", val, 1, 100000,
 				  &a->mig.batch_keys);
-	case MO_RATE: return parse_rate(val, &a->mig);
-	case MO_JDIR: a->journal_dir = val; return 0;
-	case MO_WAIT: return sp_cli_int("--wait", val, 0, 3600, &a->wait_s);
-	case MO_MAXKEY: return parse_bytes(val, &a->max_key_bytes);
+	case MO_RATE:
+		return parse_rate(val, &a->mig);
+	case MO_JDIR:
+		a->journal_dir = val;
+		return 0;
+	case MO_WAIT:
+		return sp_cli_int("--wait", val, 0, 3600, &a->wait_s);
+	case MO_MAXKEY:
+		return parse_bytes(val, &a->max_key_bytes);
 	}
-	return -1;
+	return traffic_opt(a, id, val);
 }
 
 void sp_move_args_init(sp_move_args *a)
@@ -104,6 +168,65 @@ void sp_move_args_init(sp_move_args *a)
 	a->mig = sp_migrate_defaults();
 	a->journal_dir = SP_DEFAULT_JOURNAL_DIR;
 	a->wait_s = 30;
+	a->tr = sp_traffic_defaults();
+	a->tr_before_s = 3;
+	a->tr_after_s = 3;
+}
+
+/* Sleeps s seconds unless a signal asks to stop. */
+static void hold(int s)
+{
+	long long end = sp_now_ms() + s * 1000LL;
+
+	while (sp_now_ms() < end && !*sp_cli_stop_flag())
+		sp_sleep_ms(50);
+}
+
+int sp_traffic_begin(const sp_cli *cli, sp_move_args *a, const char *host,
+		     int port)
+{
+	sp_trun_opts ro = {.series = a->tr_series};
+	sp_error err = {0};
+	int rc;
+
+	if (!a->traffic || a->run != NULL)
+		return SP_EXIT_OK;
+	snprintf(a->tr.host, sizeof(a->tr.host), "%s", host);
+	a->tr.port = port;
+	a->tr.conn = &cli->conn;
+	if (sp_traffic_validate(&a->tr, &err) != SP_OK) {
+		sp_cli_errorf("--traffic: %s", err.msg);
+		return SP_EXIT_USAGE;
+	}
+	if ((a->run = calloc(1, sizeof(*a->run))) == NULL)
+		return SP_EXIT_INTERNAL;
+	if ((rc = sp_trun_start(a->run, cli, &a->tr, &ro, "before")) !=
+	    SP_EXIT_OK) {
+		free(a->run);
+		a->run = NULL;
+		return rc;
+	}
+	if (!cli->json)
+		fprintf(stderr,
+			"traffic: %g ops/s on %d connections, %d s "
+			"before the operation\n",
+			a->tr.rate, a->tr.connections, a->tr_before_s);
+	hold(a->tr_before_s);
+	sp_trun_phase(a->run, "during");
+	return SP_EXIT_OK;
+}
+
+void sp_traffic_end(sp_move_args *a)
+{
+	sp_traffic_verify v;
+
+	if (a->run == NULL)
+		return;
+	sp_trun_phase(a->run, "after");
+	hold(a->tr_after_s);
+	sp_trun_finish(a->run, 1, &v);
+	free(a->run);
+	a->run = NULL;
 }
 
 typedef void (*pair_fn)(const sp_opplan *p, size_t a, size_t b, int n,
@@ -164,7 +287,7 @@ void sp_print_moves_json(const sp_opplan *p)
 
 /* Runs p (journaled) with progress; returns the exit code. */
 int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
-		     sp_journal **jp, const char *op, const char *entry)
+		 sp_journal **jp, const char *op, const char *entry)
 {
 	sp_progress prog = {.cli = cli};
 	sp_run_opts ro = {.mig = a->mig,
@@ -176,20 +299,25 @@ int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
 	sp_migrate_stats st = {0};
 	sp_error err = {0};
 	sp_err rc;
+	int code;
 
 	ro.mig.conn = &cli->conn;
 	ro.mig.stop = sp_cli_stop_flag();
 	sp_cli_trap_signals();
+	if (p->nnodes > 0 &&
+	    (code = sp_traffic_begin(cli, a, p->nodes[0].host,
+				     p->nodes[0].port)) != SP_EXIT_OK)
+		return code;
 	rc = sp_run_plan(p, jp, &ro, &st, &err);
 	sp_progress_summary(&prog, &st, rc);
+	sp_traffic_end(a);
 	if (rc != SP_OK)
 		return sp_cli_fail(cli, &err);
 	return SP_EXIT_OK;
 }
 
 /* Waits until the cluster passes its checks (protocol rule 1). */
-int sp_wait_ready(const sp_cli *cli, const char *host, int port,
-		      int wait_s)
+int sp_wait_ready(const sp_cli *cli, const char *host, int port, int wait_s)
 {
 	sp_check_opts copts = sp_check_defaults();
 	sp_error err = {0};
@@ -207,7 +335,7 @@ int sp_wait_ready(const sp_cli *cli, const char *host, int port,
  * limit are reported and taken out of the plan: they stay where they are.
  */
 sp_err sp_drop_big_keys(const sp_cli *cli, sp_opplan *p, long long limit,
-			    sp_error *err)
+			sp_error *err)
 {
 	unsigned char skip[SP_SLOTS] = {0};
 	sp_big_keys big;
@@ -241,4 +369,3 @@ sp_err sp_drop_big_keys(const sp_cli *cli, sp_opplan *p, long long limit,
 	sp_big_keys_free(&big);
 	return SP_OK;
 }
-

@@ -8,13 +8,29 @@
 
 #include "../ops/reshard.h"
 #include "cli.h"
+#include "traffic_run.h"
 
 #define SP_DEFAULT_JOURNAL_DIR ".slotpilot/journal"
 
 /* Option ids of the engine options (above any command's own ids). */
 enum {
-	MO_DRY = 100, MO_WINDOW, MO_PARALLEL, MO_RATE, MO_BATCH, MO_JDIR,
-	MO_WAIT, MO_MAXKEY
+	MO_DRY = 100,
+	MO_WINDOW,
+	MO_PARALLEL,
+	MO_RATE,
+	MO_BATCH,
+	MO_JDIR,
+	MO_WAIT,
+	MO_MAXKEY,
+	MO_TRAFFIC,
+	MO_TR_RATE,
+	MO_TR_CONNS,
+	MO_TR_KEYS,
+	MO_TR_BEFORE,
+	MO_TR_AFTER,
+	MO_TR_SERIES,
+	MO_MAXP99,
+	MO_MAXINC
 };
 
 /* Entries for a command's sp_optdef table. */
@@ -22,14 +38,30 @@ enum {
 	{"dry-run", 0, 0, MO_DRY}, {"window", 0, 1, MO_WINDOW},                \
 	    {"parallel", 0, 1, MO_PARALLEL}, {"rate", 0, 1, MO_RATE},          \
 	    {"batch-keys", 0, 1, MO_BATCH}, {"journal-dir", 0, 1, MO_JDIR},    \
-	    {"wait", 0, 1, MO_WAIT}, {"max-key-bytes", 0, 1, MO_MAXKEY}
+	    {"wait", 0, 1, MO_WAIT}, {"max-key-bytes", 0, 1, MO_MAXKEY},       \
+	    {"traffic", 0, 0, MO_TRAFFIC}, {"traffic-rate", 0, 1, MO_TR_RATE}, \
+	    {"traffic-connections", 0, 1, MO_TR_CONNS},                        \
+	    {"traffic-keys", 0, 1, MO_TR_KEYS},                                \
+	    {"traffic-before", 0, 1, MO_TR_BEFORE},                            \
+	    {"traffic-after", 0, 1, MO_TR_AFTER},                              \
+	    {"traffic-series", 0, 1, MO_TR_SERIES},                            \
+	    {"max-p99-ms", 0, 1, MO_MAXP99},                                   \
+	{                                                                      \
+		"max-latency-increase", 0, 1, MO_MAXINC                        \
+	}
 
 typedef struct sp_move_args {
 	sp_migrate_opts mig;
 	const char *journal_dir;
-	int wait_s;              /* how long to wait for a healthy cluster */
+	int wait_s; /* how long to wait for a healthy cluster */
 	int dry_run;
 	long long max_key_bytes; /* 0: keys are not measured first */
+	/* --traffic: load generated before, during and after the moves */
+	int traffic;
+	sp_traffic_opts tr;
+	int tr_before_s, tr_after_s;
+	const char *tr_series;
+	sp_trun *run; /* while the load runs */
 } sp_move_args;
 
 /* Defaults: the engine's, .slotpilot/journal, 30 s. */
@@ -37,6 +69,19 @@ void sp_move_args_init(sp_move_args *a);
 
 /* Applies one MO_* option; 0, or -1 after printing why. */
 int sp_move_opt(sp_move_args *a, int id, const char *val);
+
+/*
+ * With --traffic: starts the load on the cluster at host:port and lets it
+ * run --traffic-before seconds (phase "before"), then opens the phase
+ * "during". Does nothing without --traffic or when already running.
+ * Returns 0, or the exit code after printing why.
+ */
+int sp_traffic_begin(const sp_cli *cli, sp_move_args *a, const char *host,
+		     int port);
+
+/* Opens the phase "after", lets it run --traffic-after seconds, verifies
+ * every written key and prints the phases side by side. */
+void sp_traffic_end(sp_move_args *a);
 
 /* The moves grouped by (source, target) with their ranges, as text or as
  * JSON lines ({"event":"move"} ..., then {"event":"dry_run"}). */

@@ -7,21 +7,23 @@
 
 static void bar(const sp_migrate_stats *s)
 {
-	int width = 30, full = s->slots_total
-				   ? (int)(s->slots_done * width / s->slots_total)
-				   : width,
+	int width = 30,
+	    full = s->slots_total
+		       ? (int)(s->slots_done * width / s->slots_total)
+		       : width,
 	    i;
 	double rate = s->seconds > 0 ? (double)s->slots_done / s->seconds : 0;
-	double eta = rate > 0 ? (double)(s->slots_total - s->slots_done) / rate
-			      : 0;
+	double eta =
+	    rate > 0 ? (double)(s->slots_total - s->slots_done) / rate : 0;
 
 	fputs("\r[", stderr);
 	for (i = 0; i < width; i++)
 		fputc(i < full ? '#' : '.', stderr);
-	fprintf(stderr,
-		"] %lld/%lld slots  %lld keys  %.1f MB  %.0f slots/s  ETA %.0fs ",
-		s->slots_done, s->slots_total, s->keys, (double)s->bytes / 1e6,
-		rate, eta);
+	fprintf(
+	    stderr,
+	    "] %lld/%lld slots  %lld keys  %.1f MB  %.0f slots/s  ETA %.0fs ",
+	    s->slots_done, s->slots_total, s->keys, (double)s->bytes / 1e6,
+	    rate, eta);
 }
 
 void sp_progress_update(void *ud, const sp_migrate_stats *s)
@@ -45,8 +47,9 @@ void sp_progress_update(void *ud, const sp_migrate_stats *s)
 		bar(s);
 		p->bar_shown = 1;
 	} else if (s->seconds >= 1) {
-		fprintf(stderr, "progress: %lld/%lld slots, %lld keys, %.1f MB, "
-				"%.1f s\n",
+		fprintf(stderr,
+			"progress: %lld/%lld slots, %lld keys, %.1f MB, "
+			"%.1f s\n",
 			s->slots_done, s->slots_total, s->keys,
 			(double)s->bytes / 1e6, s->seconds);
 	}
@@ -60,13 +63,28 @@ void sp_progress_summary(sp_progress *p, const sp_migrate_stats *s, sp_err rc)
 		bar(s);
 		fputc('\n', stderr);
 	}
+	if (p->cli->json && s->guarded)
+		printf("{\"event\":\"guard\",\"baseline_p99_ms\":%.3f,"
+		       "\"budget_ms\":%.3f,\"worst_p99_ms\":%.3f,"
+		       "\"throttled_s\":%.2f,\"min_window\":%d,"
+		       "\"max_pause_ms\":%d}\n",
+		       s->guard_baseline_ms, s->guard_budget_ms,
+		       s->guard_worst_ms, s->throttled_s, s->guard_min_window,
+		       s->guard_max_pause_ms);
+	else if (s->guarded)
+		printf(
+		    "Latency guard: probe p99 %.3f ms before, budget %.3f "
+		    "ms, worst second %.3f ms; throttled %.1f s (window down "
+		    "to %d, pauses up to %d ms)\n",
+		    s->guard_baseline_ms, s->guard_budget_ms, s->guard_worst_ms,
+		    s->throttled_s, s->guard_min_window, s->guard_max_pause_ms);
 	if (p->cli->json) {
 		printf("{\"event\":\"summary\",\"ok\":%s,\"slots\":%lld,"
 		       "\"slots_total\":%lld,\"keys\":%lld,\"bytes\":%lld,"
 		       "\"seconds\":%.3f,\"retries\":%lld,\"error\":\"%s\"}\n",
 		       rc == SP_OK ? "true" : "false", s->slots_done,
-		       s->slots_total, s->keys, s->bytes, s->seconds, s->retries,
-		       rc == SP_OK ? "" : sp_strerror(rc));
+		       s->slots_total, s->keys, s->bytes, s->seconds,
+		       s->retries, rc == SP_OK ? "" : sp_strerror(rc));
 		return;
 	}
 	printf("%s %lld of %lld slots, %lld keys, %.1f MB in %.2f s "

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../model/converge.h"
+#include "guard.h"
 
 #define MIGRATE_FIXED_ARGS 10 /* MIGRATE h p "" 0 t REPLACE AUTH2 u p */
 
@@ -30,12 +31,13 @@ typedef struct shared {
 	sp_migrate_stats stats;
 	pair *pairs;
 	size_t npairs, next_pair;
-	int failed;       /* a worker failed: others stop at a boundary */
+	int failed; /* a worker failed: others stop at a boundary */
 	sp_err first_rc;
 	sp_error first_err;
-	double tokens;    /* rate limiter: may go negative (a debt) */
+	double tokens; /* rate limiter: may go negative (a debt) */
 	long long tokens_ms;
 	int running;
+	sp_guard *guard; /* NULL without a latency budget */
 } shared;
 
 typedef struct worker {
@@ -64,8 +66,7 @@ sp_migrate_opts sp_migrate_defaults(void)
 	return o;
 }
 
-void sp_endpoint_set(sp_endpoint *e, const char *id, const char *host,
-		     int port)
+void sp_endpoint_set(sp_endpoint *e, const char *id, const char *host, int port)
 {
 	snprintf(e->id, sizeof(e->id), "%s", id);
 	snprintf(e->host, sizeof(e->host), "%s", host);
@@ -133,11 +134,11 @@ static int retryable(sp_err rc, const char *msg)
 		return 1;
 	/* MIGRATE wraps the target's errors: "ERR Target instance replied
 	 * with error: CLUSTERDOWN ..." while the target settles. */
-	return rc == SP_ERR_SERVER &&
-	       (strstr(msg, "IOERR") != NULL || strstr(msg, "timeout") != NULL ||
-		strstr(msg, "TRYAGAIN") != NULL ||
-		strstr(msg, "LOADING") != NULL ||
-		strstr(msg, "CLUSTERDOWN") != NULL);
+	return rc == SP_ERR_SERVER && (strstr(msg, "IOERR") != NULL ||
+				       strstr(msg, "timeout") != NULL ||
+				       strstr(msg, "TRYAGAIN") != NULL ||
+				       strstr(msg, "LOADING") != NULL ||
+				       strstr(msg, "CLUSTERDOWN") != NULL);
 }
 
 /* The connection to node i, opened (or reopened after an error) now. */
@@ -338,8 +339,8 @@ static sp_err key_sizes(worker *w, sp_conn *c, wslot *ws, size_t k,
 }
 
 typedef struct batch {
-	size_t slot_i;  /* index into the window */
-	size_t first;   /* first key index in that slot's reply */
+	size_t slot_i; /* index into the window */
+	size_t first;  /* first key index in that slot's reply */
 	size_t n;
 	long long bytes;
 	int timeout_ms;
@@ -348,9 +349,8 @@ typedef struct batch {
 /* Cuts the fetched keys into MIGRATE batches by bytes and count. A slot
  * whose last attempt timed out sends each key alone, with a longer
  * timeout (solo[i] > 0). */
-static size_t cut_batches(const sp_migrate_opts *o, const wslot *ws,
-			  size_t k, const long long *sizes, const int *solo,
-			  batch *out)
+static size_t cut_batches(const sp_migrate_opts *o, const wslot *ws, size_t k,
+			  const long long *sizes, const int *solo, batch *out)
 {
 	size_t i, j, nb = 0, at = 0;
 
@@ -371,8 +371,9 @@ static size_t cut_batches(const sp_migrate_opts *o, const wslot *ws,
 		/* Base timeout plus 1 ms per KB, as if the link did 1 MB/s. */
 		long long t = o->timeout_ms + out[i].bytes / 1000;
 		if (solo[out[i].slot_i])
-			t *= 1LL << (solo[out[i].slot_i] < 4 ? solo[out[i].slot_i]
-							     : 4);
+			t *= 1LL
+			     << (solo[out[i].slot_i] < 4 ? solo[out[i].slot_i]
+							 : 4);
 		out[i].timeout_ms = t > 600000 ? 600000 : (int)t;
 	}
 	return nb;
@@ -411,67 +412,102 @@ static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
 	for (j = 0; j < (size_t)argc; j++)
 		lens[j] = strlen(argv[j]);
 	for (j = 0; j < b->n; j++) {
-		const redisReply *key = ws[b->slot_i].keys->element[b->first + j];
+		const redisReply *key =
+		    ws[b->slot_i].keys->element[b->first + j];
 		argv[argc] = key->str;
 		lens[argc++] = key->len;
 	}
 	return sp_conn_appendv(c, &w->err, argc, argv, lens);
 }
 
-/* Sends every batch in one pipeline and reads the replies. Marks slots
- * whose batch failed in fails[] (and solo[] on timeouts). */
+/* Reads the replies of batches b[0..n-1]; marks failed slots. */
+static sp_err read_batches(worker *w, sp_conn *c, const batch *b, size_t n,
+			   int *fails, int *solo, long long *keys,
+			   long long *bytes)
+{
+	sp_err rc = SP_OK, r;
+	sp_error e;
+	size_t i;
+
+	for (i = 0; i < n && rc == SP_OK; i++) {
+		r = sp_conn_read(c, NULL, &e, "MIGRATE");
+		if (c->ctx->err) { /* the connection is gone: all unread */
+			w->err = e;
+			return r;
+		}
+		if (r == SP_OK) {
+			*keys += (long long)b[i].n;
+			*bytes += b[i].bytes;
+			continue;
+		}
+		fails[b[i].slot_i] = 1;
+		if (!retryable(r, e.msg))
+			rc = r;
+		else if (r == SP_ERR_TIMEOUT || strstr(e.msg, "IOERR"))
+			solo[b[i].slot_i]++;
+		w->err = e;
+	}
+	return rc;
+}
+
+/* Sends one pipelined round of MIGRATEs (b[0..n-1]) and reads it. */
+static sp_err migrate_round(worker *w, sp_conn *c, const wslot *ws,
+			    const batch *b, size_t n, const char **argv,
+			    size_t *lens, int *fails, int *solo,
+			    long long *keys, long long *bytes)
+{
+	long long total_ms = 5000;
+	sp_err rc = SP_OK;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		total_ms += b[i].timeout_ms;
+	for (i = 0; i < n && rc == SP_OK; i++)
+		rc = append_migrate(w, c, ws, &b[i], argv, lens);
+	if (rc == SP_OK)
+		rc = sp_conn_set_timeout(
+		    c, total_ms > 600000 ? 600000 : (int)total_ms, &w->err);
+	if (rc == SP_OK)
+		rc = read_batches(w, c, b, n, fails, solo, keys, bytes);
+	return rc;
+}
+
+/* Sends the batches in pipelined rounds (as deep as the latency guard
+ * allows: all of them without a guard) and reads the replies. Marks
+ * slots whose batch failed in fails[] (and solo[] on timeouts). */
 static sp_err send_batches(worker *w, sp_conn *c, const wslot *ws,
 			   const batch *b, size_t nb, int *fails, int *solo)
 {
-	size_t i, maxn = 0;
-	long long total_ms = 5000, keys = 0, bytes = 0;
+	size_t i, maxn = 0, at, n;
+	long long keys = 0, bytes = 0;
 	const char **argv = NULL;
 	size_t *lens = NULL;
-	sp_err rc = SP_OK, r;
-	sp_error e;
+	int win, depth, pause;
+	sp_err rc = SP_OK;
 
-	for (i = 0; i < nb; i++) {
+	for (i = 0; i < nb; i++)
 		maxn = b[i].n > maxn ? b[i].n : maxn;
-		total_ms += b[i].timeout_ms;
-	}
 	argv = malloc((maxn + MIGRATE_FIXED_ARGS + 1) * sizeof(*argv));
 	lens = malloc((maxn + MIGRATE_FIXED_ARGS + 1) * sizeof(*lens));
 	if (argv == NULL || lens == NULL) {
 		rc = sp_seterr(&w->err, SP_ERR_OOM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < nb && rc == SP_OK; i++)
-		rc = append_migrate(w, c, ws, &b[i], argv, lens);
-	if (rc == SP_OK)
-		rc = sp_conn_set_timeout(c, total_ms > 600000 ? 600000
-							      : (int)total_ms,
-					 &w->err);
-	for (i = 0; i < nb && rc == SP_OK; i++) {
-		r = sp_conn_read(c, NULL, &e, "MIGRATE");
-		if (c->ctx->err) { /* the connection is gone: all unread */
-			w->err = e;
-			rc = r;
-			break;
-		}
-		if (r == SP_OK) {
-			keys += (long long)b[i].n;
-			bytes += b[i].bytes;
-			continue;
-		}
-		fails[b[i].slot_i] = 1;
-		if (!retryable(r, e.msg)) {
-			w->err = e;
-			rc = r;
-		} else if (r == SP_ERR_TIMEOUT || strstr(e.msg, "IOERR")) {
-			solo[b[i].slot_i]++;
-		}
-		w->err = e;
+	for (at = 0; at < nb && rc == SP_OK; at += n) {
+		sp_guard_limits(w->sh->guard, w->sh->o, &win, &depth, &pause);
+		n = depth > 0 && (size_t)depth < nb - at ? (size_t)depth
+							 : nb - at;
+		if (pause > 0)
+			sp_sleep_ms(pause);
+		rc = migrate_round(w, c, ws, b + at, n, argv, lens, fails, solo,
+				   &keys, &bytes);
 	}
 	if (rc == SP_OK)
-		rc = sp_conn_set_timeout(c, w->sh->o->conn &&
-						    w->sh->o->conn->timeout_ms
-						? w->sh->o->conn->timeout_ms
-						: 5000,
+		rc = sp_conn_set_timeout(c,
+					 w->sh->o->conn &&
+						 w->sh->o->conn->timeout_ms
+					     ? w->sh->o->conn->timeout_ms
+					     : 5000,
 					 &w->err);
 	else
 		sp_conn_drain(c);
@@ -493,8 +529,8 @@ static size_t count_keys(const wslot *ws, size_t k)
 
 /* One round: fetch keys, size them, MIGRATE them. *empty when no slot of
  * the window holds a key any more. */
-static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails,
-			  int *solo, int *empty)
+static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
+			  int *empty)
 {
 	long long *sizes = NULL, bytes = 0;
 	batch *b = NULL;
@@ -568,8 +604,9 @@ static sp_err drain(worker *w, wslot *ws, size_t k)
 		    ++attempt > w->sh->o->max_retries) {
 			if (rc == SP_OK)
 				rc = w->err.code ? w->err.code : SP_ERR_SERVER;
-			sp_error_prefix(&w->err, "moving keys to %s after %d "
-						 "attempts",
+			sp_error_prefix(&w->err,
+					"moving keys to %s after %d "
+					"attempts",
 					w->sh->nodes[w->p->dst].addr, attempt);
 			break;
 		}
@@ -664,8 +701,8 @@ static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
 	size_t i, nd = 0;
 	sp_err rc;
 
-	if ((rc = setslot_all(w, w->p->dst, ws, k, -1, "NODE", dst->id,
-			      res)) != SP_OK ||
+	if ((rc = setslot_all(w, w->p->dst, ws, k, -1, "NODE", dst->id, res)) !=
+		SP_OK ||
 	    (rc = check_results(w, ws, k, res, -2)) != SP_OK)
 		return rc;
 	/* The target owns the slots now; the rest may learn in any order. */
@@ -677,7 +714,8 @@ static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
 	for (i = 0; i < k; i++) {
 		ws[i].state = S_DONE;
 		if (done != NULL)
-			done[nd++] = (sp_move){ws[i].slot, w->p->src, w->p->dst};
+			done[nd++] =
+			    (sp_move){ws[i].slot, w->p->src, w->p->dst};
 	}
 	w->sh->stats.slots_done += (long long)k;
 	if (w->sh->o->on_done != NULL && done != NULL)
@@ -730,14 +768,14 @@ static void close_window(worker *w, wslot *ws, size_t k, int *res)
 		else if (n > 0)
 			ok = finalize(w, &one, 1, res) == SP_OK;
 		else if (n == 0)
-			ok = setslot_all(w, w->p->src, &one, 1, -1, "STABLE", "",
-					 res) == SP_OK &&
-			     setslot_all(w, w->p->dst, &one, 1, -1, "STABLE", "",
-					 res) == SP_OK;
+			ok = setslot_all(w, w->p->src, &one, 1, -1, "STABLE",
+					 "", res) == SP_OK &&
+			     setslot_all(w, w->p->dst, &one, 1, -1, "STABLE",
+					 "", res) == SP_OK;
 		if (!ok && used < sizeof(left))
-			used += (size_t)snprintf(left + used, sizeof(left) - used,
-						 "%s%d", used ? "," : "",
-						 ws[i].slot);
+			used += (size_t)snprintf(left + used,
+						 sizeof(left) - used, "%s%d",
+						 used ? "," : "", ws[i].slot);
 	}
 	w->err = saved;
 	if (used > 0)
@@ -778,14 +816,19 @@ static sp_err move_window(worker *w, const sp_move *m, size_t k, wslot *ws,
 
 static sp_err run_pair(worker *w, wslot *ws, int *res)
 {
-	size_t win = (size_t)w->sh->o->window, at;
+	size_t at, k;
+	int win, depth, pause;
 	sp_err rc;
 
-	for (at = 0; at < w->p->n; at += win) {
-		size_t k = w->p->n - at < win ? w->p->n - at : win;
+	for (at = 0; at < w->p->n; at += k) {
+		sp_guard_limits(w->sh->guard, w->sh->o, &win, &depth, &pause);
+		k = w->p->n - at < (size_t)win ? w->p->n - at : (size_t)win;
+		if (pause > 0)
+			sp_sleep_ms(pause);
 		if (should_stop(w->sh))
 			return SP_OK;
-		if ((rc = move_window(w, w->p->moves + at, k, ws, res)) != SP_OK)
+		if ((rc = move_window(w, w->p->moves + at, k, ws, res)) !=
+		    SP_OK)
 			return rc;
 	}
 	return SP_OK;
@@ -856,17 +899,17 @@ static sp_err make_pairs(shared *sh, const sp_move *moves, size_t n,
 		if (i < n && (*sorted)[i].src == (*sorted)[start].src &&
 		    (*sorted)[i].dst == (*sorted)[start].dst)
 			continue;
-		sh->pairs[sh->npairs++] = (pair){(*sorted)[start].src,
-						 (*sorted)[start].dst,
-						 *sorted + start, i - start};
+		sh->pairs[sh->npairs++] =
+		    (pair){(*sorted)[start].src, (*sorted)[start].dst,
+			   *sorted + start, i - start};
 		start = i;
 	}
 	return SP_OK;
 }
 
 static sp_err validate(const sp_endpoint *nodes, size_t nnodes,
-		       const sp_move *moves, size_t n,
-		       const sp_migrate_opts *o, sp_error *err)
+		       const sp_move *moves, size_t n, const sp_migrate_opts *o,
+		       sp_error *err)
 {
 	size_t i;
 
@@ -885,16 +928,56 @@ static sp_err validate(const sp_endpoint *nodes, size_t nnodes,
 	return SP_OK;
 }
 
-sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes,
-		  const sp_move *moves, size_t nmoves,
-		  const sp_migrate_opts *opts, sp_migrate_stats *stats,
-		  sp_error *err)
+/* With a latency budget: probes every source and target (guard.h). */
+static sp_err start_guard(shared *sh, int **involved, sp_error *err)
+{
+	unsigned char *seen = calloc(sh->nnodes, 1);
+	size_t i, n = 0;
+	sp_err rc;
+
+	*involved = calloc(sh->nnodes, sizeof(int));
+	if (seen == NULL || *involved == NULL) {
+		free(seen);
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	}
+	for (i = 0; i < sh->npairs; i++) {
+		if (!seen[sh->pairs[i].src]++)
+			(*involved)[n++] = sh->pairs[i].src;
+		if (!seen[sh->pairs[i].dst]++)
+			(*involved)[n++] = sh->pairs[i].dst;
+	}
+	free(seen);
+	rc = sp_guard_start(sh->nodes, *involved, n, sh->o, &sh->guard, err);
+	return rc;
+}
+
+static void stop_guard(shared *sh)
+{
+	sp_guard_report r;
+
+	if (sh->guard == NULL)
+		return;
+	sp_guard_stop(sh->guard, &r);
+	sh->guard = NULL;
+	sh->stats.guarded = 1;
+	sh->stats.guard_baseline_ms = r.baseline_p99_ms;
+	sh->stats.guard_budget_ms = r.budget_ms;
+	sh->stats.guard_worst_ms = r.worst_p99_ms;
+	sh->stats.throttled_s = r.throttled_s;
+	sh->stats.guard_min_window = r.min_window;
+	sh->stats.guard_max_pause_ms = r.max_pause_ms;
+}
+
+sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
+		  size_t nmoves, const sp_migrate_opts *opts,
+		  sp_migrate_stats *stats, sp_error *err)
 {
 	shared sh = {.nodes = nodes, .nnodes = nnodes, .o = opts};
 	long long start = sp_now_ms();
 	pthread_t *tids = NULL;
 	worker *ws = NULL;
 	sp_move *sorted = NULL;
+	int *involved = NULL;
 	size_t nthreads = 0, i;
 	sp_err rc;
 
@@ -907,10 +990,11 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes,
 	pthread_mutex_init(&sh.mu, NULL);
 	sh.stats.slots_total = (long long)nmoves;
 	sh.tokens_ms = start;
-	if ((rc = make_pairs(&sh, moves, nmoves, &sorted, err)) != SP_OK)
+	if ((rc = make_pairs(&sh, moves, nmoves, &sorted, err)) != SP_OK ||
+	    (rc = start_guard(&sh, &involved, err)) != SP_OK)
 		goto out;
 	nthreads = sh.npairs < (size_t)opts->parallel ? sh.npairs
-						       : (size_t)opts->parallel;
+						      : (size_t)opts->parallel;
 	tids = calloc(nthreads, sizeof(*tids));
 	ws = calloc(nthreads, sizeof(*ws));
 	if (tids == NULL || ws == NULL) {
@@ -920,7 +1004,8 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes,
 	}
 	sh.running = (int)nthreads;
 	for (i = 0; i < nthreads; i++) {
-		ws[i] = (worker){.sh = &sh, .seed = (unsigned)(start + (long long)i)};
+		ws[i] = (worker){.sh = &sh,
+				 .seed = (unsigned)(start + (long long)i)};
 		if (pthread_create(&tids[i], NULL, worker_main, &ws[i]) != 0) {
 			pthread_mutex_lock(&sh.mu);
 			sh.running -= (int)(nthreads - i);
@@ -945,16 +1030,20 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes,
 	}
 	for (i = 0; i < nthreads; i++)
 		pthread_join(tids[i], NULL);
+	stop_guard(&sh);
 	if (nthreads == 0 && rc == SP_OK)
 		rc = sp_seterr(err, SP_ERR_SYSTEM, "cannot start threads");
 	else if (sh.failed)
 		rc = sp_seterr(err, sh.first_rc, "%s", sh.first_err.msg);
 	else if (sh.stats.slots_done < (long long)nmoves)
-		rc = sp_seterr(err, SP_ERR_INTERRUPTED,
-			       "interrupted after %lld of %zu slots; no slot is "
-			       "open; run slotpilot resume to finish",
-			       sh.stats.slots_done, nmoves);
+		rc =
+		    sp_seterr(err, SP_ERR_INTERRUPTED,
+			      "interrupted after %lld of %zu slots; no slot is "
+			      "open; run slotpilot resume to finish",
+			      sh.stats.slots_done, nmoves);
 out:
+	stop_guard(&sh);
+	free(involved);
 	*stats = sh.stats;
 	stats->seconds = (double)(sp_now_ms() - start) / 1000.0;
 	pthread_mutex_destroy(&sh.mu);

@@ -51,6 +51,11 @@ typedef struct sp_migrate_stats {
 	long long bytes;
 	long long retries;
 	double seconds;
+	/* latency guard (when a budget was given) */
+	int guarded;
+	double guard_baseline_ms, guard_budget_ms, guard_worst_ms;
+	double throttled_s;
+	int guard_min_window, guard_max_pause_ms;
 } sp_migrate_stats;
 
 /* Called after each window's slots are final: slots[0..n-1] now belong
@@ -61,14 +66,21 @@ typedef void (*sp_slots_done_fn)(void *ud, const sp_move *moves, size_t n);
 typedef void (*sp_progress_fn)(void *ud, const sp_migrate_stats *s);
 
 typedef struct sp_migrate_opts {
-	int window;            /* slots in flight per pair (default 128) */
-	int parallel;          /* pairs moving at once (default 8) */
-	int batch_keys;        /* keys fetched per slot per round (default 1000) */
+	int window;	/* slots in flight per pair (default 128) */
+	int parallel;	/* pairs moving at once (default 8) */
+	int batch_keys; /* keys fetched per slot per round (default 1000) */
 	long long batch_bytes; /* payload of one MIGRATE (default 4 MiB) */
-	int timeout_ms;        /* MIGRATE base timeout (default 5000) */
+	int timeout_ms;	       /* MIGRATE base timeout (default 5000) */
 	int max_retries;       /* per step (default 8) */
 	sp_rate_unit rate_unit;
-	double rate;           /* units per second, when rate_unit is set */
+	double rate; /* units per second, when rate_unit is set */
+	/* Latency guard: the engine probes the nodes it moves between and
+	 * slows down (AIMD on window, batch and pause) to keep their p99
+	 * under max_p99_ms, or under baseline * (1 + max_increase_pct/100).
+	 * 0 = no guard. */
+	double max_p99_ms;
+	double max_increase_pct;
+	int probe_ms; /* between probes (default 25) */
 	const sp_conn_opts *conn;
 	volatile sig_atomic_t *stop; /* set by a signal: stop at a boundary */
 	sp_slots_done_fn on_done;
@@ -88,10 +100,9 @@ sp_migrate_opts sp_migrate_defaults(void);
  * target already holds keys is finished, any other is reverted; a slot
  * that could not be closed (its node is down) is named in the message.
  */
-sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes,
-		  const sp_move *moves, size_t nmoves,
-		  const sp_migrate_opts *opts, sp_migrate_stats *stats,
-		  sp_error *err);
+sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
+		  size_t nmoves, const sp_migrate_opts *opts,
+		  sp_migrate_stats *stats, sp_error *err);
 
 /* Fills an endpoint from a gathered node. */
 void sp_endpoint_set(sp_endpoint *e, const char *id, const char *host,

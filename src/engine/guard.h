@@ -1,0 +1,48 @@
+/*
+ * guard.h - the migration engine's latency guard.
+ *
+ * A thread PINGs every node the engine moves between on its own
+ * connections (every probe_ms) and keeps the last second of round trips.
+ * Each control period it compares their p99 with the budget: over budget,
+ * it halves the window of slots in flight and the depth of the MIGRATE
+ * pipeline, and once both are at 1 it adds a growing pause between steps
+ * (multiplicative decrease); with at most 1 % of probes over it, it first
+ * shortens the pause, then grows window and depth again by one step (additive
+ * increase). The movers read the limits at every step. A blocked event
+ * loop is what clients feel during a migration (MIGRATE is synchronous
+ * on the source), and a PING sees it the same way a GET does.
+ */
+#ifndef SP_GUARD_H
+#define SP_GUARD_H
+
+#include "migrate.h"
+
+typedef struct sp_guard sp_guard;
+
+typedef struct sp_guard_report {
+	double baseline_p99_ms; /* before anything moved */
+	double budget_ms;
+	double worst_p99_ms; /* highest one-second p99 seen */
+	double throttled_s;  /* time spent below full speed */
+	int min_window;	     /* the lowest window it went down to */
+	int max_pause_ms;
+} sp_guard_report;
+
+/*
+ * Measures the baseline on nodes[which[0..n-1]] and starts the probe
+ * thread. Returns SP_OK with *out NULL when o asks for no guard. On SP_OK
+ * the caller owns *out (sp_guard_stop).
+ */
+sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
+		      const sp_migrate_opts *o, sp_guard **out, sp_error *err);
+
+/* The limits now: window (slots in flight), depth (MIGRATE commands per
+ * pipelined round) and a pause in ms before each step. Without a guard:
+ * the configured window, unlimited depth (0) and no pause. */
+void sp_guard_limits(sp_guard *g, const sp_migrate_opts *o, int *window,
+		     int *depth, int *pause_ms);
+
+/* Stops the thread, fills *rep (if not NULL) and frees g; accepts NULL. */
+void sp_guard_stop(sp_guard *g, sp_guard_report *rep);
+
+#endif
