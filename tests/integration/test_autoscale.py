@@ -395,3 +395,154 @@ def chromium_dom(procs, tmp_path, port):
         pass
     ch.stop()
     return ch.stdout()
+
+
+# ---------------------------------------------------------------------------
+# memory pressure
+
+
+PRESSURE = ("[scale_out]\nmemory_ratio = 0.75\nsustain = 0.5s\n"
+            "[limits]\ncooldown = 1h\n[engine]\nnode_wait = 90s\n")
+
+
+def test_memory_pressure_scales_out_once_and_cooldown_holds_the_next(
+        procs, cluster_factory, tmp_path):
+    c = cluster_factory()
+    c.config_all("maxmemory", "8mb")
+    kv = fill_until(c, 0.78, "fill")
+    port = pick_port()
+    d = start_daemon(procs, tmp_path, c.entry, base_config(tmp_path) + PRESSURE,
+                     "--listen", "%s:%d" % (HOST, port))
+    dec = wait_event(d, lambda e: e["event"] == "decision" and e["action"] == "scale-out",
+                     60, "the scale-out decision")
+    assert dec["rule"] == "memory-high" and dec["value"] > 0.75 and dec["target"] == 4
+    trig = [n for n in dec["nodes"] if n["node"] == dec["node"]][0]
+    assert trig["used_memory"] > 0.75 * trig["maxmemory"]
+    done = wait_event(d, lambda e: e["event"] == "action" and e["status"] != "started",
+                      240, "the scale-out to finish")
+    assert done["status"] == "ok" and done["action"] == "scale-out", done
+    assert done["slots_moved"] >= 4000 and done["keys_moved"] > 0, done
+    assert_balanced_and_healthy(c, 4, 8)
+    assert_keys(c, kv)
+    # The new nodes got the primaries' maxmemory, so the rule sees them.
+    assert all(c.client(int(v["addr"].rsplit(":", 1)[1])).config_get("maxmemory")
+               ["maxmemory"] == str(8 << 20) for v in c.view())
+    # Pressure again: the rule fires, the cooldown holds it.
+    kv.update(fill_until(c, 0.78, "more"))
+    held = wait_event(d, lambda e: e["event"] == "decision" and e.get("held_by") == "cooldown",
+                      60, "a decision held by the cooldown")
+    assert held["rule"] == "memory-high" and held["primaries"] == 4
+    text = http_get(port, "/metrics")[1]
+    assert re.search(r'^slotpilot_actions_total\{action="scale-out",result="ok"\} 1$',
+                     text, re.M), text
+    assert re.search(r'^slotpilot_migration_keys_moved_total [1-9]', text, re.M)
+    assert d.stop() == 0, d.stderr()
+    starts = [e for e in events(d) if e["event"] == "action" and e["status"] == "started"]
+    assert len(starts) == 1, starts
+    assert len(c.primaries()) == 4
+    assert_keys(c, kv)
+
+
+def test_daemon_killed_mid_scale_out_resumes_it_when_restarted(
+        procs, cluster_factory, tmp_path):
+    c = cluster_factory()
+    c.config_all("maxmemory", "8mb")
+    kv = fill_until(c, 0.78, "fill")
+    port = pick_port()
+    # A slow move (rate limit) so that the kill lands in the middle of it.
+    config = base_config(tmp_path) + PRESSURE + "rate = 150slots\nwindow = 16\n"
+    d = start_daemon(procs, tmp_path, c.entry, config, "--listen", "%s:%d" % (HOST, port))
+
+    def moving():
+        op = status(port)["operation"]
+        return op is not None and 0 < op["slots_done"] < op["slots_total"]
+    wait_until(moving, 120, 0.1, "slots to be moving")
+    d.stop(signal.SIGKILL)
+    assert os.path.exists(str(tmp_path / "journal" / "autoscale.state"))
+    assert len(c.primaries()) == 4  # joined, not yet balanced
+    d2 = start_daemon(procs, tmp_path, c.entry, config, name="daemon2")
+    res = wait_event(d2, lambda e: e["event"] == "resume", 30, "the resume")
+    assert res["action"] == "scale-out" and res["target"] == 4
+    done = wait_event(d2, lambda e: e["event"] == "action" and e["status"] != "started",
+                      240, "the resumed scale-out to finish")
+    assert done["status"] == "ok", done
+    assert_balanced_and_healthy(c, 4, 8)
+    assert_keys(c, kv)
+    assert not os.path.exists(str(tmp_path / "journal" / "autoscale.state"))
+    assert d2.stop() == 0, d2.stderr()
+    # The resumed expand reused the nodes the first run provisioned.
+    assert len(c.ports()) == 8, c.ports()
+
+
+# ---------------------------------------------------------------------------
+# gossip and failures
+
+
+def test_node_forgotten_by_all_its_peers_is_met_again(procs, cluster_factory, tmp_path):
+    c = cluster_factory()
+    port = pick_port()
+    d = start_daemon(procs, tmp_path, c.entry, base_config(tmp_path) +
+                     "[gossip]\ngrace = 0.5s\nalert_after = 60s\n",
+                     "--listen", "%s:%d" % (HOST, port))
+    wait_until(lambda: status(port)["cluster"]["members"] == 6, 30, 0.2, "a first snapshot")
+    # A replica: a replica refuses to forget its own primary, so a
+    # primary cannot be forgotten by all of its peers.
+    victim = [v for v in c.view() if not v["primary"]][0]
+    vport = int(victim["addr"].rsplit(":", 1)[1])
+    others = [p for p in c.ports() if p != vport]
+    for p in others:
+        assert c.client(p).execute_command("CLUSTER", "FORGET", victim["id"])
+    # Every other node forgot it (within the 60 s ban, which MEET overrides).
+    wait_event(d, lambda e: e["event"] == "meet" and e["to"] == victim["addr"], 60,
+               "a MEET of the forgotten node")
+    gap = [e for e in events(d) if e["event"] == "decision" and e["rule"] == "gossip-gap"]
+    assert gap and gap[0]["node"] == victim["addr"], events(d)
+
+    def known_everywhere():
+        return all(int(c.client(p).cluster("info")["cluster_known_nodes"]) == 6
+                   for p in c.ports())
+    wait_until(known_everywhere, 60, 0.2, "every node to know 6 nodes again")
+    assert_balanced_and_healthy(c, 3, 6)
+    assert d.stop() == 0
+    assert not any(e["event"] == "action" for e in events(d))
+
+
+def test_failed_slots_freeze_scaling_and_call_the_alert_command(
+        procs, cluster_factory, tmp_path):
+    c = cluster_factory(primaries=3, replicas=0)
+    c.config_all("maxmemory", "64mb")
+    victim = [v for v in c.primaries() if v["addr"] != c.entry][0]
+    vport = int(victim["addr"].rsplit(":", 1)[1])
+    os.kill(c.pid_of(vport), signal.SIGKILL)
+    wait_until(lambda: c.client().cluster("info")["cluster_state"] == "fail", 30, 0.2,
+               "cluster_state:fail")
+    hook_out = tmp_path / "alerts.txt"
+    hook = str(tmp_path / "hook.sh")
+    with open(hook, "w") as f:
+        f.write('#!/bin/sh\necho "$SLOTPILOT_ALERT_CODE|$SLOTPILOT_CLUSTER" >> %s\n'
+                'cat >> %s\n' % (hook_out, hook_out))
+    os.chmod(hook, 0o755)
+    before = c.ports()
+    # Memory is "high" by this rule: only the freeze keeps it from scaling.
+    d = start_daemon(procs, tmp_path, c.entry, base_config(
+        tmp_path, "alert_command = %s\n" % hook) +
+        "[scale_out]\nmemory_ratio = 0.01\nsustain = 0\n"
+        "[scale_in]\nmemory_ratio = 0\nhysteresis = 0\n")
+    al = wait_event(d, lambda e: e["event"] == "alert" and e["code"] == "cluster-fail", 30,
+                    "the cluster-fail alert")
+    assert "frozen" in al["msg"]
+    dec = wait_event(d, lambda e: e["event"] == "decision" and e["rule"] == "cluster-fail",
+                     30, "the freeze decision")
+    assert dec["held_by"] == "frozen" and dec["action"] == "none"
+    wait_until(lambda: os.path.exists(str(hook_out)) and
+               "cluster-fail|%s" % c.entry in open(str(hook_out)).read(), 30, 0.2,
+               "the alert command to run")
+    lines = open(str(hook_out)).read().splitlines()
+    payload = json.loads(lines[lines.index("cluster-fail|%s" % c.entry) + 1])
+    assert payload["code"] == "cluster-fail" and payload["cluster"] == c.entry
+    time.sleep(2)  # several intervals: still no action, one alert
+    assert d.stop() == 0
+    evs = events(d)
+    assert not any(e["event"] == "action" for e in evs)
+    assert len([e for e in evs if e["event"] == "alert" and e["code"] == "cluster-fail"]) == 1
+    assert c.ports() == before

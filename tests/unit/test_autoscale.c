@@ -387,6 +387,21 @@ static void test_gossip_gap_is_repaired_after_grace_then_alerted(void **st)
 	assert_null(at(&f, 1062)->rule);
 }
 
+static void test_gossip_repair_goes_on_while_frozen(void **st)
+{
+	fixture f;
+
+	(void)st;
+	cluster(&f, 3, 0.9);
+	f.c.gossip_grace_s = 0;
+	f.m.gaps = f.gaps, f.m.ngaps = 1;
+	f.m.cluster_ok = 0;
+	assert_int_equal(at(&f, 1000)->action, SP_AS_REPAIR);
+	assert_int_equal(f.d.nalerts, 1);
+	assert_string_equal(f.d.alerts[0].code, "cluster-fail");
+	assert_int_equal(f.s.frozen, 1);
+}
+
 static void test_gossip_gap_holds_scaling(void **st)
 {
 	fixture f;
@@ -589,6 +604,7 @@ int main(void)
 	    cmocka_unit_test(test_missing_metrics_alert_and_never_act),
 	    cmocka_unit_test(
 		test_gossip_gap_is_repaired_after_grace_then_alerted),
+	    cmocka_unit_test(test_gossip_repair_goes_on_while_frozen),
 	    cmocka_unit_test(test_gossip_gap_holds_scaling),
 	    cmocka_unit_test(test_fewer_members_than_expected_alerts),
 	    cmocka_unit_test(
