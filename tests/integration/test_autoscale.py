@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -546,3 +547,77 @@ def test_failed_slots_freeze_scaling_and_call_the_alert_command(
     assert not any(e["event"] == "action" for e in evs)
     assert len([e for e in evs if e["event"] == "alert" and e["code"] == "cluster-fail"]) == 1
     assert c.ports() == before
+
+
+# ---------------------------------------------------------------------------
+# Prometheus
+
+
+def prom_query(port, q):
+    url = "http://%s:%d/api/v1/query?%s" % (HOST, port, urllib.parse.urlencode({"query": q}))
+    with urllib.request.urlopen(url, timeout=5) as r:
+        data = json.loads(r.read().decode())
+    assert data["status"] == "success", data
+    return data["data"]["result"]
+
+
+def test_prometheus_scrapes_the_daemon_which_reads_memory_from_it(
+        procs, cluster_factory, tmp_path):
+    for exe in (PROMETHEUS, EXPORTER):
+        if not os.access(exe, os.X_OK):
+            pytest.skip("%s is not installed" % exe)
+    c = cluster_factory()
+    c.config_all("maxmemory", "64mb")
+    nodes = ["%s:%d" % (HOST, p) for p in c.ports()]
+    exp_port, prom_port, sp_port = pick_port(), pick_port(), pick_port()
+    procs.start([EXPORTER, "-web.listen-address", "%s:%d" % (HOST, exp_port),
+                 "-redis.addr", "redis://%s" % c.entry],
+                tmp_path / "exporter.out", tmp_path / "exporter.err")
+    # redis_exporter's multi-target mode: /scrape?target=redis://node,
+    # with the node as the instance label.
+    with open(str(tmp_path / "prometheus.yml"), "w") as f:
+        f.write(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: redis\n    metrics_path: /scrape\n"
+            "    static_configs: [{targets: [%s]}]\n"
+            "    relabel_configs:\n"
+            "      - {source_labels: [__address__], target_label: __param_target}\n"
+            "      - {source_labels: [__address__], target_label: instance}\n"
+            "      - {target_label: __address__, replacement: '%s:%d'}\n"
+            "  - job_name: slotpilot\n"
+            "    static_configs: [{targets: ['%s:%d']}]\n" % (
+                ", ".join("'redis://%s'" % n for n in nodes), HOST, exp_port, HOST, sp_port))
+    procs.start([PROMETHEUS, "--config.file=%s" % (tmp_path / "prometheus.yml"),
+                 "--storage.tsdb.path=%s" % (tmp_path / "tsdb"),
+                 "--web.listen-address=%s:%d" % (HOST, prom_port)],
+                tmp_path / "prometheus.out", tmp_path / "prometheus.err")
+    d = start_daemon(procs, tmp_path, c.entry, base_config(
+        tmp_path, "dry_run = true\n") +
+        "[source]\nsource = prometheus\nprometheus_url = http://%s:%d\n"
+        "prometheus_rate_window = 10s\n"
+        "[scale_out]\nmemory_ratio = 0.01\nsustain = 0\n"
+        "[scale_in]\nmemory_ratio = 0\nhysteresis = 0\n" % (HOST, prom_port),
+        "--listen", "%s:%d" % (HOST, sp_port))
+    dec = wait_event(d, lambda e: e["event"] == "decision" and e["action"] == "scale-out",
+                     90, "a decision on Prometheus' numbers")
+    assert dec["source"] == "prometheus" and dec["dry_run"] is True
+    for n in dec["nodes"]:
+        port = int(n["node"].rsplit(":", 1)[1])
+        info = c.client(port).info("memory")
+        assert n["maxmemory"] == info["maxmemory"] == 64 << 20, n
+        assert abs(n["used_memory"] - info["used_memory"]) < 0.2 * info["used_memory"], (
+            n, info["used_memory"])
+
+    def daemon_up():
+        r = prom_query(prom_port, 'up{job="slotpilot"}')
+        return r and r[0]["value"][1] == "1"
+    wait_until(daemon_up, 60, 0.5, "Prometheus to see the daemon up")
+    wait_until(lambda: prom_query(prom_port, "slotpilot_cluster_primaries"), 30, 0.5,
+               "a slotpilot metric in Prometheus")
+    r = prom_query(prom_port, "slotpilot_cluster_primaries")
+    assert r[0]["value"][1] == "3", r
+    r = prom_query(prom_port, 'slotpilot_node_slots{node="%s"}' % c.entry)
+    assert r and int(r[0]["value"][1]) > 0, r
+    assert d.stop() == 0, d.stderr()
+    assert len(c.primaries()) == 3
