@@ -243,7 +243,7 @@ sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 	g->max_depth = o->window;
 	g->win = g->min_win = o->window < 16 ? o->window : 16;
 	g->depth = 4;
-	g->pause_ms = START_PAUSE_MS;
+	g->pause_ms = g->max_pause = START_PAUSE_MS;
 	baseline(g);
 	set_budget(g);
 	g->last_ms = g->changed_ms = sp_now_ms();

@@ -503,7 +503,6 @@ static sp_err worker_init(worker *w, struct sp_traffic *t, int id,
 
 	w->t = t;
 	w->id = id;
-	pthread_mutex_init(&w->mu, NULL);
 	w->owned = (t->o.keys - id + t->nw - 1) / t->nw;
 	w->acked = calloc((size_t)w->owned, sizeof(*w->acked));
 	w->val = malloc((size_t)t->o.value_size);
@@ -535,6 +534,8 @@ sp_err sp_traffic_start(const sp_traffic_opts *o, sp_traffic **out,
 	}
 	t->o = *o;
 	t->nw = o->connections;
+	for (i = 0; i < t->nw; i++)
+		pthread_mutex_init(&t->w[i].mu, NULL);
 	for (i = 0; i < t->nw; i++)
 		if ((rc = worker_init(&t->w[i], t, i, err)) != SP_OK)
 			goto fail;
