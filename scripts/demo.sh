@@ -41,14 +41,18 @@ trap 'touch "$STOP"' EXIT
 echo "   live traffic from redis-py running (pid $TRAFFIC)"
 
 phase "expand to 4 primaries: provision (local), join, rebalance, validate"
-"$SP" expand "$ENTRY" --primaries 4 --replicas 1 --yes --journal-dir "$JOURNAL"
+# --traffic: slotpilot's own cluster client runs before, during and after
+# the operation and prints what it saw side by side (see README).
+"$SP" expand "$ENTRY" --primaries 4 --replicas 1 --yes --journal-dir "$JOURNAL" \
+	--traffic --traffic-rate 1000 --traffic-before 2 --traffic-after 2
 took
 phase "check 4 + 4"
 "$SP" check "$ENTRY" --expect-nodes 8 --expect-primaries 4 --min-replicas 1
 "$SP" status "$ENTRY" | tail -4
 
 phase "shrink back to 3 primaries: drain, re-home, forget, deprovision"
-"$SP" shrink "$ENTRY" --primaries 3 --yes --journal-dir "$JOURNAL"
+"$SP" shrink "$ENTRY" --primaries 3 --yes --journal-dir "$JOURNAL" \
+	--traffic --traffic-rate 1000 --traffic-before 2 --traffic-after 2
 took
 phase "check 3 + 3"
 "$SP" check "$ENTRY" --expect-nodes 6 --expect-primaries 3 --min-replicas 1

@@ -13,6 +13,7 @@
 #include "../model/converge.h"
 #include "guard.h"
 
+#define SIZE_SAMPLE	   16 /* keys measured per slot and round */
 #define MIGRATE_FIXED_ARGS 10 /* MIGRATE h p "" 0 t REPLACE AUTH2 u p */
 
 enum slot_state { S_MOVING, S_FINAL_ONLY, S_DONE };
@@ -307,32 +308,49 @@ static sp_err fetch_keys(worker *w, sp_conn *c, wslot *ws, size_t k, int *any)
 	return rc;
 }
 
-/* MEMORY USAGE of every fetched key, in one pipeline, into sizes[]. */
+/*
+ * Sizes of the fetched keys into sizes[], in one pipeline. MEMORY USAGE
+ * costs the source a command per key, as much as the MIGRATE itself for
+ * small keys, so only the first SIZE_SAMPLE keys of a slot are measured;
+ * the others are taken to be as big as the biggest of those. A bigger key
+ * among them only makes its batch larger than planned: its timeout then
+ * runs out and the key is retried alone with a longer one.
+ */
 static sp_err key_sizes(worker *w, sp_conn *c, wslot *ws, size_t k,
 			long long *sizes)
 {
-	size_t i, j, at = 0;
+	size_t i, j, n, at = 0;
 	sp_err rc = SP_OK;
 	redisReply *r;
 
-	for (i = 0; i < k && rc == SP_OK; i++)
-		for (j = 0; ws[i].keys && j < ws[i].keys->elements; j++) {
+	for (i = 0; i < k && rc == SP_OK; i++) {
+		n = ws[i].keys ? ws[i].keys->elements : 0;
+		for (j = 0; j < n && j < SIZE_SAMPLE; j++) {
 			const redisReply *key = ws[i].keys->element[j];
 			const char *argv[5] = {"MEMORY", "USAGE", key->str,
 					       "SAMPLES", "0"};
 			size_t lens[5] = {6, 5, key->len, 7, 1};
 			rc = sp_conn_appendv(c, &w->err, 5, argv, lens);
 		}
-	for (i = 0; i < k && rc == SP_OK; i++)
-		for (j = 0; ws[i].keys && j < ws[i].keys->elements; j++) {
+	}
+	for (i = 0; i < k && rc == SP_OK; i++) {
+		long long most = 0;
+		n = ws[i].keys ? ws[i].keys->elements : 0;
+		for (j = 0; j < n; j++, at++) {
+			if (j >= SIZE_SAMPLE) {
+				sizes[at] = most;
+				continue;
+			}
 			if ((rc = sp_conn_read(c, &r, &w->err,
 					       "MEMORY USAGE")) != SP_OK)
 				break;
-			sizes[at++] = r->type == REDIS_REPLY_INTEGER
-					  ? r->integer
-					  : 0; /* nil: the key expired */
+			sizes[at] = r->type == REDIS_REPLY_INTEGER
+					? r->integer
+					: 0; /* nil: the key expired */
+			most = sizes[at] > most ? sizes[at] : most;
 			freeReplyObject(r);
 		}
+	}
 	if (rc != SP_OK)
 		sp_conn_drain(c);
 	return rc;
