@@ -204,12 +204,18 @@ static sp_err ccl_refresh(ccl *cl, sp_error *err)
 		if (rc == SP_OK &&
 		    (rc = sp_reply_expect(c, r, REDIS_REPLY_ARRAY,
 					  "CLUSTER SLOTS", err)) == SP_OK) {
-			for (j = 0; j < SP_SLOTS; j++)
-				cl->map[j] = -1;
-			for (j = 0; j < r->elements; j++)
-				apply_range(cl, c, r->element[j]);
-			freeReplyObject(r);
-			return SP_OK;
+			if (r->elements > 0) {
+				for (j = 0; j < SP_SLOTS; j++)
+					cl->map[j] = -1;
+				for (j = 0; j < r->elements; j++)
+					apply_range(cl, c, r->element[j]);
+				freeReplyObject(r);
+				return SP_OK;
+			}
+			/* A node that serves nothing (reset, or not joined
+			 * yet) knows nothing: ask the next one. */
+			rc = sp_seterr(err, SP_ERR_CLUSTERDOWN,
+				       "%s: CLUSTER SLOTS is empty", c->addr);
 		}
 		freeReplyObject(r);
 		r = NULL;
@@ -325,9 +331,13 @@ static sp_err ccl_exec(ccl *cl, int slot, int argc, const char **argv,
 		} else if (rc == SP_ERR_ASK) {
 			if ((ask = parse_redirect(cl, err->msg, "ASK ")) < 0)
 				break;
-		} else if (rc == SP_ERR_TRYAGAIN || rc == SP_ERR_CLUSTERDOWN ||
-			   rc == SP_ERR_LOADING) {
+		} else if (rc == SP_ERR_TRYAGAIN || rc == SP_ERR_LOADING) {
 			backoff(cl, attempt);
+		} else if (rc == SP_ERR_CLUSTERDOWN) {
+			/* The node may have left the cluster (a removed node
+			 * serves no slot): ask the others again. */
+			backoff(cl, attempt);
+			ccl_refresh(cl, err);
 		} else if (rc == SP_ERR_IO || rc == SP_ERR_TIMEOUT) {
 			*unsure = 1;
 			node_drop(cl, node);
