@@ -14,10 +14,10 @@
 /* Documented exit codes (README "Exit codes"). */
 enum {
 	SP_EXIT_OK = 0,
-	SP_EXIT_FAILED = 1,      /* check findings, or the operation failed */
-	SP_EXIT_USAGE = 2,       /* bad command line or input; nothing changed */
+	SP_EXIT_FAILED = 1, /* check findings, or the operation failed */
+	SP_EXIT_USAGE = 2,  /* bad command line or input; nothing changed */
 	SP_EXIT_UNREACHABLE = 3, /* a node did not answer or refused auth */
-	SP_EXIT_REFUSED = 4,     /* the cluster's state forbids the operation */
+	SP_EXIT_REFUSED = 4,	 /* the cluster's state forbids the operation */
 	SP_EXIT_INTERRUPTED = 5, /* stopped by a signal at a safe point */
 	SP_EXIT_INTERNAL = 10
 };
@@ -33,7 +33,7 @@ typedef struct sp_cli {
 /* One command-specific option. */
 typedef struct sp_optdef {
 	const char *name; /* long name without "--" */
-	char shortname;   /* or 0 */
+	char shortname;	  /* or 0 */
 	int has_arg;
 	int id;
 } sp_optdef;
@@ -69,6 +69,17 @@ int sp_cli_confirm(const sp_cli *cli, const char *question);
 
 /* Parses a whole decimal number in [lo, hi]; -1 after printing why. */
 int sp_cli_int(const char *opt, const char *val, long lo, long hi, int *out);
+
+/* Parses a finite number in [lo, hi]; -1 after printing why. */
+int sp_cli_num(const char *opt, const char *val, double lo, double hi,
+	       double *out);
+
+/* Parses a number above 0 and at most hi; -1 after printing why. */
+int sp_cli_positive(const char *opt, const char *val, double hi, double *out);
+
+/* Parses a size: N, or N with k/kb, m/mb or g/gb (powers of 1000), at
+ * least 1 byte; -1 after printing why. */
+int sp_cli_bytes(const char *opt, const char *val, long long *out);
 
 /* The log workflows write to: stderr for humans, nothing under --json. */
 sp_log sp_cli_log(const sp_cli *cli);

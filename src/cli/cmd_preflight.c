@@ -53,50 +53,6 @@ typedef struct pf_args {
 	char *params_buf; /* owned copy of --params, split in place */
 } pf_args;
 
-/* A number in [lo, hi]; -1 after printing why. */
-static int num(const char *opt, const char *val, double lo, double hi,
-	       double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(val, &end);
-	if (val[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(v) ||
-	    v < lo || v > hi) {
-		sp_cli_errorf("%s: \"%s\" is not a number from %g to %g", opt,
-			      val, lo, hi);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Bytes: a whole number with an optional k, m or g (powers of 1000). */
-static int bytes_opt(const char *opt, const char *val, long long *out)
-{
-	char *end;
-	double v, mul = 1;
-
-	errno = 0;
-	v = strtod(val, &end);
-	if (*end == 'k' || *end == 'K')
-		mul = 1e3, end++;
-	else if (*end == 'm' || *end == 'M')
-		mul = 1e6, end++;
-	else if (*end == 'g' || *end == 'G')
-		mul = 1e9, end++;
-	if (val[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(v) ||
-	    v < 1 || v * mul > 1e15) {
-		sp_cli_errorf("%s: \"%s\" is not a size in bytes (e.g. "
-			      "10000000 or 10m)",
-			      opt, val);
-		return -1;
-	}
-	*out = (long long)(v * mul);
-	return 0;
-}
-
 static int set_params(pf_args *a, const char *val)
 {
 	char *tok, *save = NULL;
@@ -121,7 +77,7 @@ static int on_scan_opt(sp_scan_opts *s, int id, const char *val)
 {
 	switch (id) {
 	case O_BIGKEY:
-		return bytes_opt("--big-key-bytes", val, &s->limit);
+		return sp_cli_bytes("--big-key-bytes", val, &s->limit);
 	case O_SCANCOUNT:
 		return sp_cli_int("--scan-count", val, 1, 100000, &s->count);
 	case O_SCANRATE:
@@ -150,14 +106,16 @@ static int on_opt(void *ud, int id, const char *val)
 		o->scan = 0;
 		return 0;
 	case O_HOTPCT:
-		return num("--hot-slot-pct", val, 0, 100, &o->hot_slot_pct);
+		return sp_cli_num("--hot-slot-pct", val, 0, 100,
+				  &o->hot_slot_pct);
 	case O_MEMPCT:
-		return num("--max-memory-pct", val, 1, 100, &o->max_mem_pct);
+		return sp_cli_num("--max-memory-pct", val, 1, 100,
+				  &o->max_mem_pct);
 	case O_MARGIN:
-		return num("--plan-margin-pct", val, 0, 1000,
-			   &o->plan_margin_pct);
+		return sp_cli_num("--plan-margin-pct", val, 0, 1000,
+				  &o->plan_margin_pct);
 	case O_LAG:
-		if (num("--max-lag-ms", val, 0, 3600000, &lag) != 0)
+		if (sp_cli_num("--max-lag-ms", val, 0, 3600000, &lag) != 0)
 			return -1;
 		o->max_lag_ms = (int)lag;
 		return 0;
@@ -165,9 +123,11 @@ static int on_opt(void *ud, int id, const char *val)
 		return sp_cli_int("--probes", val, 1, SP_PF_MAX_PROBES,
 				  &o->probes);
 	case O_LATAVG:
-		return num("--latency-avg-ms", val, 0, 1e6, &o->lat_avg_ms);
+		return sp_cli_num("--latency-avg-ms", val, 0, 1e6,
+				  &o->lat_avg_ms);
 	case O_LATP99:
-		return num("--latency-p99-ms", val, 0, 1e6, &o->lat_p99_ms);
+		return sp_cli_num("--latency-p99-ms", val, 0, 1e6,
+				  &o->lat_p99_ms);
 	case O_PARAMS:
 		return set_params(a, val);
 	}

@@ -2,7 +2,6 @@
  * cmd_traffic.c - `slotpilot traffic HOST:PORT`: drive a bounded load
  * through the built-in cluster client and report what clients see.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,23 +50,6 @@ typedef struct tr_args {
 	const char *series;
 } tr_args;
 
-/* A number in (lo, hi] (or [lo, hi] when lo_ok); -1 after saying why. */
-static int parse_num(const char *opt, const char *val, double lo, int lo_ok,
-		     double hi, double *out)
-{
-	char *end;
-	double v = strtod(val, &end);
-
-	if (end == val || *end != '\0' || !isfinite(v) ||
-	    (lo_ok ? v < lo : v <= lo) || v > hi) {
-		sp_cli_errorf("%s: \"%s\" must be a number %s %g and <= %g",
-			      opt, val, lo_ok ? ">=" : ">", lo, hi);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 static int on_opt(void *ud, int id, const char *val)
 {
 	tr_args *a = ud;
@@ -79,8 +61,7 @@ static int on_opt(void *ud, int id, const char *val)
 		return sp_cli_int("--connections", val, 1, 256,
 				  &a->to.connections);
 	case O_RATIO:
-		return parse_num("--read-ratio", val, 0, 1, 1,
-				 &a->to.read_ratio);
+		return sp_cli_num("--read-ratio", val, 0, 1, &a->to.read_ratio);
 	case O_KEYS:
 		if (sp_cli_int("--keys", val, 1, 100000000, &n) != 0)
 			return -1;
@@ -90,9 +71,9 @@ static int on_opt(void *ud, int id, const char *val)
 		return sp_cli_int("--value-size", val, 16, 1 << 20,
 				  &a->to.value_size);
 	case O_RATE:
-		return parse_num("--rate", val, 0, 1, 1e7, &a->to.rate);
+		return sp_cli_num("--rate", val, 0, 1e7, &a->to.rate);
 	case O_SECS:
-		if (parse_num("--seconds", val, 0, 0, 86400, &d) != 0)
+		if (sp_cli_positive("--seconds", val, 86400, &d) != 0)
 			return -1;
 		a->seconds = d;
 		return 0;

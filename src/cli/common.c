@@ -6,9 +6,11 @@
  * process list).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -63,19 +65,82 @@ int sp_cli_int(const char *opt, const char *val, long lo, long hi, int *out)
 	errno = 0;
 	v = strtol(val, &end, 10);
 	if (val[0] == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
-		sp_cli_errorf("%s: \"%s\" is not a whole number from %ld to %ld",
-			      opt, val, lo, hi);
+		sp_cli_errorf(
+		    "%s: \"%s\" is not a whole number from %ld to %ld", opt,
+		    val, lo, hi);
 		return -1;
 	}
 	*out = (int)v;
 	return 0;
 }
 
+/* strtod of the whole string, finite; 0 when it is not a number. */
+static int whole_double(const char *val, double *v, char **end)
+{
+	errno = 0;
+	*v = strtod(val, end);
+	return val[0] != '\0' && *end != val && errno == 0 && isfinite(*v);
+}
+
+int sp_cli_num(const char *opt, const char *val, double lo, double hi,
+	       double *out)
+{
+	char *end;
+	double v;
+
+	if (!whole_double(val, &v, &end) || *end != '\0' || v < lo || v > hi) {
+		sp_cli_errorf("%s: \"%s\" is not a number from %g to %g", opt,
+			      val, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int sp_cli_positive(const char *opt, const char *val, double hi, double *out)
+{
+	char *end;
+	double v;
+
+	if (!whole_double(val, &v, &end) || *end != '\0' || !(v > 0) ||
+	    v > hi) {
+		sp_cli_errorf("%s: \"%s\" must be a number above 0, at most %g",
+			      opt, val, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int sp_cli_bytes(const char *opt, const char *val, long long *out)
+{
+	static const struct {
+		const char *suffix;
+		double mul;
+	} units[] = {{"", 1},	  {"k", 1e3}, {"kb", 1e3}, {"m", 1e6},
+		     {"mb", 1e6}, {"g", 1e9}, {"gb", 1e9}};
+	char *end;
+	double v;
+	size_t i;
+
+	if (whole_double(val, &v, &end))
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (strcasecmp(end, units[i].suffix) == 0 && v >= 1 &&
+			    v * units[i].mul <= 1e15) {
+				*out = (long long)(v * units[i].mul);
+				return 0;
+			}
+	sp_cli_errorf("%s: \"%s\" is not a size in bytes such as 1000000, "
+		      "500kb or 10mb",
+		      opt, val);
+	return -1;
+}
+
 enum { G_JSON = -1, G_YES = -2, G_PASS = -3, G_USER = -4, G_TIMEOUT = -5 };
 
 static const sp_optdef globals[] = {
-    {"json", 0, 0, G_JSON},     {"yes", 'y', 0, G_YES},
-    {"pass", 'a', 1, G_PASS},   {"user", 0, 1, G_USER},
+    {"json", 0, 0, G_JSON},	  {"yes", 'y', 0, G_YES},
+    {"pass", 'a', 1, G_PASS},	  {"user", 0, 1, G_USER},
     {"timeout", 0, 1, G_TIMEOUT}, {NULL, 0, 0, 0}};
 
 static const sp_optdef *find_opt(const sp_optdef *defs, const char *arg,

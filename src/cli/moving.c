@@ -58,45 +58,6 @@ static int parse_rate(const char *val, sp_migrate_opts *m)
 	return -1;
 }
 
-/* "N", "Nkb", "Nmb" or "Ngb" (powers of 1000) into bytes. */
-static int parse_bytes(const char *val, long long *out)
-{
-	char *end;
-	double v = strtod(val, &end), mul = 1;
-
-	if (strcasecmp(end, "kb") == 0)
-		mul = 1e3;
-	else if (strcasecmp(end, "mb") == 0)
-		mul = 1e6;
-	else if (strcasecmp(end, "gb") == 0)
-		mul = 1e9;
-	else if (*end != '\0')
-		v = -1;
-	if (end == val || v < 1 || v * mul > 1e15) {
-		sp_cli_errorf("--max-key-bytes: \"%s\" is not a size such as "
-			      "1000000, 500kb or 10mb",
-			      val);
-		return -1;
-	}
-	*out = (long long)(v * mul);
-	return 0;
-}
-
-/* A positive number of milliseconds or percent, at most hi. */
-static int parse_pos(const char *opt, const char *val, double hi, double *out)
-{
-	char *end;
-	double v = strtod(val, &end);
-
-	if (end == val || *end != '\0' || !(v > 0) || v > hi) {
-		sp_cli_errorf("%s: \"%s\" must be a number > 0 and <= %g", opt,
-			      val, hi);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 /* The --traffic-* and latency guard options. */
 static int traffic_opt(sp_move_args *a, int id, const char *val)
 {
@@ -108,7 +69,7 @@ static int traffic_opt(sp_move_args *a, int id, const char *val)
 	case MO_TRAFFIC:
 		return 0;
 	case MO_TR_RATE:
-		return parse_pos("--traffic-rate", val, 1e7, &a->tr.rate);
+		return sp_cli_positive("--traffic-rate", val, 1e7, &a->tr.rate);
 	case MO_TR_CONNS:
 		return sp_cli_int("--traffic-connections", val, 1, 256,
 				  &a->tr.connections);
@@ -127,11 +88,11 @@ static int traffic_opt(sp_move_args *a, int id, const char *val)
 		a->tr_series = val;
 		return 0;
 	case MO_MAXP99:
-		return parse_pos("--max-p99-ms", val, 60000,
-				 &a->mig.max_p99_ms);
+		return sp_cli_positive("--max-p99-ms", val, 60000,
+				       &a->mig.max_p99_ms);
 	case MO_MAXINC:
-		return parse_pos("--max-latency-increase", val, 100000,
-				 &a->mig.max_increase_pct);
+		return sp_cli_positive("--max-latency-increase", val, 100000,
+				       &a->mig.max_increase_pct);
 	}
 	return -1;
 }
@@ -157,7 +118,7 @@ int sp_move_opt(sp_move_args *a, int id, const char *val)
 	case MO_WAIT:
 		return sp_cli_int("--wait", val, 0, 3600, &a->wait_s);
 	case MO_MAXKEY:
-		return parse_bytes(val, &a->max_key_bytes);
+		return sp_cli_bytes("--max-key-bytes", val, &a->max_key_bytes);
 	}
 	return traffic_opt(a, id, val);
 }
