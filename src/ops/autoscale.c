@@ -26,6 +26,7 @@
 #include "../model/converge.h"
 #include "autoscale_web.h"
 #include "join.h"
+#include "recover.h"
 
 typedef struct as_daemon {
 	const sp_as_run *r;
@@ -37,6 +38,7 @@ typedef struct as_daemon {
 	size_t nremember;
 	char logged_rule[32], logged_held[32]; /* last decision logged */
 	int collect_alerted;
+	sp_migrate_stats op_base; /* the move totals when the action began */
 	int lockfd;
 } as_daemon;
 
@@ -419,6 +421,9 @@ static void op_begin(as_daemon *d, sp_as_action a, int target)
 {
 	pthread_mutex_lock(&d->sh.mu);
 	d->sh.op = a, d->sh.op_target = target, d->sh.op_started = wall();
+	d->op_base.slots_done = d->sh.slots_moved;
+	d->op_base.keys = d->sh.keys_moved;
+	d->op_base.bytes = d->sh.bytes_moved;
 	pthread_mutex_unlock(&d->sh.mu);
 	emit(d, "action",
 	     json_pack("{s:s, s:s, s:i}", "action", sp_as_action_name(a),
@@ -434,8 +439,11 @@ static void op_end(as_daemon *d, sp_as_action a, sp_err rc, double secs,
 	sp_migrate_stats mv;
 
 	pthread_mutex_lock(&d->sh.mu);
-	mv = d->sh.move;
 	sp_as_move_end(&d->sh);
+	/* This operation's moves: the totals since it began. */
+	mv.slots_done = d->sh.slots_moved - d->op_base.slots_done;
+	mv.keys = d->sh.keys_moved - d->op_base.keys;
+	mv.bytes = d->sh.bytes_moved - d->op_base.bytes;
 	d->sh.op = SP_AS_NONE;
 	if (rc == SP_OK)
 		d->sh.actions_ok[a]++;
@@ -454,25 +462,39 @@ static void op_end(as_daemon *d, sp_as_action a, sp_err rc, double secs,
 		       "error", rc == SP_OK ? "" : err->msg));
 }
 
+/* The workflow of action a, after closing any slot left open. */
+static sp_err workflow(as_daemon *d, sp_as_action a, int target, sp_error *err)
+{
+	sp_scale_opts o = scale_opts(d, target);
+	int fixed = 0;
+	sp_err rc;
+
+	/* A window left open by a killed run (ours, or anyone's) first: the
+	 * workflows wait for a healthy cluster, and an open slot is not. */
+	if ((rc = sp_close_open_slots(d->r->host, d->r->port, d->r->conn,
+				      &o.rm.mig, d->r->log, &fixed, err)) !=
+	    SP_OK)
+		return rc;
+	if (a == SP_AS_SCALE_OUT)
+		return sp_expand(d->r->host, d->r->port, &o, d->r->conn,
+				 d->r->log, err);
+	if (a == SP_AS_SCALE_IN)
+		return sp_shrink(d->r->host, d->r->port, &o, d->r->conn,
+				 d->r->log, err);
+	return add_replicas(d, target, err);
+}
+
 /* Runs one scaling action to target, recorded in the state file. */
 static sp_err perform(as_daemon *d, sp_as_action a, int target, int resuming,
 		      sp_error *err)
 {
-	sp_scale_opts o = scale_opts(d, target);
 	double t0 = wall();
 	sp_err rc;
 
 	if ((rc = state_save(d, a, target, err)) != SP_OK)
 		return rc;
 	op_begin(d, a, target);
-	if (a == SP_AS_SCALE_OUT)
-		rc = sp_expand(d->r->host, d->r->port, &o, d->r->conn,
-			       d->r->log, err);
-	else if (a == SP_AS_SCALE_IN)
-		rc = sp_shrink(d->r->host, d->r->port, &o, d->r->conn,
-			       d->r->log, err);
-	else
-		rc = add_replicas(d, target, err);
+	rc = workflow(d, a, target, err);
 	/* Resuming an operation that had in fact finished. */
 	if (resuming && rc == SP_ERR_USAGE)
 		rc = SP_OK;
