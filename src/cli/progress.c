@@ -55,6 +55,23 @@ void sp_progress_update(void *ud, const sp_migrate_stats *s)
 	}
 }
 
+/* The latency guard's line of the summary, and a word when the budget
+ * was out of reach. */
+static void guard_text(const sp_migrate_stats *s)
+{
+	printf("Latency guard: probe p99 %.3f ms before, budget %.3f ms, worst "
+	       "second %.3f ms; throttled %.1f s (window down to %d, pauses up "
+	       "to %d ms)\n",
+	       s->guard_baseline_ms, s->guard_budget_ms, s->guard_worst_ms,
+	       s->throttled_s, s->guard_min_window, s->guard_max_pause_ms);
+	if (s->guard_out_of_reach_s > 0)
+		printf("Latency guard: for %.1f s the probes were over budget "
+		       "even at the slowest pace (one slot at a time, the "
+		       "longest pause): the budget is below what these nodes "
+		       "give while any slot moves, and the move crawled\n",
+		       s->guard_out_of_reach_s);
+}
+
 void sp_progress_summary(sp_progress *p, const sp_migrate_stats *s, sp_err rc)
 {
 	double secs = s->seconds > 0 ? s->seconds : 1e-9;
@@ -67,17 +84,12 @@ void sp_progress_summary(sp_progress *p, const sp_migrate_stats *s, sp_err rc)
 		printf("{\"event\":\"guard\",\"baseline_p99_ms\":%.3f,"
 		       "\"budget_ms\":%.3f,\"worst_p99_ms\":%.3f,"
 		       "\"throttled_s\":%.2f,\"min_window\":%d,"
-		       "\"max_pause_ms\":%d}\n",
+		       "\"max_pause_ms\":%d,\"out_of_reach_s\":%.2f}\n",
 		       s->guard_baseline_ms, s->guard_budget_ms,
 		       s->guard_worst_ms, s->throttled_s, s->guard_min_window,
-		       s->guard_max_pause_ms);
+		       s->guard_max_pause_ms, s->guard_out_of_reach_s);
 	else if (s->guarded)
-		printf(
-		    "Latency guard: probe p99 %.3f ms before, budget %.3f "
-		    "ms, worst second %.3f ms; throttled %.1f s (window down "
-		    "to %d, pauses up to %d ms)\n",
-		    s->guard_baseline_ms, s->guard_budget_ms, s->guard_worst_ms,
-		    s->throttled_s, s->guard_min_window, s->guard_max_pause_ms);
+		guard_text(s);
 	if (p->cli->json) {
 		printf("{\"event\":\"summary\",\"ok\":%s,\"slots\":%lld,"
 		       "\"slots_total\":%lld,\"keys\":%lld,\"bytes\":%lld,"

@@ -15,7 +15,7 @@
 #define RING		4096 /* probe samples kept */
 #define PERIOD_MS	250  /* between control decisions */
 #define WINDOW_MS	1000 /* samples a decision looks at */
-#define BASELINE_ROUNDS 25   /* probes of every node before the move */
+#define BASELINE_ROUNDS 40   /* one second of probes before the move */
 #define MAX_PAUSE_MS	200
 #define START_PAUSE_MS	10
 
@@ -40,6 +40,7 @@ struct sp_guard {
 	double budget_ms, baseline_ms, worst_ms;
 	long long changed_ms, throttled_ms, last_ms;
 	int min_win, max_pause;
+	long long floor_ms; /* time over budget at the slowest pace */
 };
 
 static long long now_us(void)
@@ -141,6 +142,9 @@ static void decide(sp_guard *g, long long now)
 		g->worst_ms = p99;
 	frac = over_since(g, since);
 	slack = 0.01 + 2.0 * sqrt(0.01 * 0.99 / (double)n);
+	if (frac > slack && g->win == 1 && g->depth == 1 &&
+	    g->pause_ms == MAX_PAUSE_MS)
+		g->floor_ms += now - g->changed_ms;
 	if (frac > slack) {
 		/* Multiplicative decrease: shorter stalls and fewer of them. */
 		g->win = g->win > 1 ? g->win / 2 : 1;
@@ -199,9 +203,11 @@ static void baseline(sp_guard *g)
 	size_t n;
 	int i;
 
+	/* At the same pace as during the move: how often a node is woken up
+	 * changes how fast it answers. */
 	for (i = 0; i < BASELINE_ROUNDS; i++) {
 		probe_round(g);
-		sp_sleep_ms(10);
+		sp_sleep_ms(g->o->probe_ms > 0 ? g->o->probe_ms : 25);
 	}
 	pthread_mutex_lock(&g->mu);
 	g->baseline_ms = p99_since(g, 0, &n);
@@ -278,13 +284,14 @@ void sp_guard_stop(sp_guard *g, sp_guard_report *rep)
 	if (g->running)
 		pthread_join(g->tid, NULL);
 	if (rep != NULL)
-		*rep = (sp_guard_report){.baseline_p99_ms = g->baseline_ms,
-					 .budget_ms = g->budget_ms,
-					 .worst_p99_ms = g->worst_ms,
-					 .throttled_s =
-					     (double)g->throttled_ms / 1000.0,
-					 .min_window = g->min_win,
-					 .max_pause_ms = g->max_pause};
+		*rep = (sp_guard_report){
+		    .baseline_p99_ms = g->baseline_ms,
+		    .budget_ms = g->budget_ms,
+		    .worst_p99_ms = g->worst_ms,
+		    .throttled_s = (double)g->throttled_ms / 1000.0,
+		    .min_window = g->min_win,
+		    .max_pause_ms = g->max_pause,
+		    .out_of_reach_s = (double)g->floor_ms / 1000.0};
 	for (i = 0; i < g->n; i++)
 		sp_conn_close(g->c[i]);
 	free(g->c);

@@ -26,6 +26,9 @@ typedef struct sp_guard_report {
 	double throttled_s;  /* time spent below full speed */
 	int min_window;	     /* the lowest window it went down to */
 	int max_pause_ms;
+	/* time spent over budget at the slowest pace (one slot, one MIGRATE,
+	 * the longest pause): the budget is out of reach, not just tight */
+	double out_of_reach_s;
 } sp_guard_report;
 
 /*

@@ -984,6 +984,7 @@ static void stop_guard(shared *sh)
 	sh->stats.throttled_s = r.throttled_s;
 	sh->stats.guard_min_window = r.min_window;
 	sh->stats.guard_max_pause_ms = r.max_pause_ms;
+	sh->stats.guard_out_of_reach_s = r.out_of_reach_s;
 }
 
 sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,

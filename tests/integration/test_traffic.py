@@ -240,6 +240,8 @@ def test_guard_slows_the_mover_when_the_budget_is_tight(cluster, tmp_path):
     p = run_sp("reshard", entry(cluster), "--from", ids[src.addr], "--to",
                ids[prims[1].addr], "--slots", "120", "-y", "--journal-dir",
                str(tmp_path / "j"), "--max-p99-ms", "0.001", "--json",
+               # long enough for the guard to judge a few times
+               "--rate", "100slots",
                timeout=RUN_TIMEOUT)
     assert_rc(p, 0)
     g = events(p, "guard")
@@ -250,6 +252,7 @@ def test_guard_slows_the_mover_when_the_budget_is_tight(cluster, tmp_path):
     # It started slow (16 slots, 10 ms pauses) and went further down.
     assert g["min_window"] < 16 and g["max_pause_ms"] > 10, g
     assert g["worst_p99_ms"] > g["budget_ms"], g
+    assert g["out_of_reach_s"] >= 0, g
     assert events(p, "summary")[-1]["slots"] == 120, describe(p)
     # Unguarded, the same engine reports no guard at all.
     p2 = run_sp("reshard", entry(cluster), "--from", ids[prims[1].addr],
