@@ -146,21 +146,22 @@ static void decide(sp_guard *g, long long now)
 	    g->pause_ms == MAX_PAUSE_MS)
 		g->floor_ms += now - g->changed_ms;
 	if (frac > slack) {
-		/* Multiplicative decrease: shorter stalls and fewer of them. */
+		/* Multiplicative decrease: fewer slots at once first (a
+		 * window's worth of MIGRATEs is one long stall), and longer
+		 * pauses between steps. */
 		g->win = g->win > 1 ? g->win / 2 : 1;
 		g->depth = g->depth > 1 ? g->depth / 2 : 1;
-		g->pause_ms = g->pause_ms ? g->pause_ms * 2 : 10;
+		g->pause_ms = g->pause_ms ? g->pause_ms * 2 : START_PAUSE_MS;
 		if (g->pause_ms > MAX_PAUSE_MS)
 			g->pause_ms = MAX_PAUSE_MS;
 		g->changed_ms = now;
 	} else if (frac <= 0.01) {
-		/* Additive increase: pauses shrink first, then depth and window
-		 * grow again. */
+		/* Additive increase, in small steps: pauses shrink by a
+		 * millisecond, then window and depth grow by one. */
 		if (g->pause_ms > 0)
-			g->pause_ms = g->pause_ms > 2 ? g->pause_ms - 2 : 0;
+			g->pause_ms--;
 		else if (g->win < g->max_win || g->depth < g->max_depth) {
-			g->win =
-			    g->win + 4 < g->max_win ? g->win + 4 : g->max_win;
+			g->win += g->win < g->max_win;
 			g->depth += g->depth < g->max_depth;
 		} else
 			return;
@@ -247,8 +248,8 @@ sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 	 * before the first measurement can say so. */
 	g->max_win = o->window;
 	g->max_depth = o->window;
-	g->win = g->min_win = o->window < 16 ? o->window : 16;
-	g->depth = 4;
+	g->win = g->min_win = 1;
+	g->depth = 1;
 	g->pause_ms = g->max_pause = START_PAUSE_MS;
 	baseline(g);
 	set_budget(g);

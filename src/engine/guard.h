@@ -3,11 +3,11 @@
  *
  * A thread PINGs every node the engine moves between on its own
  * connections (every probe_ms) and keeps the last second of round trips.
- * Each control period it compares their p99 with the budget: over budget,
- * it halves the window of slots in flight and the depth of the MIGRATE
- * pipeline, and once both are at 1 it adds a growing pause between steps
- * (multiplicative decrease); with at most 1 % of probes over it, it first
- * shortens the pause, then grows window and depth again by one step (additive
+ * Each control period it judges the fresh probes against the budget
+ * (within it while at most 1 % of them are above). Over budget, it halves
+ * the window of slots in flight and the depth of the MIGRATE pipeline and
+ * doubles a pause between steps (multiplicative decrease); within it, the
+ * pause shrinks by 1 ms, then window and depth grow by one (additive
  * increase). The movers read the limits at every step. A blocked event
  * loop is what clients feel during a migration (MIGRATE is synchronous
  * on the source), and a PING sees it the same way a GET does.

@@ -249,8 +249,9 @@ def test_guard_slows_the_mover_when_the_budget_is_tight(cluster, tmp_path):
     g = g[0]
     assert g["budget_ms"] == pytest.approx(0.001)
     assert g["throttled_s"] > 0, g
-    # It started slow (16 slots, 10 ms pauses) and went further down.
-    assert g["min_window"] < 16 and g["max_pause_ms"] > 10, g
+    # It starts slow (one slot, 5 ms pauses); over budget, the pauses
+    # doubled at least twice and the window never grew.
+    assert g["min_window"] == 1 and g["max_pause_ms"] >= 20, g
     assert g["worst_p99_ms"] > g["budget_ms"], g
     assert g["out_of_reach_s"] >= 0, g
     assert events(p, "summary")[-1]["slots"] == 120, describe(p)
