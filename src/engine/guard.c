@@ -17,7 +17,8 @@
 #define WINDOW_MS	1000 /* samples a decision looks at */
 #define BASELINE_ROUNDS 40   /* one second of probes before the move */
 #define MAX_PAUSE_MS	200
-#define START_PAUSE_MS	10
+#define START_PAUSE_MS	5
+#define START_BATCH	16 /* keys per MIGRATE at first */
 
 typedef struct sample {
 	long long at_ms;
@@ -37,6 +38,7 @@ struct sp_guard {
 	sample ring[RING];
 	size_t head, count;
 	int win, depth, pause_ms, max_win, max_depth;
+	int batch, max_batch; /* keys per MIGRATE */
 	double budget_ms, baseline_ms, worst_ms;
 	long long changed_ms, throttled_ms, last_ms;
 	int min_win, max_pause;
@@ -142,7 +144,7 @@ static void decide(sp_guard *g, long long now)
 		g->worst_ms = p99;
 	frac = over_since(g, since);
 	slack = 0.01 + 2.0 * sqrt(0.01 * 0.99 / (double)n);
-	if (frac > slack && g->win == 1 && g->depth == 1 &&
+	if (frac > slack && g->win == 1 && g->depth == 1 && g->batch == 1 &&
 	    g->pause_ms == MAX_PAUSE_MS)
 		g->floor_ms += now - g->changed_ms;
 	if (frac > slack) {
@@ -151,6 +153,7 @@ static void decide(sp_guard *g, long long now)
 		 * pauses between steps. */
 		g->win = g->win > 1 ? g->win / 2 : 1;
 		g->depth = g->depth > 1 ? g->depth / 2 : 1;
+		g->batch = g->batch > 1 ? g->batch / 2 : 1;
 		g->pause_ms = g->pause_ms ? g->pause_ms * 2 : START_PAUSE_MS;
 		if (g->pause_ms > MAX_PAUSE_MS)
 			g->pause_ms = MAX_PAUSE_MS;
@@ -160,6 +163,9 @@ static void decide(sp_guard *g, long long now)
 		 * millisecond, then window and depth grow by one. */
 		if (g->pause_ms > 0)
 			g->pause_ms--;
+		else if (g->batch < g->max_batch)
+			g->batch = g->batch + 4 < g->max_batch ? g->batch + 4
+							       : g->max_batch;
 		else if (g->win < g->max_win || g->depth < g->max_depth) {
 			g->win += g->win < g->max_win;
 			g->depth += g->depth < g->max_depth;
@@ -185,7 +191,7 @@ static void *guard_main(void *arg)
 		now = sp_now_ms();
 		pthread_mutex_lock(&g->mu);
 		if (g->win < g->max_win || g->depth < g->max_depth ||
-		    g->pause_ms > 0)
+		    g->batch < g->max_batch || g->pause_ms > 0)
 			g->throttled_ms += now - g->last_ms;
 		g->last_ms = now;
 		if (now >= next_decision) {
@@ -250,6 +256,8 @@ sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 	g->max_depth = o->window;
 	g->win = g->min_win = 1;
 	g->depth = 1;
+	g->max_batch = o->batch_keys;
+	g->batch = o->batch_keys < START_BATCH ? o->batch_keys : START_BATCH;
 	g->pause_ms = g->max_pause = START_PAUSE_MS;
 	baseline(g);
 	set_budget(g);
@@ -259,19 +267,14 @@ sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 	return SP_OK;
 }
 
-void sp_guard_limits(sp_guard *g, const sp_migrate_opts *o, int *window,
-		     int *depth, int *pause_ms)
+void sp_guard_limits(sp_guard *g, const sp_migrate_opts *o, sp_limits *out)
 {
 	if (g == NULL) {
-		*window = o->window;
-		*depth = 0;
-		*pause_ms = 0;
+		*out = (sp_limits){o->window, 0, o->batch_keys, 0};
 		return;
 	}
 	pthread_mutex_lock(&g->mu);
-	*window = g->win;
-	*depth = g->depth;
-	*pause_ms = g->pause_ms;
+	*out = (sp_limits){g->win, g->depth, g->batch, g->pause_ms};
 	pthread_mutex_unlock(&g->mu);
 }
 

@@ -5,9 +5,10 @@
  * connections (every probe_ms) and keeps the last second of round trips.
  * Each control period it judges the fresh probes against the budget
  * (within it while at most 1 % of them are above). Over budget, it halves
- * the window of slots in flight and the depth of the MIGRATE pipeline and
- * doubles a pause between steps (multiplicative decrease); within it, the
- * pause shrinks by 1 ms, then window and depth grow by one (additive
+ * the window of slots in flight, the depth of the MIGRATE pipeline and the
+ * keys per MIGRATE (a MIGRATE blocks its source for as long as its keys
+ * take) and doubles a pause between steps (multiplicative decrease);
+ * within it, the pause shrinks by 1 ms, then the others grow (additive
  * increase). The movers read the limits at every step. A blocked event
  * loop is what clients feel during a migration (MIGRATE is synchronous
  * on the source), and a PING sees it the same way a GET does.
@@ -39,11 +40,17 @@ typedef struct sp_guard_report {
 sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 		      const sp_migrate_opts *o, sp_guard **out, sp_error *err);
 
-/* The limits now: window (slots in flight), depth (MIGRATE commands per
- * pipelined round) and a pause in ms before each step. Without a guard:
- * the configured window, unlimited depth (0) and no pause. */
-void sp_guard_limits(sp_guard *g, const sp_migrate_opts *o, int *window,
-		     int *depth, int *pause_ms);
+/* What the movers may do now. */
+typedef struct sp_limits {
+	int window;   /* slots in flight per pair */
+	int depth;    /* MIGRATE commands per pipelined round; 0: all */
+	int batch;    /* keys per MIGRATE */
+	int pause_ms; /* before each step */
+} sp_limits;
+
+/* The limits now. Without a guard (g NULL): the configured window and
+ * batch, every MIGRATE of a round at once, and no pause. */
+void sp_guard_limits(sp_guard *g, const sp_migrate_opts *o, sp_limits *out);
 
 /* Stops the thread, fills *rep (if not NULL) and frees g; accepts NULL. */
 void sp_guard_stop(sp_guard *g, sp_guard_report *rep);

@@ -368,7 +368,8 @@ typedef struct batch {
  * whose last attempt timed out sends each key alone, with a longer
  * timeout (solo[i] > 0). */
 static size_t cut_batches(const sp_migrate_opts *o, const wslot *ws, size_t k,
-			  const long long *sizes, const int *solo, batch *out)
+			  const long long *sizes, const int *solo, int max_keys,
+			  batch *out)
 {
 	size_t i, j, nb = 0, at = 0;
 
@@ -376,7 +377,7 @@ static size_t cut_batches(const sp_migrate_opts *o, const wslot *ws, size_t k,
 		size_t nk = ws[i].keys ? ws[i].keys->elements : 0;
 		batch *b = NULL;
 		for (j = 0; j < nk; j++, at++) {
-			if (b == NULL || solo[i] ||
+			if (b == NULL || solo[i] || b->n >= (size_t)max_keys ||
 			    b->bytes + sizes[at] > o->batch_bytes) {
 				b = &out[nb++];
 				*b = (batch){.slot_i = i, .first = j};
@@ -500,7 +501,7 @@ static sp_err send_batches(worker *w, sp_conn *c, const wslot *ws,
 	long long keys = 0, bytes = 0;
 	const char **argv = NULL;
 	size_t *lens = NULL;
-	int win, depth, pause;
+	sp_limits lim;
 	sp_err rc = SP_OK;
 
 	for (i = 0; i < nb; i++)
@@ -512,11 +513,12 @@ static sp_err send_batches(worker *w, sp_conn *c, const wslot *ws,
 		goto out;
 	}
 	for (at = 0; at < nb && rc == SP_OK; at += n) {
-		sp_guard_limits(w->sh->guard, w->sh->o, &win, &depth, &pause);
-		n = depth > 0 && (size_t)depth < nb - at ? (size_t)depth
-							 : nb - at;
-		if (pause > 0)
-			sp_sleep_ms(pause);
+		sp_guard_limits(w->sh->guard, w->sh->o, &lim);
+		n = lim.depth > 0 && (size_t)lim.depth < nb - at
+			? (size_t)lim.depth
+			: nb - at;
+		if (lim.pause_ms > 0)
+			sp_sleep_ms(lim.pause_ms);
 		rc = migrate_round(w, c, ws, b + at, n, argv, lens, fails, solo,
 				   &keys, &bytes);
 	}
@@ -555,6 +557,7 @@ static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
 	sp_conn *c;
 	size_t nkeys, nb, i;
 	int any;
+	sp_limits lim;
 	sp_err rc;
 
 	*empty = 0;
@@ -574,7 +577,8 @@ static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
 	}
 	if ((rc = key_sizes(w, c, ws, k, sizes)) != SP_OK)
 		goto out;
-	nb = cut_batches(w->sh->o, ws, k, sizes, solo, b);
+	sp_guard_limits(w->sh->guard, w->sh->o, &lim);
+	nb = cut_batches(w->sh->o, ws, k, sizes, solo, lim.batch, b);
 	for (i = 0; i < nb; i++)
 		bytes += b[i].bytes;
 	throttle(w->sh, SP_RATE_KEYS, (double)nkeys);
@@ -835,14 +839,15 @@ static sp_err move_window(worker *w, const sp_move *m, size_t k, wslot *ws,
 static sp_err run_pair(worker *w, wslot *ws, int *res)
 {
 	size_t at, k;
-	int win, depth, pause;
+	sp_limits lim;
 	sp_err rc;
 
 	for (at = 0; at < w->p->n; at += k) {
-		sp_guard_limits(w->sh->guard, w->sh->o, &win, &depth, &pause);
-		k = w->p->n - at < (size_t)win ? w->p->n - at : (size_t)win;
-		if (pause > 0)
-			sp_sleep_ms(pause);
+		sp_guard_limits(w->sh->guard, w->sh->o, &lim);
+		k = w->p->n - at < (size_t)lim.window ? w->p->n - at
+						      : (size_t)lim.window;
+		if (lim.pause_ms > 0)
+			sp_sleep_ms(lim.pause_ms);
 		if (should_stop(w->sh))
 			return SP_OK;
 		if ((rc = move_window(w, w->p->moves + at, k, ws, res)) !=
