@@ -60,10 +60,11 @@ void sp_progress_update(void *ud, const sp_migrate_stats *s)
 static void guard_text(const sp_migrate_stats *s)
 {
 	printf("Latency guard: probe p99 %.3f ms before, budget %.3f ms, worst "
-	       "second %.3f ms; throttled %.1f s (window down to %d, pauses up "
-	       "to %d ms)\n",
+	       "second %.3f ms; throttled %.1f s (window down to %d, pairs "
+	       "down to %d, pauses up to %d ms)\n",
 	       s->guard_baseline_ms, s->guard_budget_ms, s->guard_worst_ms,
-	       s->throttled_s, s->guard_min_window, s->guard_max_pause_ms);
+	       s->throttled_s, s->guard_min_window, s->guard_min_parallel,
+	       s->guard_max_pause_ms);
 	if (s->guard_out_of_reach_s > 0)
 		printf("Latency guard: for %.1f s the probes were over budget "
 		       "even at the slowest pace (one slot at a time, the "
@@ -84,10 +85,12 @@ void sp_progress_summary(sp_progress *p, const sp_migrate_stats *s, sp_err rc)
 		printf("{\"event\":\"guard\",\"baseline_p99_ms\":%.3f,"
 		       "\"budget_ms\":%.3f,\"worst_p99_ms\":%.3f,"
 		       "\"throttled_s\":%.2f,\"min_window\":%d,"
-		       "\"max_pause_ms\":%d,\"out_of_reach_s\":%.2f}\n",
+		       "\"max_pause_ms\":%d,\"out_of_reach_s\":%.2f,"
+		       "\"min_parallel\":%d}\n",
 		       s->guard_baseline_ms, s->guard_budget_ms,
 		       s->guard_worst_ms, s->throttled_s, s->guard_min_window,
-		       s->guard_max_pause_ms, s->guard_out_of_reach_s);
+		       s->guard_max_pause_ms, s->guard_out_of_reach_s,
+		       s->guard_min_parallel);
 	else if (s->guarded)
 		guard_text(s);
 	if (p->cli->json) {

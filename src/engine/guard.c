@@ -42,6 +42,8 @@ struct sp_guard {
 	double budget_ms, baseline_ms, worst_ms;
 	long long changed_ms, throttled_ms, last_ms;
 	int min_win, max_pause;
+	int par, max_par, min_par, active; /* pairs moving at once */
+	pthread_cond_t turn;		   /* a pair may start a window */
 	long long floor_ms; /* time over budget at the slowest pace */
 };
 
@@ -145,7 +147,7 @@ static void decide(sp_guard *g, long long now)
 	frac = over_since(g, since);
 	slack = 0.01 + 2.0 * sqrt(0.01 * 0.99 / (double)n);
 	if (frac > slack && g->win == 1 && g->depth == 1 && g->batch == 1 &&
-	    g->pause_ms == MAX_PAUSE_MS)
+	    g->par == 1 && g->pause_ms == MAX_PAUSE_MS)
 		g->floor_ms += now - g->changed_ms;
 	if (frac > slack) {
 		/* Multiplicative decrease: fewer slots at once first (a
@@ -154,6 +156,7 @@ static void decide(sp_guard *g, long long now)
 		g->win = g->win > 1 ? g->win / 2 : 1;
 		g->depth = g->depth > 1 ? g->depth / 2 : 1;
 		g->batch = g->batch > 1 ? g->batch / 2 : 1;
+		g->par = g->par > 1 ? g->par / 2 : 1;
 		g->pause_ms = g->pause_ms ? g->pause_ms * 2 : START_PAUSE_MS;
 		if (g->pause_ms > MAX_PAUSE_MS)
 			g->pause_ms = MAX_PAUSE_MS;
@@ -166,7 +169,10 @@ static void decide(sp_guard *g, long long now)
 		else if (g->batch < g->max_batch)
 			g->batch = g->batch + 4 < g->max_batch ? g->batch + 4
 							       : g->max_batch;
-		else if (g->win < g->max_win || g->depth < g->max_depth) {
+		else if (g->par < g->max_par) {
+			g->par++;
+			pthread_cond_broadcast(&g->turn);
+		} else if (g->win < g->max_win || g->depth < g->max_depth) {
 			g->win += g->win < g->max_win;
 			g->depth += g->depth < g->max_depth;
 		} else
@@ -175,6 +181,8 @@ static void decide(sp_guard *g, long long now)
 	}
 	if (g->win < g->min_win)
 		g->min_win = g->win;
+	if (g->par < g->min_par)
+		g->min_par = g->par;
 	if (g->pause_ms > g->max_pause)
 		g->max_pause = g->pause_ms;
 }
@@ -191,7 +199,8 @@ static void *guard_main(void *arg)
 		now = sp_now_ms();
 		pthread_mutex_lock(&g->mu);
 		if (g->win < g->max_win || g->depth < g->max_depth ||
-		    g->batch < g->max_batch || g->pause_ms > 0)
+		    g->batch < g->max_batch || g->par < g->max_par ||
+		    g->pause_ms > 0)
 			g->throttled_ms += now - g->last_ms;
 		g->last_ms = now;
 		if (now >= next_decision) {
@@ -246,6 +255,7 @@ sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	}
 	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->turn, NULL);
 	g->nodes = nodes;
 	g->which = which;
 	g->n = n;
@@ -255,6 +265,8 @@ sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 	g->max_win = o->window;
 	g->max_depth = o->window;
 	g->win = g->min_win = 1;
+	g->par = g->min_par = 1;
+	g->max_par = o->parallel;
 	g->depth = 1;
 	g->max_batch = o->batch_keys;
 	g->batch = o->batch_keys < START_BATCH ? o->batch_keys : START_BATCH;
@@ -294,11 +306,34 @@ void sp_guard_stop(sp_guard *g, sp_guard_report *rep)
 		    .worst_p99_ms = g->worst_ms,
 		    .throttled_s = (double)g->throttled_ms / 1000.0,
 		    .min_window = g->min_win,
+		    .min_parallel = g->min_par,
 		    .max_pause_ms = g->max_pause,
 		    .out_of_reach_s = (double)g->floor_ms / 1000.0};
 	for (i = 0; i < g->n; i++)
 		sp_conn_close(g->c[i]);
 	free(g->c);
+	pthread_cond_destroy(&g->turn);
 	pthread_mutex_destroy(&g->mu);
 	free(g);
+}
+
+void sp_guard_enter(sp_guard *g)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	while (g->active >= g->par)
+		pthread_cond_wait(&g->turn, &g->mu);
+	g->active++;
+	pthread_mutex_unlock(&g->mu);
+}
+
+void sp_guard_leave(sp_guard *g)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->active--;
+	pthread_cond_broadcast(&g->turn);
+	pthread_mutex_unlock(&g->mu);
 }

@@ -5,13 +5,13 @@
  * connections (every probe_ms) and keeps the last second of round trips.
  * Each control period it judges the fresh probes against the budget
  * (within it while at most 1 % of them are above). Over budget, it halves
- * the window of slots in flight, the depth of the MIGRATE pipeline and the
- * keys per MIGRATE (a MIGRATE blocks its source for as long as its keys
- * take) and doubles a pause between steps (multiplicative decrease);
- * within it, the pause shrinks by 1 ms, then the others grow (additive
- * increase). The movers read the limits at every step. A blocked event
- * loop is what clients feel during a migration (MIGRATE is synchronous
- * on the source), and a PING sees it the same way a GET does.
+ * the window of slots in flight, the pairs moving at once, the depth of
+ * the MIGRATE pipeline and the keys per MIGRATE (a MIGRATE blocks its source
+ * for as long as its keys take) and doubles a pause between steps
+ * (multiplicative decrease); within it, the pause shrinks by 1 ms, then the
+ * others grow (additive increase). The movers read the limits at every step. A
+ * blocked event loop is what clients feel during a migration (MIGRATE is
+ * synchronous on the source), and a PING sees it the same way a GET does.
  */
 #ifndef SP_GUARD_H
 #define SP_GUARD_H
@@ -26,6 +26,7 @@ typedef struct sp_guard_report {
 	double worst_p99_ms; /* highest one-second p99 seen */
 	double throttled_s;  /* time spent below full speed */
 	int min_window;	     /* the lowest window it went down to */
+	int min_parallel;    /* the fewest pairs it let move at once */
 	int max_pause_ms;
 	/* time spent over budget at the slowest pace (one slot, one MIGRATE,
 	 * the longest pause): the budget is out of reach, not just tight */
@@ -51,6 +52,14 @@ typedef struct sp_limits {
 /* The limits now. Without a guard (g NULL): the configured window and
  * batch, every MIGRATE of a round at once, and no pause. */
 void sp_guard_limits(sp_guard *g, const sp_migrate_opts *o, sp_limits *out);
+
+/*
+ * Around each window of a pair: waits until fewer pairs than the guard
+ * allows are moving, then counts this one in; leave counts it out. Both
+ * do nothing without a guard (g NULL).
+ */
+void sp_guard_enter(sp_guard *g);
+void sp_guard_leave(sp_guard *g);
 
 /* Stops the thread, fills *rep (if not NULL) and frees g; accepts NULL. */
 void sp_guard_stop(sp_guard *g, sp_guard_report *rep);

@@ -850,8 +850,10 @@ static sp_err run_pair(worker *w, wslot *ws, int *res)
 			sp_sleep_ms(lim.pause_ms);
 		if (should_stop(w->sh))
 			return SP_OK;
-		if ((rc = move_window(w, w->p->moves + at, k, ws, res)) !=
-		    SP_OK)
+		sp_guard_enter(w->sh->guard);
+		rc = move_window(w, w->p->moves + at, k, ws, res);
+		sp_guard_leave(w->sh->guard);
+		if (rc != SP_OK)
 			return rc;
 	}
 	return SP_OK;
@@ -988,6 +990,7 @@ static void stop_guard(shared *sh)
 	sh->stats.guard_worst_ms = r.worst_p99_ms;
 	sh->stats.throttled_s = r.throttled_s;
 	sh->stats.guard_min_window = r.min_window;
+	sh->stats.guard_min_parallel = r.min_parallel;
 	sh->stats.guard_max_pause_ms = r.max_pause_ms;
 	sh->stats.guard_out_of_reach_s = r.out_of_reach_s;
 }

@@ -56,7 +56,7 @@ typedef struct sp_migrate_stats {
 	double guard_baseline_ms, guard_budget_ms, guard_worst_ms;
 	double throttled_s;
 	double guard_out_of_reach_s; /* over budget even at the slowest pace */
-	int guard_min_window, guard_max_pause_ms;
+	int guard_min_window, guard_min_parallel, guard_max_pause_ms;
 } sp_migrate_stats;
 
 /* Called after each window's slots are final: slots[0..n-1] now belong
