@@ -36,6 +36,7 @@ struct sp_guard {
 	size_t n;
 	const sp_migrate_opts *o;
 	sample ring[RING];
+	uint32_t sorted[RING]; /* scratch for p99_since */
 	size_t head, count;
 	int win, depth, pause_ms, max_win, max_depth;
 	int batch, max_batch; /* keys per MIGRATE */
@@ -95,7 +96,7 @@ static int cmp_u32(const void *a, const void *b)
  * caller holds g->mu. */
 static double p99_since(sp_guard *g, long long since, size_t *n)
 {
-	static uint32_t v[RING]; /* only the guard thread calls this */
+	uint32_t *v = g->sorted;
 	size_t i, k = 0;
 
 	for (i = 0; i < g->count; i++) {
