@@ -142,12 +142,17 @@ static int retryable(sp_err rc, const char *msg)
 				       strstr(msg, "CLUSTERDOWN") != NULL);
 }
 
-/* The connection to node i, opened (or reopened after an error) now. */
+/*
+ * The connection to node i, opened (or reopened after an error) now, with
+ * any replies still deferred on it read first (see broadcast_node).
+ */
 static sp_err conn_to(worker *w, int i, sp_conn **out)
 {
 	const sp_endpoint *e = &w->sh->nodes[i];
 	sp_err rc;
 
+	if (w->conns[i] != NULL && w->conns[i]->pending > 0)
+		sp_conn_drain(w->conns[i]);
 	if (w->conns[i] != NULL && w->conns[i]->ctx->err) {
 		sp_conn_close(w->conns[i]);
 		w->conns[i] = NULL;
@@ -646,16 +651,22 @@ out:
 	return rc;
 }
 
-/* Appends "CLUSTER SETSLOT s NODE id" for every slot to node i. */
+/* Replies a worker lets wait on a bystander's connection before it reads
+ * them (the node's output buffer grows by one "+OK" per reply). */
+#define MAX_DEFERRED 16384
+
+/* Appends "CLUSTER SETSLOT s NODE id" for every slot to node i. A
+ * bystander's earlier replies are left waiting (up to MAX_DEFERRED). */
 static sp_err append_node(worker *w, int i, const wslot *ws, size_t k,
 			  const char *id)
 {
-	sp_conn *c;
-	sp_err rc;
+	sp_conn *c = w->conns[i];
+	sp_err rc = SP_OK;
 	size_t j;
 
-	if ((rc = conn_to(w, i, &c)) != SP_OK)
-		return rc;
+	if (i == w->p->src || c == NULL || c->ctx->err ||
+	    c->pending + (int)k > MAX_DEFERRED)
+		rc = conn_to(w, i, &c);
 	for (j = 0; j < k && rc == SP_OK; j++)
 		rc = sp_conn_append(c, &w->err, "CLUSTER SETSLOT %d NODE %s",
 				    ws[j].slot, id);
@@ -663,51 +674,134 @@ static sp_err append_node(worker *w, int i, const wslot *ws, size_t k,
 }
 
 /*
- * SETSLOT NODE to the source and every other primary at once: all
- * pipelines are written first, then all replies read, so the nodes work
- * in parallel. The source's results land in res[]; a node that fails
- * here is retried alone. Returns the source's status.
+ * SETSLOT NODE to the source and every other primary at once. The source's
+ * replies are read now and land in res[]; a failure there is retried
+ * alone, and its result is what counts. The other primaries' commands are
+ * written out but their replies are read only when the worker next needs
+ * that node (conn_to) or at its end: a bystander may be the source of
+ * another pair, busy for a whole pipeline of MIGRATEs, and the window
+ * need not wait for it. Their result never counted: a primary that misses
+ * the message learns the owner through gossip.
  */
 static sp_err broadcast_node(worker *w, wslot *ws, size_t k, const char *id,
 			     int *res)
 {
 	size_t n = w->sh->nnodes, i, j;
-	int *sent = calloc(n, sizeof(int)), *tmp = calloc(k, sizeof(int));
-	sp_err src_rc = SP_OK;
+	int src = w->p->src;
+	sp_err rc = SP_OK;
+	sp_error e;
 
-	for (i = 0; sent && tmp && i < n; i++)
-		sent[i] = (int)i != w->p->dst &&
-			  append_node(w, (int)i, ws, k, id) == SP_OK;
-	for (i = 0; sent && tmp && i < n; i++) {
-		int *out = (int)i == w->p->src ? res : tmp;
-		sp_err rc = sent[i] ? SP_OK : SP_ERR_IO;
-		sp_error e;
+	for (i = 0; i < n; i++) {
+		if ((int)i == w->p->dst || (int)i == src)
+			continue;
+		if (append_node(w, (int)i, ws, k, id) != SP_OK ||
+		    sp_conn_flush(w->conns[i], &e) != SP_OK) {
+			/* Gossip will tell it; reconnect on next use. */
+			sp_conn_close(w->conns[i]);
+			w->conns[i] = NULL;
+		}
+	}
+	if ((rc = append_node(w, src, ws, k, id)) == SP_OK) {
 		for (j = 0; j < k && rc == SP_OK; j++) {
-			rc = sp_conn_read(w->conns[i], NULL, &e,
+			rc = sp_conn_read(w->conns[src], NULL, &e,
 					  "CLUSTER SETSLOT");
-			if (w->conns[i]->ctx->err)
+			if (w->conns[src]->ctx->err)
 				break;
-			if ((out[j] = setslot_result(rc, e.msg)) == R_ERR)
+			if ((res[j] = setslot_result(rc, e.msg)) == R_ERR)
 				w->err = e;
 			rc = SP_OK;
 		}
-		if (rc != SP_OK && (int)i != w->p->dst) {
-			if (w->conns[i] != NULL)
-				sp_conn_drain(w->conns[i]);
-			rc = setslot_all(w, (int)i, ws, k, -1, "NODE", id, out);
-		}
-		if ((int)i == w->p->src)
-			src_rc = rc;
 	}
-	if (sent == NULL || tmp == NULL)
-		src_rc = sp_seterr(&w->err, SP_ERR_OOM, "out of memory");
-	free(sent);
-	free(tmp);
-	return src_rc;
+	if (rc != SP_OK) {
+		if (w->conns[src] != NULL)
+			sp_conn_drain(w->conns[src]);
+		rc = setslot_all(w, src, ws, k, -1, "NODE", id, res);
+	}
+	return rc;
 }
 
 /*
- * Closes the window: SETSLOT NODE on the target first (it takes the slot
+ * SETSLOT NODE on the target for every slot of the window, in one
+ * pipeline. A target that imports a slot bumps its config epoch (when it
+ * is not already the highest) and broadcasts a PONG to every node on each
+ * such SETSLOT; every node then rescans all 16384 slots. Per slot that is
+ * most of the cluster bus work of a move, so every importing slot but the
+ * window's last is first made STABLE on the target and then assigned:
+ * no bump, no broadcast. The last slot goes the importing way: the bump
+ * then covers every slot the target owns (an epoch belongs to a node, not
+ * a slot), so the window ends exactly as if each slot had bumped, with
+ * one PONG. STABLE and NODE travel together, so the target runs them back
+ * to back; a client in between is sent to the source and back (MOVED then
+ * ASK) until NODE lands. If only STABLE ran (we died between the writes),
+ * resume opens the slot again and finds it empty on the source.
+ */
+static sp_err assign_to_target(worker *w, wslot *ws, size_t k, int *res)
+{
+	const sp_endpoint *dst = &w->sh->nodes[w->p->dst];
+	size_t i, last = k;
+	sp_error e;
+	sp_conn *c;
+	sp_err rc = SP_OK;
+	int attempt;
+
+	for (i = 0; i < k; i++)
+		if (ws[i].state == S_MOVING)
+			last = i;
+	for (attempt = 0; attempt <= w->sh->o->max_retries; attempt++) {
+		if (attempt > 0) {
+			add_stats(w->sh, 0, 0, 1);
+			backoff(w, attempt);
+		}
+		if ((rc = conn_to(w, w->p->dst, &c)) != SP_OK)
+			continue;
+		for (i = 0; i < k && rc == SP_OK; i++) {
+			if (ws[i].state == S_DONE)
+				continue;
+			if (ws[i].state == S_MOVING && i != last)
+				rc = sp_conn_append(c, &w->err,
+						    "CLUSTER SETSLOT %d STABLE",
+						    ws[i].slot);
+			if (rc == SP_OK)
+				rc = sp_conn_append(c, &w->err,
+						    "CLUSTER SETSLOT %d NODE %s",
+						    ws[i].slot, dst->id);
+		}
+		for (i = 0; i < k && rc == SP_OK; i++) {
+			sp_err r;
+			int stable = ws[i].state == S_MOVING && i != last;
+			res[i] = R_OK;
+			if (ws[i].state == S_DONE)
+				continue;
+			if (stable) {
+				r = sp_conn_read(c, NULL, &e, "CLUSTER SETSLOT");
+				if (c->ctx->err) {
+					w->err = e;
+					rc = r;
+					break;
+				}
+				if (r != SP_OK)
+					w->err = e; /* the NODE reply decides */
+			}
+			r = sp_conn_read(c, NULL, &e, "CLUSTER SETSLOT");
+			if (c->ctx->err) {
+				w->err = e;
+				rc = r;
+				break;
+			}
+			if ((res[i] = setslot_result(r, e.msg)) == R_ERR)
+				w->err = e;
+		}
+		if (rc == SP_OK)
+			return SP_OK;
+		sp_conn_drain(c);
+		if (!retryable(rc, w->err.msg))
+			break;
+	}
+	return rc;
+}
+
+/*
+ * Closes the window: SETSLOT NODE on the target first (it takes the slots
  * and bumps its epoch), then the source and every other primary at once,
  * so no node keeps redirecting clients to the old owner (redis issue
  * #7116). The target must go first: a source told before it would send
@@ -723,8 +817,7 @@ static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
 	size_t i, nd = 0;
 	sp_err rc;
 
-	if ((rc = setslot_all(w, w->p->dst, ws, k, -1, "NODE", dst->id, res)) !=
-		SP_OK ||
+	if ((rc = assign_to_target(w, ws, k, res)) != SP_OK ||
 	    (rc = check_results(w, ws, k, res, -2)) != SP_OK)
 		return rc;
 	/* The target owns the slots now; the rest may learn in any order. */
@@ -887,6 +980,11 @@ static void *worker_main(void *arg)
 		}
 	}
 out:
+	/* Reads the bystanders' deferred replies: every SETSLOT this worker
+	 * sent has been run when sp_migrate returns. */
+	for (i = 0; w->conns != NULL && i < sh->nnodes; i++)
+		if (w->conns[i] != NULL && w->conns[i]->pending > 0)
+			sp_conn_drain(w->conns[i]);
 	for (i = 0; w->conns != NULL && i < sh->nnodes; i++)
 		sp_conn_close(w->conns[i]);
 	free(w->conns);

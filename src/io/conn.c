@@ -280,6 +280,16 @@ sp_err sp_conn_read(sp_conn *c, redisReply **out, sp_error *err,
 	return take_reply(c, r, out, err, what);
 }
 
+sp_err sp_conn_flush(sp_conn *c, sp_error *err)
+{
+	int done = 0;
+
+	while (!done)
+		if (redisBufferWrite(c->ctx, &done) != REDIS_OK)
+			return ctx_error(c, "write", err);
+	return SP_OK;
+}
+
 void sp_conn_drain(sp_conn *c)
 {
 	void *r;

@@ -75,6 +75,9 @@ sp_err sp_conn_appendv(sp_conn *c, sp_error *err, int argc, const char **argv,
 sp_err sp_conn_read(sp_conn *c, redisReply **out, sp_error *err,
 		    const char *what);
 
+/* Writes every queued command to the node without reading a reply. */
+sp_err sp_conn_flush(sp_conn *c, sp_error *err);
+
 /* Reads and drops every reply still pending on c (after an error). */
 void sp_conn_drain(sp_conn *c);
 

@@ -659,6 +659,18 @@ def _setup_both_all_keys_moved(nodes, src, dst, slot_keys, tmp_path):
     assert _migrate_by_hand(src, dst, slot_keys) in (b"OK", "OK", True)
 
 
+def _setup_target_made_stable_before_node(nodes, src, dst, slot_keys, tmp_path):
+    """What the mover leaves if it dies between the STABLE and the NODE it
+    sends the target together (migrate.c, assign_to_target): every key on
+    the target, which neither owns nor imports the slot; the source still
+    MIGRATING, empty."""
+    _open_both(src, dst, FIX_SLOT)
+    assert _migrate_by_hand(src, dst, slot_keys) in (b"OK", "OK", True)
+    dst.cli("CLUSTER", "SETSLOT", FIX_SLOT, "STABLE")
+    assert src.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", FIX_SLOT) == 0
+    assert dst.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", FIX_SLOT) == len(slot_keys)
+
+
 def _setup_busykey(nodes, src, dst, slot_keys, tmp_path):
     _open_both(src, dst, FIX_SLOT)
     assert _migrate_by_hand(src, dst, slot_keys[:5]) in (b"OK", "OK", True)
@@ -733,6 +745,7 @@ FIX_CASES = {
     "b-importing-only-on-other": _setup_importing_only,
     "c-both-open-keys-on-both-sides": _setup_both_keys_split,
     "c2-both-open-all-keys-on-target": _setup_both_all_keys_moved,
+    "c3-target-made-stable-before-node": _setup_target_made_stable_before_node,
     "d-busykey-copy-on-both-sides": _setup_busykey,
     "e-redis-cli-reshard-killed": _setup_redis_cli_reshard_killed,
     "f1-no-owner-with-keys": _setup_no_owner_with_keys,
