@@ -181,21 +181,48 @@ static int setslot_result(sp_err rc, const char *msg)
 	return R_ERR;
 }
 
+/* Appends "CLUSTER SETSLOT slot VERB [id]" (no id when id is NULL). */
+static sp_err append_setslot(worker *w, sp_conn *c, int slot, const char *verb,
+			     const char *id)
+{
+	if (id == NULL)
+		return sp_conn_append(c, &w->err, "CLUSTER SETSLOT %d %s", slot,
+				      verb);
+	return sp_conn_append(c, &w->err, "CLUSTER SETSLOT %d %s %s", slot, verb,
+			      id);
+}
+
+/* Index of the last slot of the window still moving, or k if none. */
+static size_t last_moving(const wslot *ws, size_t k)
+{
+	size_t i, last = k;
+
+	for (i = 0; i < k; i++)
+		if (ws[i].state == S_MOVING)
+			last = i;
+	return last;
+}
+
 /*
- * Sends "CLUSTER SETSLOT s VERB id" to node for every slot of the window
+ * Sends "CLUSTER SETSLOT s VERB [id]" to node for every slot of the window
  * not yet done (or, with only >= 0, in that state) and reads the replies
- * into res[]. Retries the whole pipeline on connection errors: SETSLOT is
- * idempotent. Returns an error only when the node cannot be reached.
+ * into res[]. With quiet, every moving slot but the last is made STABLE
+ * first, in the same pipeline (see finalize). Retries the whole pipeline
+ * on connection errors: SETSLOT is idempotent. Returns an error only when
+ * the node cannot be reached.
  */
 static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
-			  const char *verb, const char *id, int *res)
+			  const char *verb, const char *id, int *res, int quiet)
 {
+	size_t last = quiet ? last_moving(ws, k) : k, i;
 	sp_error e;
 	sp_conn *c;
 	sp_err rc = SP_OK;
 	int attempt;
-	size_t i;
 
+#define SENT(i)                                                                \
+	(ws[i].state != S_DONE && (only < 0 || ws[i].state == only))
+#define STABLE_FIRST(i) (quiet && ws[i].state == S_MOVING && (i) != last)
 	for (attempt = 0; attempt <= w->sh->o->max_retries; attempt++) {
 		if (attempt > 0) {
 			add_stats(w->sh, 0, 0, 1);
@@ -203,19 +230,27 @@ static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 		}
 		if ((rc = conn_to(w, node, &c)) != SP_OK)
 			continue;
-		for (i = 0; i < k && rc == SP_OK; i++)
-			if (ws[i].state != S_DONE &&
-			    (only < 0 || ws[i].state == only))
-				rc = sp_conn_append(c, &w->err,
-						    "CLUSTER SETSLOT %d %s %s",
-						    ws[i].slot, verb, id);
 		for (i = 0; i < k && rc == SP_OK; i++) {
-			sp_err r;
-			res[i] = R_OK;
-			if (ws[i].state == S_DONE ||
-			    (only >= 0 && ws[i].state != only))
+			if (!SENT(i))
 				continue;
-			r = sp_conn_read(c, NULL, &e, "CLUSTER SETSLOT");
+			if (STABLE_FIRST(i))
+				rc = append_setslot(w, c, ws[i].slot, "STABLE",
+						    NULL);
+			if (rc == SP_OK)
+				rc = append_setslot(w, c, ws[i].slot, verb, id);
+		}
+		for (i = 0; i < k && rc == SP_OK; i++) {
+			int n = STABLE_FIRST(i) ? 2 : 1;
+			sp_err r = SP_OK;
+			res[i] = R_OK;
+			if (!SENT(i))
+				continue;
+			while (n-- > 0) { /* the last reply (the verb's) counts */
+				r = sp_conn_read(c, NULL, &e,
+						 "CLUSTER SETSLOT");
+				if (c->ctx->err)
+					break;
+			}
 			if (c->ctx->err) {
 				w->err = e;
 				rc = r;
@@ -230,6 +265,8 @@ static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 		if (!retryable(rc, w->err.msg))
 			break;
 	}
+#undef SENT
+#undef STABLE_FIRST
 	return rc;
 }
 
@@ -265,14 +302,14 @@ static sp_err open_window(worker *w, wslot *ws, size_t k, int *res)
 	size_t i;
 
 	if ((rc = setslot_all(w, w->p->dst, ws, k, S_MOVING, "IMPORTING",
-			      src->id, res)) != SP_OK ||
+			      src->id, res, 0)) != SP_OK ||
 	    (rc = check_results(w, ws, k, res, R_OWNER)) != SP_OK)
 		return rc;
 	for (i = 0; i < k; i++)
 		if (res[i] == R_OWNER)
 			ws[i].state = S_FINAL_ONLY;
 	if ((rc = setslot_all(w, w->p->src, ws, k, S_MOVING, "MIGRATING",
-			      dst->id, res)) != SP_OK)
+			      dst->id, res, 0)) != SP_OK)
 		return rc;
 	return check_results(w, ws, k, res, -2);
 }
@@ -715,87 +752,7 @@ static sp_err broadcast_node(worker *w, wslot *ws, size_t k, const char *id,
 	if (rc != SP_OK) {
 		if (w->conns[src] != NULL)
 			sp_conn_drain(w->conns[src]);
-		rc = setslot_all(w, src, ws, k, -1, "NODE", id, res);
-	}
-	return rc;
-}
-
-/*
- * SETSLOT NODE on the target for every slot of the window, in one
- * pipeline. A target that imports a slot bumps its config epoch (when it
- * is not already the highest) and broadcasts a PONG to every node on each
- * such SETSLOT; every node then rescans all 16384 slots. Per slot that is
- * most of the cluster bus work of a move, so every importing slot but the
- * window's last is first made STABLE on the target and then assigned:
- * no bump, no broadcast. The last slot goes the importing way: the bump
- * then covers every slot the target owns (an epoch belongs to a node, not
- * a slot), so the window ends exactly as if each slot had bumped, with
- * one PONG. STABLE and NODE travel together, so the target runs them back
- * to back; a client in between is sent to the source and back (MOVED then
- * ASK) until NODE lands. If only STABLE ran (we died between the writes),
- * resume opens the slot again and finds it empty on the source.
- */
-static sp_err assign_to_target(worker *w, wslot *ws, size_t k, int *res)
-{
-	const sp_endpoint *dst = &w->sh->nodes[w->p->dst];
-	size_t i, last = k;
-	sp_error e;
-	sp_conn *c;
-	sp_err rc = SP_OK;
-	int attempt;
-
-	for (i = 0; i < k; i++)
-		if (ws[i].state == S_MOVING)
-			last = i;
-	for (attempt = 0; attempt <= w->sh->o->max_retries; attempt++) {
-		if (attempt > 0) {
-			add_stats(w->sh, 0, 0, 1);
-			backoff(w, attempt);
-		}
-		if ((rc = conn_to(w, w->p->dst, &c)) != SP_OK)
-			continue;
-		for (i = 0; i < k && rc == SP_OK; i++) {
-			if (ws[i].state == S_DONE)
-				continue;
-			if (ws[i].state == S_MOVING && i != last)
-				rc = sp_conn_append(c, &w->err,
-						    "CLUSTER SETSLOT %d STABLE",
-						    ws[i].slot);
-			if (rc == SP_OK)
-				rc = sp_conn_append(c, &w->err,
-						    "CLUSTER SETSLOT %d NODE %s",
-						    ws[i].slot, dst->id);
-		}
-		for (i = 0; i < k && rc == SP_OK; i++) {
-			sp_err r;
-			int stable = ws[i].state == S_MOVING && i != last;
-			res[i] = R_OK;
-			if (ws[i].state == S_DONE)
-				continue;
-			if (stable) {
-				r = sp_conn_read(c, NULL, &e, "CLUSTER SETSLOT");
-				if (c->ctx->err) {
-					w->err = e;
-					rc = r;
-					break;
-				}
-				if (r != SP_OK)
-					w->err = e; /* the NODE reply decides */
-			}
-			r = sp_conn_read(c, NULL, &e, "CLUSTER SETSLOT");
-			if (c->ctx->err) {
-				w->err = e;
-				rc = r;
-				break;
-			}
-			if ((res[i] = setslot_result(r, e.msg)) == R_ERR)
-				w->err = e;
-		}
-		if (rc == SP_OK)
-			return SP_OK;
-		sp_conn_drain(c);
-		if (!retryable(rc, w->err.msg))
-			break;
+		rc = setslot_all(w, src, ws, k, -1, "NODE", id, res, 0);
 	}
 	return rc;
 }
@@ -817,7 +774,21 @@ static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
 	size_t i, nd = 0;
 	sp_err rc;
 
-	if ((rc = assign_to_target(w, ws, k, res)) != SP_OK ||
+	/* Quietly: a target that imports a slot bumps its config epoch (when
+	 * it is not already the highest) and broadcasts a PONG to every node
+	 * on each SETSLOT NODE, and every node then rescans all 16384 slots.
+	 * Per slot that was most of the cluster bus work of a move. So every
+	 * importing slot but the window's last is made STABLE on the target
+	 * first and then assigned: no bump, no broadcast. The last one goes
+	 * the importing way, and its bump covers every slot the target owns
+	 * (an epoch belongs to a node, not a slot): the window ends as if
+	 * each slot had bumped, with one PONG. STABLE and NODE travel
+	 * together, so the target runs them back to back; a client in
+	 * between is sent to the source and back (MOVED, then ASK) until
+	 * NODE lands. If only STABLE ran (we died between the two writes),
+	 * resume opens the slot again and finds the source empty. */
+	if ((rc = setslot_all(w, w->p->dst, ws, k, -1, "NODE", dst->id, res,
+			      1)) != SP_OK ||
 	    (rc = check_results(w, ws, k, res, -2)) != SP_OK)
 		return rc;
 	/* The target owns the slots now; the rest may learn in any order. */
@@ -884,9 +855,11 @@ static void close_window(worker *w, wslot *ws, size_t k, int *res)
 			ok = finalize(w, &one, 1, res) == SP_OK;
 		else if (n == 0)
 			ok = setslot_all(w, w->p->src, &one, 1, -1, "STABLE",
-					 "", res) == SP_OK &&
+					 NULL, res, 0) == SP_OK &&
+			     res[0] == R_OK &&
 			     setslot_all(w, w->p->dst, &one, 1, -1, "STABLE",
-					 "", res) == SP_OK;
+					 NULL, res, 0) == SP_OK &&
+			     res[0] == R_OK;
 		if (!ok && used < sizeof(left))
 			used += (size_t)snprintf(left + used,
 						 sizeof(left) - used, "%s%d",

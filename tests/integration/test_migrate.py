@@ -786,6 +786,40 @@ def test_fix_repairs_broken_slot_without_losing_keys(node_pool, tmp_path, case):
     assert not diff_snapshot(snap, ownership_snapshot(nodes)), "second fix changed the cluster"
 
 
+def test_reshard_target_refusing_every_key_fails_and_reverts_its_window(node_pool, tmp_path):
+    """A non-retryable MIGRATE error (the target is out of memory, so its
+    RESTOREs fail with OOM) fails the run with exit 1 and a message naming
+    it, and the engine closes the window it had opened: no key reached the
+    target, so each slot is made STABLE again on both sides (not left open
+    for fix). Once the target has room, the same reshard succeeds."""
+    nodes = cluster(node_pool, 3, 0)
+    src = owner_of(nodes, 0)
+    dst = owner_of(nodes, 8000)
+    kv = keys_in_slots(range(0, 10), 5, b":oom")
+    load_keys(nodes[0], kv)
+    dst.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    dst.cli("CONFIG", "SET", "maxmemory", "1")
+    try:
+        p = reshard(tmp_path, src, "--from", src.myid(), "--to", dst.myid(),
+                    "--slot-ranges", "0-9", "--window", "10")
+        assert_rc(p, 1)
+        assert "OOM" in p.stderr, describe(p)
+        assert "left open" not in p.stderr, describe(p)
+        assert_no_open_slot(nodes, "after the failed reshard: ")
+        assert set(range(0, 10)) <= slots_of(src), "slots 0-9 left their source"
+        assert dst.client().dbsize() == 0
+    finally:
+        dst.cli("CONFIG", "SET", "maxmemory", "0")
+    checks_pass(src)
+    verify_keys(src, kv)
+    p = reshard(tmp_path, src, "--from", src.myid(), "--to", dst.myid(),
+                "--slot-ranges", "0-9")
+    assert_rc(p, 0)
+    assert set(range(0, 10)) <= slots_of(dst, view_from=dst)
+    checks_pass(src)
+    verify_keys(src, kv)
+
+
 # ---------------------------------------------------------------------------
 # 7. empty slots, idempotent re-run, node id forms, nothing to resume
 
