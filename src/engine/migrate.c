@@ -188,8 +188,8 @@ static sp_err append_setslot(worker *w, sp_conn *c, int slot, const char *verb,
 	if (id == NULL)
 		return sp_conn_append(c, &w->err, "CLUSTER SETSLOT %d %s", slot,
 				      verb);
-	return sp_conn_append(c, &w->err, "CLUSTER SETSLOT %d %s %s", slot, verb,
-			      id);
+	return sp_conn_append(c, &w->err, "CLUSTER SETSLOT %d %s %s", slot,
+			      verb, id);
 }
 
 /* Index of the last slot of the window still moving, or k if none. */
@@ -220,8 +220,7 @@ static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 	sp_err rc = SP_OK;
 	int attempt;
 
-#define SENT(i)                                                                \
-	(ws[i].state != S_DONE && (only < 0 || ws[i].state == only))
+#define SENT(i)		(ws[i].state != S_DONE && (only < 0 || ws[i].state == only))
 #define STABLE_FIRST(i) (quiet && ws[i].state == S_MOVING && (i) != last)
 	for (attempt = 0; attempt <= w->sh->o->max_retries; attempt++) {
 		if (attempt > 0) {
@@ -245,7 +244,8 @@ static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 			res[i] = R_OK;
 			if (!SENT(i))
 				continue;
-			while (n-- > 0) { /* the last reply (the verb's) counts */
+			while (n-- >
+			       0) { /* the last reply (the verb's) counts */
 				r = sp_conn_read(c, NULL, &e,
 						 "CLUSTER SETSLOT");
 				if (c->ctx->err)

@@ -49,11 +49,11 @@ sp_err sp_classify_server_error(const char *s)
 		const char *prefix;
 		sp_err code;
 	} map[] = {
-	    {"MOVED ", SP_ERR_MOVED},       {"ASK ", SP_ERR_ASK},
-	    {"TRYAGAIN", SP_ERR_TRYAGAIN},  {"CLUSTERDOWN", SP_ERR_CLUSTERDOWN},
-	    {"BUSYKEY", SP_ERR_BUSYKEY},    {"LOADING", SP_ERR_LOADING},
-	    {"NOAUTH", SP_ERR_NOAUTH},      {"WRONGPASS", SP_ERR_NOAUTH},
-	    {"NOPERM", SP_ERR_NOAUTH},      {"IOERR", SP_ERR_IO},
+	    {"MOVED ", SP_ERR_MOVED},	   {"ASK ", SP_ERR_ASK},
+	    {"TRYAGAIN", SP_ERR_TRYAGAIN}, {"CLUSTERDOWN", SP_ERR_CLUSTERDOWN},
+	    {"BUSYKEY", SP_ERR_BUSYKEY},   {"LOADING", SP_ERR_LOADING},
+	    {"NOAUTH", SP_ERR_NOAUTH},	   {"WRONGPASS", SP_ERR_NOAUTH},
+	    {"NOPERM", SP_ERR_NOAUTH},	   {"IOERR", SP_ERR_IO},
 	};
 	size_t i;
 
@@ -150,8 +150,9 @@ sp_err sp_conn_open(const char *host, int port, const sp_conn_opts *opts,
 {
 	sp_conn *c = NULL;
 	sp_err rc = SP_ERR_INTERNAL;
-	int cms = opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms
-						     : DEFAULT_CONNECT_MS;
+	int cms = opts && opts->connect_timeout_ms > 0
+		      ? opts->connect_timeout_ms
+		      : DEFAULT_CONNECT_MS;
 
 	*out = NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -201,8 +202,8 @@ sp_err sp_conn_set_timeout(sp_conn *c, int timeout_ms, sp_error *err)
 	return SP_OK;
 }
 
-sp_err sp_conn_cmd(sp_conn *c, redisReply **out, sp_error *err,
-		   const char *fmt, ...)
+sp_err sp_conn_cmd(sp_conn *c, redisReply **out, sp_error *err, const char *fmt,
+		   ...)
 {
 	char what[64];
 	redisReply *r;
@@ -307,9 +308,8 @@ void sp_conn_drain(sp_conn *c)
 sp_err sp_reply_expect(const sp_conn *c, const redisReply *r, int type,
 		       const char *what, sp_error *err)
 {
-	static const char *const tnames[] = {"?",      "string", "array",
-					     "integer", "nil",    "status",
-					     "error"};
+	static const char *const tnames[] = {
+	    "?", "string", "array", "integer", "nil", "status", "error"};
 
 	if (r != NULL && r->type == type)
 		return SP_OK;
@@ -317,9 +317,9 @@ sp_err sp_reply_expect(const sp_conn *c, const redisReply *r, int type,
 			 "%s: %s: expected a %s reply, got %s",
 			 c ? c->addr : "?", what,
 			 type >= 1 && type <= 6 ? tnames[type] : "?",
-			 r == NULL ? "nothing"
+			 r == NULL			? "nothing"
 			 : r->type >= 1 && r->type <= 6 ? tnames[r->type]
-							  : "an unknown type");
+							: "an unknown type");
 }
 
 int sp_info_field(const char *text, const char *field, char *buf, size_t len)
@@ -392,7 +392,8 @@ sp_err sp_parse_hostport(const char *s, char *host, int *port, sp_error *err)
 			goto bad;
 		hlen = (size_t)(colon - s);
 	}
-	if (hlen == 0 || hlen >= SP_HOST_MAX || parse_port(colon + 1, port) != 0)
+	if (hlen == 0 || hlen >= SP_HOST_MAX ||
+	    parse_port(colon + 1, port) != 0)
 		goto bad;
 	memcpy(host, hs, hlen);
 	host[hlen] = '\0';

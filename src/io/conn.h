@@ -20,9 +20,9 @@
 
 typedef struct sp_conn_opts {
 	int connect_timeout_ms; /* 0 means the default (2000) */
-	int timeout_ms;         /* per reply; 0 means the default (5000) */
-	const char *user;       /* ACL user or NULL; borrowed */
-	const char *pass;       /* password or NULL; borrowed */
+	int timeout_ms;		/* per reply; 0 means the default (5000) */
+	const char *user;	/* ACL user or NULL; borrowed */
+	const char *pass;	/* password or NULL; borrowed */
 } sp_conn_opts;
 
 typedef struct sp_conn {
@@ -54,8 +54,8 @@ sp_err sp_conn_set_timeout(sp_conn *c, int timeout_ms, sp_error *err);
  * freeReplyObject; it is never an error reply. An error reply is
  * classified and returned as an sp_err; *out is then NULL.
  */
-sp_err sp_conn_cmd(sp_conn *c, redisReply **out, sp_error *err,
-		   const char *fmt, ...);
+sp_err sp_conn_cmd(sp_conn *c, redisReply **out, sp_error *err, const char *fmt,
+		   ...);
 
 /* As sp_conn_cmd, with an argument vector (lens may be NULL for C strings). */
 sp_err sp_conn_cmdv(sp_conn *c, redisReply **out, sp_error *err, int argc,
