@@ -18,6 +18,8 @@ seconds. The movers, one run each on its own identical cluster:
   slotpilot    slotpilot rebalance E --use-empty-masters --yes
   guard-inc    the same with --max-latency-increase PCT (--guard-inc)
   guard-p99    the same with --max-p99-ms MS (--guard-p99-ms)
+  paced        the same at a fixed pace, no guard (--paced "OPTIONS",
+               default "--rate 300slots --window 1": redis-cli's pace)
 
 "during" is the mover's whole wall time (from exec to exit). For the
 redis-py client the phase p99s are exact (nearest rank over every request
@@ -54,7 +56,7 @@ sys.path.insert(0, HERE)
 import engine as E  # noqa: E402  (the cluster helpers of engine.py)
 
 ROOT = E.ROOT
-RUNS = ("redis-cli", "slotpilot", "guard-inc", "guard-p99")
+RUNS = ("redis-cli", "slotpilot", "guard-inc", "guard-p99", "paced")
 GOAL_RATIO = 1.10
 log = E.log
 BenchError = E.BenchError
@@ -240,6 +242,8 @@ def mover_cmd(a, sp, run, entry, jdir, guard_p99):
         cmd += ["--max-latency-increase", "%g" % a.guard_inc]
     elif run == "guard-p99":
         cmd += ["--max-p99-ms", "%g" % guard_p99]
+    elif run == "paced":
+        cmd += a.paced.split()
     return cmd
 
 
@@ -305,6 +309,34 @@ def phase_stats(py, sp, t0, m0, m1, t_end):
 GUARD_RE = re.compile(r"Latency guard:.*")
 
 
+def migrate_stats(c):
+    """{port: (calls, usec)} of MIGRATE from INFO commandstats: the time
+    each node spent inside MIGRATE, which is time its event loop served no
+    client (MIGRATE is synchronous on the source)."""
+    out = {}
+    for port in c.all_ports():
+        st = E.info_dict(port, "commandstats").get("cmdstat_migrate")
+        kv = dict(x.split("=", 1) for x in st.split(",")) if st else {}
+        out[port] = (int(kv.get("calls", 0)), int(kv.get("usec", 0)))
+    return out
+
+
+def blocked_share(before, after, seconds):
+    """The busiest source: its share of the move spent inside MIGRATE, and
+    the average MIGRATE call, from two migrate_stats snapshots."""
+    worst = None
+    for port in after:
+        calls = after[port][0] - before.get(port, (0, 0))[0]
+        usec = after[port][1] - before.get(port, (0, 0))[1]
+        if calls > 0 and (worst is None or usec > worst[1]):
+            worst = (calls, usec)
+    if worst is None or seconds <= 0:
+        return None
+    return {"pct": round(100.0 * worst[1] / 1e6 / seconds, 2),
+            "calls": worst[0], "us_per_call": round(worst[1] / worst[0], 1),
+            "seconds": round(worst[1] / 1e6, 3)}
+
+
 def one_run(a, sp, run, base, by_slot, counts, guard_p99):
     c = E.Cluster(run, sp, a.workdir, base, 3, 1, a.out)
     jdir = os.path.join(a.out, "latency-journal-%s" % run)
@@ -329,9 +361,11 @@ def one_run(a, sp, run, base, by_slot, counts, guard_p99):
         mlog = os.path.join(a.out, "latency-%s-mover.log" % run)
         if os.path.exists(mlog):
             os.unlink(mlog)
+        ms0 = migrate_stats(c)
         m0 = time.time()
         rc, out, timed_out = run_mover(cmd, a.move_timeout, mlog)
         m1 = time.time()
+        blocked = blocked_share(ms0, migrate_stats(c), m1 - m0)
         if timed_out:
             log("%s: stopped after --move-timeout %gs (SIGINT: it stops at "
                 "a slot boundary)" % (run, a.move_timeout))
@@ -372,6 +406,7 @@ def one_run(a, sp, run, base, by_slot, counts, guard_p99):
                       "ops": ph["ops"], "failed": ph["failed"],
                       "events": ph["events"]},
                "guard": g.group(0) if g else None,
+               "blocked": blocked,
                "t": {"traffic": clients.t_sp, "baseline": t_base,
                      "move_start": m0, "move_end": m1, "end": t_end}}
         log("%s: %d slots, %d keys in %.2fs" % (run, slots, moved, m1 - m0))
@@ -436,6 +471,12 @@ def print_table(results, a):
     for r in results:
         if r["guard"]:
             print("%s: %s" % (r["run"], r["guard"]))
+    print("busiest source inside MIGRATE (INFO commandstats; its clients "
+          "wait meanwhile): " + "; ".join(
+              "%s %.3f s = %.1f%% of the move, %d calls of %.0f us"
+              % (r["run"], r["blocked"]["seconds"], r["blocked"]["pct"],
+                 r["blocked"]["calls"], r["blocked"]["us_per_call"])
+              for r in results if r.get("blocked")))
 
 
 def verdicts(results):
@@ -545,6 +586,9 @@ def main():
     ap.add_argument("--guard-p99-ms", type=float, default=None,
                     help="--max-p99-ms for guard-p99 (default: 1.1 x the "
                     "redis-py baseline p99 of the first run, min 0.1)")
+    ap.add_argument("--paced", default="--rate 300slots --window 1",
+                    help="slotpilot options of the 'paced' run (a fixed "
+                    "pace instead of the guard's)")
     ap.add_argument("--port", type=int, default=17101,
                     help="first port; each run takes the next free "
                     "block of 100")

@@ -107,6 +107,9 @@ int sp_move_opt(sp_move_args *a, int id, const char *val)
 		return sp_cli_int("--window", val, 1, 1024, &a->mig.window);
 	case MO_PARALLEL:
 		return sp_cli_int("--parallel", val, 1, 64, &a->mig.parallel);
+	case MO_PIPELINE:
+		return sp_cli_int("--pipeline", val, 1, 100000,
+				  &a->mig.pipeline);
 	case MO_BATCH:
 		return sp_cli_int("--batch-keys", val, 1, 100000,
 				  &a->mig.batch_keys);

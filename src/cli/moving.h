@@ -30,7 +30,8 @@ enum {
 	MO_TR_AFTER,
 	MO_TR_SERIES,
 	MO_MAXP99,
-	MO_MAXINC
+	MO_MAXINC,
+	MO_PIPELINE
 };
 
 /* Entries for a command's sp_optdef table. */
@@ -46,6 +47,7 @@ enum {
 	    {"traffic-after", 0, 1, MO_TR_AFTER},                              \
 	    {"traffic-series", 0, 1, MO_TR_SERIES},                            \
 	    {"max-p99-ms", 0, 1, MO_MAXP99},                                   \
+	    {"pipeline", 0, 1, MO_PIPELINE},                                   \
 	{                                                                      \
 		"max-latency-increase", 0, 1, MO_MAXINC                        \
 	}

@@ -264,7 +264,8 @@ sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 	/* Slow start: a move that begins at full speed has hurt clients
 	 * before the first measurement can say so. */
 	g->max_win = o->window;
-	g->max_depth = o->window;
+	g->max_depth = o->pipeline > 0 && o->pipeline < o->window ? o->pipeline
+								  : o->window;
 	g->win = g->min_win = 1;
 	g->par = g->min_par = 1;
 	g->max_par = o->parallel;
@@ -283,7 +284,7 @@ sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 void sp_guard_limits(sp_guard *g, const sp_migrate_opts *o, sp_limits *out)
 {
 	if (g == NULL) {
-		*out = (sp_limits){o->window, 0, o->batch_keys, 0};
+		*out = (sp_limits){o->window, o->pipeline, o->batch_keys, 0};
 		return;
 	}
 	pthread_mutex_lock(&g->mu);

@@ -61,6 +61,7 @@ sp_migrate_opts sp_migrate_defaults(void)
 	sp_migrate_opts o = {.window = 128,
 			     .parallel = 8,
 			     .batch_keys = 1000,
+			     .pipeline = 2,
 			     .batch_bytes = 4 << 20,
 			     .timeout_ms = 5000,
 			     .max_retries = 8};
@@ -1010,6 +1011,7 @@ static sp_err validate(const sp_endpoint *nodes, size_t nnodes,
 	size_t i;
 
 	if (o->window < 1 || o->parallel < 1 || o->batch_keys < 1 ||
+	    o->pipeline < 0 ||
 	    o->batch_bytes < 1 || o->timeout_ms < 1)
 		return sp_seterr(err, SP_ERR_USAGE,
 				 "window, parallel, batch sizes and timeout "

@@ -70,6 +70,12 @@ typedef struct sp_migrate_opts {
 	int window;	/* slots in flight per pair (default 128) */
 	int parallel;	/* pairs moving at once (default 8) */
 	int batch_keys; /* keys fetched per slot per round (default 1000) */
+	/* MIGRATE commands sent before their replies are read, per pair
+	 * (default 2; 0: a whole round at once). A source runs a query
+	 * buffer of pipelined MIGRATEs back to back before it serves another
+	 * client: with 2, its clients wait for at most about two MIGRATEs,
+	 * and the pair still never waits on a round trip. */
+	int pipeline;
 	long long batch_bytes; /* payload of one MIGRATE (default 4 MiB) */
 	int timeout_ms;	       /* MIGRATE base timeout (default 5000) */
 	int max_retries;       /* per step (default 8) */
