@@ -1006,6 +1006,10 @@ BAD_INPUTS = {
     "missing-from": lambda r: ["--to", r["B"], "--slots", 10],
     "bad-rate-unit": lambda r: ["--from", r["A"], "--to", r["B"], "--slots", 10,
                                 "--rate", "10parsecs"],
+    "pipeline-0": lambda r: ["--from", r["A"], "--to", r["B"], "--slots", 10,
+                             "--pipeline", 0],
+    "pipeline-not-a-number": lambda r: ["--from", r["A"], "--to", r["B"], "--slots", 10,
+                                        "--pipeline", "two"],
 }
 
 
