@@ -46,6 +46,7 @@ typedef struct worker {
 	const pair *p;
 	sp_conn **conns; /* one per node, opened when first needed */
 	unsigned seed;
+	int no_bumpepoch; /* the target refused CLUSTER BUMPEPOCH once */
 	sp_error err;
 } worker;
 
@@ -204,22 +205,37 @@ static size_t last_moving(const wslot *ws, size_t k)
 	return last;
 }
 
+/* Reads one SETSLOT reply into *res (the verb's result); SP_OK unless the
+ * connection failed. */
+static sp_err read_setslot(worker *w, sp_conn *c, int *res)
+{
+	sp_error e;
+	sp_err r = sp_conn_read(c, NULL, &e, "CLUSTER SETSLOT");
+
+	if (c->ctx->err) {
+		w->err = e;
+		return r;
+	}
+	if ((*res = setslot_result(r, e.msg)) == R_ERR)
+		w->err = e;
+	return SP_OK;
+}
+
 /*
  * Sends "CLUSTER SETSLOT s VERB [id]" to node for every slot of the window
  * not yet done (or, with only >= 0, in that state) and reads the replies
- * into res[]. With quiet, every moving slot but the last is made STABLE
- * first, in the same pipeline (see finalize). Retries the whole pipeline
- * on connection errors: SETSLOT is idempotent. Returns an error only when
- * the node cannot be reached.
+ * into res[]. With quiet (the target's SETSLOT NODE, see finalize), every
+ * moving slot but the last is made STABLE first in the same pipeline.
+ * Retries the whole pipeline on connection errors: all of it is
+ * idempotent. Returns an error only when the node cannot be reached.
  */
 static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 			  const char *verb, const char *id, int *res, int quiet)
 {
 	size_t last = quiet ? last_moving(ws, k) : k, i;
-	sp_error e;
+	int attempt;
 	sp_conn *c;
 	sp_err rc = SP_OK;
-	int attempt;
 
 #define SENT(i)		(ws[i].state != S_DONE && (only < 0 || ws[i].state == only))
 #define STABLE_FIRST(i) (quiet && ws[i].state == S_MOVING && (i) != last)
@@ -240,25 +256,15 @@ static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 				rc = append_setslot(w, c, ws[i].slot, verb, id);
 		}
 		for (i = 0; i < k && rc == SP_OK; i++) {
-			int n = STABLE_FIRST(i) ? 2 : 1;
-			sp_err r = SP_OK;
 			res[i] = R_OK;
 			if (!SENT(i))
 				continue;
-			while (n-- >
-			       0) { /* the last reply (the verb's) counts */
-				r = sp_conn_read(c, NULL, &e,
-						 "CLUSTER SETSLOT");
-				if (c->ctx->err)
-					break;
-			}
-			if (c->ctx->err) {
-				w->err = e;
-				rc = r;
-				break;
-			}
-			if ((res[i] = setslot_result(r, e.msg)) == R_ERR)
-				w->err = e;
+			/* STABLE's reply first; the verb's is the one that
+			 * counts */
+			if (STABLE_FIRST(i))
+				rc = read_setslot(w, c, &res[i]);
+			if (rc == SP_OK)
+				rc = read_setslot(w, c, &res[i]);
 		}
 		if (rc == SP_OK)
 			return SP_OK;
@@ -759,6 +765,48 @@ static sp_err broadcast_node(worker *w, wslot *ws, size_t k, const char *id,
 }
 
 /*
+ * Whether the target may take this window's slots quietly. A target that
+ * imports a slot bumps its config epoch (when it is not already the
+ * highest) and broadcasts a PONG to every node on each SETSLOT NODE, and
+ * every node then rescans all 16384 slots: per slot, that was most of the
+ * cluster bus work of a move. Quietly, every importing slot but the
+ * window's last is made STABLE on the target and then assigned with
+ * SETSLOT NODE, which neither bumps nor broadcasts; the last goes the
+ * importing way, for one PONG per window.
+ *
+ * The epoch must be bumped first, here, on its own. A node that owns a
+ * slot it does not import gives the slot up to any node that claims it
+ * with a higher config epoch, and deletes its keys in it: a source that
+ * has not yet heard SETSLOT NODE still claims the slot in every ping, and
+ * a pipeline longer than one read (16 KB) lets the target handle such a
+ * ping between two commands. With the target's epoch the highest before
+ * it takes any slot, its claim wins. (An epoch belongs to a node, not a
+ * slot, so one bump covers the whole window.)
+ *
+ * STABLE and NODE travel together: a client that reaches the target in
+ * between is sent to the source and back (MOVED, then ASK) until NODE
+ * lands. If we die between the two, the target holds the keys of a slot it
+ * neither owns nor imports, and resume or fix finishes the slot. A target
+ * that refuses BUMPEPOCH (renamed, or not allowed to our user) gets every
+ * slot the importing way.
+ */
+static int quiet_ok(worker *w)
+{
+	redisReply *r = NULL;
+	sp_error e;
+	sp_conn *c;
+	sp_err rc;
+
+	if (w->no_bumpepoch || conn_to(w, w->p->dst, &c) != SP_OK)
+		return 0;
+	rc = sp_conn_cmd(c, &r, &e, "CLUSTER BUMPEPOCH");
+	freeReplyObject(r);
+	if (rc != SP_OK && !c->ctx->err)
+		w->no_bumpepoch = 1;
+	return rc == SP_OK;
+}
+
+/*
  * Closes the window: SETSLOT NODE on the target first (it takes the slots
  * and bumps its epoch), then the source and every other primary at once,
  * so no node keeps redirecting clients to the old owner (redis issue
@@ -775,21 +823,9 @@ static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
 	size_t i, nd = 0;
 	sp_err rc;
 
-	/* Quietly: a target that imports a slot bumps its config epoch (when
-	 * it is not already the highest) and broadcasts a PONG to every node
-	 * on each SETSLOT NODE, and every node then rescans all 16384 slots.
-	 * Per slot that was most of the cluster bus work of a move. So every
-	 * importing slot but the window's last is made STABLE on the target
-	 * first and then assigned: no bump, no broadcast. The last one goes
-	 * the importing way, and its bump covers every slot the target owns
-	 * (an epoch belongs to a node, not a slot): the window ends as if
-	 * each slot had bumped, with one PONG. STABLE and NODE travel
-	 * together, so the target runs them back to back; a client in
-	 * between is sent to the source and back (MOVED, then ASK) until
-	 * NODE lands. If only STABLE ran (we died between the two writes),
-	 * resume opens the slot again and finds the source empty. */
+	/* Quietly (see quiet_ok) when the target took CLUSTER BUMPEPOCH. */
 	if ((rc = setslot_all(w, w->p->dst, ws, k, -1, "NODE", dst->id, res,
-			      1)) != SP_OK ||
+			      quiet_ok(w))) != SP_OK ||
 	    (rc = check_results(w, ws, k, res, -2)) != SP_OK)
 		return rc;
 	/* The target owns the slots now; the rest may learn in any order. */
@@ -1011,8 +1047,7 @@ static sp_err validate(const sp_endpoint *nodes, size_t nnodes,
 	size_t i;
 
 	if (o->window < 1 || o->parallel < 1 || o->batch_keys < 1 ||
-	    o->pipeline < 0 ||
-	    o->batch_bytes < 1 || o->timeout_ms < 1)
+	    o->pipeline < 0 || o->batch_bytes < 1 || o->timeout_ms < 1)
 		return sp_seterr(err, SP_ERR_USAGE,
 				 "window, parallel, batch sizes and timeout "
 				 "must be positive");

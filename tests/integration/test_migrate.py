@@ -786,6 +786,53 @@ def test_fix_repairs_broken_slot_without_losing_keys(node_pool, tmp_path, case):
     assert not diff_snapshot(snap, ownership_snapshot(nodes)), "second fix changed the cluster"
 
 
+def _config_epoch(node):
+    line = [x for x in node.cli("CLUSTER", "NODES").splitlines() if "myself" in x][0]
+    return int(line.split()[6])
+
+
+@pytest.mark.parametrize("bump_first", [False, True])
+def test_quiet_assignment_is_safe_only_with_the_target_epoch_bumped_first(node_pool, bump_first):
+    """The Redis behaviour behind the engine's quiet SETSLOT NODE (migrate.c,
+    quiet_ok): a target that owns a slot it does not import gives it back to
+    a source that still claims it with a higher config epoch, and deletes
+    its keys there. The engine therefore sends CLUSTER BUMPEPOCH to the
+    target before any STABLE + NODE. Both cases are played by hand on a
+    real cluster: without the bump the keys are lost, with it they stay."""
+    nodes = cluster(node_pool, 3, 0)
+    src = owner_of(nodes, FIX_SLOT)
+    dst = owner_of(nodes, 8000)
+    # the source's epoch the highest, as a target's often is not
+    for _ in range(3):
+        if _config_epoch(src) > max(_config_epoch(n) for n in nodes if n is not src):
+            break
+        src.cli("CLUSTER", "BUMPEPOCH")
+    assert _config_epoch(src) > _config_epoch(dst)
+    kv = keys_in_slots([FIX_SLOT], 10, b":quiet")
+    load_keys(nodes[0], kv)
+    _open_both(src, dst, FIX_SLOT)
+    assert _migrate_by_hand(src, dst, list(kv)) in (b"OK", "OK", True)
+    if bump_first:
+        dst.cli("CLUSTER", "BUMPEPOCH")
+        assert _config_epoch(dst) > _config_epoch(src)
+    dst.cli("CLUSTER", "SETSLOT", FIX_SLOT, "STABLE")
+    dst.cli("CLUSTER", "SETSLOT", FIX_SLOT, "NODE", dst.myid())
+    # the source has not been told: it still owns the slot and claims it
+    # in its pings; a few heartbeats reach the target meanwhile
+    count = lambda: dst.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", FIX_SLOT)
+    if bump_first:
+        time.sleep(3)
+        assert count() == len(kv), "the target lost keys despite the bump"
+        assert slot_owner_map(dst)[FIX_SLOT] == dst.myid()
+        src.cli("CLUSTER", "SETSLOT", FIX_SLOT, "NODE", dst.myid())
+        checks_pass(src)
+        verify_keys(src, kv)
+    else:
+        wait_until(lambda: count() == 0, 15, 0.2,
+                   "the target to give the slot back and drop its keys")
+        assert slot_owner_map(dst)[FIX_SLOT] == src.myid()
+
+
 def test_reshard_target_refusing_every_key_fails_and_reverts_its_window(node_pool, tmp_path):
     """A non-retryable MIGRATE error (the target is out of memory, so its
     RESTOREs fail with OOM) fails the run with exit 1 and a message naming
