@@ -501,6 +501,41 @@ def test_plan_changes_nothing_and_apply_reaches_its_distribution(node_pool, tmp_
 # 7. stale plan refused
 
 
+def test_apply_plan_where_a_node_both_gives_and_takes(node_pool, tmp_path):
+    """A hand-edited plan in which the middle node takes slots from the first
+    and gives others to the third. The engine runs such pairs one after the
+    other (migrate.c, source_is_target): a source that is also a target
+    bumps its epoch, and a target whose slot is still claimed by a source
+    with a higher epoch would give it back and drop its keys. Every key
+    stays, the owners are the plan's, and the checks pass."""
+    nodes = make_cluster_by_hand(node_pool, UNEVEN3)
+    kv = spread_keys(3000)
+    load_keys(nodes[0], kv)
+    _, path, plan = make_plan(tmp_path, nodes[0])
+    base = plan_base_owners(plan)
+    addrs = [n["addr"] for n in plan["nodes"]]
+    idx = {a: i for i, a in enumerate(addrs)}
+    first, mid, last = (idx[nodes[i].addr] for i in range(3))
+    a_slots = [s for s in sorted(base) if base[s] == addrs[first]][:40]
+    b_slots = [s for s in sorted(base) if base[s] == addrs[mid]][:40]
+    plan["moves"] = ([[s, first, mid, 0, 0] for s in a_slots] +
+                     [[s, mid, last, 0, 0] for s in b_slots])
+    plan["expected"]["slots"] = len(plan["moves"])
+    with open(path, "w") as f:
+        json.dump(plan, f)
+
+    p = apply(tmp_path, path)
+    assert_rc(p, 0)
+    settle(nodes)
+    owners = owners_by_addr(nodes[0])
+    assert all(owners[s] == addrs[mid] for s in a_slots), describe(p)
+    assert all(owners[s] == addrs[last] for s in b_slots), describe(p)
+    assert_no_open_slot(nodes)
+    checks_pass(nodes[0])
+    verify_keys(nodes[0], kv)
+    assert sum(n.client().dbsize() for n in nodes) == len(kv)
+
+
 def test_apply_refuses_stale_plan_with_exit_4_and_changes_nothing(node_pool, tmp_path):
     nodes = make_cluster_by_hand(node_pool, UNEVEN3)
     load_keys(nodes[0], spread_keys(1000))
