@@ -808,6 +808,12 @@ def test_quiet_assignment_is_safe_only_with_the_target_epoch_bumped_first(node_p
             break
         src.cli("CLUSTER", "BUMPEPOCH")
     assert _config_epoch(src) > _config_epoch(dst)
+    # a node bumps above the highest epoch it knows of: let the target
+    # hear the source's first (the engine starts after such a convergence)
+    sid, want = src.myid(), _config_epoch(src)
+    wait_until(lambda: any(l.split()[0] == sid and int(l.split()[6]) == want
+                           for l in dst.cli("CLUSTER", "NODES").splitlines()),
+               15, 0.2, "the target to learn the source's epoch")
     kv = keys_in_slots([FIX_SLOT], 10, b":quiet")
     load_keys(nodes[0], kv)
     _open_both(src, dst, FIX_SLOT)
