@@ -187,14 +187,22 @@ def test_backup_refuses_a_dir_that_already_holds_a_backup_and_writes_nothing(cl,
     assert (d / "manifest.json").read_text() == "{}"
 
 
-def run_as_nobody(args):
+def run_as_nobody(args, where):
+    """Runs slotpilot as nobody when we are root (root ignores modes). The
+    binary is copied into `where` (mode 755) first: the checkout may sit
+    under a directory nobody cannot enter, such as mktemp -d's 0700."""
     env = dict(os.environ)
     env.pop("REDISCLI_AUTH", None)
+    binary = SLOTPILOT
+    if os.geteuid() == 0:
+        binary = os.path.join(where, "slotpilot")
+        shutil.copy(SLOTPILOT, binary)
+        os.chmod(binary, 0o755)
 
     def drop():
         os.setgid(65534)
         os.setuid(65534)
-    return subprocess.run([SLOTPILOT] + args, capture_output=True, text=True, timeout=60,
+    return subprocess.run([binary] + args, capture_output=True, text=True, timeout=60,
                           env=env, stdin=subprocess.DEVNULL,
                           preexec_fn=drop if os.geteuid() == 0 else None)
 
@@ -206,7 +214,7 @@ def test_backup_refuses_a_dir_that_is_not_writable_and_writes_nothing(cl):
         ro = os.path.join(base, "ro")
         os.mkdir(ro, 0o555)
         os.chmod(ro, 0o555)  # root ignores it: the command runs as nobody
-        p = run_as_nobody(["backup", cl[0].addr, "--dir", ro])
+        p = run_as_nobody(["backup", cl[0].addr, "--dir", ro], base)
         assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
         assert "not writable" in p.stderr and ro in p.stderr, p.stderr
         assert os.listdir(ro) == []
