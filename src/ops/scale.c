@@ -450,7 +450,22 @@ static sp_provisioner with_dir(const sp_scale_opts *o, const char *host,
 	return prov;
 }
 
-/* Chooses the primaries to remove: those named, or the fewest keys. */
+/* 1 when removing primary i would take the entry node (c->nodes[0], where
+ * the gather started) away: it is i, or one of i's replicas. */
+static int holds_entry(const sp_cluster *c, int i)
+{
+	const sp_node *self = sp_view_self(&c->nodes[0].view);
+
+	return i == 0 || (self != NULL && c->nodes[i].id[0] != '\0' &&
+			  strcmp(self->master_id, c->nodes[i].id) == 0);
+}
+
+/*
+ * Chooses the primaries to remove: those named, or the fewest keys but
+ * never the entry node's (the caller, and an autoscaler, read the
+ * cluster through it: removing it would leave them with nothing to talk
+ * to, and an empty cluster's ties always fell on it).
+ */
 static sp_err pick_leaving(const sp_cluster *c, const sp_scale_opts *o,
 			   int have, int *out, int *n, sp_error *err)
 {
@@ -467,12 +482,22 @@ static sp_err pick_leaving(const sp_cluster *c, const sp_scale_opts *o,
 	}
 	if (o->nremove == 0) {
 		np = (int)sp_cluster_primaries(c, idx, SP_SLOTS);
+		for (j = 0; j < np; j++)
+			if (holds_entry(c, idx[j]))
+				idx[j] = -1;
 		for (i = 0; i < have - o->primaries && i < MAX_NEW; i++) {
 			for (j = 0, best = -1; j < np; j++)
 				if (idx[j] >= 0 &&
 				    (best < 0 || c->nodes[idx[j]].keys <
 						     c->nodes[idx[best]].keys))
 					best = j;
+			if (best < 0)
+				return sp_seterr(
+				    err, SP_ERR_USAGE,
+				    "shrinking %d primaries to %d: "
+				    "not enough primaries besides "
+				    "the entry node's",
+				    have, o->primaries);
 			out[(*n)++] = idx[best];
 			idx[best] = -1;
 		}

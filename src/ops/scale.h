@@ -57,8 +57,9 @@ sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
 
 /*
  * Shrinks to o->primaries primaries (removing those holding the fewest
- * keys) or removes o->remove; each goes with its replicas, drained over
- * the others, then deprovisioned. Never below 3 primaries.
+ * keys, never the entry node's) or removes o->remove; each goes with its
+ * replicas, drained over the others, then deprovisioned. Never below 3
+ * primaries.
  */
 sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
 		 const sp_conn_opts *co, const sp_log *log, sp_error *err);
