@@ -54,10 +54,10 @@ static sp_err provision_local(const sp_provisioner *p, const char *host,
 	lo = sp_local_defaults(dir);
 	lo.pass = co != NULL ? co->pass : NULL;
 	/* New nodes must match the old ones (the guides' first rule). */
-	lo.node_timeout_ms = (int)config_ll(host, port, co,
-					    "cluster-node-timeout", 5000);
-	lo.migration_barrier = (int)config_ll(
-	    host, port, co, "cluster-migration-barrier", 1);
+	lo.node_timeout_ms =
+	    (int)config_ll(host, port, co, "cluster-node-timeout", 5000);
+	lo.migration_barrier =
+	    (int)config_ll(host, port, co, "cluster-migration-barrier", 1);
 	return sp_local_spawn(&lo, sp_local_next_port(dir, port + 1), count,
 			      addrs, err);
 }
@@ -82,10 +82,11 @@ static sp_err provision_exec(const sp_provisioner *p, int count,
 			continue;
 		if (got >= count ||
 		    sp_parse_hostport(line, host, &port, NULL) != SP_OK)
-			rc = sp_seterr(err, SP_ERR_USAGE,
-				       "the provisioner printed \"%.100s\", not "
-				       "one of %d HOST:PORT lines",
-				       line, count);
+			rc =
+			    sp_seterr(err, SP_ERR_USAGE,
+				      "the provisioner printed \"%.100s\", not "
+				      "one of %d HOST:PORT lines",
+				      line, count);
 		else
 			sp_format_addr(addrs[got++], SP_ADDR_MAX, host, port);
 	}
@@ -112,8 +113,7 @@ sp_err sp_provision(const sp_provisioner *p, const char *host, int port,
 	return provision_local(p, host, port, co, count, addrs, err);
 }
 
-sp_err sp_deprovision(const sp_provisioner *p, const char *addr,
-		      sp_error *err)
+sp_err sp_deprovision(const sp_provisioner *p, const char *addr, sp_error *err)
 {
 	char host[SP_HOST_MAX], cmd[2048];
 	int port, status;
@@ -231,12 +231,13 @@ static sp_err probe(const char *host, int port, const sp_conn_opts *co,
 				break;
 		}
 		if ((rc = sp_conn_open(c.nodes[idx[i]].host,
-				       c.nodes[idx[i]].port, co, &conn,
-				       err)) == SP_OK &&
+				       c.nodes[idx[i]].port, co, &conn, err)) ==
+			SP_OK &&
 		    (rc = sp_conn_cmd(conn, NULL, err, "SET %s ok EX 60",
 				      key)) == SP_OK &&
 		    (rc = sp_conn_cmd(conn, &r, err, "GET %s", key)) == SP_OK &&
-		    (r->type != REDIS_REPLY_STRING || strcmp(r->str, "ok") != 0))
+		    (r->type != REDIS_REPLY_STRING ||
+		     strcmp(r->str, "ok") != 0))
 			rc = sp_seterr(err, SP_ERR_CLUSTER,
 				       "%s: the probe key did not read back",
 				       c.nodes[idx[i]].addr);
@@ -313,7 +314,8 @@ static sp_err new_nodes(const char *host, int port, const sp_scale_opts *o,
 	if (o->prov.kind == SP_PROV_LOCAL)
 		got = reclaim(host, port, o, co, addrs, want);
 	sp_logf(log, "provision", "provisioning %d nodes%s", want - got,
-		got ? " (reusing idle ones left by an interrupted expand)" : "");
+		got ? " (reusing idle ones left by an interrupted expand)"
+		    : "");
 	if (want > got &&
 	    (rc = sp_provision(&o->prov, host, port, co, want - got,
 			       addrs + got, err)) != SP_OK)
@@ -326,10 +328,12 @@ static sp_err new_nodes(const char *host, int port, const sp_scale_opts *o,
 static sp_err spread(const char *host, int port, const sp_scale_opts *o,
 		     const sp_conn_opts *co, const char *op, sp_error *err)
 {
-	sp_rebalance_req req = {.by = SP_BY_SLOTS, .threshold_pct = 0,
-				.use_empty_masters = 1};
-	sp_run_opts ro = {.mig = o->rm.mig, .journal_dir = o->rm.journal_dir,
-			  .op = op, .entry = ""};
+	sp_rebalance_req req = {
+	    .by = SP_BY_SLOTS, .threshold_pct = 0, .use_empty_masters = 1};
+	sp_run_opts ro = {.mig = o->rm.mig,
+			  .journal_dir = o->rm.journal_dir,
+			  .op = op,
+			  .entry = ""};
 	sp_migrate_stats st;
 	sp_journal *j = NULL;
 	sp_cluster c = {0};
@@ -381,20 +385,23 @@ sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
 	if (x.present && !x.done && !x.provisioning && x.n > 0 &&
 	    x.n == x.k * (1 + x.r)) {
 		/* Finish the interrupted expand with the nodes it has. */
-		sp_logf(log, "resume", "finishing an interrupted expand with "
-			"its %d nodes", x.n);
+		sp_logf(log, "resume",
+			"finishing an interrupted expand with "
+			"its %d nodes",
+			x.n);
 		k = x.k, r = x.r;
 	} else {
 		have = count_primaries(&c, &minr);
 		r = o->replicas >= 0 ? o->replicas : minr;
 		k = o->primaries - have;
 		if (k <= 0 || k * (1 + r) > MAX_NEW) {
-			rc = sp_seterr(err, SP_ERR_USAGE,
-				       k <= 0 ? "the cluster has %d primaries "
-						"already"
-					      : "%d new nodes are more than one "
-						"expand adds",
-				       k <= 0 ? have : k * (1 + r));
+			rc =
+			    sp_seterr(err, SP_ERR_USAGE,
+				      k <= 0 ? "the cluster has %d primaries "
+					       "already"
+					     : "%d new nodes are more than one "
+					       "expand adds",
+				      k <= 0 ? have : k * (1 + r));
 			goto out;
 		}
 		x = (xstate){.k = k, .r = r};
@@ -408,8 +415,8 @@ sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
 			break;
 		ao.replica = 1, ao.replica_of = prim;
 		for (j = 1; j <= r && rc == SP_OK; j++)
-			rc = sp_add_node(host, port, addrs[i * (1 + r) + j], &ao,
-					 co, log, id, err);
+			rc = sp_add_node(host, port, addrs[i * (1 + r) + j],
+					 &ao, co, log, id, err);
 	}
 	if (rc == SP_OK) {
 		sp_logf(log, "rebalance", "rebalancing over %d primaries",
@@ -443,7 +450,22 @@ static sp_provisioner with_dir(const sp_scale_opts *o, const char *host,
 	return prov;
 }
 
-/* Chooses the primaries to remove: those named, or the fewest keys. */
+/* 1 when removing primary i would take the entry node (c->nodes[0], where
+ * the gather started) away: it is i, or one of i's replicas. */
+static int holds_entry(const sp_cluster *c, int i)
+{
+	const sp_node *self = sp_view_self(&c->nodes[0].view);
+
+	return i == 0 || (self != NULL && c->nodes[i].id[0] != '\0' &&
+			  strcmp(self->master_id, c->nodes[i].id) == 0);
+}
+
+/*
+ * Chooses the primaries to remove: those named, or the fewest keys but
+ * never the entry node's (the caller, and an autoscaler, read the
+ * cluster through it: removing it would leave them with nothing to talk
+ * to, and an empty cluster's ties always fell on it).
+ */
 static sp_err pick_leaving(const sp_cluster *c, const sp_scale_opts *o,
 			   int have, int *out, int *n, sp_error *err)
 {
@@ -453,18 +475,29 @@ static sp_err pick_leaving(const sp_cluster *c, const sp_scale_opts *o,
 
 	*n = 0;
 	for (k = 0; k < o->nremove; k++) {
-		if ((rc = sp_find_node(c, o->remove[k], &out[*n], err)) != SP_OK)
+		if ((rc = sp_find_node(c, o->remove[k], &out[*n], err)) !=
+		    SP_OK)
 			return rc;
 		(*n)++;
 	}
 	if (o->nremove == 0) {
 		np = (int)sp_cluster_primaries(c, idx, SP_SLOTS);
+		for (j = 0; j < np; j++)
+			if (holds_entry(c, idx[j]))
+				idx[j] = -1;
 		for (i = 0; i < have - o->primaries && i < MAX_NEW; i++) {
 			for (j = 0, best = -1; j < np; j++)
 				if (idx[j] >= 0 &&
-				    (best < 0 ||
-				     c->nodes[idx[j]].keys < c->nodes[idx[best]].keys))
+				    (best < 0 || c->nodes[idx[j]].keys <
+						     c->nodes[idx[best]].keys))
 					best = j;
+			if (best < 0)
+				return sp_seterr(
+				    err, SP_ERR_USAGE,
+				    "shrinking %d primaries to %d: "
+				    "not enough primaries besides "
+				    "the entry node's",
+				    have, o->primaries);
 			out[(*n)++] = idx[best];
 			idx[best] = -1;
 		}
@@ -568,8 +601,10 @@ sp_err sp_rollback(const char *host, int port, const sp_scale_opts *o,
 		   sp_error *err)
 {
 	sp_journal_rec *rec = calloc(1, sizeof(*rec));
-	sp_run_opts ro = {.mig = o->rm.mig, .journal_dir = o->rm.journal_dir,
-			  .op = "rollback", .entry = ""};
+	sp_run_opts ro = {.mig = o->rm.mig,
+			  .journal_dir = o->rm.journal_dir,
+			  .op = "rollback",
+			  .entry = ""};
 	char path[1200];
 	sp_migrate_stats st;
 	sp_journal *j = NULL;
@@ -589,8 +624,7 @@ sp_err sp_rollback(const char *host, int port, const sp_scale_opts *o,
 		goto out;
 	sp_logf(log, "rollback", "returning %zu slots of %s %s to their owners",
 		p.nmoves, rec->op, rec->id);
-	if (p.nmoves > 0 &&
-	    (rc = sp_run_plan(&p, &j, &ro, &st, err)) != SP_OK)
+	if (p.nmoves > 0 && (rc = sp_run_plan(&p, &j, &ro, &st, err)) != SP_OK)
 		goto out;
 	*moved = p.nmoves;
 	if (strcmp(rec->op, "expand") == 0)

@@ -23,10 +23,10 @@ typedef enum sp_prov_kind { SP_PROV_LOCAL, SP_PROV_EXEC } sp_prov_kind;
 
 typedef struct sp_provisioner {
 	sp_prov_kind kind;
-	const char *dir;           /* local: cluster directory, or NULL */
-	const char *provision;     /* exec: shell command */
-	const char *deprovision;   /* exec: shell command */
-	int node_timeout_ms;       /* local: cluster-node-timeout */
+	const char *dir;	 /* local: cluster directory, or NULL */
+	const char *provision;	 /* exec: shell command */
+	const char *deprovision; /* exec: shell command */
+	int node_timeout_ms;	 /* local: cluster-node-timeout */
 } sp_provisioner;
 
 /* Brings `count` new nodes up; their addresses go to addrs. */
@@ -35,16 +35,15 @@ sp_err sp_provision(const sp_provisioner *p, const char *host, int port,
 		    char (*addrs)[SP_ADDR_MAX], sp_error *err);
 
 /* Takes the node at addr away (local: stop it and delete its data). */
-sp_err sp_deprovision(const sp_provisioner *p, const char *addr,
-		      sp_error *err);
+sp_err sp_deprovision(const sp_provisioner *p, const char *addr, sp_error *err);
 
 typedef struct sp_scale_opts {
-	int primaries;             /* the number of primaries wanted */
-	int replicas;              /* per new primary; -1: as the cluster has */
+	int primaries;		   /* the number of primaries wanted */
+	int replicas;		   /* per new primary; -1: as the cluster has */
 	const char *const *remove; /* shrink: these nodes, or NULL */
 	size_t nremove;
 	sp_provisioner prov;
-	sp_remove_opts rm;         /* engine options, journal dir, waits */
+	sp_remove_opts rm; /* engine options, journal dir, waits */
 } sp_scale_opts;
 
 /*
@@ -58,8 +57,9 @@ sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
 
 /*
  * Shrinks to o->primaries primaries (removing those holding the fewest
- * keys) or removes o->remove; each goes with its replicas, drained over
- * the others, then deprovisioned. Never below 3 primaries.
+ * keys, never the entry node's) or removes o->remove; each goes with its
+ * replicas, drained over the others, then deprovisioned. Never below 3
+ * primaries.
  */
 sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
 		 const sp_conn_opts *co, const sp_log *log, sp_error *err);

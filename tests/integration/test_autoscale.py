@@ -503,6 +503,199 @@ def test_daemon_killed_mid_scale_out_resumes_it_when_restarted(
 
 
 # ---------------------------------------------------------------------------
+# low load: scale in
+
+
+SCALE_IN = ("[limits]\nmin_primaries = 3\ncooldown = 1h\n"
+            "[scale_in]\nmemory_ratio = 0.30\nsustain = 1s\n"
+            "[engine]\nnode_wait = 90s\n")
+
+
+def port_of(v):
+    return int(v["addr"].rsplit(":", 1)[1])
+
+
+def load_distinct(c, n, prefix):
+    """n keys, each with its own value, written through RedisCluster."""
+    kv = {"%s:%d" % (prefix, i): "value-%d-%s" % (i, "v" * 64) for i in range(n)}
+    rc = c.rc()
+    try:
+        keys = list(kv)
+        for i in range(0, n, 1000):
+            pipe = rc.pipeline()
+            for k in keys[i:i + 1000]:
+                pipe.set(k, kv[k])
+            pipe.execute()
+    finally:
+        rc.close()
+    return kv
+
+
+def delete_share(c, port, share, kv):
+    """Deletes `share` of the keys the primary at port holds (on it, the
+    owner) and drops them from kv."""
+    cl = c.client(port)
+    keys = sorted(cl.scan_iter(count=1000))
+    gone = keys[:int(len(keys) * share)]
+    pipe = cl.pipeline(transaction=False)
+    for k in gone:  # one DEL each: the keys are in different slots
+        pipe.delete(k)
+    assert all(pipe.execute())
+    for k in gone:
+        del kv[k]
+
+
+def test_low_load_scales_in_by_one_primary_and_cooldown_holds_the_next(
+        procs, cluster_factory, tmp_path):
+    c = cluster_factory(primaries=5, replicas=1)
+    c.config_all("maxmemory", "64mb")
+    kv = load_distinct(c, 5000, "in")
+    prims = c.primaries()
+    entry = [v for v in prims if v["addr"] == c.entry][0]
+    # The rule removes the primary with the fewest keys. The entry node,
+    # which the daemon reads the cluster through, is made the one with the
+    # fewest: it must stay (removing it left the daemon with no cluster to
+    # read). `victim` has the fewest of the others.
+    victim = [v for v in prims if v["id"] != entry["id"]][0]
+    delete_share(c, port_of(entry), 0.6, kv)
+    delete_share(c, port_of(victim), 0.3, kv)
+    keys = {v["id"]: c.client(port_of(v)).dbsize() for v in prims}
+    others = [keys[v["id"]] for v in prims if v["id"] not in (entry["id"], victim["id"])]
+    assert keys[entry["id"]] < keys[victim["id"]] < min(others), keys
+    victim_slots = sum(b - a + 1 for a, b in victim["slots"])
+    leaving = [victim] + [v for v in c.view() if v["master"] == victim["id"]]
+    assert len(leaving) == 2, c.view()
+    leaving_pids = {port_of(v): c.pid_of(port_of(v)) for v in leaving}
+    d = start_daemon(procs, tmp_path, c.entry, base_config(tmp_path) + SCALE_IN)
+    dec = wait_event(d, lambda e: e["event"] == "decision" and e["action"] == "scale-in",
+                     60, "the scale-in decision")
+    assert dec["rule"] == "low-load" and dec["primaries"] == 5 and dec["target"] == 4, dec
+    assert dec["value"] < 0.30 and dec["sustained_s"] >= 1.0, dec
+    assert len(dec["nodes"]) == 5 and all(0 <= n["mem_ratio"] < 0.30 for n in dec["nodes"])
+    done = wait_event(d, lambda e: e["event"] == "action" and e["status"] != "started",
+                      240, "the scale-in to finish")
+    assert done["status"] == "ok" and done["action"] == "scale-in", done
+    assert done["slots_moved"] == victim_slots and done["keys_moved"] > 0, done
+    assert_balanced_and_healthy(c, 4, 8)
+    assert_keys(c, kv)
+    # Exactly the victim and its replica left: forgotten by every node
+    # that stays, stopped, and their directories purged.
+    ids = {v["id"] for v in leaving}
+    assert sorted(v["id"] for v in c.primaries()) == sorted(
+        v["id"] for v in prims if v["id"] != victim["id"])
+    for p in c.ports():
+        view = c.view(p)
+        assert len(view) == 8 and not ids & {v["id"] for v in view}, (p, view)
+        assert int(c.client(p).cluster("info")["cluster_known_nodes"]) == 8
+    assert not set(leaving_pids) & set(c.ports()), c.ports()
+    for port, pid in leaving_pids.items():
+        wait_until(lambda: not pid_alive(pid), 10, 0.1, "pid %d of %d to exit" % (pid, port))
+    # Still low, still above min_primaries: the rule fires, the cooldown holds it.
+    held = wait_event(d, lambda e: e["event"] == "decision" and e.get("held_by") == "cooldown",
+                      60, "a decision held by the cooldown")
+    assert held["rule"] == "low-load" and held["primaries"] == 4 and held["action"] == "none"
+    assert d.stop() == 0, d.stderr()
+    starts = [e for e in events(d) if e["event"] == "action" and e["status"] == "started"]
+    assert len(starts) == 1, starts
+    assert not os.path.exists(str(tmp_path / "journal" / "autoscale.state"))
+
+    # min_primaries holds it too, with no cooldown to hide behind.
+    d2 = start_daemon(procs, tmp_path, c.entry, base_config(tmp_path) + SCALE_IN.replace(
+        "min_primaries = 3\ncooldown = 1h", "min_primaries = 4\ncooldown = 0"), name="daemon2")
+    held = wait_event(d2, lambda e: e["event"] == "decision" and e["rule"] == "low-load",
+                      60, "a low-load decision")
+    assert held["held_by"] == "min-primaries" and held["action"] == "none", held
+    assert held["primaries"] == 4 and held["target"] == 4, held
+    time.sleep(2)  # several intervals: still no action
+    assert d2.stop() == 0, d2.stderr()
+    assert not any(e["event"] in ("action", "resume") for e in events(d2)), events(d2)
+    assert len(c.primaries()) == 4 and len(c.ports()) == 8
+    assert_keys(c, kv)
+
+
+# ---------------------------------------------------------------------------
+# latency: add replicas
+
+# A data command that takes `ARGV[1]` microseconds on the node it runs on:
+# Redis' own latency histogram (INFO latencystats, what the rule reads)
+# records it like any slow command. DEBUG SLEEP would not do: the rule
+# leaves admin commands (DEBUG among them) out.
+SLOW_EVAL = ("local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] local n "
+             "repeat n = redis.call('TIME') until n[1] * 1000000 + n[2] - s >= "
+             "tonumber(ARGV[1]) return 1")
+
+def latency_config(add_replicas):
+    return ("[latency]\np95_ms = 20\nsustain = 0.5s\nmax_replicas = 2\nadd_replicas = %s\n"
+            "[limits]\ncooldown = 1h\n[engine]\nnode_wait = 90s\n" %
+            ("true" if add_replicas else "false"))
+
+
+def test_high_latency_adds_a_replica_to_every_primary(procs, cluster_factory, tmp_path):
+    c = cluster_factory()
+    kv = load_distinct(c, 3000, "lat")
+    slow = [v for v in c.primaries() if v["addr"] != c.entry][0]
+    cl = c.client(port_of(slow))
+    for _ in range(5):
+        cl.eval(SLOW_EVAL, 0, 60000)
+    p99 = cl.info("latencystats")["latency_percentiles_usec_eval"]["p99"]
+    assert p99 >= 50000, cl.info("latencystats")
+    before = c.ports()
+
+    # Not configured to act: the rule fires and is only logged.
+    d = start_daemon(procs, tmp_path, c.entry, base_config(tmp_path) + latency_config(False),
+                     name="daemon-off")
+    dec = wait_event(d, lambda e: e["event"] == "decision" and e["rule"] == "latency-high",
+                     60, "the latency decision")
+    assert dec["held_by"] == "not-configured" and dec["action"] == "none", dec
+    assert dec["node"] == slow["addr"] and dec["value"] > 20, dec
+    assert d.stop() == 0, d.stderr()
+    assert not any(e["event"] == "action" for e in events(d))
+    assert c.ports() == before
+
+    d = start_daemon(procs, tmp_path, c.entry, base_config(tmp_path) + latency_config(True))
+    dec = wait_event(d, lambda e: e["event"] == "decision" and e["action"] == "add-replicas",
+                     60, "the add-replicas decision")
+    assert dec["rule"] == "latency-high" and dec["node"] == slow["addr"], dec
+    assert dec["value"] > 20 and dec["primaries"] == 3, dec
+    done = wait_event(d, lambda e: e["event"] == "action" and e["status"] != "started",
+                      240, "the replicas to be added")
+    assert done["status"] == "ok" and done["action"] == "add-replicas", done
+    p = run_sp("check", c.entry, "--expect-nodes", 9, "--expect-primaries", 3,
+               "--min-replicas", 2, "--wait", 60, timeout=90)
+    assert p.returncode == 0, p.stdout + p.stderr
+    last = []
+
+    def clean():
+        last[:] = [redis_cli_check(c.entry)]
+        return redis_cli_clean(*last[0])
+    try:
+        wait_until(clean, 30, 0.5, "redis-cli --cluster check to pass")
+    except AssertionError:
+        raise AssertionError("redis-cli --cluster check: %s" % (last[0][1],))
+    view = c.view()
+    prims = [v for v in view if v["primary"]]
+    assert sorted(len([r for r in view if r["master"] == v["id"]]) for v in prims) == [2, 2, 2]
+    new = sorted(set(c.ports()) - set(before))
+    assert len(new) == 3, c.ports()
+    by_id = {v["id"]: v for v in view}
+    for port in new:
+        repl = c.client(port).info("replication")
+        assert repl["role"] == "slave" and repl["master_link_status"] == "up", repl
+        me = [v for v in c.view(port) if v["myself"]][0]
+        # A full copy of its primary's data.
+        assert c.client(port).dbsize() == c.client(port_of(by_id[me["master"]])).dbsize() > 0
+    assert_keys(c, kv)
+    # Still slow (the histogram keeps the slow calls), but at max_replicas.
+    held = wait_event(d, lambda e: e["event"] == "decision" and e.get("held_by") == "max-replicas",
+                      60, "a decision held by max_replicas")
+    assert held["rule"] == "latency-high" and held["action"] == "none", held
+    assert d.stop() == 0, d.stderr()
+    starts = [e for e in events(d) if e["event"] == "action" and e["status"] == "started"]
+    assert len(starts) == 1, starts
+    assert len(c.ports()) == 9
+
+
+# ---------------------------------------------------------------------------
 # gossip and failures
 
 
