@@ -298,9 +298,10 @@ def assert_keys(c, kv):
         rc.close()
 
 
-def assert_balanced_and_healthy(c, primaries, nodes):
+def assert_checks_pass(c, primaries, nodes, min_replicas=1):
+    """slotpilot check with the expected shape, then redis-cli --cluster check."""
     p = run_sp("check", c.entry, "--expect-nodes", nodes, "--expect-primaries", primaries,
-               "--min-replicas", 1, "--wait", 60, timeout=90)
+               "--min-replicas", min_replicas, "--wait", 60, timeout=90)
     assert p.returncode == 0, p.stdout + p.stderr
     last = []
 
@@ -311,6 +312,10 @@ def assert_balanced_and_healthy(c, primaries, nodes):
         wait_until(clean, 30, 0.5, "redis-cli --cluster check to pass")
     except AssertionError:
         raise AssertionError("redis-cli --cluster check: %s" % (last[0][1],))
+
+
+def assert_balanced_and_healthy(c, primaries, nodes):
+    assert_checks_pass(c, primaries, nodes)
     counts = [sum(b - a + 1 for a, b in v["slots"]) for v in c.primaries()]
     assert len(counts) == primaries and max(counts) - min(counts) <= 1, counts
 
@@ -660,18 +665,7 @@ def test_high_latency_adds_a_replica_to_every_primary(procs, cluster_factory, tm
     done = wait_event(d, lambda e: e["event"] == "action" and e["status"] != "started",
                       240, "the replicas to be added")
     assert done["status"] == "ok" and done["action"] == "add-replicas", done
-    p = run_sp("check", c.entry, "--expect-nodes", 9, "--expect-primaries", 3,
-               "--min-replicas", 2, "--wait", 60, timeout=90)
-    assert p.returncode == 0, p.stdout + p.stderr
-    last = []
-
-    def clean():
-        last[:] = [redis_cli_check(c.entry)]
-        return redis_cli_clean(*last[0])
-    try:
-        wait_until(clean, 30, 0.5, "redis-cli --cluster check to pass")
-    except AssertionError:
-        raise AssertionError("redis-cli --cluster check: %s" % (last[0][1],))
+    assert_checks_pass(c, 3, 9, min_replicas=2)
     view = c.view()
     prims = [v for v in view if v["primary"]]
     assert sorted(len([r for r in view if r["master"] == v["id"]]) for v in prims) == [2, 2, 2]
