@@ -699,8 +699,8 @@ out:
  * them (the node's output buffer grows by one "+OK" per reply). */
 #define MAX_DEFERRED 16384
 
-/* Appends "CLUSTER SETSLOT s NODE id" for every slot to node i. A
- * bystander's earlier replies are left waiting (up to MAX_DEFERRED). */
+/* Appends "CLUSTER SETSLOT s NODE id" for every slot to bystander i,
+ * leaving its earlier replies waiting (up to MAX_DEFERRED). */
 static sp_err append_node(worker *w, int i, const wslot *ws, size_t k,
 			  const char *id)
 {
@@ -708,19 +708,17 @@ static sp_err append_node(worker *w, int i, const wslot *ws, size_t k,
 	sp_err rc = SP_OK;
 	size_t j;
 
-	if (i == w->p->src || c == NULL || c->ctx->err ||
-	    c->pending + (int)k > MAX_DEFERRED)
+	if (c == NULL || c->ctx->err || c->pending + (int)k > MAX_DEFERRED)
 		rc = conn_to(w, i, &c);
 	for (j = 0; j < k && rc == SP_OK; j++)
-		rc = sp_conn_append(c, &w->err, "CLUSTER SETSLOT %d NODE %s",
-				    ws[j].slot, id);
+		rc = append_setslot(w, c, ws[j].slot, "NODE", id);
 	return rc;
 }
 
 /*
- * SETSLOT NODE to the source and every other primary at once. The source's
- * replies are read now and land in res[]; a failure there is retried
- * alone, and its result is what counts. The other primaries' commands are
+ * SETSLOT NODE to every other primary, then to the source, whose replies
+ * are read now (setslot_all, with its retries) and land in res[]: its
+ * result is what counts. The other primaries' commands are
  * written out but their replies are read only when the worker next needs
  * that node (conn_to) or at its end: a bystander may be the source of
  * another pair, busy for a whole pipeline of MIGRATEs, and the window
@@ -730,13 +728,11 @@ static sp_err append_node(worker *w, int i, const wslot *ws, size_t k,
 static sp_err broadcast_node(worker *w, wslot *ws, size_t k, const char *id,
 			     int *res)
 {
-	size_t n = w->sh->nnodes, i, j;
-	int src = w->p->src;
-	sp_err rc = SP_OK;
+	size_t n = w->sh->nnodes, i;
 	sp_error e;
 
 	for (i = 0; i < n; i++) {
-		if ((int)i == w->p->dst || (int)i == src)
+		if ((int)i == w->p->dst || (int)i == w->p->src)
 			continue;
 		if (append_node(w, (int)i, ws, k, id) != SP_OK ||
 		    sp_conn_flush(w->conns[i], &e) != SP_OK) {
@@ -745,23 +741,7 @@ static sp_err broadcast_node(worker *w, wslot *ws, size_t k, const char *id,
 			w->conns[i] = NULL;
 		}
 	}
-	if ((rc = append_node(w, src, ws, k, id)) == SP_OK) {
-		for (j = 0; j < k && rc == SP_OK; j++) {
-			rc = sp_conn_read(w->conns[src], NULL, &e,
-					  "CLUSTER SETSLOT");
-			if (w->conns[src]->ctx->err)
-				break;
-			if ((res[j] = setslot_result(rc, e.msg)) == R_ERR)
-				w->err = e;
-			rc = SP_OK;
-		}
-	}
-	if (rc != SP_OK) {
-		if (w->conns[src] != NULL)
-			sp_conn_drain(w->conns[src]);
-		rc = setslot_all(w, src, ws, k, -1, "NODE", id, res, 0);
-	}
-	return rc;
+	return setslot_all(w, w->p->src, ws, k, -1, "NODE", id, res, 0);
 }
 
 /*
