@@ -23,7 +23,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "engine/planner.h"
+#include "model/planner.h"
 
 typedef enum layout { RANDOM, NEW_EMPTY, DRAIN_ONE } layout;
 

@@ -8,8 +8,8 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "../io/conn.h"
-#include "../io/log.h"
+#include "io/conn.h"
+#include "base/log.h"
 
 /* Documented exit codes (README "Exit codes"). */
 enum {

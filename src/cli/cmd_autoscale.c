@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/autoscale.h"
-#include "cli.h"
+#include "autoscale/autoscale.h"
+#include "cli/cli.h"
 
 enum { O_CONFIG = 1, O_LISTEN, O_DRY, O_JDIR };
 

@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/checks.h"
-#include "../model/converge.h"
-#include "cli.h"
+#include "model/checks.h"
+#include "cluster/converge.h"
+#include "cli/cli.h"
+#include "cluster/gather.h"
 
 enum { O_NODES = 1, O_PRIMARIES, O_REPLICAS, O_WAIT };
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/local.h"
-#include "cli.h"
+#include "provision/local.h"
+#include "cli/cli.h"
 
 enum { O_PORT = 1, O_ANNOUNCE, O_NTIMEOUT };
 

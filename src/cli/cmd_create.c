@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/create.h"
-#include "cli.h"
+#include "ops/create.h"
+#include "cli/cli.h"
 
 enum { O_REPLICAS = 1, O_WAIT };
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/keyslot.h"
-#include "cli.h"
+#include "model/keyslot.h"
+#include "cli/cli.h"
 
 static int no_opts(void *ud, int id, const char *val) { return -1; }
 

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../engine/local.h"
-#include "../model/converge.h"
-#include "../ops/create.h"
-#include "cli.h"
+#include "provision/local.h"
+#include "cluster/converge.h"
+#include "ops/create.h"
+#include "cli/cli.h"
 
 #define DEFAULT_DIR ".slotpilot/local"
 

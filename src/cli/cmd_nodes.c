@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/local.h"
-#include "../ops/scale.h"
-#include "moving.h"
+#include "provision/local.h"
+#include "ops/scale.h"
+#include "cli/moving.h"
 
 enum { O_REPLICA = 1, O_REPLICA_OF, O_NWAIT, O_WITH_REPLICAS, O_FAILOVER,
        O_FORCE, O_RETIRE, O_DEPROV, O_DEPROV_CMD, O_DIR };

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/preflight.h"
-#include "cli.h"
+#include "ops/preflight.h"
+#include "cli/cli.h"
 
 enum {
 	O_PLAN = 1,

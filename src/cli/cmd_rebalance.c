@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/rebalance.h"
-#include "moving.h"
+#include "ops/rebalance.h"
+#include "cli/moving.h"
+#include "cluster/gather.h"
 
 enum { O_WEIGHT = 1, O_THRESHOLD, O_EMPTY, O_BY, O_OUT, O_SAMPLE, O_APPROVE,
        O_LIMIT, O_ENTRY };

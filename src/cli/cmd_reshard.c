@@ -7,13 +7,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../engine/bigkeys.h"
-#include "../model/converge.h"
-#include "../ops/recover.h"
-#include "../ops/reshard.h"
-#include "cli.h"
-#include "moving.h"
-#include "progress.h"
+#include "engine/bigkeys.h"
+#include "base/clock.h"
+#include "ops/recover.h"
+#include "ops/reshard.h"
+#include "cli/cli.h"
+#include "cli/moving.h"
+#include "cli/progress.h"
+#include "cluster/gather.h"
 
 enum { O_FROM = 1, O_TO, O_SLOTS, O_RANGES };
 

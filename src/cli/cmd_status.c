@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/cluster.h"
-#include "cli.h"
+#include "model/cluster.h"
+#include "cli/cli.h"
+#include "cluster/gather.h"
 
 #define CELL 128
 #define MAXPRIM 52

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/converge.h"
-#include "traffic_run.h"
+#include "base/clock.h"
+#include "cli/traffic_run.h"
 
 enum {
 	O_CONNS = 1,

@@ -13,7 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 void sp_cli_errorf(const char *fmt, ...)
 {

@@ -3,16 +3,17 @@
  * signals, printing moves, the big-key filter, waiting for a healthy
  * cluster, and the journaled run with progress and summary.
  */
-#include "moving.h"
+#include "cli/moving.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../engine/bigkeys.h"
-#include "../model/converge.h"
-#include "progress.h"
+#include "engine/bigkeys.h"
+#include "cluster/converge.h"
+#include "cli/progress.h"
+#include "base/clock.h"
 
 static volatile sig_atomic_t stop_flag;
 

@@ -6,9 +6,9 @@
 #ifndef SP_MOVING_H
 #define SP_MOVING_H
 
-#include "../ops/reshard.h"
-#include "cli.h"
-#include "traffic_run.h"
+#include "ops/reshard.h"
+#include "cli/cli.h"
+#include "cli/traffic_run.h"
 
 #define SP_DEFAULT_JOURNAL_DIR ".slotpilot/journal"
 

@@ -1,9 +1,9 @@
 /*
  * progress.c - progress bar, periodic lines, JSON events, summary.
  */
-#include "progress.h"
+#include "cli/progress.h"
 
-#include "../model/converge.h"
+#include "base/clock.h"
 
 static void bar(const sp_migrate_stats *s)
 {

@@ -2,13 +2,13 @@
  * traffic_run.c - the generator around an operation or on its own: the
  * one-second sampler, phases, and the side-by-side report.
  */
-#include "traffic_run.h"
+#include "cli/traffic_run.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/converge.h"
+#include "base/clock.h"
 
 static const char csv_head[] =
     "seconds,phase,ops,reads,writes,p50_ms,p99_ms,p999_ms,max_ms,errors,"

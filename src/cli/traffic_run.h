@@ -12,8 +12,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
-#include "../engine/traffic.h"
-#include "cli.h"
+#include "traffic/traffic.h"
+#include "cli/cli.h"
 
 #define SP_MAX_PHASES 8
 

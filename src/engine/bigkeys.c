@@ -1,13 +1,13 @@
 /*
  * bigkeys.c - measure the keys of planned slots with pipelined MEMORY USAGE.
  */
-#include "bigkeys.h"
+#include "engine/bigkeys.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/converge.h"
-#include "../model/keyslot.h"
+#include "base/clock.h"
+#include "model/keyslot.h"
 
 static sp_err add(sp_big_keys *b, int slot, int node, const redisReply *k,
 		  long long bytes, sp_error *err)

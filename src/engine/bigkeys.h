@@ -10,7 +10,7 @@
 #ifndef SP_BIGKEYS_H
 #define SP_BIGKEYS_H
 
-#include "migrate.h"
+#include "engine/migrate.h"
 
 typedef struct sp_big_key {
 	int slot;

@@ -1,7 +1,7 @@
 /*
  * guard.c - the latency guard (see guard.h).
  */
-#include "guard.h"
+#include "engine/guard.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../model/converge.h"
+#include "base/clock.h"
 
 #define RING		4096 /* probe samples kept */
 #define PERIOD_MS	250  /* between control decisions */

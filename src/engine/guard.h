@@ -16,7 +16,7 @@
 #ifndef SP_GUARD_H
 #define SP_GUARD_H
 
-#include "migrate.h"
+#include "engine/migrate.h"
 
 typedef struct sp_guard sp_guard;
 

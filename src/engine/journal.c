@@ -1,9 +1,9 @@
 /*
  * journal.c - write and read operation journals (JSON lines via jansson).
  */
-#include "journal.h"
+#include "engine/journal.h"
 
-#include "../io/files.h"
+#include "base/files.h"
 
 #include <dirent.h>
 #include <errno.h>

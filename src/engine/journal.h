@@ -17,7 +17,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "migrate.h"
+#include "engine/migrate.h"
 
 typedef struct sp_journal {
 	FILE *f;

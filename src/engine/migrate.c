@@ -3,15 +3,15 @@
  * pipelined SETSLOT / GETKEYSINSLOT / MEMORY USAGE / MIGRATE, pairs in
  * parallel threads, retries with backoff, and no open slot left behind.
  */
-#include "migrate.h"
+#include "engine/migrate.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/converge.h"
-#include "guard.h"
+#include "base/clock.h"
+#include "engine/guard.h"
 
 #define SIZE_SAMPLE	   16 /* keys measured per slot and round */
 #define MIGRATE_FIXED_ARGS 10 /* MIGRATE h p "" 0 t REPLACE AUTH2 u p */

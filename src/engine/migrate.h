@@ -21,21 +21,9 @@
 
 #include <signal.h>
 
-#include "../io/conn.h"
-#include "../model/topology.h"
-
-typedef struct sp_endpoint {
-	char id[SP_ID_LEN + 1];
-	char host[SP_HOST_MAX];
-	int port;
-	char addr[SP_ADDR_MAX];
-} sp_endpoint;
-
-typedef struct sp_move {
-	int slot;
-	int src; /* index into the endpoint table */
-	int dst;
-} sp_move;
+#include "io/conn.h"
+#include "model/plan.h"
+#include "model/topology.h"
 
 typedef enum sp_rate_unit {
 	SP_RATE_NONE = 0,

@@ -2,7 +2,7 @@
  * conn.c - one blocking hiredis connection with timeouts, AUTH, pipelining
  * and error classification. Messages always say which node and command.
  */
-#include "conn.h"
+#include "io/conn.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -13,7 +13,7 @@
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define SP_HOST_MAX 256
 #define SP_ADDR_MAX (SP_HOST_MAX + 16)

@@ -13,7 +13,7 @@
  * one sort of all view lines, so a 1,000-node check stays at about
  * nodes * 16384 steps for the slot rules and nodes^2 bytes of memory.
  */
-#include "checks.h"
+#include "model/checks.h"
 
 #include <limits.h>
 #include <stdarg.h>

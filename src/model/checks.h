@@ -6,7 +6,7 @@
 #ifndef SP_CHECKS_H
 #define SP_CHECKS_H
 
-#include "cluster.h"
+#include "model/cluster.h"
 
 typedef enum sp_severity { SP_SEV_WARN = 1, SP_SEV_ERR = 2 } sp_severity;
 

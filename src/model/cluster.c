@@ -8,7 +8,7 @@
  * links into unit tests and fuzzers without hiredis. For that reason the
  * small INFO-text readers below are local rather than conn.c's.
  */
-#include "cluster.h"
+#include "model/cluster.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -11,8 +11,8 @@
 #ifndef SP_CLUSTER_H
 #define SP_CLUSTER_H
 
-#include "../io/conn.h"
-#include "topology.h"
+#include "io/conn.h"
+#include "model/topology.h"
 
 typedef struct sp_node_state {
 	char host[SP_HOST_MAX];
@@ -50,15 +50,6 @@ typedef struct sp_cluster {
 	size_t nnodes;
 	size_t cap;
 } sp_cluster;
-
-/*
- * Gathers the cluster reachable from host:port into *out (caller frees with
- * sp_cluster_free). Unreachable nodes other than the entry are recorded
- * with reachable = 0. If the entry node itself is unreachable, returns its
- * error (SP_ERR_IO / SP_ERR_TIMEOUT / SP_ERR_NOAUTH) and *out is empty.
- */
-sp_err sp_cluster_gather(const char *host, int port, const sp_conn_opts *opts,
-			 sp_cluster *out, sp_error *err);
 
 /* Releases everything *c owns; accepts an empty cluster. */
 void sp_cluster_free(sp_cluster *c);

@@ -4,7 +4,7 @@
  * a key without asking the server. Written by hand: it is twenty lines and
  * no Debian package exports Redis's exact hash-tag rule.
  */
-#include "keyslot.h"
+#include "model/keyslot.h"
 
 #include <string.h>
 

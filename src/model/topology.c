@@ -6,7 +6,7 @@
  * and anything else is an SP_ERR_PROTOCOL that quotes the line; no input
  * can make the parser read past len, recurse, or grow without bound.
  */
-#include "topology.h"
+#include "model/topology.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../io/error.h"
+#include "base/error.h"
 
 #define SP_SLOTS 16384
 #define SP_ID_LEN 40

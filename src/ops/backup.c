@@ -3,7 +3,7 @@
  * protocol (as `redis-cli --rdb` does) or saved on the nodes with BGSAVE;
  * a manifest beside them; and the check of RDB files and manifests.
  */
-#include "backup.h"
+#include "ops/backup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,10 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../io/crc64.h"
-#include "../io/files.h"
-#include "../model/checks.h"
-#include "../model/converge.h"
+#include "base/crc64.h"
+#include "base/files.h"
+#include "model/checks.h"
+#include "base/clock.h"
+#include "cluster/gather.h"
 
 #define CHUNK	     (64 * 1024)
 #define EOF_MARK_LEN 40 /* RDB_EOF_MARK_SIZE in Redis's replication.c */

@@ -1,13 +1,14 @@
 /*
  * create.c - plan and run the bootstrap of a new cluster.
  */
-#include "create.h"
+#include "ops/create.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/converge.h"
-#include "join.h"
+#include "cluster/converge.h"
+#include "ops/join.h"
+#include "base/clock.h"
 
 static int by_host_count(const sp_create_plan *p, const char *host)
 {

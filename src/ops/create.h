@@ -10,9 +10,9 @@
 #ifndef SP_CREATE_H
 #define SP_CREATE_H
 
-#include "../io/conn.h"
-#include "../io/log.h"
-#include "../model/topology.h"
+#include "io/conn.h"
+#include "base/log.h"
+#include "model/topology.h"
 
 typedef struct sp_create_node {
 	char host[SP_HOST_MAX];

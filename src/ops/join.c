@@ -1,14 +1,14 @@
 /*
  * join.c - one node into a cluster: inspection, MEET, REPLICATE, sync.
  */
-#include "join.h"
+#include "ops/join.h"
 
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../model/converge.h"
+#include "base/clock.h"
 
 sp_err sp_node_inspect(const char *host, int port, const char *addr,
 		       const sp_conn_opts *co, char *id, char *why, size_t len,

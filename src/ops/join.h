@@ -5,8 +5,8 @@
 #ifndef SP_JOIN_H
 #define SP_JOIN_H
 
-#include "../io/conn.h"
-#include "../model/topology.h"
+#include "io/conn.h"
+#include "model/topology.h"
 
 /*
  * Reads the node at host:port: its id into id (SP_ID_LEN + 1 bytes), and

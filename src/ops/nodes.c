@@ -1,16 +1,18 @@
 /*
  * nodes.c - add-node, remove-node and manual failover.
  */
-#include "nodes.h"
+#include "ops/nodes.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../engine/planner.h"
-#include "../model/converge.h"
-#include "join.h"
-#include "recover.h"
+#include "model/planner.h"
+#include "cluster/converge.h"
+#include "ops/join.h"
+#include "ops/recover.h"
+#include "base/clock.h"
+#include "cluster/gather.h"
 
 sp_err sp_find_node(const sp_cluster *c, const char *name, int *idx,
 		    sp_error *err)

@@ -16,9 +16,9 @@
 #ifndef SP_NODES_H
 #define SP_NODES_H
 
-#include "../io/log.h"
-#include "../model/cluster.h"
-#include "reshard.h"
+#include "base/log.h"
+#include "model/cluster.h"
+#include "ops/reshard.h"
 
 typedef struct sp_add_opts {
 	int replica;            /* join as a replica */

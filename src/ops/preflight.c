@@ -5,7 +5,7 @@
  * section measures; the pure comparisons come first in this file, the
  * reading of the nodes after them.
  */
-#include "preflight.h"
+#include "ops/preflight.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -14,8 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../model/converge.h"
-#include "rebalance.h"
+#include "base/clock.h"
+#include "ops/rebalance.h"
+#include "cluster/gather.h"
 
 #define PIPE_CHUNK 1024
 

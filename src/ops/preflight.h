@@ -24,9 +24,9 @@
 #ifndef SP_PREFLIGHT_H
 #define SP_PREFLIGHT_H
 
-#include "../engine/bigkeys.h"
-#include "../io/log.h"
-#include "../model/checks.h"
+#include "engine/bigkeys.h"
+#include "base/log.h"
+#include "model/checks.h"
 
 #define SP_PF_MAX_PARAMS 32
 #define SP_PF_MAX_PROBES 10000

@@ -2,9 +2,9 @@
  * rebalance.c - slot weights from the cluster, rebalance planning, plan
  * files and their check against the live cluster.
  */
-#include "rebalance.h"
+#include "ops/rebalance.h"
 
-#include "../engine/bigkeys.h"
+#include "engine/bigkeys.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -10,8 +10,8 @@
 #ifndef SP_REBALANCE_H
 #define SP_REBALANCE_H
 
-#include "../engine/planner.h"
-#include "reshard.h"
+#include "model/planner.h"
+#include "ops/reshard.h"
 
 typedef enum sp_balance_by { SP_BY_SLOTS, SP_BY_KEYS, SP_BY_MEMORY } sp_balance_by;
 

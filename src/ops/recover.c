@@ -1,12 +1,14 @@
 /*
  * recover.c - resume planning and fix.
  */
-#include "recover.h"
+#include "ops/recover.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/converge.h"
+#include "cluster/converge.h"
+#include "base/clock.h"
+#include "cluster/gather.h"
 
 static int find_ep(const sp_opplan *p, const char *id)
 {

@@ -8,8 +8,8 @@
 #ifndef SP_RECOVER_H
 #define SP_RECOVER_H
 
-#include "../io/log.h"
-#include "reshard.h"
+#include "base/log.h"
+#include "ops/reshard.h"
 
 /*
  * The moves still needed to finish the journaled operation rec on the

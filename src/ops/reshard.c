@@ -1,7 +1,7 @@
 /*
  * reshard.c - plan a reshard and run any plan of moves, journaled.
  */
-#include "reshard.h"
+#include "ops/reshard.h"
 
 #include <ctype.h>
 #include <errno.h>

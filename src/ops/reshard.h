@@ -9,9 +9,9 @@
 #ifndef SP_RESHARD_H
 #define SP_RESHARD_H
 
-#include "../engine/journal.h"
-#include "../engine/migrate.h"
-#include "../model/cluster.h"
+#include "engine/journal.h"
+#include "engine/migrate.h"
+#include "model/cluster.h"
 
 typedef struct sp_opplan {
 	sp_endpoint *nodes; /* every reachable primary; owned */

@@ -1,7 +1,7 @@
 /*
  * scale.c - provisioners, expand and shrink.
  */
-#include "scale.h"
+#include "ops/scale.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -11,13 +11,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../engine/local.h"
-#include "../io/files.h"
-#include "../model/converge.h"
-#include "../model/keyslot.h"
-#include "join.h"
-#include "rebalance.h"
-#include "recover.h"
+#include "provision/local.h"
+#include "base/files.h"
+#include "cluster/converge.h"
+#include "model/keyslot.h"
+#include "ops/join.h"
+#include "ops/rebalance.h"
+#include "ops/recover.h"
+#include "cluster/gather.h"
 
 #define MAX_NEW 64
 

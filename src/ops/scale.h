@@ -16,8 +16,8 @@
 #ifndef SP_SCALE_H
 #define SP_SCALE_H
 
-#include "../io/log.h"
-#include "nodes.h"
+#include "base/log.h"
+#include "ops/nodes.h"
 
 typedef enum sp_prov_kind { SP_PROV_LOCAL, SP_PROV_EXEC } sp_prov_kind;
 

@@ -1,4 +1,4 @@
-/* Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc tests/fuzz/fuzz_cluster_nodes.c src/model/topology.c src/io/error.c -o build/fuzz_cluster_nodes && mkdir -p build/corpus && build/fuzz_cluster_nodes build/corpus tests/fixtures */
+/* Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc tests/fuzz/fuzz_cluster_nodes.c src/model/topology.c src/base/error.c -o build/fuzz_cluster_nodes && mkdir -p build/corpus && build/fuzz_cluster_nodes build/corpus tests/fixtures */
 /*
  * fuzz_cluster_nodes.c - libFuzzer target for sp_view_parse: any bytes
  * must give either a consistent view or SP_ERR_PROTOCOL with an empty

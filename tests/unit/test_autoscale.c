@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "engine/metrics.h"
-#include "ops/autoscale.h"
+#include "autoscale/metrics.h"
+#include "autoscale/autoscale.h"
 
 /* ------------------------------------------------------------------ */
 /* configuration */

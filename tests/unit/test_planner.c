@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "engine/planner.h"
+#include "model/planner.h"
 
 /* Random clusters per property, and their largest node count; build
  * with e.g. -DRANDOM_CASES=5000 -DRANDOM_NODES=1000 for a longer soak. */

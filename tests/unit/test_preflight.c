@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "io/crc64.h"
+#include "base/crc64.h"
 #include "ops/backup.h"
 #include "ops/preflight.h"
 

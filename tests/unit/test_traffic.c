@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "engine/traffic.c"
+#include "traffic/traffic.c"
 
 /* ---- histogram ---- */
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "autoscale/metrics.h"
 
 #define ANSWER_MAX (4u << 20)
 

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../io/files.h"
-#include "autoscale.h"
+#include "base/files.h"
+#include "autoscale/autoscale.h"
 
 typedef enum ktype {
 	K_DUR,	  /* seconds: "30", "30s", "500ms", "5m", "1h" */

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "planner.h"
+#include "model/planner.h"
 
 /* An owned slot and its weight, as the by-weight planner sorts them. */
 typedef struct wslot {

@@ -16,8 +16,8 @@
 
 #include <signal.h>
 
-#include "../engine/metrics.h"
-#include "scale.h"
+#include "autoscale/metrics.h"
+#include "ops/scale.h"
 
 #define SP_AS_PATH_MAX 1024
 

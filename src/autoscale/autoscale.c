@@ -20,13 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../engine/http.h"
-#include "../engine/journal.h"
-#include "../io/files.h"
-#include "../model/converge.h"
-#include "autoscale_web.h"
-#include "join.h"
-#include "recover.h"
+#include "autoscale/http.h"
+#include "engine/journal.h"
+#include "base/files.h"
+#include "base/clock.h"
+#include "autoscale/web.h"
+#include "ops/join.h"
+#include "ops/recover.h"
 
 typedef struct as_daemon {
 	const sp_as_run *r;

@@ -8,7 +8,7 @@
  * snapshots (save "").
  */
 #define _XOPEN_SOURCE 700 /* nftw */
-#include "local.h"
+#include "provision/local.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -25,9 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../io/conn.h"
-#include "../io/files.h"
-#include "../model/converge.h"
+#include "io/conn.h"
+#include "base/files.h"
+#include "base/clock.h"
 
 #define PATH_MAX_SP 1024
 

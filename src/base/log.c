@@ -1,7 +1,7 @@
 /*
  * log.c - one progress line per event; JSON-escaped under --json.
  */
-#include "log.h"
+#include "base/log.h"
 
 #include <jansson.h>
 #include <stdarg.h>

@@ -10,8 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "checks.h"
-#include "cluster.h"
+#include "model/checks.h"
+#include "model/cluster.h"
+#include "cluster/gather.h"
 
 static sp_err read_string(sp_conn *c, const char *what, redisReply **r,
 			  sp_error *err)

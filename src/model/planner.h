@@ -22,8 +22,8 @@
 
 #include <stddef.h>
 
-#include "../io/error.h"
-#include "migrate.h"
+#include "base/error.h"
+#include "model/plan.h"
 
 typedef struct sp_plan_input {
 	size_t nnodes;

@@ -1,7 +1,7 @@
 /*
  * files.c - mkdir -p.
  */
-#include "files.h"
+#include "base/files.h"
 
 #include <errno.h>
 #include <stdio.h>

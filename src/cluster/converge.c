@@ -1,29 +1,13 @@
 /*
  * converge.c - poll the cluster until its checks pass.
  */
-#include "converge.h"
+#include "cluster/converge.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-long long sp_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void sp_sleep_ms(long long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-			      .tv_nsec = (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* Summarises the first findings into err for a timeout message. */
 static void summarise(const sp_findings *f, sp_error *err, int timeout_ms)

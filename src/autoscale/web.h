@@ -11,7 +11,7 @@
 
 #include <pthread.h>
 
-#include "autoscale.h"
+#include "autoscale/autoscale.h"
 
 /* Alert codes, in the order of the counters. */
 #define SP_AS_ALERT_CODES                                                      \

@@ -3,7 +3,8 @@
  * memory, load and health of every node, and the gossip gaps between
  * members, built from a gathered cluster plus one INFO per node.
  */
-#include "metrics.h"
+#include "autoscale/metrics.h"
+#include "cluster/gather.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -20,8 +20,8 @@
 
 #include <stdint.h>
 
-#include "../io/conn.h"
-#include "latency.h"
+#include "io/conn.h"
+#include "model/latency.h"
 
 /* What went wrong with an operation, as the client saw it. */
 typedef enum sp_terr {

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "../model/cluster.h"
+#include "model/cluster.h"
 
 typedef struct sp_node_metrics {
 	char host[SP_HOST_MAX];

@@ -9,7 +9,8 @@
 #ifndef SP_CONVERGE_H
 #define SP_CONVERGE_H
 
-#include "checks.h"
+#include "model/checks.h"
+#include "cluster/gather.h"
 
 /*
  * Gathers the cluster from host:port until sp_check_cluster finds nothing
@@ -22,11 +23,5 @@
 sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,
 		       const sp_check_opts *copts, int timeout_ms,
 		       int interval_ms, sp_cluster *last, sp_error *err);
-
-/* Milliseconds on a monotonic clock. */
-long long sp_now_ms(void);
-
-/* Sleeps for ms milliseconds (restarting after signals). */
-void sp_sleep_ms(long long ms);
 
 #endif

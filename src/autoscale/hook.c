@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../model/converge.h"
-#include "autoscale_web.h"
+#include "base/clock.h"
+#include "autoscale/web.h"
 
 extern char **environ;
 

@@ -4,7 +4,7 @@
  * 0x95ac9329ac4bc9b5, generated from sp_crc64_bitwise (a unit test checks
  * every entry against it).
  */
-#include "crc64.h"
+#include "base/crc64.h"
 
 #define REFLECTED_POLY 0x95ac9329ac4bc9b5ULL
 

@@ -1,7 +1,7 @@
 /*
  * error.c - names of error codes and the single message setter.
  */
-#include "error.h"
+#include "base/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * thread). Only the method and the path reach the handler; request
  * bodies are refused, so nothing from the network is buffered here.
  */
-#include "http.h"
+#include "autoscale/http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>

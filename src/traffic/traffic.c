@@ -1,7 +1,7 @@
 /*
  * traffic.c - the cluster client and load generator (see traffic.h).
  */
-#include "traffic.h"
+#include "traffic/traffic.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../model/converge.h"
-#include "../model/keyslot.h"
-#include "../model/topology.h"
+#include "base/clock.h"
+#include "model/keyslot.h"
+#include "model/topology.h"
 
 #define MAX_NODES      1024 /* addresses learnt from the network, at most */
 #define BACKOFF_MAX_MS 200

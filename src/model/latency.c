@@ -1,7 +1,7 @@
 /*
  * latency.c - the log-linear latency histogram (see latency.h).
  */
-#include "latency.h"
+#include "model/latency.h"
 
 #include <string.h>
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autoscale_web.h"
+#include "autoscale/web.h"
 
 sp_err sp_as_shared_init(sp_as_shared *sh, const sp_as_config *cfg,
 			 const char *entry, sp_error *err)

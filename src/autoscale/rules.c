@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autoscale.h"
+#include "autoscale/autoscale.h"
 
 enum { AL_FAIL = 1, AL_MISSING = 2, AL_GOSSIP = 4, AL_NODES = 8, AL_MAX = 16 };
 

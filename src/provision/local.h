@@ -11,8 +11,8 @@
 
 #include <sys/types.h>
 
-#include "../io/conn.h"
-#include "../io/error.h"
+#include "io/conn.h"
+#include "base/error.h"
 
 typedef struct sp_local_opts {
 	const char *dir;       /* data directory; created if missing */

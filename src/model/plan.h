@@ -1,0 +1,25 @@
+/*
+ * plan.h - the value every slot move is described by: the nodes taking
+ * part (endpoints) and the moves between them. The planner produces it,
+ * plan files and journal records store it, and the engine carries it out.
+ */
+#ifndef SP_PLAN_H
+#define SP_PLAN_H
+
+#include "io/conn.h"
+#include "model/topology.h"
+
+typedef struct sp_endpoint {
+	char id[SP_ID_LEN + 1];
+	char host[SP_HOST_MAX];
+	int port;
+	char addr[SP_ADDR_MAX];
+} sp_endpoint;
+
+typedef struct sp_move {
+	int slot;
+	int src; /* index into the endpoint table */
+	int dst;
+} sp_move;
+
+#endif
