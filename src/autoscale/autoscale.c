@@ -21,10 +21,10 @@
 #include <unistd.h>
 
 #include "autoscale/http.h"
-#include "engine/journal.h"
-#include "base/files.h"
-#include "base/clock.h"
 #include "autoscale/web.h"
+#include "base/clock.h"
+#include "base/files.h"
+#include "engine/journal.h"
 #include "ops/join.h"
 #include "ops/recover.h"
 

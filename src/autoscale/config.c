@@ -16,8 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base/files.h"
 #include "autoscale/autoscale.h"
+#include "base/files.h"
 
 typedef enum ktype {
 	K_DUR,	  /* seconds: "30", "30s", "500ms", "5m", "1h" */

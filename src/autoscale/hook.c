@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "base/clock.h"
 #include "autoscale/web.h"
+#include "base/clock.h"
 
 extern char **environ;
 

@@ -9,8 +9,8 @@
 #ifndef SP_HTTP_H
 #define SP_HTTP_H
 
-#include "base/error.h"
 #include "autoscale/metrics.h"
+#include "base/error.h"
 
 /*
  * Renders the page at path into body (the server frees it) and sets

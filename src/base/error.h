@@ -12,22 +12,22 @@
 
 typedef enum sp_err {
 	SP_OK = 0,
-	SP_ERR_IO,          /* connection refused, reset, EOF */
-	SP_ERR_TIMEOUT,     /* connect or read timed out */
+	SP_ERR_IO,	    /* connection refused, reset, EOF */
+	SP_ERR_TIMEOUT,	    /* connect or read timed out */
 	SP_ERR_PROTOCOL,    /* reply of the wrong type or shape */
-	SP_ERR_OOM,         /* allocation failed */
-	SP_ERR_CLUSTER,     /* cluster state forbids the operation */
-	SP_ERR_USAGE,       /* bad input from the operator */
-	SP_ERR_SERVER,      /* a generic -ERR reply */
-	SP_ERR_MOVED,       /* -MOVED slot host:port */
-	SP_ERR_ASK,         /* -ASK slot host:port */
+	SP_ERR_OOM,	    /* allocation failed */
+	SP_ERR_CLUSTER,	    /* cluster state forbids the operation */
+	SP_ERR_USAGE,	    /* bad input from the operator */
+	SP_ERR_SERVER,	    /* a generic -ERR reply */
+	SP_ERR_MOVED,	    /* -MOVED slot host:port */
+	SP_ERR_ASK,	    /* -ASK slot host:port */
 	SP_ERR_TRYAGAIN,    /* -TRYAGAIN during a migration */
 	SP_ERR_CLUSTERDOWN, /* -CLUSTERDOWN */
-	SP_ERR_BUSYKEY,     /* -BUSYKEY target key exists */
-	SP_ERR_LOADING,     /* -LOADING dataset */
-	SP_ERR_NOAUTH,      /* -NOAUTH / -WRONGPASS / -NOPERM */
+	SP_ERR_BUSYKEY,	    /* -BUSYKEY target key exists */
+	SP_ERR_LOADING,	    /* -LOADING dataset */
+	SP_ERR_NOAUTH,	    /* -NOAUTH / -WRONGPASS / -NOPERM */
 	SP_ERR_NOTFOUND,    /* a named thing does not exist */
-	SP_ERR_SYSTEM,      /* a local system call failed */
+	SP_ERR_SYSTEM,	    /* a local system call failed */
 	SP_ERR_INTERRUPTED, /* stopped by a signal at a safe point */
 	SP_ERR_INTERNAL,
 	SP_ERR__COUNT

@@ -10,8 +10,8 @@
 #include <stdio.h>
 
 typedef struct sp_log {
-	FILE *out;  /* NULL: discard */
-	int json;   /* 1: one {"event":..,"msg":..} object per line */
+	FILE *out; /* NULL: discard */
+	int json;  /* 1: one {"event":..,"msg":..} object per line */
 } sp_log;
 
 /* Writes one progress line (a newline is added). Accepts l == NULL. */

@@ -8,8 +8,8 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "io/conn.h"
 #include "base/log.h"
+#include "io/conn.h"
 
 /* Documented exit codes (README "Exit codes"). */
 enum {

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/backup.h"
 #include "cli/cli.h"
+#include "ops/backup.h"
 
 enum { O_DIR = 1, O_ON_NODES, O_DISKLESS, O_PARALLEL, O_SAVE_TIMEOUT };
 

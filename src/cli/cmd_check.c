@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/checks.h"
-#include "cluster/converge.h"
 #include "cli/cli.h"
+#include "cluster/converge.h"
 #include "cluster/gather.h"
+#include "model/checks.h"
 
 enum { O_NODES = 1, O_PRIMARIES, O_REPLICAS, O_WAIT };
 
@@ -59,8 +59,7 @@ static const char *sev_name(sp_severity s)
 	return s == SP_SEV_ERR ? "error" : "warning";
 }
 
-static void print_json(const sp_cluster *c, const sp_findings *f,
-		       size_t nprim)
+static void print_json(const sp_cluster *c, const sp_findings *f, size_t nprim)
 {
 	json_t *arr = json_array(), *o;
 	size_t i;
@@ -68,14 +67,13 @@ static void print_json(const sp_cluster *c, const sp_findings *f,
 	for (i = 0; i < f->n; i++) {
 		const sp_finding *x = &f->items[i];
 		json_array_append_new(
-		    arr, json_pack("{s:s, s:s, s:o, s:o, s:s}", "code", x->code,
-				   "severity", sev_name(x->sev), "slot",
-				   x->slot >= 0 ? json_integer(x->slot)
-						: json_null(),
-				   "node",
-				   x->node[0] ? json_string(x->node)
-					      : json_null(),
-				   "message", x->msg));
+		    arr,
+		    json_pack(
+			"{s:s, s:s, s:o, s:o, s:s}", "code", x->code,
+			"severity", sev_name(x->sev), "slot",
+			x->slot >= 0 ? json_integer(x->slot) : json_null(),
+			"node", x->node[0] ? json_string(x->node) : json_null(),
+			"message", x->msg));
 	}
 	o = json_pack("{s:b, s:i, s:i, s:o}", "ok", f->n == 0, "nodes",
 		      (int)c->nnodes, "primaries", (int)nprim, "findings", arr);
@@ -84,15 +82,15 @@ static void print_json(const sp_cluster *c, const sp_findings *f,
 	json_decref(o);
 }
 
-static void print_human(const sp_cluster *c, const sp_findings *f,
-			size_t nprim)
+static void print_human(const sp_cluster *c, const sp_findings *f, size_t nprim)
 {
 	size_t i;
 
 	printf("%s: %zu nodes, %zu primaries\n", c->nodes[0].addr, c->nnodes,
 	       nprim);
 	for (i = 0; i < f->n; i++)
-		printf("[%s] %s: %s\n", f->items[i].sev == SP_SEV_ERR ? "ERR" : "WARN",
+		printf("[%s] %s: %s\n",
+		       f->items[i].sev == SP_SEV_ERR ? "ERR" : "WARN",
 		       f->items[i].code, f->items[i].msg);
 	if (f->n == 0)
 		printf("[OK] All 16384 slots covered once, no open slots, "
@@ -140,7 +138,8 @@ int sp_cmd_check(int argc, char **argv)
 			rc = sp_cli_fail(&cli, &err);
 			goto out;
 		}
-	} else if (sp_cluster_gather(host, port, &cli.conn, &c, &err) != SP_OK) {
+	} else if (sp_cluster_gather(host, port, &cli.conn, &c, &err) !=
+		   SP_OK) {
 		rc = sp_cli_fail(&cli, &err);
 		goto out;
 	}

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provision/local.h"
 #include "cli/cli.h"
+#include "provision/local.h"
 
 enum { O_PORT = 1, O_ANNOUNCE, O_NTIMEOUT };
 

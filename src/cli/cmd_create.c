@@ -5,14 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/create.h"
 #include "cli/cli.h"
+#include "ops/create.h"
 
 enum { O_REPLICAS = 1, O_WAIT };
 
-static const sp_optdef opts[] = {{"replicas", 0, 1, O_REPLICAS},
-				 {"wait", 0, 1, O_WAIT},
-				 {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {
+    {"replicas", 0, 1, O_REPLICAS}, {"wait", 0, 1, O_WAIT}, {NULL, 0, 0, 0}};
 
 typedef struct create_args {
 	int replicas;
@@ -49,8 +48,8 @@ static void print_result_json(const sp_create_plan *p)
 					   p->nodes[nd->primary_of].addr));
 		}
 	}
-	o = json_pack("{s:b, s:o, s:o}", "ok", 1, "primaries", prim,
-		      "replicas", rep);
+	o = json_pack("{s:b, s:o, s:o}", "ok", 1, "primaries", prim, "replicas",
+		      rep);
 	json_dumpf(o, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(o);

@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/keyslot.h"
 #include "cli/cli.h"
+#include "model/keyslot.h"
 
-static int no_opts(void *ud, int id, const char *val) { return -1; }
+static int no_opts(void *ud, int id, const char *val)
+{
+	return -1;
+}
 
 /* Writes key with bytes outside printable ASCII as \xHH; caller frees. */
 static char *escaped(const char *k)
@@ -75,9 +78,10 @@ int sp_cmd_keyslot(int argc, char **argv)
 		char *e;
 
 		if (arr != NULL) {
-			json_array_append_new(
-			    arr, json_pack("{s:o, s:i}", "key",
-					   json_key(pos[i], len), "slot", slot));
+			json_array_append_new(arr,
+					      json_pack("{s:o, s:i}", "key",
+							json_key(pos[i], len),
+							"slot", slot));
 			continue;
 		}
 		e = escaped(pos[i]);

@@ -8,27 +8,40 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "provision/local.h"
+#include "cli/cli.h"
 #include "cluster/converge.h"
 #include "ops/create.h"
-#include "cli/cli.h"
+#include "provision/local.h"
 
 #define DEFAULT_DIR ".slotpilot/local"
 
-enum { O_PRIM = 1, O_REPL, O_PORT, O_DIR, O_NTIMEOUT, O_PURGE, O_SERVER,
-       O_COUNT, O_ONLY };
+enum {
+	O_PRIM = 1,
+	O_REPL,
+	O_PORT,
+	O_DIR,
+	O_NTIMEOUT,
+	O_PURGE,
+	O_SERVER,
+	O_COUNT,
+	O_ONLY
+};
 
-static const sp_optdef opts[] = {
-    {"primaries", 0, 1, O_PRIM},    {"replicas", 0, 1, O_REPL},
-    {"port", 0, 1, O_PORT},         {"dir", 0, 1, O_DIR},
-    {"node-timeout", 0, 1, O_NTIMEOUT}, {"purge", 0, 0, O_PURGE},
-    {"redis-server", 0, 1, O_SERVER}, {"count", 0, 1, O_COUNT},
-    {"only", 0, 1, O_ONLY},         {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {{"primaries", 0, 1, O_PRIM},
+				 {"replicas", 0, 1, O_REPL},
+				 {"port", 0, 1, O_PORT},
+				 {"dir", 0, 1, O_DIR},
+				 {"node-timeout", 0, 1, O_NTIMEOUT},
+				 {"purge", 0, 0, O_PURGE},
+				 {"redis-server", 0, 1, O_SERVER},
+				 {"count", 0, 1, O_COUNT},
+				 {"only", 0, 1, O_ONLY},
+				 {NULL, 0, 0, 0}};
 
 typedef struct local_args {
 	int primaries, replicas, port, purge;
-	int count;   /* spawn: how many nodes */
-	int only;    /* down: just this port (0: all) */
+	int count; /* spawn: how many nodes */
+	int only;  /* down: just this port (0: all) */
 	int port_set;
 	sp_local_opts lo;
 } local_args;
@@ -59,8 +72,10 @@ static int on_opt(void *ud, int id, const char *val)
 	case O_PORT:
 		a->port_set = 1;
 		return sp_cli_int("--port", val, 1, 55535, &a->port);
-	case O_COUNT: return sp_cli_int("--count", val, 1, 100, &a->count);
-	case O_ONLY: return sp_cli_int("--only", val, 1, 65535, &a->only);
+	case O_COUNT:
+		return sp_cli_int("--count", val, 1, 100, &a->count);
+	case O_ONLY:
+		return sp_cli_int("--only", val, 1, 65535, &a->only);
 	case O_NTIMEOUT:
 		return sp_cli_int("--node-timeout", val, 100, 600000,
 				  &a->lo.node_timeout_ms);
@@ -104,7 +119,8 @@ static int print_nodes(const sp_cli *cli, const char *dir, int already,
 			printf("%s\n", what);
 		for (i = 0; i < n; i++)
 			printf("  127.0.0.1:%-6d pid %-8d %s\n", v[i].port,
-			       (int)v[i].pid, v[i].alive ? "running" : "stopped");
+			       (int)v[i].pid,
+			       v[i].alive ? "running" : "stopped");
 		if (n == 0)
 			printf("  no nodes in %s\n", dir);
 	}
@@ -121,8 +137,7 @@ static void stop_all(const char *dir, const int *ports, size_t n)
 }
 
 /* Starts again the stopped nodes of an existing local cluster. */
-static int restart(const sp_cli *cli, local_args *a, sp_local_node *v,
-		   size_t n)
+static int restart(const sp_cli *cli, local_args *a, sp_local_node *v, size_t n)
 {
 	sp_check_opts copts = sp_check_defaults();
 	sp_log log = sp_cli_log(cli);
@@ -172,8 +187,9 @@ static int fresh(const sp_cli *cli, local_args *a)
 		}
 		sp_format_addr(addrs[i], SP_ADDR_MAX, a->lo.bind, ports[i]);
 	}
-	sp_logf(&log, "start", "Starting %d redis-server nodes on %s:%d-%d in %s",
-		total, a->lo.bind, ports[0], ports[total - 1], a->lo.dir);
+	sp_logf(&log, "start",
+		"Starting %d redis-server nodes on %s:%d-%d in %s", total,
+		a->lo.bind, ports[0], ports[total - 1], a->lo.dir);
 	for (started = 0; started < total; started++)
 		if (sp_local_start(&a->lo, ports[started], &err) != SP_OK)
 			goto fail;
@@ -185,9 +201,11 @@ static int fresh(const sp_cli *cli, local_args *a)
 	goto out;
 fail:
 	rc = sp_cli_fail(cli, &err);
-	sp_cli_errorf("stopping the nodes started so far (their logs stay in %s)",
-		      a->lo.dir);
-	stop_all(a->lo.dir, ports, (size_t)(started < total ? started + 1 : total));
+	sp_cli_errorf(
+	    "stopping the nodes started so far (their logs stay in %s)",
+	    a->lo.dir);
+	stop_all(a->lo.dir, ports,
+		 (size_t)(started < total ? started + 1 : total));
 out:
 	sp_create_plan_free(&plan);
 	for (i = 0; addrs != NULL && i < total; i++)
@@ -260,7 +278,8 @@ static int down(const sp_cli *cli, local_args *a)
 		if (a->only && v[i].port != a->only)
 			continue;
 		if (v[i].alive) {
-			if (sp_local_stop(a->lo.dir, v[i].port, &err) != SP_OK) {
+			if (sp_local_stop(a->lo.dir, v[i].port, &err) !=
+			    SP_OK) {
 				rc = sp_cli_fail(cli, &err);
 				continue;
 			}
@@ -281,7 +300,8 @@ static int down(const sp_cli *cli, local_args *a)
 
 int sp_cmd_local(int argc, char **argv)
 {
-	local_args a = {.primaries = 3, .replicas = 1, .port = 30001, .count = 1};
+	local_args a = {
+	    .primaries = 3, .replicas = 1, .port = 30001, .count = 1};
 	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
 	sp_cli cli = {0};
 	int npos = 0, rc = SP_EXIT_USAGE;

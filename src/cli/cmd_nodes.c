@@ -4,26 +4,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provision/local.h"
-#include "ops/scale.h"
 #include "cli/moving.h"
+#include "ops/scale.h"
+#include "provision/local.h"
 
-enum { O_REPLICA = 1, O_REPLICA_OF, O_NWAIT, O_WITH_REPLICAS, O_FAILOVER,
-       O_FORCE, O_RETIRE, O_DEPROV, O_DEPROV_CMD, O_DIR };
+enum {
+	O_REPLICA = 1,
+	O_REPLICA_OF,
+	O_NWAIT,
+	O_WITH_REPLICAS,
+	O_FAILOVER,
+	O_FORCE,
+	O_RETIRE,
+	O_DEPROV,
+	O_DEPROV_CMD,
+	O_DIR
+};
 
-static const sp_optdef opts[] = {
-    {"replica", 0, 0, O_REPLICA},
-    {"replica-of", 0, 1, O_REPLICA_OF},
-    {"node-wait", 0, 1, O_NWAIT},
-    {"with-replicas", 0, 0, O_WITH_REPLICAS},
-    {"failover-first", 0, 0, O_FAILOVER},
-    {"force", 0, 0, O_FORCE},
-    {"retire", 0, 1, O_RETIRE},
-    {"deprovision", 0, 1, O_DEPROV},
-    {"deprovision-cmd", 0, 1, O_DEPROV_CMD},
-    {"dir", 0, 1, O_DIR},
-    SP_MOVE_OPTDEFS,
-    {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {{"replica", 0, 0, O_REPLICA},
+				 {"replica-of", 0, 1, O_REPLICA_OF},
+				 {"node-wait", 0, 1, O_NWAIT},
+				 {"with-replicas", 0, 0, O_WITH_REPLICAS},
+				 {"failover-first", 0, 0, O_FAILOVER},
+				 {"force", 0, 0, O_FORCE},
+				 {"retire", 0, 1, O_RETIRE},
+				 {"deprovision", 0, 1, O_DEPROV},
+				 {"deprovision-cmd", 0, 1, O_DEPROV_CMD},
+				 {"dir", 0, 1, O_DIR},
+				 SP_MOVE_OPTDEFS,
+				 {NULL, 0, 0, 0}};
 
 typedef struct nodes_args {
 	sp_add_opts add;
@@ -39,24 +48,40 @@ static int on_opt(void *ud, int id, const char *val)
 	nodes_args *a = ud;
 
 	switch (id) {
-	case O_REPLICA: a->add.replica = 1; return 0;
-	case O_REPLICA_OF: a->add.replica = 1, a->add.replica_of = val; return 0;
-	case O_NWAIT: return sp_cli_int("--node-wait", val, 1, 3600, &a->wait_s);
-	case O_WITH_REPLICAS: a->rm.with_replicas = 1; return 0;
-	case O_FAILOVER: a->rm.failover_first = 1; return 0;
-	case O_FORCE: a->rm.force = 1; return 0;
+	case O_REPLICA:
+		a->add.replica = 1;
+		return 0;
+	case O_REPLICA_OF:
+		a->add.replica = 1, a->add.replica_of = val;
+		return 0;
+	case O_NWAIT:
+		return sp_cli_int("--node-wait", val, 1, 3600, &a->wait_s);
+	case O_WITH_REPLICAS:
+		a->rm.with_replicas = 1;
+		return 0;
+	case O_FAILOVER:
+		a->rm.failover_first = 1;
+		return 0;
+	case O_FORCE:
+		a->rm.force = 1;
+		return 0;
 	case O_DEPROV:
 		a->deprovision = 1;
 		if (strcmp(val, "exec") == 0)
 			a->prov.kind = SP_PROV_EXEC;
 		else if (strcmp(val, "local") != 0) {
 			sp_cli_errorf("--deprovision: \"%s\" is not local or "
-				      "exec", val);
+				      "exec",
+				      val);
 			return -1;
 		}
 		return 0;
-	case O_DEPROV_CMD: a->prov.deprovision = val; return 0;
-	case O_DIR: a->prov.dir = val; return 0;
+	case O_DEPROV_CMD:
+		a->prov.deprovision = val;
+		return 0;
+	case O_DIR:
+		a->prov.dir = val;
+		return 0;
 	case O_RETIRE:
 		if (strcmp(val, "reset") == 0)
 			a->rm.retire = SP_RETIRE_RESET;
@@ -66,7 +91,8 @@ static int on_opt(void *ud, int id, const char *val)
 			a->rm.retire = SP_RETIRE_NONE;
 		else {
 			sp_cli_errorf("--retire: \"%s\" is not reset, shutdown "
-				      "or none", val);
+				      "or none",
+				      val);
 			return -1;
 		}
 		return 0;
@@ -92,10 +118,10 @@ static const char help[] =
     "the entry node) or exec (--deprovision-cmd CMD HOST:PORT) the removed\n"
     "nodes are then taken away, as shrink does.\n";
 
-static sp_err remove_and_deprovision(nodes_args *a, const char *host,
-				     int port, const char *name,
-				     const sp_conn_opts *co, const sp_log *log,
-				     sp_removed *removed, sp_error *err)
+static sp_err remove_and_deprovision(nodes_args *a, const char *host, int port,
+				     const char *name, const sp_conn_opts *co,
+				     const sp_log *log, sp_removed *removed,
+				     sp_error *err)
 {
 	char dir[1024];
 	size_t i;
@@ -139,7 +165,8 @@ static int run(int argc, char **argv, int which)
 	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
 		goto done;
 	if (npos != 2) {
-		sp_cli_errorf("%s: give HOST:PORT and a node\n%s", argv[0], help);
+		sp_cli_errorf("%s: give HOST:PORT and a node\n%s", argv[0],
+			      help);
 		goto done;
 	}
 	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
@@ -157,8 +184,8 @@ static int run(int argc, char **argv, int which)
 	a.rm.mig = a.m.mig;
 	a.rm.journal_dir = a.m.journal_dir;
 	if (which == 0)
-		e = sp_add_node(host, port, pos[1], &a.add, &cli.conn, &log, out,
-				&err);
+		e = sp_add_node(host, port, pos[1], &a.add, &cli.conn, &log,
+				out, &err);
 	else if (which == 1)
 		e = remove_and_deprovision(&a, host, port, pos[1], &cli.conn,
 					   &log, &removed, &err);
@@ -186,6 +213,15 @@ done:
 	return rc;
 }
 
-int sp_cmd_add_node(int argc, char **argv) { return run(argc, argv, 0); }
-int sp_cmd_remove_node(int argc, char **argv) { return run(argc, argv, 1); }
-int sp_cmd_failover(int argc, char **argv) { return run(argc, argv, 2); }
+int sp_cmd_add_node(int argc, char **argv)
+{
+	return run(argc, argv, 0);
+}
+int sp_cmd_remove_node(int argc, char **argv)
+{
+	return run(argc, argv, 1);
+}
+int sp_cmd_failover(int argc, char **argv)
+{
+	return run(argc, argv, 2);
+}

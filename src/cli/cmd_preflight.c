@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/preflight.h"
 #include "cli/cli.h"
+#include "ops/preflight.h"
 
 enum {
 	O_PLAN = 1,

@@ -7,22 +7,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/rebalance.h"
 #include "cli/moving.h"
 #include "cluster/gather.h"
+#include "ops/rebalance.h"
 
-enum { O_WEIGHT = 1, O_THRESHOLD, O_EMPTY, O_BY, O_OUT, O_SAMPLE, O_APPROVE,
-       O_LIMIT, O_ENTRY };
+enum {
+	O_WEIGHT = 1,
+	O_THRESHOLD,
+	O_EMPTY,
+	O_BY,
+	O_OUT,
+	O_SAMPLE,
+	O_APPROVE,
+	O_LIMIT,
+	O_ENTRY
+};
 
 #define MAX_WEIGHTS 256
 
-static const sp_optdef opts[] = {
-    {"weight", 0, 1, O_WEIGHT},     {"threshold", 0, 1, O_THRESHOLD},
-    {"use-empty-masters", 0, 0, O_EMPTY}, {"by", 0, 1, O_BY},
-    {"out", 'o', 1, O_OUT},         {"sample", 0, 1, O_SAMPLE},
-    {"approve-over", 0, 1, O_APPROVE}, {"limit", 0, 1, O_LIMIT},
-    {"entry", 0, 1, O_ENTRY},       SP_MOVE_OPTDEFS,
-    {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {{"weight", 0, 1, O_WEIGHT},
+				 {"threshold", 0, 1, O_THRESHOLD},
+				 {"use-empty-masters", 0, 0, O_EMPTY},
+				 {"by", 0, 1, O_BY},
+				 {"out", 'o', 1, O_OUT},
+				 {"sample", 0, 1, O_SAMPLE},
+				 {"approve-over", 0, 1, O_APPROVE},
+				 {"limit", 0, 1, O_LIMIT},
+				 {"entry", 0, 1, O_ENTRY},
+				 SP_MOVE_OPTDEFS,
+				 {NULL, 0, 0, 0}};
 
 typedef struct rb_args {
 	sp_rebalance_req req;
@@ -67,13 +80,16 @@ static int on_opt(void *ud, int id, const char *val)
 	int pct;
 
 	switch (id) {
-	case O_WEIGHT: return parse_weight(a, val);
+	case O_WEIGHT:
+		return parse_weight(a, val);
 	case O_THRESHOLD:
 		if (sp_cli_int("--threshold", val, 0, 100, &pct) != 0)
 			return -1;
 		a->req.threshold_pct = pct;
 		return 0;
-	case O_EMPTY: a->req.use_empty_masters = 1; return 0;
+	case O_EMPTY:
+		a->req.use_empty_masters = 1;
+		return 0;
 	case O_BY:
 		if (strcmp(val, "slots") == 0)
 			a->req.by = SP_BY_SLOTS;
@@ -83,17 +99,24 @@ static int on_opt(void *ud, int id, const char *val)
 			a->req.by = SP_BY_MEMORY;
 		else {
 			sp_cli_errorf("--by: \"%s\" is not slots, keys or "
-				      "memory", val);
+				      "memory",
+				      val);
 			return -1;
 		}
 		return 0;
-	case O_OUT: a->out = val; return 0;
-	case O_ENTRY: a->entry = val; return 0;
-	case O_SAMPLE: return sp_cli_int("--sample", val, 1, 1000, &a->sample);
+	case O_OUT:
+		a->out = val;
+		return 0;
+	case O_ENTRY:
+		a->entry = val;
+		return 0;
+	case O_SAMPLE:
+		return sp_cli_int("--sample", val, 1, 1000, &a->sample);
 	case O_APPROVE:
 		return sp_cli_int("--approve-over", val, 0, SP_SLOTS,
 				  &a->approve_over);
-	case O_LIMIT: return sp_cli_int("--limit", val, 1, SP_SLOTS, &a->limit);
+	case O_LIMIT:
+		return sp_cli_int("--limit", val, 1, SP_SLOTS, &a->limit);
 	}
 	return sp_move_opt(&a->m, id, val);
 }
@@ -118,8 +141,9 @@ static void free_args(rb_args *a)
 
 static const char *by_name(sp_balance_by by)
 {
-	return by == SP_BY_KEYS ? "keys" : by == SP_BY_MEMORY ? "memory"
-							      : "slots";
+	return by == SP_BY_KEYS	    ? "keys"
+	       : by == SP_BY_MEMORY ? "memory"
+				    : "slots";
 }
 
 /* Per node: slots before -> after, and the planner's load and target. */
@@ -130,8 +154,9 @@ static void print_distribution(const sp_opplan *p, const sp_plan *d,
 	int s;
 
 	printf("  %-22s %14s %22s\n", "primary", "slots",
-	       by == SP_BY_SLOTS ? "" : by == SP_BY_KEYS ? "keys (target)"
-							 : "bytes (target)");
+	       by == SP_BY_SLOTS  ? ""
+	       : by == SP_BY_KEYS ? "keys (target)"
+				  : "bytes (target)");
 	for (i = 0; i < p->nnodes; i++) {
 		int before = 0, after;
 		for (s = 0; s < SP_SLOTS; s++)
@@ -205,8 +230,9 @@ static int rebalance(const sp_cli *cli, rb_args *a, const char *entry,
 			       "\"keys\":0,\"bytes\":0,\"seconds\":0,"
 			       "\"retries\":0,\"balanced\":true}\n");
 		else
-			printf("Balanced within %.0f%% by %s: nothing to move.\n",
-			       a->req.threshold_pct, by_name(a->req.by));
+			printf(
+			    "Balanced within %.0f%% by %s: nothing to move.\n",
+			    a->req.threshold_pct, by_name(a->req.by));
 		goto out;
 	}
 	if (cli->json && a->m.dry_run) {
@@ -387,7 +413,7 @@ static int run_cmd(int argc, char **argv, int which)
 		rc = sp_cli_fail(&cli, &err);
 		goto out;
 	}
-	rc = which == 0   ? rebalance(&cli, &a, pos[0], host, port)
+	rc = which == 0	  ? rebalance(&cli, &a, pos[0], host, port)
 	     : which == 1 ? plan(&cli, &a, pos[0], host, port)
 			  : apply(&cli, &a, pos[0]);
 out:
@@ -396,9 +422,15 @@ out:
 	return rc;
 }
 
-int sp_cmd_rebalance(int argc, char **argv) { return run_cmd(argc, argv, 0); }
+int sp_cmd_rebalance(int argc, char **argv)
+{
+	return run_cmd(argc, argv, 0);
+}
 
-int sp_cmd_apply(int argc, char **argv) { return run_cmd(argc, argv, 2); }
+int sp_cmd_apply(int argc, char **argv)
+{
+	return run_cmd(argc, argv, 2);
+}
 
 int sp_cmd_plan(int argc, char **argv)
 {

@@ -7,21 +7,21 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine/bigkeys.h"
 #include "base/clock.h"
-#include "ops/recover.h"
-#include "ops/reshard.h"
 #include "cli/cli.h"
 #include "cli/moving.h"
 #include "cli/progress.h"
 #include "cluster/gather.h"
+#include "engine/bigkeys.h"
+#include "ops/recover.h"
+#include "ops/reshard.h"
 
 enum { O_FROM = 1, O_TO, O_SLOTS, O_RANGES };
 
 static const sp_optdef opts[] = {
     {"from", 0, 1, O_FROM},   {"to", 0, 1, O_TO},
     {"slots", 0, 1, O_SLOTS}, {"slot-ranges", 0, 1, O_RANGES},
-    SP_MOVE_OPTDEFS,          {NULL, 0, 0, 0}};
+    SP_MOVE_OPTDEFS,	      {NULL, 0, 0, 0}};
 
 typedef struct move_args {
 	sp_reshard_req req;
@@ -33,11 +33,17 @@ static int on_opt(void *ud, int id, const char *val)
 	move_args *a = ud;
 
 	switch (id) {
-	case O_FROM: a->req.from = val; return 0;
-	case O_TO: a->req.to = val; return 0;
+	case O_FROM:
+		a->req.from = val;
+		return 0;
+	case O_TO:
+		a->req.to = val;
+		return 0;
 	case O_SLOTS:
 		return sp_cli_int("--slots", val, 1, SP_SLOTS, &a->req.nslots);
-	case O_RANGES: a->req.ranges = val; return 0;
+	case O_RANGES:
+		a->req.ranges = val;
+		return 0;
 	}
 	return sp_move_opt(&a->m, id, val);
 }
@@ -90,8 +96,8 @@ static int reshard(const sp_cli *cli, move_args *a, const char *entry,
 		goto out;
 	}
 	if (!cli->json) {
-		printf("%s %zu slots:\n", a->m.dry_run ? "Would move" : "Moving",
-		       p.nmoves);
+		printf("%s %zu slots:\n",
+		       a->m.dry_run ? "Would move" : "Moving", p.nmoves);
 		sp_print_moves(&p, stdout);
 	} else if (a->m.dry_run) {
 		sp_print_moves_json(&p);
@@ -287,17 +293,20 @@ static int fix(const sp_cli *cli, move_args *a, const char *entry,
 	if ((ok = sp_cli_confirm(cli, "Repair this cluster?")) <= 0)
 		return ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
 	a->m.mig.conn = &cli->conn;
-	if (sp_fix(host, port, &cli->conn, &a->m.mig, &log, &rep, &err) != SP_OK)
+	if (sp_fix(host, port, &cli->conn, &a->m.mig, &log, &rep, &err) !=
+	    SP_OK)
 		return sp_cli_fail(cli, &err);
 	if (cli->json)
 		printf("{\"ok\":true,\"finished\":%d,\"reverted\":%d,"
 		       "\"assigned\":%d,\"keys_moved\":%d}\n",
-		       rep.finished, rep.reverted, rep.assigned, rep.keys_moved);
+		       rep.finished, rep.reverted, rep.assigned,
+		       rep.keys_moved);
 	else
 		printf("[OK] Cluster repaired: %d open slots finished, %d "
 		       "closed, %d uncovered slots assigned, %d keys moved "
 		       "home.\n",
-		       rep.finished, rep.reverted, rep.assigned, rep.keys_moved);
+		       rep.finished, rep.reverted, rep.assigned,
+		       rep.keys_moved);
 	return SP_EXIT_OK;
 }
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/scale.h"
 #include "cli/moving.h"
+#include "ops/scale.h"
 
 enum {
 	O_PRIMARIES = 1,

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/cluster.h"
 #include "cli/cli.h"
 #include "cluster/gather.h"
+#include "model/cluster.h"
 
-#define CELL 128
+#define CELL	128
 #define MAXPRIM 52
 
 typedef struct status {
@@ -73,9 +73,12 @@ static void print_map(const status *s, int color)
 				counts[p]++;
 		}
 		for (k = 0; k < MAXPRIM; k++)
-			if (counts[k] > 0 && (best < 0 || counts[k] > counts[best]))
+			if (counts[k] > 0 &&
+			    (best < 0 || counts[k] > counts[best]))
 				best = k;
-		ch = best < 0 ? '.' : (char)(best < 26 ? 'A' + best : 'a' + best - 26);
+		ch = best < 0
+			 ? '.'
+			 : (char)(best < 26 ? 'A' + best : 'a' + best - 26);
 		if (slot_open(s->c, lo, lo + CELL))
 			ch = '!';
 		if (color && best >= 0)
@@ -117,15 +120,16 @@ static void print_replica(const sp_node_state *r, void *ud)
 
 	if (x->arr != NULL) {
 		json_array_append_new(
-		    x->arr, json_pack("{s:s, s:s, s:s, s:I}", "id", r->id,
-				      "addr", r->addr, "link",
-				      r->master_link_up ? "up" : "down",
-				      "lag_bytes", (json_int_t)lag_of(x->p, r)));
+		    x->arr,
+		    json_pack("{s:s, s:s, s:s, s:I}", "id", r->id, "addr",
+			      r->addr, "link",
+			      r->master_link_up ? "up" : "down", "lag_bytes",
+			      (json_int_t)lag_of(x->p, r)));
 		return;
 	}
-	printf("      replica %-21s %.8s  link %-4s lag %lld bytes%s\n", r->addr,
-	       r->id, r->master_link_up ? "up" : "down", lag_of(x->p, r),
-	       r->sync_in_progress ? " (syncing)" : "");
+	printf("      replica %-21s %.8s  link %-4s lag %lld bytes%s\n",
+	       r->addr, r->id, r->master_link_up ? "up" : "down",
+	       lag_of(x->p, r), r->sync_in_progress ? " (syncing)" : "");
 }
 
 static void print_primary(const status *s, size_t k, json_t *arr)
@@ -133,20 +137,20 @@ static void print_primary(const status *s, size_t k, json_t *arr)
 	const sp_node_state *p = &s->c->nodes[s->prim[k]];
 	int idx = sp_view_find(&p->view, p->id);
 	char ranges[4096] = "", used[32], maxm[32];
-	int nslots = sp_view_format_ranges(&p->view, idx, ranges,
-					   sizeof(ranges));
+	int nslots =
+	    sp_view_format_ranges(&p->view, idx, ranges, sizeof(ranges));
 	struct rep_ctx x = {.p = p, .arr = NULL};
 
 	if (arr != NULL) {
 		x.arr = json_array();
 		for_replicas(s->c, p->id, print_replica, &x);
 		json_array_append_new(
-		    arr, json_pack("{s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:o}",
-				   "id", p->id, "addr", p->addr, "slots", nslots,
-				   "ranges", ranges, "keys", (json_int_t)p->keys,
-				   "used_memory", (json_int_t)p->used_memory,
-				   "maxmemory", (json_int_t)p->maxmemory,
-				   "replicas", x.arr));
+		    arr, json_pack(
+			     "{s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:o}", "id",
+			     p->id, "addr", p->addr, "slots", nslots, "ranges",
+			     ranges, "keys", (json_int_t)p->keys, "used_memory",
+			     (json_int_t)p->used_memory, "maxmemory",
+			     (json_int_t)p->maxmemory, "replicas", x.arr));
 		return;
 	}
 	human_bytes(p->used_memory, used, sizeof(used));
@@ -198,7 +202,10 @@ static void emit(const status *s, const sp_cli *cli)
 	json_decref(o);
 }
 
-static int no_opts(void *ud, int id, const char *val) { return -1; }
+static int no_opts(void *ud, int id, const char *val)
+{
+	return -1;
+}
 
 int sp_cmd_status(int argc, char **argv)
 {

@@ -30,9 +30,11 @@ static const char usage[] =
     "  rollback HOST:PORT       undo the last operation (slots, added nodes)\n"
     "  traffic HOST:PORT        cluster load generator: latency, errors, "
     "lost writes\n"
-    "  preflight HOST:PORT      readiness report before scaling (exit 0 ready)\n"
+    "  preflight HOST:PORT      readiness report before scaling (exit 0 "
+    "ready)\n"
     "  backup HOST:PORT --dir DIR   RDB of every primary; backup verify DIR\n"
-    "  autoscale HOST:PORT --config FILE   daemon: rules, metrics, status page\n"
+    "  autoscale HOST:PORT --config FILE   daemon: rules, metrics, status "
+    "page\n"
     "  keyslot KEY...           hash slot of each key\n"
     "  conf                     print a node configuration template\n"
     "\n"
@@ -54,17 +56,28 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-	    {"keyslot", sp_cmd_keyslot}, {"check", sp_cmd_check},
-	    {"status", sp_cmd_status},   {"create", sp_cmd_create},
-	    {"local", sp_cmd_local},     {"conf", sp_cmd_conf},
-	    {"reshard", sp_cmd_reshard}, {"resume", sp_cmd_resume},
-	    {"fix", sp_cmd_fix},         {"rebalance", sp_cmd_rebalance},
-	    {"plan", sp_cmd_plan},       {"apply", sp_cmd_apply},
-	    {"add-node", sp_cmd_add_node}, {"remove-node", sp_cmd_remove_node},
-	    {"failover", sp_cmd_failover}, {"expand", sp_cmd_expand},
-	    {"shrink", sp_cmd_shrink},   {"rollback", sp_cmd_rollback},
-	    {"preflight", sp_cmd_preflight}, {"backup", sp_cmd_backup},
-	    {"traffic", sp_cmd_traffic}, {"autoscale", sp_cmd_autoscale},
+	    {"keyslot", sp_cmd_keyslot},
+	    {"check", sp_cmd_check},
+	    {"status", sp_cmd_status},
+	    {"create", sp_cmd_create},
+	    {"local", sp_cmd_local},
+	    {"conf", sp_cmd_conf},
+	    {"reshard", sp_cmd_reshard},
+	    {"resume", sp_cmd_resume},
+	    {"fix", sp_cmd_fix},
+	    {"rebalance", sp_cmd_rebalance},
+	    {"plan", sp_cmd_plan},
+	    {"apply", sp_cmd_apply},
+	    {"add-node", sp_cmd_add_node},
+	    {"remove-node", sp_cmd_remove_node},
+	    {"failover", sp_cmd_failover},
+	    {"expand", sp_cmd_expand},
+	    {"shrink", sp_cmd_shrink},
+	    {"rollback", sp_cmd_rollback},
+	    {"preflight", sp_cmd_preflight},
+	    {"backup", sp_cmd_backup},
+	    {"traffic", sp_cmd_traffic},
+	    {"autoscale", sp_cmd_autoscale},
 	};
 	size_t i;
 

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine/bigkeys.h"
-#include "cluster/converge.h"
-#include "cli/progress.h"
 #include "base/clock.h"
+#include "cli/progress.h"
+#include "cluster/converge.h"
+#include "engine/bigkeys.h"
 
 static volatile sig_atomic_t stop_flag;
 

@@ -6,9 +6,9 @@
 #ifndef SP_MOVING_H
 #define SP_MOVING_H
 
-#include "ops/reshard.h"
 #include "cli/cli.h"
 #include "cli/traffic_run.h"
+#include "ops/reshard.h"
 
 #define SP_DEFAULT_JOURNAL_DIR ".slotpilot/journal"
 
@@ -46,8 +46,7 @@ enum {
 	    {"traffic-before", 0, 1, MO_TR_BEFORE},                            \
 	    {"traffic-after", 0, 1, MO_TR_AFTER},                              \
 	    {"traffic-series", 0, 1, MO_TR_SERIES},                            \
-	    {"max-p99-ms", 0, 1, MO_MAXP99},                                   \
-	    {"pipeline", 0, 1, MO_PIPELINE},                                   \
+	    {"max-p99-ms", 0, 1, MO_MAXP99}, {"pipeline", 0, 1, MO_PIPELINE},  \
 	{                                                                      \
 		"max-latency-increase", 0, 1, MO_MAXINC                        \
 	}

@@ -6,8 +6,8 @@
 #ifndef SP_PROGRESS_H
 #define SP_PROGRESS_H
 
-#include "engine/migrate.h"
 #include "cli/cli.h"
+#include "engine/migrate.h"
 
 typedef struct sp_progress {
 	const sp_cli *cli;

@@ -12,8 +12,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
-#include "traffic/traffic.h"
 #include "cli/cli.h"
+#include "traffic/traffic.h"
 
 #define SP_MAX_PHASES 8
 

@@ -37,7 +37,8 @@ sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,
 		sp_cluster_free(&c);
 		rc = sp_cluster_gather(host, port, opts, &c, err);
 		if (rc == SP_OK) {
-			if ((rc = sp_check_cluster(&c, copts, &f, err)) != SP_OK)
+			if ((rc = sp_check_cluster(&c, copts, &f, err)) !=
+			    SP_OK)
 				break;
 			if (f.n == 0)
 				break;

@@ -9,16 +9,16 @@
 #ifndef SP_CONVERGE_H
 #define SP_CONVERGE_H
 
-#include "model/checks.h"
 #include "cluster/gather.h"
+#include "model/checks.h"
 
 /*
  * Gathers the cluster from host:port until sp_check_cluster finds nothing
  * (with *copts), polling every interval_ms, for at most timeout_ms.
  * On SP_OK, *last (if not NULL) holds the healthy cluster, owned by the
- * caller. On SP_ERR_CLUSTER (not healthy in time), err lists the findings that remained and *last
- * holds the last state seen. An unreachable entry node is retried until
- * the timeout, then its error is returned.
+ * caller. On SP_ERR_CLUSTER (not healthy in time), err lists the findings that
+ * remained and *last holds the last state seen. An unreachable entry node is
+ * retried until the timeout, then its error is returned.
  */
 sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,
 		       const sp_check_opts *copts, int timeout_ms,

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/gather.h"
 #include "model/checks.h"
 #include "model/cluster.h"
-#include "cluster/gather.h"
 
 static sp_err read_string(sp_conn *c, const char *what, redisReply **r,
 			  sp_error *err)
@@ -119,8 +119,7 @@ sp_err sp_cluster_gather(const char *host, int port, const sp_conn_opts *opts,
 	for (i = 0; i < out->nnodes; i++) {
 		if (i > 0)
 			visit(&out->nodes[i], opts, &nerr);
-		if (out->nodes[i].reachable &&
-		    add_named(out, i) != SP_OK) {
+		if (out->nodes[i].reachable && add_named(out, i) != SP_OK) {
 			sp_cluster_free(out);
 			return sp_seterr(err, SP_ERR_OOM, "out of memory");
 		}

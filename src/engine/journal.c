@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* Writes one JSON line, flushes and fsyncs; takes ownership of o. */
 static sp_err put_line(sp_journal *j, json_t *o, sp_error *err)
 {
@@ -22,8 +21,9 @@ static sp_err put_line(sp_journal *j, json_t *o, sp_error *err)
 
 	if (o == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
-	bad = json_dumpf(o, j->f, JSON_COMPACT) != 0 || fputc('\n', j->f) == EOF ||
-	      fflush(j->f) != 0 || fsync(fileno(j->f)) != 0;
+	bad = json_dumpf(o, j->f, JSON_COMPACT) != 0 ||
+	      fputc('\n', j->f) == EOF || fflush(j->f) != 0 ||
+	      fsync(fileno(j->f)) != 0;
 	json_decref(o);
 	if (bad)
 		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
@@ -40,8 +40,8 @@ json_t *sp_json_owners(const int *owners)
 		for (e = s; e + 1 < SP_SLOTS && owners[e + 1] == owners[s]; e++)
 			;
 		if (owners[s] >= 0)
-			json_array_append_new(a, json_pack("[i,i,i]", s, e,
-							   owners[s]));
+			json_array_append_new(
+			    a, json_pack("[i,i,i]", s, e, owners[s]));
 		s = e + 1;
 	}
 	return a;
@@ -53,9 +53,9 @@ json_t *sp_json_nodes(const sp_endpoint *nodes, size_t n)
 	size_t i;
 
 	for (i = 0; a != NULL && i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s}", "id",
-						   nodes[i].id, "addr",
-						   nodes[i].addr));
+		json_array_append_new(a,
+				      json_pack("{s:s, s:s}", "id", nodes[i].id,
+						"addr", nodes[i].addr));
 	return a;
 }
 
@@ -67,8 +67,8 @@ static json_t *begin_json(const char *op, const char *id, const char *entry,
 	size_t i;
 
 	for (i = 0; i < nm; i++)
-		json_array_append_new(jm, json_pack("[i,i,i]", m[i].slot,
-						    m[i].src, m[i].dst));
+		json_array_append_new(
+		    jm, json_pack("[i,i,i]", m[i].slot, m[i].src, m[i].dst));
 	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
 			 "type", "begin", "version", 1, "op", op, "id", id,
 			 "entry", entry, "time", (json_int_t)time(NULL),
@@ -100,9 +100,9 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 		free(j);
 		return rc;
 	}
-	rc = put_line(j, begin_json(op, id, entry, nodes, nnodes, owners, moves,
-				    nmoves),
-		      err);
+	rc = put_line(
+	    j, begin_json(op, id, entry, nodes, nnodes, owners, moves, nmoves),
+	    err);
 	if (rc != SP_OK) {
 		sp_journal_close(j);
 		return rc;
@@ -144,9 +144,8 @@ sp_err sp_journal_done(sp_journal *j, const sp_move *moves, size_t n,
 
 sp_err sp_journal_end(sp_journal *j, const char *status, sp_error *err)
 {
-	return put_line(j, json_pack("{s:s, s:s}", "type", "end", "status",
-				     status),
-			err);
+	return put_line(
+	    j, json_pack("{s:s, s:s}", "type", "end", "status", status), err);
 }
 
 void sp_journal_close(sp_journal *j)
@@ -217,7 +216,8 @@ static sp_err load_moves(json_t *jm, json_t *jo, sp_journal_rec *r,
 	size_t i;
 
 	if (!json_is_array(jm) || json_array_size(jm) > SP_SLOTS)
-		return sp_seterr(err, SP_ERR_PROTOCOL, "%s: bad moves", r->path);
+		return sp_seterr(err, SP_ERR_PROTOCOL, "%s: bad moves",
+				 r->path);
 	r->nmoves = json_array_size(jm);
 	if ((r->moves = calloc(r->nmoves + 1, sizeof(*r->moves))) == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");

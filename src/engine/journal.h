@@ -59,7 +59,7 @@ typedef struct sp_journal_rec {
 	sp_move *moves;
 	size_t nmoves;
 	unsigned char done[SP_SLOTS]; /* 1: the slot's move was recorded done */
-	int owners[SP_SLOTS];         /* before the operation; -1 none */
+	int owners[SP_SLOTS];	      /* before the operation; -1 none */
 } sp_journal_rec;
 
 /* Reads path into *rec (free with sp_journal_rec_free). Errors:

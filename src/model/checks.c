@@ -38,11 +38,11 @@
 enum { K_KNOWN = 1, K_NOADDR = 2, K_PFAIL = 4, K_FAIL = 8 };
 
 typedef struct member {
-	const char *id;       /* borrowed from a view line */
-	const sp_node *line;  /* its own line if reachable, else first seen */
-	int state;            /* index in c->nodes, or -1 */
-	int nknown;           /* reachable views listing it with an address */
-	int nseen;            /* reachable views listing it at all */
+	const char *id;	     /* borrowed from a view line */
+	const sp_node *line; /* its own line if reachable, else first seen */
+	int state;	     /* index in c->nodes, or -1 */
+	int nknown;	     /* reachable views listing it with an address */
+	int nseen;	     /* reachable views listing it at all */
 	int npfail, nfail, nmaster, nslave;
 	int primary, replica, failed, nreplicas;
 	char addr[SP_ADDR_MAX];
@@ -52,12 +52,12 @@ typedef struct check_ctx {
 	const sp_cluster *c;
 	const sp_check_opts *opts;
 	sp_findings *out;
-	size_t nreach;        /* reachable nodes */
-	member *m;            /* sorted by id, for lookups */
-	member **byaddr;      /* the same, by address, for reports */
+	size_t nreach;	 /* reachable nodes */
+	member *m;	 /* sorted by id, for lookups */
+	member **byaddr; /* the same, by address, for reports */
 	size_t nm;
-	unsigned char *seen;  /* nm rows of c->nnodes columns: K_* bits */
-	int unnamed;          /* unreachable nodes no view names */
+	unsigned char *seen; /* nm rows of c->nnodes columns: K_* bits */
+	int unnamed;	     /* unreachable nodes no view names */
 	int claims[SP_SLOTS];
 } check_ctx;
 
@@ -189,8 +189,7 @@ static int append_range(char *buf, size_t len, size_t *used, int s, int e)
  * *first (-1 if none). Local rather than sp_format_ranges_of because a
  * message must show that it was cut.
  */
-static int ranges_of(const int *arr, int who, char *buf, size_t len,
-		     int *first)
+static int ranges_of(const int *arr, int who, char *buf, size_t len, int *first)
 {
 	int s = 0, e, n = 0, full = 0;
 	size_t used = 0;
@@ -268,8 +267,8 @@ static sp_err collect_members(check_ctx *x)
 	    (ids = malloc(total * sizeof(*ids))) == NULL)
 		goto out;
 	for (i = 0; i < c->nnodes; i++)
-		for (j = 0; c->nodes[i].reachable &&
-			    j < c->nodes[i].view.nnodes; j++)
+		for (j = 0;
+		     c->nodes[i].reachable && j < c->nodes[i].view.nnodes; j++)
 			if (on_roster(&c->nodes[i].view.nodes[j]))
 				ids[n++] = c->nodes[i].view.nodes[j].id;
 	qsort(ids, n, sizeof(*ids), cmp_id);
@@ -480,13 +479,12 @@ static sp_err check_state(check_ctx *x)
 
 		if (!n->reachable || n->state_ok)
 			continue;
-		rc = sp_findings_add(x->out, "state-not-ok", SP_SEV_ERR, -1,
-				     n->addr,
-				     "%s reports cluster_state other than ok "
-				     "(%lld slots assigned, %lld pfail, %lld "
-				     "fail)",
-				     n->addr, n->slots_assigned, n->slots_pfail,
-				     n->slots_fail);
+		rc = sp_findings_add(
+		    x->out, "state-not-ok", SP_SEV_ERR, -1, n->addr,
+		    "%s reports cluster_state other than ok "
+		    "(%lld slots assigned, %lld pfail, %lld "
+		    "fail)",
+		    n->addr, n->slots_assigned, n->slots_pfail, n->slots_fail);
 	}
 	return rc;
 }
@@ -502,8 +500,8 @@ static sp_err check_uncovered(check_ctx *x)
 	n = ranges_of(x->claims, SP_NO_OWNER, buf, sizeof(buf), &first);
 	if (n == 0)
 		return SP_OK;
-	return sp_findings_add(x->out, "slots-uncovered", SP_SEV_ERR, first,
-			       "", "%d slot%s %s not covered by any reachable "
+	return sp_findings_add(x->out, "slots-uncovered", SP_SEV_ERR, first, "",
+			       "%d slot%s %s not covered by any reachable "
 			       "node: %s",
 			       n, plural(n), n == 1 ? "is" : "are", buf);
 }
@@ -566,8 +564,7 @@ static int group_multi(const check_ctx *x, int *gid, int *gfirst)
 	return ng;
 }
 
-static sp_err report_multi_group(check_ctx *x, const int *gid, int g,
-				 int first)
+static sp_err report_multi_group(check_ctx *x, const int *gid, int g, int first)
 {
 	char buf[RANGE_BYTES];
 	namelist nl = {0};
@@ -577,13 +574,15 @@ static sp_err report_multi_group(check_ctx *x, const int *gid, int g,
 	n = ranges_of(gid, g, buf, sizeof(buf), &f);
 	if (g == MAX_GROUPS)
 		return sp_findings_add(x->out, "slot-multi-owner", SP_SEV_ERR,
-				       f, "", "%d more slot%s claimed by other "
-				       "sets of nodes: %s", n, plural(n), buf);
+				       f, "",
+				       "%d more slot%s claimed by other "
+				       "sets of nodes: %s",
+				       n, plural(n), buf);
 	for (i = 0; i < x->c->nnodes; i++)
 		if (claims_slot(x, i, first))
 			nl_add(&nl, x->c->nodes[i].addr);
-	return sp_findings_add(x->out, "slot-multi-owner", SP_SEV_ERR, f,
-			       "", "%d slot%s %s claimed by more than one "
+	return sp_findings_add(x->out, "slot-multi-owner", SP_SEV_ERR, f, "",
+			       "%d slot%s %s claimed by more than one "
 			       "node (%s): %s",
 			       n, plural(n), n == 1 ? "is" : "are", nl_str(&nl),
 			       buf);
@@ -607,8 +606,7 @@ out:
 }
 
 /* The address of the peer of an open slot, as the node's own view says. */
-static void peer_name(const sp_view *v, const char *peer, char *buf,
-		      size_t len)
+static void peer_name(const sp_view *v, const char *peer, char *buf, size_t len)
 {
 	int j = sp_view_find(v, peer);
 
@@ -629,12 +627,11 @@ static sp_err check_open_node(check_ctx *x, const sp_node_state *n)
 		const sp_open_slot *o = &v->open[k];
 
 		peer_name(v, o->peer, peer, sizeof(peer));
-		rc = sp_findings_add(x->out, "open-slot", SP_SEV_ERR, o->slot,
-				     n->addr, "slot %d on %s is %s %s (%s)",
-				     o->slot, n->addr,
-				     o->importing ? "importing from"
-						  : "migrating to",
-				     peer, o->peer);
+		rc = sp_findings_add(
+		    x->out, "open-slot", SP_SEV_ERR, o->slot, n->addr,
+		    "slot %d on %s is %s %s (%s)", o->slot, n->addr,
+		    o->importing ? "importing from" : "migrating to", peer,
+		    o->peer);
 	}
 	if (rc == SP_OK && v->nopen > OPEN_SLOT_CAP)
 		rc = sp_findings_add(x->out, "open-slot", SP_SEV_ERR,
@@ -660,10 +657,10 @@ static sp_err check_open(check_ctx *x)
 /* Scratch space for owners-disagree, sized by the roster. */
 typedef struct owner_scratch {
 	int ref[SP_SLOTS]; /* claimant member, or -1 where not unique */
-	int *vmap;         /* view line -> member, or -1 */
-	int *cnt;          /* per reference member: slots disagreed */
-	int *first;        /* per reference member: first such slot */
-	int *said;         /* per reference member: owner line at first */
+	int *vmap;	   /* view line -> member, or -1 */
+	int *cnt;	   /* per reference member: slots disagreed */
+	int *first;	   /* per reference member: first such slot */
+	int *said;	   /* per reference member: owner line at first */
 } owner_scratch;
 
 /* The claimant of each slot as a member index, -1 where not unique. */
@@ -672,9 +669,10 @@ static void owner_refs(const check_ctx *x, owner_scratch *w)
 	int s;
 
 	for (s = 0; s < SP_SLOTS; s++)
-		w->ref[s] = x->claims[s] >= 0
-				? find_member(x, node_id(&x->c->nodes[x->claims[s]]))
-				: -1;
+		w->ref[s] =
+		    x->claims[s] >= 0
+			? find_member(x, node_id(&x->c->nodes[x->claims[s]]))
+			: -1;
 }
 
 static sp_err report_owner(check_ctx *x, const sp_node_state *n,
@@ -766,14 +764,12 @@ out:
 static int views_with(const check_ctx *x, const member *mb, unsigned mask,
 		      int want, namelist *nl)
 {
-	const unsigned char *row =
-	    x->seen + (size_t)(mb - x->m) * x->c->nnodes;
+	const unsigned char *row = x->seen + (size_t)(mb - x->m) * x->c->nnodes;
 	size_t i;
 	int n = 0;
 
 	for (i = 0; i < x->c->nnodes; i++) {
-		if (!x->c->nodes[i].reachable ||
-		    ((row[i] & mask) != 0) != want)
+		if (!x->c->nodes[i].reachable || ((row[i] & mask) != 0) != want)
 			continue;
 		nl_add(nl, x->c->nodes[i].addr);
 		n++;
@@ -919,8 +915,8 @@ static sp_err check_epochs(check_ctx *x)
 		goto out;
 	for (i = 0; i < x->c->nnodes; i++) {
 		const sp_node_state *st = &x->c->nodes[i];
-		const sp_node *self = st->reachable ? sp_view_self(&st->view)
-						    : NULL;
+		const sp_node *self =
+		    st->reachable ? sp_view_self(&st->view) : NULL;
 
 		if (self == NULL || !sp_node_is_primary(self) ||
 		    self->nslots == 0)
@@ -959,12 +955,11 @@ static sp_err check_min_replicas(check_ctx *x, int min)
 		if (mb->nknown == 0 || !mb->primary || mb->failed ||
 		    mb->nreplicas >= min)
 			continue;
-		rc = sp_findings_add(x->out, "min-replicas", SP_SEV_ERR, -1,
-				     mb->addr,
-				     "primary %s has %d replica%s, fewer than "
-				     "the %d required",
-				     mb->addr, mb->nreplicas,
-				     plural(mb->nreplicas), min);
+		rc = sp_findings_add(
+		    x->out, "min-replicas", SP_SEV_ERR, -1, mb->addr,
+		    "primary %s has %d replica%s, fewer than "
+		    "the %d required",
+		    mb->addr, mb->nreplicas, plural(mb->nreplicas), min);
 	}
 	return rc;
 }
@@ -981,12 +976,11 @@ static sp_err check_expected(check_ctx *x)
 				     n, plural(n), o->expect_nodes);
 	if (rc == SP_OK && o->expect_primaries >= 0 &&
 	    (n = count_nodes(x, 1)) != o->expect_primaries)
-		rc = sp_findings_add(x->out, "expect-primaries", SP_SEV_ERR,
-				     -1, "",
-				     "the cluster has %d working primar%s, "
-				     "%d expected",
-				     n, n == 1 ? "y" : "ies",
-				     o->expect_primaries);
+		rc = sp_findings_add(
+		    x->out, "expect-primaries", SP_SEV_ERR, -1, "",
+		    "the cluster has %d working primar%s, "
+		    "%d expected",
+		    n, n == 1 ? "y" : "ies", o->expect_primaries);
 	if (rc == SP_OK && o->min_replicas >= 0)
 		rc = check_min_replicas(x, o->min_replicas);
 	return rc;
@@ -998,7 +992,8 @@ static int same_role(const sp_node *a, const sp_node *b)
 {
 	if ((a->flags & SP_NF_MASTER) != (b->flags & SP_NF_MASTER))
 		return 0;
-	return (a->flags & SP_NF_MASTER) || strcmp(a->master_id, b->master_id) == 0;
+	return (a->flags & SP_NF_MASTER) ||
+	       strcmp(a->master_id, b->master_id) == 0;
 }
 
 /*
@@ -1020,7 +1015,8 @@ static sp_err check_roles(check_ctx *x)
 			const sp_view *v = &c->nodes[j].view;
 			int k = j == i ? -1 : sp_view_find(v, self->id);
 			if (!c->nodes[j].reachable || k < 0 ||
-			    (v->nodes[k].flags & (SP_NF_FAIL | SP_NF_HANDSHAKE)) ||
+			    (v->nodes[k].flags &
+			     (SP_NF_FAIL | SP_NF_HANDSHAKE)) ||
 			    same_role(self, &v->nodes[k]))
 				continue;
 			rc = sp_findings_add(
@@ -1028,7 +1024,8 @@ static sp_err check_roles(check_ctx *x)
 			    c->nodes[i].addr,
 			    "%s says it is %s, but %s sees it as %s",
 			    c->nodes[i].addr,
-			    (self->flags & SP_NF_MASTER) ? "a primary" : "a replica",
+			    (self->flags & SP_NF_MASTER) ? "a primary"
+							 : "a replica",
 			    c->nodes[j].addr,
 			    (v->nodes[k].flags & SP_NF_MASTER)
 				? "a primary"
@@ -1042,18 +1039,10 @@ static sp_err check_roles(check_ctx *x)
 static sp_err run_rules(check_ctx *x)
 {
 	static sp_err (*const rules[])(check_ctx *) = {
-	    check_unreachable,
-	    check_state,
-	    check_uncovered,
-	    check_multi_owner,
-	    check_open,
-	    check_owners,
-	    check_membership,
-	    check_failing,
-	    check_roles,
-	    check_handshake,
-	    check_epochs,
-	    check_expected,
+	    check_unreachable, check_state,   check_uncovered,
+	    check_multi_owner, check_open,    check_owners,
+	    check_membership,  check_failing, check_roles,
+	    check_handshake,   check_epochs,  check_expected,
 	};
 	size_t i;
 	sp_err rc = SP_OK;
@@ -1071,7 +1060,8 @@ sp_err sp_check_cluster(const sp_cluster *c, const sp_check_opts *opts,
 	sp_err rc = SP_ERR_OOM;
 
 	if (out == NULL)
-		return sp_seterr(err, SP_ERR_INTERNAL, "check: nowhere to report");
+		return sp_seterr(err, SP_ERR_INTERNAL,
+				 "check: nowhere to report");
 	if (c == NULL)
 		return SP_OK;
 	/* The context holds a slot table: too big for the stack. */

@@ -13,9 +13,9 @@ typedef enum sp_severity { SP_SEV_WARN = 1, SP_SEV_ERR = 2 } sp_severity;
 typedef struct sp_finding {
 	const char *code; /* stable machine name, e.g. "open-slot" */
 	sp_severity sev;
-	int slot;         /* first slot concerned, or -1 */
+	int slot;		/* first slot concerned, or -1 */
 	char node[SP_ADDR_MAX]; /* node concerned ("" if the cluster) */
-	char msg[384];    /* one human sentence */
+	char msg[384];		/* one human sentence */
 } sp_finding;
 
 typedef struct sp_findings {

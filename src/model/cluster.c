@@ -129,8 +129,7 @@ static const char *info_value(const char *text, const char *field)
 }
 
 /* Copies the value of field into buf (truncated); 1 if found. */
-static int info_str(const char *text, const char *field, char *buf,
-		    size_t len)
+static int info_str(const char *text, const char *field, char *buf, size_t len)
 {
 	const char *v = info_value(text, field);
 	size_t n;
@@ -295,7 +294,8 @@ size_t sp_cluster_primaries(const sp_cluster *c, int *idx, size_t max)
 	for (i = 0; i < c->nnodes && i <= INT_MAX; i++) {
 		if (!own_primary(c, i))
 			continue;
-		for (pos = 0; pos < k && addr_before(c, idx[pos], (int)i); pos++)
+		for (pos = 0; pos < k && addr_before(c, idx[pos], (int)i);
+		     pos++)
 			;
 		if (pos >= max)
 			continue;

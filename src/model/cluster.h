@@ -39,10 +39,11 @@ typedef struct sp_node_state {
 	long long keys;
 	long long used_memory;
 	long long maxmemory;
-	int master_link_up;            /* replicas: master_link_status:up */
-	long long master_last_io_secs; /* replicas: master_last_io_seconds_ago */
-	long long repl_offset;         /* master_repl_offset or slave_repl_offset */
-	int sync_in_progress;          /* master_sync_in_progress:1 */
+	int master_link_up; /* replicas: master_link_status:up */
+	long long
+	    master_last_io_secs; /* replicas: master_last_io_seconds_ago */
+	long long repl_offset;	 /* master_repl_offset or slave_repl_offset */
+	int sync_in_progress;	 /* master_sync_in_progress:1 */
 } sp_node_state;
 
 typedef struct sp_cluster {

@@ -27,18 +27,19 @@
 
 typedef struct sp_plan_input {
 	size_t nnodes;
-	const int *owner;          /* [SP_SLOTS]: node index, or -1 (never moved) */
+	const int *owner; /* [SP_SLOTS]: node index, or -1 (never moved) */
 	const double *slot_weight; /* [SP_SLOTS] >= 0, or NULL: by slot count */
 	const double *node_weight; /* [nnodes] >= 0, or NULL: all 1 */
-	double threshold_pct;      /* redis-cli's --threshold; 0: always plan */
+	double threshold_pct;	   /* redis-cli's --threshold; 0: always plan */
 } sp_plan_input;
 
 typedef struct sp_plan {
-	sp_move *moves;  /* owned; src/dst are node indexes of the input */
+	sp_move *moves; /* owned; src/dst are node indexes of the input */
 	size_t nmoves;
-	double *load;    /* owned, [nnodes]: each node's weight after the plan */
-	double *target;  /* owned, [nnodes]: each node's ideal share */
-	int below_threshold; /* 1: every node already within threshold: no moves */
+	double *load;	/* owned, [nnodes]: each node's weight after the plan */
+	double *target; /* owned, [nnodes]: each node's ideal share */
+	int below_threshold; /* 1: every node already within threshold: no moves
+			      */
 } sp_plan;
 
 /*

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LINE_QUOTE_MAX 200 /* bytes of the bad line quoted in errors */
-#define TOKEN_QUOTE_MAX 48 /* bytes of the bad field quoted in errors */
-#define NFIXED 8           /* fields before the slots */
-#define PORT_MAX 65535
+#define LINE_QUOTE_MAX	200 /* bytes of the bad line quoted in errors */
+#define TOKEN_QUOTE_MAX 48  /* bytes of the bad field quoted in errors */
+#define NFIXED		8   /* fields before the slots */
+#define PORT_MAX	65535
 
 /* Where the parser is; the line is kept only to quote it in errors. */
 typedef struct parser {
@@ -25,7 +25,7 @@ typedef struct parser {
 	const char *line;
 	size_t linelen;
 	size_t lineno;
-	size_t cap;     /* allocated v->nodes */
+	size_t cap;	/* allocated v->nodes */
 	size_t opencap; /* allocated v->open */
 } parser;
 
@@ -34,14 +34,10 @@ static const struct {
 	const char *name;
 } flag_names[] = {
     /* Redis's order (redisNodeFlagsTable), so formatting round-trips. */
-    {SP_NF_MYSELF, "myself"},
-    {SP_NF_MASTER, "master"},
-    {SP_NF_SLAVE, "slave"},
-    {SP_NF_PFAIL, "fail?"},
-    {SP_NF_FAIL, "fail"},
-    {SP_NF_HANDSHAKE, "handshake"},
-    {SP_NF_NOADDR, "noaddr"},
-    {SP_NF_NOFAILOVER, "nofailover"},
+    {SP_NF_MYSELF, "myself"},	{SP_NF_MASTER, "master"},
+    {SP_NF_SLAVE, "slave"},	{SP_NF_PFAIL, "fail?"},
+    {SP_NF_FAIL, "fail"},	{SP_NF_HANDSHAKE, "handshake"},
+    {SP_NF_NOADDR, "noaddr"},	{SP_NF_NOFAILOVER, "nofailover"},
     {SP_NF_NOFLAGS, "noflags"},
 };
 
@@ -52,8 +48,7 @@ static const struct {
  * rest as \xNN, so a line of garbage bytes cannot corrupt a terminal or a
  * log; "..." marks a cut.
  */
-static void quote(char *out, size_t outlen, const char *s, size_t n,
-		  size_t max)
+static void quote(char *out, size_t outlen, const char *s, size_t n, size_t max)
 {
 	size_t i, o = 0;
 	unsigned char c;
@@ -85,8 +80,8 @@ static sp_err fail(parser *ps, const char *what, const char *tok, size_t n)
 				 ps->lineno, what, qline);
 	quote(qtok, sizeof(qtok), tok, n, TOKEN_QUOTE_MAX);
 	return sp_seterr(ps->err, SP_ERR_PROTOCOL,
-			 "CLUSTER NODES line %zu: %s \"%s\": \"%s\"", ps->lineno,
-			 what, qtok, qline);
+			 "CLUSTER NODES line %zu: %s \"%s\": \"%s\"",
+			 ps->lineno, what, qtok, qline);
 }
 
 /* Next space-separated field of s[0..n) from *pos; 0 when there is none. */
@@ -293,9 +288,10 @@ static sp_err add_node(parser *ps, const sp_node *node)
 			cap = INT16_MAX;
 		grown = realloc(v->nodes, cap * sizeof(*grown));
 		if (grown == NULL)
-			return sp_seterr(ps->err, SP_ERR_OOM,
-					 "CLUSTER NODES line %zu: out of memory",
-					 ps->lineno);
+			return sp_seterr(
+			    ps->err, SP_ERR_OOM,
+			    "CLUSTER NODES line %zu: out of memory",
+			    ps->lineno);
 		v->nodes = grown;
 		ps->cap = cap;
 	}
@@ -317,9 +313,10 @@ static sp_err add_open(parser *ps, const sp_open_slot *o)
 		cap = ps->opencap ? ps->opencap * 2 : 8;
 		grown = realloc(v->open, cap * sizeof(*grown));
 		if (grown == NULL)
-			return sp_seterr(ps->err, SP_ERR_OOM,
-					 "CLUSTER NODES line %zu: out of memory",
-					 ps->lineno);
+			return sp_seterr(
+			    ps->err, SP_ERR_OOM,
+			    "CLUSTER NODES line %zu: out of memory",
+			    ps->lineno);
 		v->open = grown;
 		ps->opencap = cap;
 	}
@@ -364,9 +361,10 @@ static sp_err claim(parser *ps, int idx, int a, int b, const char *t, size_t n)
 	for (s = a; s <= b; s++) {
 		if (v->owner[s] != SP_NO_OWNER) {
 			quote(qtok, sizeof(qtok), t, n, TOKEN_QUOTE_MAX);
-			snprintf(what, sizeof(what),
-				 "slot %d in \"%s\" already claimed by node %.40s",
-				 s, qtok, v->nodes[v->owner[s]].id);
+			snprintf(
+			    what, sizeof(what),
+			    "slot %d in \"%s\" already claimed by node %.40s",
+			    s, qtok, v->nodes[v->owner[s]].id);
 			return fail(ps, what, NULL, 0);
 		}
 		v->owner[s] = (int16_t)idx;
@@ -458,7 +456,8 @@ sp_err sp_view_parse(sp_view *v, const char *text, size_t len, sp_error *err)
 	sp_err r = SP_ERR_INTERNAL;
 
 	if (v == NULL)
-		return sp_seterr(err, SP_ERR_INTERNAL, "sp_view_parse: no view");
+		return sp_seterr(err, SP_ERR_INTERNAL,
+				 "sp_view_parse: no view");
 	view_reset(v);
 	memset(&ps, 0, sizeof(ps));
 	ps.v = v;

@@ -16,11 +16,11 @@
 
 #include "base/error.h"
 
-#define SP_SLOTS 16384
-#define SP_ID_LEN 40
-#define SP_IP_MAX 64
+#define SP_SLOTS	16384
+#define SP_ID_LEN	40
+#define SP_IP_MAX	64
 #define SP_HOSTNAME_MAX 256
-#define SP_NO_OWNER (-1)
+#define SP_NO_OWNER	(-1)
 
 /* Node flags as bits. */
 enum {
@@ -37,42 +37,42 @@ enum {
 
 typedef struct sp_node {
 	char id[SP_ID_LEN + 1];
-	char ip[SP_IP_MAX];            /* "" when the address is ":0" */
+	char ip[SP_IP_MAX]; /* "" when the address is ":0" */
 	int port;
 	int cport;
 	char hostname[SP_HOSTNAME_MAX]; /* "" when absent */
 	unsigned flags;
-	char master_id[SP_ID_LEN + 1];  /* "" when "-" */
+	char master_id[SP_ID_LEN + 1]; /* "" when "-" */
 	long long ping_sent;
 	long long pong_recv;
 	unsigned long long config_epoch;
-	int connected;                  /* link-state "connected" */
-	int nslots;                     /* slots this line assigns */
+	int connected; /* link-state "connected" */
+	int nslots;    /* slots this line assigns */
 } sp_node;
 
 /* An open slot as the "myself" line reports it. */
 typedef struct sp_open_slot {
 	int slot;
-	int importing;              /* 1: "[s-<-id]" importing from id; 0: migrating to id */
+	int importing; /* 1: "[s-<-id]" importing from id; 0: migrating to id */
 	char peer[SP_ID_LEN + 1];
 } sp_open_slot;
 
 typedef struct sp_view {
-	sp_node *nodes;   /* owned */
+	sp_node *nodes; /* owned */
 	size_t nnodes;
-	int myself;       /* index of the "myself" line, or -1 */
+	int myself;		 /* index of the "myself" line, or -1 */
 	int16_t owner[SP_SLOTS]; /* index into nodes, or SP_NO_OWNER */
-	sp_open_slot *open; /* owned */
+	sp_open_slot *open;	 /* owned */
 	size_t nopen;
 } sp_view;
 
 /*
  * Parses CLUSTER NODES text (len bytes, need not be NUL-terminated) into
- * *v (which must be empty: free a used view first), which the caller later releases with sp_view_free. On error *v is
- * left empty (safe to free) and err quotes the offending line.
- * Rejects: wrong field count, bad id (not 40 hex chars), bad address,
- * unknown flag, non-numeric numbers, slot out of range, a slot claimed by
- * two lines, more than one "myself", more than INT16_MAX nodes.
+ * *v (which must be empty: free a used view first), which the caller later
+ * releases with sp_view_free. On error *v is left empty (safe to free) and err
+ * quotes the offending line. Rejects: wrong field count, bad id (not 40 hex
+ * chars), bad address, unknown flag, non-numeric numbers, slot out of range, a
+ * slot claimed by two lines, more than one "myself", more than INT16_MAX nodes.
  */
 sp_err sp_view_parse(sp_view *v, const char *text, size_t len, sp_error *err);
 

@@ -16,11 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/crc64.h"
 #include "base/files.h"
-#include "model/checks.h"
-#include "base/clock.h"
 #include "cluster/gather.h"
+#include "model/checks.h"
 
 #define CHUNK	     (64 * 1024)
 #define EOF_MARK_LEN 40 /* RDB_EOF_MARK_SIZE in Redis's replication.c */

@@ -19,8 +19,8 @@
 
 #include <stdint.h>
 
-#include "io/conn.h"
 #include "base/log.h"
+#include "io/conn.h"
 
 #define SP_BACKUP_MANIFEST "manifest.json"
 

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "cluster/converge.h"
 #include "ops/join.h"
-#include "base/clock.h"
 
 static int by_host_count(const sp_create_plan *p, const char *host)
 {
@@ -221,7 +221,8 @@ void sp_create_plan_print(const sp_create_plan *p, FILE *f)
 			nd->last_slot - nd->first_slot + 1);
 		for (j = 0; j < p->n; j++)
 			if (p->nodes[j].primary_of == k)
-				fprintf(f, "    replica %s\n", p->nodes[j].addr);
+				fprintf(f, "    replica %s\n",
+					p->nodes[j].addr);
 	}
 }
 
@@ -374,7 +375,8 @@ sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
 				  "CLUSTER SET-CONFIG-EPOCH %lld", NULL,
 				  (long long)i + 1, 0)) != SP_OK)
 			return rc;
-	if ((rc = sp_resolve_ip(p->nodes[0].host, ip, sizeof(ip), err)) != SP_OK)
+	if ((rc = sp_resolve_ip(p->nodes[0].host, ip, sizeof(ip), err)) !=
+	    SP_OK)
 		return rc;
 	sp_logf(log, "meet", "Joining %zu nodes through %s", p->n,
 		p->nodes[0].addr);

@@ -10,8 +10,8 @@
 #ifndef SP_CREATE_H
 #define SP_CREATE_H
 
-#include "io/conn.h"
 #include "base/log.h"
+#include "io/conn.h"
 #include "model/topology.h"
 
 typedef struct sp_create_node {
@@ -19,8 +19,8 @@ typedef struct sp_create_node {
 	int port;
 	char addr[SP_ADDR_MAX];
 	char id[SP_ID_LEN + 1]; /* filled by preflight */
-	int primary_of;         /* index of its primary, or -1 if a primary */
-	int first_slot;         /* primaries only; -1 otherwise */
+	int primary_of;		/* index of its primary, or -1 if a primary */
+	int first_slot;		/* primaries only; -1 otherwise */
 	int last_slot;
 } sp_create_node;
 

@@ -48,8 +48,7 @@ sp_err sp_node_inspect(const char *host, int port, const char *addr,
 			 "%lld slots assigned)",
 			 addr, known, assigned);
 	else if (dbsize->integer > 0)
-		snprintf(why, len, "%s holds %lld keys", addr,
-			 dbsize->integer);
+		snprintf(why, len, "%s holds %lld keys", addr, dbsize->integer);
 out:
 	freeReplyObject(info);
 	freeReplyObject(cinfo);
@@ -69,8 +68,8 @@ sp_err sp_resolve_ip(const char *host, char *ip, size_t len, sp_error *err)
 	if ((g = getaddrinfo(host, NULL, &hints, &res)) != 0)
 		return sp_seterr(err, SP_ERR_IO, "cannot resolve %s: %s", host,
 				 gai_strerror(g));
-	g = getnameinfo(res->ai_addr, res->ai_addrlen, ip, (socklen_t)len,
-			NULL, 0, NI_NUMERICHOST);
+	g = getnameinfo(res->ai_addr, res->ai_addrlen, ip, (socklen_t)len, NULL,
+			0, NI_NUMERICHOST);
 	freeaddrinfo(res);
 	if (g != 0)
 		return sp_seterr(err, SP_ERR_IO, "cannot resolve %s", host);
@@ -121,7 +120,8 @@ int sp_replica_synced(const char *host, int port, const sp_conn_opts *co)
 		return 0;
 	if (sp_conn_cmd(c, &r, NULL, "INFO replication") == SP_OK &&
 	    r->type == REDIS_REPLY_STRING)
-		ok = sp_info_field(r->str, "master_link_status", st, sizeof(st)) &&
+		ok = sp_info_field(r->str, "master_link_status", st,
+				   sizeof(st)) &&
 		     strcmp(st, "up") == 0 &&
 		     sp_info_ll(r->str, "master_sync_in_progress", &syncing) &&
 		     syncing == 0;
@@ -131,8 +131,7 @@ int sp_replica_synced(const char *host, int port, const sp_conn_opts *co)
 }
 
 sp_err sp_wait_synced(const char *host, int port, const char *addr,
-		      const sp_conn_opts *co, long long deadline,
-		      sp_error *err)
+		      const sp_conn_opts *co, long long deadline, sp_error *err)
 {
 	while (!sp_replica_synced(host, port, co)) {
 		if (sp_now_ms() > deadline)

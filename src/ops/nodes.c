@@ -7,12 +7,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "model/planner.h"
+#include "base/clock.h"
 #include "cluster/converge.h"
+#include "cluster/gather.h"
+#include "model/planner.h"
 #include "ops/join.h"
 #include "ops/recover.h"
-#include "base/clock.h"
-#include "cluster/gather.h"
 
 sp_err sp_find_node(const sp_cluster *c, const char *name, int *idx,
 		    sp_error *err)
@@ -45,8 +45,8 @@ sp_err sp_find_node(const sp_cluster *c, const char *name, int *idx,
 /* The node's own line if it answers, else what the entry node says. */
 static const sp_node *line_of(const sp_cluster *c, int i)
 {
-	const sp_view *v = c->nodes[i].reachable ? &c->nodes[i].view
-						 : &c->nodes[0].view;
+	const sp_view *v =
+	    c->nodes[i].reachable ? &c->nodes[i].view : &c->nodes[0].view;
 	int k = sp_view_find(v, c->nodes[i].id);
 
 	return k >= 0 ? &v->nodes[k] : NULL;
@@ -59,8 +59,7 @@ static int is_primary(const sp_cluster *c, int i)
 	       !(n->flags & SP_NF_FAIL);
 }
 
-static int replicas_of(const sp_cluster *c, const char *id, int *out,
-		       int max)
+static int replicas_of(const sp_cluster *c, const char *id, int *out, int max)
 {
 	int i, n = 0;
 
@@ -117,12 +116,12 @@ static sp_err join(const sp_cluster *c, const char *nhost, int nport,
 		snprintf(id, SP_ID_LEN + 1, "%s", c->nodes[i].id);
 		return SP_OK; /* re-run: it already joined */
 	}
-	if ((rc = sp_node_inspect(nhost, nport, naddr, co, id, why,
-				  sizeof(why), err)) != SP_OK)
+	if ((rc = sp_node_inspect(nhost, nport, naddr, co, id, why, sizeof(why),
+				  err)) != SP_OK)
 		return rc;
 	if (why[0] != '\0')
-		return sp_seterr(err, SP_ERR_CLUSTER, "cannot add %s: %s", naddr,
-				 why);
+		return sp_seterr(err, SP_ERR_CLUSTER, "cannot add %s: %s",
+				 naddr, why);
 	if ((rc = sp_resolve_ip(c->nodes[0].host, ip, sizeof(ip), err)) ||
 	    (rc = sp_node_meet(nhost, nport, co, ip, c->nodes[0].port, err)))
 		return rc;
@@ -157,7 +156,8 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 	sp_logf(log, "meet", "%s %s; waiting for gossip to converge", naddr,
 		added ? "joined" : "is a member already");
 	if ((rc = converge(host, port, co, (int)(before + (size_t)added),
-			   o->wait_ms, err)) != SP_OK || !o->replica)
+			   o->wait_ms, err)) != SP_OK ||
+	    !o->replica)
 		goto out;
 	if (pi < 0 && (pi = neediest(&c, nhost, -1)) < 0) {
 		rc = sp_seterr(err, SP_ERR_CLUSTER, "no reachable primary");
@@ -169,8 +169,8 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 	    (rc = sp_wait_synced(nhost, nport, naddr, co, deadline + 30000,
 				 err)) != SP_OK)
 		goto out;
-	rc = converge(host, port, co, (int)(before + (size_t)added),
-		      o->wait_ms, err);
+	rc = converge(host, port, co, (int)(before + (size_t)added), o->wait_ms,
+		      err);
 out:
 	sp_cluster_free(&c);
 	return rc;
@@ -187,7 +187,8 @@ static sp_err close_then_regather(const char *host, int port,
 	sp_err rc;
 
 	mig.conn = co;
-	if ((rc = sp_close_open_slots(host, port, co, &mig, log, &fixed, err)) ||
+	if ((rc =
+		 sp_close_open_slots(host, port, co, &mig, log, &fixed, err)) ||
 	    !fixed)
 		return rc;
 	sp_cluster_free(c);
@@ -204,8 +205,10 @@ static sp_err drain(const sp_cluster *c, const char *id,
 	sp_journal *j = NULL;
 	sp_migrate_stats st;
 	double *w = NULL;
-	sp_run_opts ro = {.mig = o->mig, .journal_dir = o->journal_dir,
-			  .op = "remove", .entry = entry};
+	sp_run_opts ro = {.mig = o->mig,
+			  .journal_dir = o->journal_dir,
+			  .op = "remove",
+			  .entry = entry};
 	size_t i;
 	int s, leaving = -1;
 	sp_err rc;
@@ -222,8 +225,8 @@ static sp_err drain(const sp_cluster *c, const char *id,
 	for (s = 0; s < SP_SLOTS; s++)
 		if (p.owners[s] >= 0 && p.owners[s] != leaving)
 			w[p.owners[s]] = 1;
-	sp_plan_input in = {.nnodes = p.nnodes, .owner = p.owners,
-			    .node_weight = w};
+	sp_plan_input in = {
+	    .nnodes = p.nnodes, .owner = p.owners, .node_weight = w};
 	if ((rc = sp_plan_rebalance(&in, &d, err)) != SP_OK)
 		goto out;
 	p.moves = d.moves, p.nmoves = d.nmoves;
@@ -426,12 +429,12 @@ static sp_err may_remove(const sp_cluster *c, int i, const sp_remove_opts *o,
 	int prim = 0, k, reps[64], p, n, counted;
 
 	if (l == NULL)
-		return sp_seterr(err, SP_ERR_CLUSTER, "%s: no view describes it",
-				 c->nodes[i].addr);
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "%s: no view describes it", c->nodes[i].addr);
 	if (l->flags & SP_NF_MASTER) {
 		for (k = 0; (size_t)k < c->nnodes; k++)
-			prim += k != i && is_primary(c, k) &&
-				c->nodes[k].reachable;
+			prim +=
+			    k != i && is_primary(c, k) && c->nodes[k].reachable;
 		if (prim == 0)
 			return sp_seterr(err, SP_ERR_CLUSTER,
 					 "%s is the last primary: it cannot "
@@ -503,8 +506,8 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 		if ((rc = drain(&c, id, o, co, name, err)) != SP_OK)
 			goto out;
 	}
-	if (primary && (rc = rehome(host, port, id, &reps, o, co, log, out,
-				    err)) != SP_OK)
+	if (primary &&
+	    (rc = rehome(host, port, id, &reps, o, co, log, out, err)) != SP_OK)
 		goto out;
 	sp_logf(log, "forget", "forgetting %s on every node", leaving.addr);
 	if ((rc = forget(host, port, id, &leaving, o, co, err)) == SP_OK &&
@@ -551,8 +554,8 @@ sp_err sp_failover(const char *host, int port, const char *name,
 	    (rc = sp_conn_cmd(conn, NULL, err, "CLUSTER FAILOVER")) != SP_OK)
 		goto out;
 	snprintf(new_primary, SP_ADDR_MAX, "%s", c.nodes[r].addr);
-	rc = wait_role(host, port, c.nodes[r].id, line_of(&c, r)->master_id,
-		       co, wait_ms, err);
+	rc = wait_role(host, port, c.nodes[r].id, line_of(&c, r)->master_id, co,
+		       wait_ms, err);
 out:
 	sp_conn_close(conn);
 	sp_cluster_free(&c);

@@ -21,7 +21,7 @@
 #include "ops/reshard.h"
 
 typedef struct sp_add_opts {
-	int replica;            /* join as a replica */
+	int replica;		/* join as a replica */
 	const char *replica_of; /* its primary (name), or NULL: pick one */
 	int wait_ms;
 } sp_add_opts;
@@ -37,14 +37,17 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 		   const sp_add_opts *o, const sp_conn_opts *co,
 		   const sp_log *log, char *new_id, sp_error *err);
 
-typedef enum sp_retire { SP_RETIRE_RESET, SP_RETIRE_SHUTDOWN, SP_RETIRE_NONE }
-    sp_retire;
+typedef enum sp_retire {
+	SP_RETIRE_RESET,
+	SP_RETIRE_SHUTDOWN,
+	SP_RETIRE_NONE
+} sp_retire;
 
 typedef struct sp_remove_opts {
-	int with_replicas;   /* remove a primary's replicas with it */
-	int failover_first;  /* a primary: hand its role to a replica first */
-	int force;           /* remove a replica even below the barrier */
-	sp_retire retire;    /* what happens to the removed node */
+	int with_replicas;  /* remove a primary's replicas with it */
+	int failover_first; /* a primary: hand its role to a replica first */
+	int force;	    /* remove a replica even below the barrier */
+	sp_retire retire;   /* what happens to the removed node */
 	int wait_ms;
 	sp_migrate_opts mig; /* for draining */
 	const char *journal_dir;

@@ -15,8 +15,8 @@
 #include <time.h>
 
 #include "base/clock.h"
-#include "ops/rebalance.h"
 #include "cluster/gather.h"
+#include "ops/rebalance.h"
 
 #define PIPE_CHUNK 1024
 

@@ -24,8 +24,8 @@
 #ifndef SP_PREFLIGHT_H
 #define SP_PREFLIGHT_H
 
-#include "engine/bigkeys.h"
 #include "base/log.h"
+#include "engine/bigkeys.h"
 #include "model/checks.h"
 
 #define SP_PF_MAX_PARAMS 32

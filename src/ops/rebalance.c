@@ -16,8 +16,8 @@
 #define PIPE_CHUNK 1024
 
 /* COUNTKEYSINSLOT for every slot node i owns, pipelined in chunks. */
-static sp_err count_keys(sp_conn *c, const sp_opplan *p, int i,
-			 long long *keys, sp_error *err)
+static sp_err count_keys(sp_conn *c, const sp_opplan *p, int i, long long *keys,
+			 sp_error *err)
 {
 	int s, from = 0, n;
 	redisReply *r;
@@ -25,18 +25,18 @@ static sp_err count_keys(sp_conn *c, const sp_opplan *p, int i,
 
 	while (from < SP_SLOTS && rc == SP_OK) {
 		for (s = from, n = 0; s < SP_SLOTS && n < PIPE_CHUNK; s++)
-			if (p->owners[s] == i && (rc = sp_conn_append(
-						      c, err,
-						      "CLUSTER COUNTKEYSINSLOT %d",
-						      s)) == SP_OK)
+			if (p->owners[s] == i &&
+			    (rc = sp_conn_append(c, err,
+						 "CLUSTER COUNTKEYSINSLOT %d",
+						 s)) == SP_OK)
 				n++;
 		for (; from < s && rc == SP_OK; from++) {
 			if (p->owners[from] != i)
 				continue;
 			if ((rc = sp_conn_read(c, &r, err, "COUNTKEYSINSLOT")))
 				break;
-			keys[from] = r->type == REDIS_REPLY_INTEGER ? r->integer
-								    : 0;
+			keys[from] =
+			    r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 			freeReplyObject(r);
 		}
 	}
@@ -173,7 +173,8 @@ double sp_plan_estimate_s(long long keys, size_t slots)
 {
 	/* bench/engine.py on the 2-core reference machine: about 100,000
 	 * keys/s and 2,000 slots/s for 100-byte values; the slower bound. */
-	double by_keys = (double)keys / 100000.0, by_slots = (double)slots / 2000.0;
+	double by_keys = (double)keys / 100000.0,
+	       by_slots = (double)slots / 2000.0;
 	return by_keys > by_slots ? by_keys : by_slots;
 }
 
@@ -190,9 +191,9 @@ static json_t *moves_json(const sp_opplan *p, const sp_slot_stats *st,
 		long long b = st ? st->bytes[m->slot] : 0;
 		*keys += k;
 		*bytes += b;
-		json_array_append_new(a, json_pack("[i,i,i,I,I]", m->slot,
-						   m->src, m->dst, (json_int_t)k,
-						   (json_int_t)b));
+		json_array_append_new(
+		    a, json_pack("[i,i,i,I,I]", m->slot, m->src, m->dst,
+				 (json_int_t)k, (json_int_t)b));
 	}
 	return a;
 }
@@ -212,12 +213,12 @@ static json_t *dist_json(const sp_opplan *p, const sp_plan *d)
 			after += (p->moves[s].dst == (int)i) -
 				 (p->moves[s].src == (int)i);
 		json_array_append_new(
-		    a, json_pack("{s:s, s:i, s:i, s:f, s:f}", "addr",
-				 p->nodes[i].addr, "slots_before", before,
-				 "slots_after", after, "load_after",
-				 d && d->load ? d->load[i] : (double)after,
-				 "target",
-				 d && d->target ? d->target[i] : (double)after));
+		    a, json_pack(
+			   "{s:s, s:i, s:i, s:f, s:f}", "addr",
+			   p->nodes[i].addr, "slots_before", before,
+			   "slots_after", after, "load_after",
+			   d && d->load ? d->load[i] : (double)after, "target",
+			   d && d->target ? d->target[i] : (double)after));
 	}
 	return a;
 }
@@ -235,11 +236,10 @@ sp_err sp_plan_write(const char *path, const char *entry, const char *by,
 		      "slotpilot_plan", 1, "op", "rebalance", "by", by, "entry",
 		      entry, "created", (json_int_t)time(NULL), "nodes",
 		      sp_json_nodes(p->nodes, p->nnodes), "base",
-		      sp_json_owners(p->owners), "moves", moves,
-		      "distribution", dist_json(p, dist), "expected", "slots",
-		      (int)p->nmoves, "keys", (json_int_t)keys, "bytes",
-		      (json_int_t)bytes, "seconds",
-		      sp_plan_estimate_s(keys, p->nmoves));
+		      sp_json_owners(p->owners), "moves", moves, "distribution",
+		      dist_json(p, dist), "expected", "slots", (int)p->nmoves,
+		      "keys", (json_int_t)keys, "bytes", (json_int_t)bytes,
+		      "seconds", sp_plan_estimate_s(keys, p->nmoves));
 	if (o == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "cannot build the plan");
 	bad = json_dump_file(o, path, JSON_INDENT(1)) != 0;
@@ -264,11 +264,11 @@ static sp_err read_moves(json_t *jm, sp_plan_file *f, const char *path,
 	    NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	for (i = 0; i < json_array_size(jm); i++) {
-		if (json_unpack(json_array_get(jm, i), "[i,i,i,I,I]", &s, &a, &d,
-				&k, &b) != 0 ||
+		if (json_unpack(json_array_get(jm, i), "[i,i,i,I,I]", &s, &a,
+				&d, &k, &b) != 0 ||
 		    s < 0 || s >= SP_SLOTS || a < 0 || d < 0 ||
-		    (size_t)a >= p->nnodes || (size_t)d >= p->nnodes || a == d ||
-		    p->owners[s] != a)
+		    (size_t)a >= p->nnodes || (size_t)d >= p->nnodes ||
+		    a == d || p->owners[s] != a)
 			return sp_seterr(err, SP_ERR_USAGE,
 					 "%s: move %zu is not valid for the "
 					 "plan's base",
@@ -345,8 +345,8 @@ static const char *owner_name(const sp_opplan *p, int i)
 }
 
 /* Checks one slot; returns 1 when it has drifted from the plan. */
-static int drifted(const sp_opplan *plan, const sp_opplan *live,
-		   const int *map, int s, int dst, sp_error *err)
+static int drifted(const sp_opplan *plan, const sp_opplan *live, const int *map,
+		   int s, int dst, sp_error *err)
 {
 	int base = plan->owners[s], now = live->owners[s];
 	int want = base < 0 ? -1 : map[base];

@@ -13,7 +13,11 @@
 #include "model/planner.h"
 #include "ops/reshard.h"
 
-typedef enum sp_balance_by { SP_BY_SLOTS, SP_BY_KEYS, SP_BY_MEMORY } sp_balance_by;
+typedef enum sp_balance_by {
+	SP_BY_SLOTS,
+	SP_BY_KEYS,
+	SP_BY_MEMORY
+} sp_balance_by;
 
 typedef struct sp_weight_arg {
 	const char *node; /* name as the operator gave it */
@@ -22,8 +26,8 @@ typedef struct sp_weight_arg {
 
 typedef struct sp_rebalance_req {
 	sp_balance_by by;
-	double threshold_pct;     /* redis-cli's default is 2 */
-	int use_empty_masters;    /* give empty primaries a share */
+	double threshold_pct;  /* redis-cli's default is 2 */
+	int use_empty_masters; /* give empty primaries a share */
 	const sp_weight_arg *weights;
 	size_t nweights;
 } sp_rebalance_req;
@@ -59,9 +63,9 @@ sp_err sp_plan_write(const char *path, const char *entry, const char *by,
 typedef struct sp_plan_file {
 	char entry[SP_ADDR_MAX];
 	char by[16];
-	sp_opplan plan;   /* nodes, base owners, moves */
-	long long keys;   /* expected keys to move */
-	long long bytes;  /* expected bytes to move */
+	sp_opplan plan;	 /* nodes, base owners, moves */
+	long long keys;	 /* expected keys to move */
+	long long bytes; /* expected bytes to move */
 } sp_plan_file;
 
 /* Reads and validates a plan file. SP_ERR_USAGE for a file that is not

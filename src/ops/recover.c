@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/converge.h"
 #include "base/clock.h"
+#include "cluster/converge.h"
 #include "cluster/gather.h"
 
 static int find_ep(const sp_opplan *p, const char *id)
@@ -50,7 +50,8 @@ sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 
 	if ((rc = sp_opplan_from_cluster(c, out, err)) != SP_OK)
 		return rc;
-	if ((out->moves = calloc(rec->nmoves + 1, sizeof(*out->moves))) == NULL) {
+	if ((out->moves = calloc(rec->nmoves + 1, sizeof(*out->moves))) ==
+	    NULL) {
 		sp_opplan_free(out);
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	}
@@ -141,7 +142,8 @@ sp_err sp_wait_reachable_ok(const char *host, int port, const sp_conn_opts *co,
 		bad = NULL;
 		if ((rc = sp_cluster_gather(host, port, co, &c, err)) == SP_OK)
 			for (i = 0; i < c.nnodes && bad == NULL; i++)
-				if (c.nodes[i].reachable && !c.nodes[i].state_ok)
+				if (c.nodes[i].reachable &&
+				    !c.nodes[i].state_ok)
 					bad = c.nodes[i].addr;
 		if (rc == SP_OK && bad == NULL)
 			break;
@@ -169,7 +171,8 @@ sp_err sp_rollback_plan(const sp_journal_rec *rec, const sp_cluster *c,
 
 	if ((rc = sp_opplan_from_cluster(c, out, err)) != SP_OK)
 		return rc;
-	if ((out->moves = calloc(rec->nmoves + 1, sizeof(*out->moves))) == NULL) {
+	if ((out->moves = calloc(rec->nmoves + 1, sizeof(*out->moves))) ==
+	    NULL) {
 		sp_opplan_free(out);
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	}
@@ -325,13 +328,13 @@ static sp_err keys_home(fixer *f, int h, int o, int slot, sp_error *err)
 			if (rc == SP_OK)
 				rc = migrate_one(f, c, dst, k, err);
 			if (rc == SP_ERR_BUSYKEY)
-				sp_error_prefix(err,
-						"key \"%.*s\" of slot %d is on "
-						"both %s and %s; keep one by "
-						"hand, then run fix again",
-						(int)(k->len > 64 ? 64 : k->len),
-						k->str, slot, f->p.nodes[h].addr,
-						dst->addr);
+				sp_error_prefix(
+				    err,
+				    "key \"%.*s\" of slot %d is on "
+				    "both %s and %s; keep one by "
+				    "hand, then run fix again",
+				    (int)(k->len > 64 ? 64 : k->len), k->str,
+				    slot, f->p.nodes[h].addr, dst->addr);
 			else if (rc == SP_OK)
 				f->rep->keys_moved++;
 		}
@@ -342,7 +345,8 @@ static sp_err keys_home(fixer *f, int h, int o, int slot, sp_error *err)
 	}
 	freeReplyObject(keys);
 	if (rc == SP_OK)
-		rc = sp_conn_cmd(c, NULL, err, "CLUSTER SETSLOT %d STABLE", slot);
+		rc = sp_conn_cmd(c, NULL, err, "CLUSTER SETSLOT %d STABLE",
+				 slot);
 	return rc;
 }
 
@@ -419,13 +423,17 @@ static sp_err fix_slot(fixer *f, int slot, sp_error *err)
 			h = (int)i, nholders++;
 	if (nholders == 0) {
 		rc = stabilize(f, slot, err);
-		sp_logf(f->log, "revert", "slot %d: no keys elsewhere, closed "
-			"on its owner %s", slot, f->p.nodes[o].addr);
+		sp_logf(f->log, "revert",
+			"slot %d: no keys elsewhere, closed "
+			"on its owner %s",
+			slot, f->p.nodes[o].addr);
 		f->rep->reverted++;
 	} else if (nholders == 1 && (open_peer(f, o, slot, 0) == h ||
 				     open_peer(f, h, slot, 1) == o)) {
-		sp_logf(f->log, "finish", "slot %d: %lld keys already on %s, "
-			"finishing the move", slot, counts[h], f->p.nodes[h].addr);
+		sp_logf(f->log, "finish",
+			"slot %d: %lld keys already on %s, "
+			"finishing the move",
+			slot, counts[h], f->p.nodes[h].addr);
 		f->finish[f->nfinish++] = (sp_move){slot, o, h};
 	} else {
 		for (i = 0; i < f->p.nnodes && rc == SP_OK; i++)
@@ -433,8 +441,10 @@ static sp_err fix_slot(fixer *f, int slot, sp_error *err)
 				rc = keys_home(f, (int)i, o, slot, err);
 		if (rc == SP_OK)
 			rc = stabilize(f, slot, err);
-		sp_logf(f->log, "revert", "slot %d: stray keys moved back into "
-			"its owner %s", slot, f->p.nodes[o].addr);
+		sp_logf(f->log, "revert",
+			"slot %d: stray keys moved back into "
+			"its owner %s",
+			slot, f->p.nodes[o].addr);
 		f->rep->reverted++;
 	}
 out:
@@ -453,16 +463,16 @@ static sp_err finish_all(fixer *f, const sp_migrate_opts *mig, sp_error *err)
 		return SP_OK;
 	o.on_done = NULL;
 	o.on_progress = NULL;
-	rc = sp_migrate(f->p.nodes, f->p.nnodes, f->finish, f->nfinish, &o,
-			&st, err);
+	rc = sp_migrate(f->p.nodes, f->p.nnodes, f->finish, f->nfinish, &o, &st,
+			err);
 	if (rc == SP_OK)
 		f->rep->finished += (int)f->nfinish;
 	return rc;
 }
 
 sp_err sp_fix(const char *host, int port, const sp_conn_opts *co,
-	      const sp_migrate_opts *mig, const sp_log *log,
-	      sp_fix_report *rep, sp_error *err)
+	      const sp_migrate_opts *mig, const sp_log *log, sp_fix_report *rep,
+	      sp_error *err)
 {
 	sp_check_opts copts = sp_check_defaults();
 	unsigned char open[SP_SLOTS];
@@ -520,8 +530,10 @@ sp_err sp_close_open_slots(const char *host, int port, const sp_conn_opts *co,
 	sp_cluster_free(&c);
 	if (open == 0)
 		return SP_OK;
-	sp_logf(log, "fix", "%zu slots are open from an interrupted move: "
-		"closing them first", open);
+	sp_logf(log, "fix",
+		"%zu slots are open from an interrupted move: "
+		"closing them first",
+		open);
 	*fixed = 1;
 	return sp_fix(host, port, co, mig, log, &rep, err);
 }

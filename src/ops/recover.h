@@ -52,10 +52,10 @@ sp_err sp_rollback_plan(const sp_journal_rec *rec, const sp_cluster *c,
 			sp_opplan *out, sp_error *err);
 
 typedef struct sp_fix_report {
-	int finished;  /* open slots whose migration was completed */
-	int reverted;  /* open slots closed where they were */
-	int assigned;  /* uncovered slots given an owner */
-	int keys_moved;/* keys moved back into an owner */
+	int finished;	/* open slots whose migration was completed */
+	int reverted;	/* open slots closed where they were */
+	int assigned;	/* uncovered slots given an owner */
+	int keys_moved; /* keys moved back into an owner */
 } sp_fix_report;
 
 /*
@@ -69,8 +69,8 @@ typedef struct sp_fix_report {
  * one with the fewest slots. Waits until the cluster is healthy.
  */
 sp_err sp_fix(const char *host, int port, const sp_conn_opts *co,
-	      const sp_migrate_opts *mig, const sp_log *log,
-	      sp_fix_report *rep, sp_error *err);
+	      const sp_migrate_opts *mig, const sp_log *log, sp_fix_report *rep,
+	      sp_error *err);
 
 /*
  * Runs sp_fix only when some node has a slot open: what a workflow does

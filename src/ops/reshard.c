@@ -9,8 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-sp_err sp_opplan_from_cluster(const sp_cluster *c, sp_opplan *p,
-			      sp_error *err)
+sp_err sp_opplan_from_cluster(const sp_cluster *c, sp_opplan *p, sp_error *err)
 {
 	int idx[SP_SLOTS], *claims = NULL, map_ok;
 	size_t n, i, s;
@@ -71,12 +70,13 @@ sp_err sp_opplan_resolve(const sp_opplan *p, const sp_cluster *c,
 	if (hits == 1)
 		return SP_OK;
 	if (hits > 1)
-		return sp_seterr(err, SP_ERR_USAGE,
-				 "node \"%s\" is ambiguous: give more of its id",
-				 name);
+		return sp_seterr(
+		    err, SP_ERR_USAGE,
+		    "node \"%s\" is ambiguous: give more of its id", name);
 	*idx = -1;
 	for (ci = 0; (size_t)ci < c->nnodes; ci++)
-		if ((len >= 6 && strncasecmp(c->nodes[ci].id, name, len) == 0) ||
+		if ((len >= 6 &&
+		     strncasecmp(c->nodes[ci].id, name, len) == 0) ||
 		    strcmp(c->nodes[ci].addr, name) == 0)
 			return sp_seterr(err, SP_ERR_USAGE,
 					 "node \"%s\" (%s) is not a reachable "
@@ -113,7 +113,8 @@ sp_err sp_parse_slot_ranges(const char *s, unsigned char *set, sp_error *err)
 	if (*s == '\0')
 		goto bad;
 	while (*p) {
-		const char *end = p + strcspn(p, ","), *dash = memchr(p, '-', (size_t)(end - p));
+		const char *end = p + strcspn(p, ","),
+			   *dash = memchr(p, '-', (size_t)(end - p));
 		int a, b;
 		if (dash == NULL) {
 			if (parse_slot(p, end, &a) != 0)
@@ -190,7 +191,8 @@ static sp_err plan_ranges(sp_opplan *p, const char *ranges, int dst,
 			return sp_seterr(err, SP_ERR_USAGE,
 					 "slot %d is not owned by a source "
 					 "(its owner is %s)",
-					 s, o < 0 ? "nobody" : p->nodes[o].addr);
+					 s,
+					 o < 0 ? "nobody" : p->nodes[o].addr);
 		p->moves[p->nmoves++] = (sp_move){s, o, dst};
 	}
 	/* All on the target already: a finished reshard run again, a no-op.
@@ -342,7 +344,7 @@ sp_err sp_run_plan(const sp_opplan *p, sp_journal **jp, const sp_run_opts *o,
 	rc = sp_migrate(p->nodes, p->nnodes, p->moves, p->nmoves, &mig, stats,
 			err);
 	sp_journal_end(*jp,
-		       rc == SP_OK		    ? "complete"
+		       rc == SP_OK		  ? "complete"
 		       : rc == SP_ERR_INTERRUPTED ? "interrupted"
 						  : "failed",
 		       &jerr);

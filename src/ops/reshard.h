@@ -23,15 +23,14 @@ typedef struct sp_opplan {
 
 typedef struct sp_reshard_req {
 	const char *from;   /* "all", or a comma list of node names */
-	const char *to;     /* node name */
-	int nslots;         /* how many slots, or -1 with ranges */
+	const char *to;	    /* node name */
+	int nslots;	    /* how many slots, or -1 with ranges */
 	const char *ranges; /* "a-b,c,..." or NULL */
 } sp_reshard_req;
 
 /* Fills p->nodes and p->owners from c (no moves). Free with
  * sp_opplan_free. */
-sp_err sp_opplan_from_cluster(const sp_cluster *c, sp_opplan *p,
-			      sp_error *err);
+sp_err sp_opplan_from_cluster(const sp_cluster *c, sp_opplan *p, sp_error *err);
 
 void sp_opplan_free(sp_opplan *p);
 
@@ -57,10 +56,10 @@ sp_err sp_reshard_plan(const sp_cluster *c, const sp_reshard_req *req,
 		       sp_opplan *out, sp_error *err);
 
 typedef struct sp_run_opts {
-	sp_migrate_opts mig;     /* engine settings; callbacks are wrapped */
+	sp_migrate_opts mig;	 /* engine settings; callbacks are wrapped */
 	const char *journal_dir; /* where to write the journal */
-	const char *op;          /* "reshard", "rebalance", ... */
-	const char *entry;       /* HOST:PORT the operator gave */
+	const char *op;		 /* "reshard", "rebalance", ... */
+	const char *entry;	 /* HOST:PORT the operator gave */
 	sp_progress_fn on_progress;
 	void *ud;
 } sp_run_opts;

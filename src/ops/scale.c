@@ -11,14 +11,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "provision/local.h"
 #include "base/files.h"
 #include "cluster/converge.h"
+#include "cluster/gather.h"
 #include "model/keyslot.h"
 #include "ops/join.h"
 #include "ops/rebalance.h"
 #include "ops/recover.h"
-#include "cluster/gather.h"
+#include "provision/local.h"
 
 #define MAX_NEW 64
 

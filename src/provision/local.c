@@ -25,9 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/conn.h"
-#include "base/files.h"
 #include "base/clock.h"
+#include "base/files.h"
+#include "io/conn.h"
 
 #define PATH_MAX_SP 1024
 
@@ -118,7 +118,6 @@ static sp_err write_file(const char *path, const char *text, sp_error *err)
 	return SP_OK;
 }
 
-
 /* Runs redis-server CONF in DIR; it daemonizes, so we reap the parent. */
 static sp_err spawn(const sp_local_opts *o, const char *ndir, sp_error *err)
 {
@@ -154,9 +153,8 @@ static sp_err spawn(const sp_local_opts *o, const char *ndir, sp_error *err)
 static sp_err wait_ping(const sp_local_opts *o, int port, const char *ndir,
 			sp_error *err)
 {
-	sp_conn_opts co = {.connect_timeout_ms = 500,
-			   .timeout_ms = 1000,
-			   .pass = o->pass};
+	sp_conn_opts co = {
+	    .connect_timeout_ms = 500, .timeout_ms = 1000, .pass = o->pass};
 	long long deadline = sp_now_ms() + 10000;
 	sp_conn *c = NULL;
 	sp_err rc;
@@ -170,10 +168,11 @@ static sp_err wait_ping(const sp_local_opts *o, int port, const char *ndir,
 		if (rc == SP_OK || rc == SP_ERR_NOAUTH)
 			return rc;
 		if (sp_now_ms() > deadline)
-			return sp_seterr(err, SP_ERR_TIMEOUT,
-					 "node %s:%d did not answer within 10 s; "
-					 "see %s/redis.log",
-					 o->bind, port, ndir);
+			return sp_seterr(
+			    err, SP_ERR_TIMEOUT,
+			    "node %s:%d did not answer within 10 s; "
+			    "see %s/redis.log",
+			    o->bind, port, ndir);
 		sp_sleep_ms(50);
 	}
 }
@@ -187,7 +186,8 @@ sp_err sp_local_start(const sp_local_opts *o, int port, sp_error *err)
 	if ((rc = sp_mkdirs(ndir, err)) != SP_OK)
 		return rc;
 	if (sp_local_conf(o, port, conf, sizeof(conf)) < 0)
-		return sp_seterr(err, SP_ERR_INTERNAL, "configuration too long");
+		return sp_seterr(err, SP_ERR_INTERNAL,
+				 "configuration too long");
 	snprintf(path, sizeof(path), "%s/redis.conf", ndir);
 	/* A restarted node keeps the configuration it was created with. */
 	if (access(path, F_OK) != 0 &&
@@ -247,16 +247,17 @@ sp_err sp_local_list(const char *dir, sp_local_node **out, size_t *n,
 	*out = NULL;
 	*n = 0;
 	if ((d = opendir(dir)) == NULL)
-		return errno == ENOENT ? SP_OK
-				       : sp_seterr(err, SP_ERR_SYSTEM,
-						   "cannot read %s: %s", dir,
-						   strerror(errno));
+		return errno == ENOENT
+			   ? SP_OK
+			   : sp_seterr(err, SP_ERR_SYSTEM, "cannot read %s: %s",
+				       dir, strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		char *end;
 		long port = strtol(de->d_name, &end, 10);
 		if (*end != '\0' || port < 1 || port > 65535)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s/redis.conf", dir, de->d_name);
+		snprintf(path, sizeof(path), "%s/%s/redis.conf", dir,
+			 de->d_name);
 		if (access(path, F_OK) != 0)
 			continue;
 		if (cnt == cap) {
@@ -264,11 +265,13 @@ sp_err sp_local_list(const char *dir, sp_local_node **out, size_t *n,
 			if ((tmp = realloc(v, cap * sizeof(*v))) == NULL) {
 				free(v);
 				closedir(d);
-				return sp_seterr(err, SP_ERR_OOM, "out of memory");
+				return sp_seterr(err, SP_ERR_OOM,
+						 "out of memory");
 			}
 			v = tmp;
 		}
-		snprintf(path, sizeof(path), "%s/%s/redis.pid", dir, de->d_name);
+		snprintf(path, sizeof(path), "%s/%s/redis.pid", dir,
+			 de->d_name);
 		v[cnt].port = (int)port;
 		v[cnt].pid = read_pid(path);
 		v[cnt].alive = is_redis(v[cnt].pid);
@@ -333,7 +336,8 @@ sp_err sp_local_spawn(const sp_local_opts *o, int first, int count,
 
 	for (port = first; started < count && port + 10000 <= 65535; port++) {
 		snprintf(dir, sizeof(dir), "%s/%d", o->dir, port);
-		if (access(dir, F_OK) == 0 || !sp_local_port_free(o->bind, port))
+		if (access(dir, F_OK) == 0 ||
+		    !sp_local_port_free(o->bind, port))
 			continue;
 		if ((rc = sp_local_start(o, port, err)) != SP_OK)
 			return rc;
@@ -357,8 +361,9 @@ int sp_local_next_port(const char *dir, int dflt)
 	return port;
 }
 
-sp_err sp_local_dir_of(const char *host, int port, const sp_conn_opts *conn_opts,
-		       char *dir, size_t len, sp_error *err)
+sp_err sp_local_dir_of(const char *host, int port,
+		       const sp_conn_opts *conn_opts, char *dir, size_t len,
+		       sp_error *err)
 {
 	redisReply *r = NULL;
 	sp_conn *c = NULL;
@@ -370,8 +375,10 @@ sp_err sp_local_dir_of(const char *host, int port, const sp_conn_opts *conn_opts
 	if ((rc = sp_conn_cmd(c, &r, err, "CONFIG GET dir")) == SP_OK &&
 	    (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	     r->element[1]->type != REDIS_REPLY_STRING))
-		rc = sp_seterr(err, SP_ERR_PROTOCOL, "%s: CONFIG GET dir: "
-			       "unexpected reply", c->addr);
+		rc = sp_seterr(err, SP_ERR_PROTOCOL,
+			       "%s: CONFIG GET dir: "
+			       "unexpected reply",
+			       c->addr);
 	if (rc == SP_OK) {
 		snprintf(dir, len, "%s", r->element[1]->str);
 		if ((slash = strrchr(dir, '/')) != NULL && slash != dir)

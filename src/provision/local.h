@@ -11,8 +11,8 @@
 
 #include <sys/types.h>
 
-#include "io/conn.h"
 #include "base/error.h"
+#include "io/conn.h"
 
 typedef struct sp_local_opts {
 	const char *dir;       /* data directory; created if missing */
@@ -28,8 +28,8 @@ sp_local_opts sp_local_defaults(const char *dir);
 
 typedef struct sp_local_node {
 	int port;
-	pid_t pid;  /* from the pid file; 0 if none */
-	int alive;  /* pid runs and is a redis-server */
+	pid_t pid; /* from the pid file; 0 if none */
+	int alive; /* pid runs and is a redis-server */
 } sp_local_node;
 
 /*
@@ -84,7 +84,8 @@ int sp_local_next_port(const char *dir, int dflt);
 
 /* The cluster directory of a local node: its CONFIG GET dir, one level
  * up (DIR/<port> -> DIR). */
-sp_err sp_local_dir_of(const char *host, int port, const sp_conn_opts *conn_opts,
-		       char *dir, size_t len, sp_error *err);
+sp_err sp_local_dir_of(const char *host, int port,
+		       const sp_conn_opts *conn_opts, char *dir, size_t len,
+		       sp_error *err);
 
 #endif

@@ -1,4 +1,7 @@
-/* Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc tests/fuzz/fuzz_cluster_nodes.c src/model/topology.c src/base/error.c -o build/fuzz_cluster_nodes && mkdir -p build/corpus && build/fuzz_cluster_nodes build/corpus tests/fixtures */
+/* Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
+ * tests/fuzz/fuzz_cluster_nodes.c src/model/topology.c src/base/error.c -o
+ * build/fuzz_cluster_nodes && mkdir -p build/corpus && build/fuzz_cluster_nodes
+ * build/corpus tests/fixtures */
 /*
  * fuzz_cluster_nodes.c - libFuzzer target for sp_view_parse: any bytes
  * must give either a consistent view or SP_ERR_PROTOCOL with an empty
@@ -22,7 +25,8 @@ static void check_view(const sp_view *v)
 	long long total = 0;
 	int s, owned = 0;
 
-	if (v->myself != -1 && (v->myself < 0 || (size_t)v->myself >= v->nnodes))
+	if (v->myself != -1 &&
+	    (v->myself < 0 || (size_t)v->myself >= v->nnodes))
 		abort();
 	for (s = 0; s < SP_SLOTS; s++) {
 		if (v->owner[s] < SP_NO_OWNER || v->owner[s] >= (int)v->nnodes)

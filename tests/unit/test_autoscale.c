@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "autoscale/metrics.h"
 #include "autoscale/autoscale.h"
+#include "autoscale/metrics.h"
 
 /* ------------------------------------------------------------------ */
 /* configuration */

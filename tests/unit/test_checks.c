@@ -23,7 +23,7 @@
 #include "model/cluster.h"
 
 #define FIXTURES "tests/fixtures/"
-#define MAXN 8
+#define MAXN	 8
 /* Nodes of the synthetic cluster; build with -DSCALE_NODES=1000 to time
  * the checks at the size DESIGN.md promises. */
 #ifndef SCALE_NODES
@@ -42,7 +42,7 @@ typedef struct fx {
 	size_t n;
 	int port[MAXN];
 	char *nodes[MAXN], *cinfo[MAXN], *info[MAXN];
-	int down[MAXN];          /* build it as unreachable */
+	int down[MAXN];		   /* build it as unreachable */
 	const char *down_id[MAXN]; /* the id its peers give it, if any */
 } fx;
 
@@ -205,8 +205,8 @@ static void fx_build(const fx *f, sp_cluster *c)
 		}
 		if (sp_view_parse(&n->view, f->nodes[i], strlen(f->nodes[i]),
 				  &err) != SP_OK)
-			fail_msg("fixture of %d does not parse: %s",
-				 f->port[i], err.msg);
+			fail_msg("fixture of %d does not parse: %s", f->port[i],
+				 err.msg);
 		sp_node_state_set_info(n, f->cinfo[i], f->info[i]);
 		self = sp_view_self(&n->view);
 		assert_non_null(self);
@@ -354,8 +354,9 @@ static void test_malformed_info_reads_as_absent(void **state)
 	sp_node_state *n = sp_cluster_add(&c, "127.0.0.1", 1);
 
 	(void)state;
-	sp_node_state_set_info(n, "xcluster_state:ok\ncluster_known_nodes:"
-				  "abc\ncluster_my_epoch:",
+	sp_node_state_set_info(n,
+			       "xcluster_state:ok\ncluster_known_nodes:"
+			       "abc\ncluster_my_epoch:",
 			       "used_memory:12x\r\ndb0:keys=\r\nrole");
 	assert_int_equal(n->state_ok, 0);
 	assert_int_equal(n->known_nodes, 0);
@@ -369,8 +370,7 @@ static void test_malformed_info_reads_as_absent(void **state)
 
 static void test_primaries_sorted_by_address(void **state)
 {
-	static const int ports[] = {30106, 30103, 30105, 30101, 30104,
-				    30102};
+	static const int ports[] = {30106, 30103, 30105, 30101, 30104, 30102};
 	fx f;
 	sp_cluster c;
 	int idx[8];
@@ -556,8 +556,7 @@ static void test_failed_over_primary_is_reported_once(void **state)
 	fx_add_down(&f, 30103, ID_30103);
 	check_fx(&f, &o, &out);
 	assert_int_equal(out.n, 2);
-	assert_string_equal(only(&out, "unreachable")->node,
-			    "127.0.0.1:30103");
+	assert_string_equal(only(&out, "unreachable")->node, "127.0.0.1:30103");
 	nf = only(&out, "node-fail");
 	assert_string_equal(nf->node, "127.0.0.1:30103");
 	assert_contains(nf->msg, "flagged fail by 5 nodes");
@@ -655,9 +654,10 @@ static void test_view_missing_an_owner_disagrees(void **state)
 	edit_line(&f, 30105, ID_30101, " 0-5460", "");
 	check_fx(&f, NULL, &out);
 	assert_int_equal(out.n, 1);
-	assert_contains(only(&out, "owners-disagree")->msg,
-			"127.0.0.1:30101 claims 5461 slots that 127.0.0.1:30105 "
-			"assigns elsewhere (slot 0 to no node)");
+	assert_contains(
+	    only(&out, "owners-disagree")->msg,
+	    "127.0.0.1:30101 claims 5461 slots that 127.0.0.1:30105 "
+	    "assigns elsewhere (slot 0 to no node)");
 	sp_findings_free(&out);
 	fx_free(&f);
 }
@@ -737,8 +737,9 @@ static void test_primaries_sharing_config_epoch_collide(void **state)
 	assert_int_equal(out.n, 1);
 	e = only(&out, "epoch-collision");
 	assert_int_equal(e->sev, SP_SEV_ERR);
-	assert_string_equal(e->msg, "primaries 127.0.0.1:30101, 127.0.0.1:30102 "
-				    "share config epoch 1");
+	assert_string_equal(e->msg,
+			    "primaries 127.0.0.1:30101, 127.0.0.1:30102 "
+			    "share config epoch 1");
 	sp_findings_free(&out);
 	fx_free(&f);
 }
@@ -905,7 +906,8 @@ static void test_large_cluster_is_checked_by_id(void **state)
 		    sp_view_parse(&n->view, text, strlen(text), &err), SP_OK);
 		free(text);
 		sp_node_state_set_info(n, "cluster_state:ok\r\n", NULL);
-		snprintf(n->id, sizeof(n->id), "%s", sp_view_self(&n->view)->id);
+		snprintf(n->id, sizeof(n->id), "%s",
+			 sp_view_self(&n->view)->id);
 		n->reachable = 1;
 	}
 	assert_int_equal(sp_check_cluster(&c, &o, &out, &err), SP_OK);
@@ -950,11 +952,10 @@ static void test_findings_count_errors_only(void **state)
 
 	(void)state;
 	for (i = 0; i < 40; i++)
-		assert_int_equal(sp_findings_add(&f, "x",
-						 i % 2 ? SP_SEV_ERR
-						       : SP_SEV_WARN,
-						 i, NULL, "n%d", i),
-				 SP_OK);
+		assert_int_equal(
+		    sp_findings_add(&f, "x", i % 2 ? SP_SEV_ERR : SP_SEV_WARN,
+				    i, NULL, "n%d", i),
+		    SP_OK);
 	assert_int_equal(f.n, 40);
 	assert_int_equal(sp_findings_errors(&f), 20);
 	assert_string_equal(f.items[39].msg, "n39");
@@ -980,7 +981,8 @@ int main(void)
 	    cmocka_unit_test(test_slot_claimed_by_two_primaries),
 	    cmocka_unit_test(test_unreachable_node_is_an_error),
 	    cmocka_unit_test(test_failed_over_primary_is_reported_once),
-	    cmocka_unit_test(test_failed_over_primary_leaves_one_without_replica),
+	    cmocka_unit_test(
+		test_failed_over_primary_leaves_one_without_replica),
 	    cmocka_unit_test(test_pfail_in_one_view_is_an_error),
 	    cmocka_unit_test(test_fail_in_one_view_is_an_error),
 	    cmocka_unit_test(test_stale_view_disagrees_on_owners),

@@ -50,7 +50,8 @@ static void test_empty_tag_hashes_the_whole_key(void **state)
 {
 	(void)state;
 	assert_int_equal(SLOT("foo{}{bar}"), 8363);
-	assert_int_equal(SLOT("foo{}{bar}"), sp_crc16("foo{}{bar}", 10) & 0x3fff);
+	assert_int_equal(SLOT("foo{}{bar}"),
+			 sp_crc16("foo{}{bar}", 10) & 0x3fff);
 	assert_int_equal(SLOT("{}"), 15257);
 }
 
@@ -115,7 +116,8 @@ int main(void)
 	    cmocka_unit_test(test_hash_tag_keys_share_a_slot),
 	    cmocka_unit_test(test_empty_tag_hashes_the_whole_key),
 	    cmocka_unit_test(test_tag_runs_from_first_open_to_next_close),
-	    cmocka_unit_test(test_unclosed_or_reversed_braces_hash_the_whole_key),
+	    cmocka_unit_test(
+		test_unclosed_or_reversed_braces_hash_the_whole_key),
 	    cmocka_unit_test(test_empty_key_is_slot_zero),
 	    cmocka_unit_test(test_keys_with_nul_bytes_are_hashed_by_length),
 	    cmocka_unit_test(test_slot_is_always_in_range),

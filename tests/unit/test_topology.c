@@ -25,135 +25,135 @@
  */
 /* tests/fixtures/cluster_nodes_healthy_primary.txt */
 static const char HEALTHY_PRIMARY[] =
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
-	"- 0 1795315960085 3 connected 10923-16383\n"
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
-	"127.0.0.1:31702@41702,node-b.example.internal master - 0 "
-	"1795315959383 2 connected 5461-10922\n"
-	"de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315959383 3 connected\n"
-	"dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 slave "
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315960086 2 connected\n"
-	"20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
-	"slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
-	"1795315959383 1 connected\n"
-	"ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 "
-	"myself,master - 0 1795315959000 1 connected 0-5460\n";
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
+    "- 0 1795315960085 3 connected 10923-16383\n"
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
+    "127.0.0.1:31702@41702,node-b.example.internal master - 0 "
+    "1795315959383 2 connected 5461-10922\n"
+    "de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315959383 3 connected\n"
+    "dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 slave "
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315960086 2 connected\n"
+    "20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
+    "slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
+    "1795315959383 1 connected\n"
+    "ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 "
+    "myself,master - 0 1795315959000 1 connected 0-5460\n";
 
 /* tests/fixtures/cluster_nodes_healthy_replica.txt */
 static const char HEALTHY_REPLICA[] =
-	"20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
-	"slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
-	"1795315960122 1 connected\n"
-	"dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 "
-	"myself,slave a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315960000 "
-	"2 connected\n"
-	"ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 master "
-	"- 0 1795315960122 1 connected 0-5460\n"
-	"de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315960122 3 connected\n"
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
-	"127.0.0.1:31702@41702,node-b.example.internal master - 0 "
-	"1795315960222 2 connected 5461-10922\n"
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
-	"- 0 1795315960122 3 connected 10923-16383\n";
+    "20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
+    "slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
+    "1795315960122 1 connected\n"
+    "dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 "
+    "myself,slave a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315960000 "
+    "2 connected\n"
+    "ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 master "
+    "- 0 1795315960122 1 connected 0-5460\n"
+    "de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315960122 3 connected\n"
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
+    "127.0.0.1:31702@41702,node-b.example.internal master - 0 "
+    "1795315960222 2 connected 5461-10922\n"
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
+    "- 0 1795315960122 3 connected 10923-16383\n";
 
 /* tests/fixtures/cluster_nodes_open_slots.txt */
 static const char OPEN_SLOTS[] =
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
-	"- 0 1795315960085 3 connected 10923-16383\n"
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
-	"127.0.0.1:31702@41702,node-b.example.internal master - 0 "
-	"1795315960389 2 connected 5461-10922\n"
-	"de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315960390 3 connected\n"
-	"dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 slave "
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315960086 2 connected\n"
-	"20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
-	"slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
-	"1795315960390 1 connected\n"
-	"ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 "
-	"myself,master - 0 1795315960000 1 connected 0-5460 "
-	"[100->-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e] "
-	"[101->-23a00f9d7d589507832b40785bda43a13cb92ce3] "
-	"[6000-<-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e]\n";
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
+    "- 0 1795315960085 3 connected 10923-16383\n"
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
+    "127.0.0.1:31702@41702,node-b.example.internal master - 0 "
+    "1795315960389 2 connected 5461-10922\n"
+    "de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315960390 3 connected\n"
+    "dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 slave "
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315960086 2 connected\n"
+    "20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
+    "slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
+    "1795315960390 1 connected\n"
+    "ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 "
+    "myself,master - 0 1795315960000 1 connected 0-5460 "
+    "[100->-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e] "
+    "[101->-23a00f9d7d589507832b40785bda43a13cb92ce3] "
+    "[6000-<-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e]\n";
 
 /* tests/fixtures/cluster_nodes_handshake.txt */
 static const char HANDSHAKE[] =
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
-	"- 0 1795315963099 3 connected 10923-16383\n"
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
-	"127.0.0.1:31702@41702,node-b.example.internal master - 0 "
-	"1795315963400 2 connected 5461-10922\n"
-	"d0d3b66a4bdddee40d5d2660625aa99e3f5fba28 127.0.0.1:31799@41799 "
-	"handshake - 0 0 0 disconnected\n"
-	"de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315963400 3 connected\n"
-	"3558b871fe96bb026d4c6db47a83bbe20dc44d22 ::1:31707@41707 handshake - "
-	"0 0 0 disconnected\n"
-	"dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 slave "
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315963099 2 connected\n"
-	"20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
-	"slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
-	"1795315963400 1 connected\n"
-	"ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 "
-	"myself,master - 0 1795315963000 1 connected 0-5460 "
-	"[100->-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e] "
-	"[101->-23a00f9d7d589507832b40785bda43a13cb92ce3] "
-	"[6000-<-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e]\n";
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
+    "- 0 1795315963099 3 connected 10923-16383\n"
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
+    "127.0.0.1:31702@41702,node-b.example.internal master - 0 "
+    "1795315963400 2 connected 5461-10922\n"
+    "d0d3b66a4bdddee40d5d2660625aa99e3f5fba28 127.0.0.1:31799@41799 "
+    "handshake - 0 0 0 disconnected\n"
+    "de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315963400 3 connected\n"
+    "3558b871fe96bb026d4c6db47a83bbe20dc44d22 ::1:31707@41707 handshake - "
+    "0 0 0 disconnected\n"
+    "dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 slave "
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315963099 2 connected\n"
+    "20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
+    "slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
+    "1795315963400 1 connected\n"
+    "ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 "
+    "myself,master - 0 1795315963000 1 connected 0-5460 "
+    "[100->-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e] "
+    "[101->-23a00f9d7d589507832b40785bda43a13cb92ce3] "
+    "[6000-<-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e]\n";
 
 /* tests/fixtures/cluster_nodes_ipv6.txt */
 static const char IPV6[] =
-	"dd7a536a19319df8fd66cbb33197a56359fa46fa ::1:31704@41704 slave "
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315966187 2 connected\n"
-	"d6a55308c9b51d4a4260981a1e4086ff5ce70a10 ::1:31707@41707 "
-	"myself,master - 0 1795315966000 0 connected\n"
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
-	"- 0 1795315967090 3 connected 10923-16383\n"
-	"ee17efb69d971e859abab4f20e6c0e26ec9eaa25 ::1:31701@41701 master - 0 "
-	"1795315966488 1 connected 0-5460\n"
-	"20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
-	"slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
-	"1795315967090 1 connected\n"
-	"de0584a9907ae476d9626d87322392b943d0e6ce ::1:31705@41705 slave "
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315967090 3 connected\n"
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
-	"127.0.0.1:31702@41702,node-b.example.internal master - 0 "
-	"1795315967090 2 connected 5461-10922\n";
+    "dd7a536a19319df8fd66cbb33197a56359fa46fa ::1:31704@41704 slave "
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795315966187 2 connected\n"
+    "d6a55308c9b51d4a4260981a1e4086ff5ce70a10 ::1:31707@41707 "
+    "myself,master - 0 1795315966000 0 connected\n"
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
+    "- 0 1795315967090 3 connected 10923-16383\n"
+    "ee17efb69d971e859abab4f20e6c0e26ec9eaa25 ::1:31701@41701 master - 0 "
+    "1795315966488 1 connected 0-5460\n"
+    "20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
+    "slave,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 0 "
+    "1795315967090 1 connected\n"
+    "de0584a9907ae476d9626d87322392b943d0e6ce ::1:31705@41705 slave "
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795315967090 3 connected\n"
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
+    "127.0.0.1:31702@41702,node-b.example.internal master - 0 "
+    "1795315967090 2 connected 5461-10922\n";
 
 /* tests/fixtures/cluster_nodes_fail_noaddr.txt */
 static const char FAIL_NOADDR[] =
-	"d6a55308c9b51d4a4260981a1e4086ff5ce70a10 :0@0 master,fail,noaddr - "
-	"1795315970134 1795315969129 0 disconnected\n"
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
-	"- 0 1795316005332 3 connected 10923-16383\n"
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
-	"127.0.0.1:31702@41702,node-b.example.internal master - 0 "
-	"1795316005332 2 connected 5461-10922\n"
-	"de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
-	"23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795316005332 3 connected\n"
-	"dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 slave "
-	"a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795316005332 2 connected\n"
-	"20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
-	"slave,fail,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 "
-	"1795315984100 1795315983096 1 disconnected\n"
-	"ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 "
-	"myself,master - 0 1795316004000 1 connected 0-5460 "
-	"[100->-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e] "
-	"[101->-23a00f9d7d589507832b40785bda43a13cb92ce3] "
-	"[6000-<-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e]\n";
+    "d6a55308c9b51d4a4260981a1e4086ff5ce70a10 :0@0 master,fail,noaddr - "
+    "1795315970134 1795315969129 0 disconnected\n"
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 127.0.0.1:31703@41703 master "
+    "- 0 1795316005332 3 connected 10923-16383\n"
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e "
+    "127.0.0.1:31702@41702,node-b.example.internal master - 0 "
+    "1795316005332 2 connected 5461-10922\n"
+    "de0584a9907ae476d9626d87322392b943d0e6ce 127.0.0.1:31705@41705 slave "
+    "23a00f9d7d589507832b40785bda43a13cb92ce3 0 1795316005332 3 connected\n"
+    "dd7a536a19319df8fd66cbb33197a56359fa46fa 127.0.0.1:31704@41704 slave "
+    "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e 0 1795316005332 2 connected\n"
+    "20d52067ef474870cb9f3c3f2ca94379bfe48b1a 127.0.0.1:31706@41706 "
+    "slave,fail,nofailover ee17efb69d971e859abab4f20e6c0e26ec9eaa25 "
+    "1795315984100 1795315983096 1 disconnected\n"
+    "ee17efb69d971e859abab4f20e6c0e26ec9eaa25 127.0.0.1:31701@41701 "
+    "myself,master - 0 1795316004000 1 connected 0-5460 "
+    "[100->-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e] "
+    "[101->-23a00f9d7d589507832b40785bda43a13cb92ce3] "
+    "[6000-<-a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e]\n";
 
 /* tests/fixtures/cluster_nodes_pfail.txt */
 static const char PFAIL[] =
-	"6796f3ba94df6fc8281679a38bdbb44a97b9873b 127.0.0.1:31708@41708 "
-	"myself,master - 0 0 1 connected 0-8191\n"
-	"f33648e4de5a2ec2c5c696f895096348360facf1 127.0.0.1:31709@41709 "
-	"master,fail? - 1795315996504 1795315996000 0 disconnected 8192-16383\n";
+    "6796f3ba94df6fc8281679a38bdbb44a97b9873b 127.0.0.1:31708@41708 "
+    "myself,master - 0 0 1 connected 0-8191\n"
+    "f33648e4de5a2ec2c5c696f895096348360facf1 127.0.0.1:31709@41709 "
+    "master,fail? - 1795315996504 1795315996000 0 disconnected 8192-16383\n";
 
 /* tests/fixtures/cluster_nodes_fresh_node.txt */
 static const char FRESH_NODE[] =
-	"1225507e10a5e35b6d40f8de220a51290b5b376f :31710@41710 myself,master - "
-	"0 0 0 connected\n";
+    "1225507e10a5e35b6d40f8de220a51290b5b376f :31710@41710 myself,master - "
+    "0 0 0 connected\n";
 
 #define ID_A "ee17efb69d971e859abab4f20e6c0e26ec9eaa25" /* :31701 */
 #define ID_B "a6eb48bc2430d10bd58ecadf4c01f6a4b21c356e" /* :31702 */
@@ -163,14 +163,14 @@ static const char FRESH_NODE[] =
 #define ID_G "d6a55308c9b51d4a4260981a1e4086ff5ce70a10" /* :31707 */
 
 /* A valid primary line and a valid replica line to build cases from. */
-#define LINE_A                                                               \
-	ID_A " 127.0.0.1:31701@41701 myself,master - 0 1795315959000 1 "   \
+#define LINE_A                                                                 \
+	ID_A " 127.0.0.1:31701@41701 myself,master - 0 1795315959000 1 "       \
 	     "connected 0-5460"
-#define LINE_B                                                               \
-	ID_B " 127.0.0.1:31702@41702 master - 0 1795315959383 2 connected " \
+#define LINE_B                                                                 \
+	ID_B " 127.0.0.1:31702@41702 master - 0 1795315959383 2 connected "    \
 	     "5461-10922"
-#define LINE_D                                                               \
-	ID_D " 127.0.0.1:31704@41704 slave " ID_B " 0 1795315960086 2 "     \
+#define LINE_D                                                                 \
+	ID_D " 127.0.0.1:31704@41704 slave " ID_B " 0 1795315960086 2 "        \
 	     "connected"
 
 /* Parses a NUL-terminated text (without its NUL, as it comes off the wire). */
@@ -215,8 +215,8 @@ static void assert_rejected(const char *text, size_t len, int lineno,
 	sp_view_free(&v);
 }
 
-static void assert_rejected_str(const char *text, int lineno,
-				const char *what, const char *quoted)
+static void assert_rejected_str(const char *text, int lineno, const char *what,
+				const char *quoted)
 {
 	assert_rejected(text, strlen(text), lineno, what, quoted);
 }
@@ -268,7 +268,9 @@ static void test_healthy_cluster_seen_from_a_primary(void **state)
 	assert_int_equal(v.nodes[b].nslots, 5462);
 	assert_int_equal(v.nodes[c].nslots, 5461);
 	for (s = 0; s < SP_SLOTS; s++) {
-		assert_int_equal(v.owner[s], s <= 5460 ? a : s <= 10922 ? b : c);
+		assert_int_equal(v.owner[s], s <= 5460	  ? a
+					     : s <= 10922 ? b
+							  : c);
 		owned += v.owner[s] != SP_NO_OWNER;
 	}
 	assert_int_equal(owned, SP_SLOTS);
@@ -424,8 +426,10 @@ static void test_ipv6_port_is_split_at_the_last_colon(void **state)
 	assert_int_equal(me->cport, 41707);
 	assert_int_equal(me->nslots, 0);
 	sp_view_free(&v);
-	assert_int_equal(parse(&v, ID_G " 2001:db8::7:31707@41707 master - 0 0 "
-					"0 connected\n", &err),
+	assert_int_equal(parse(&v,
+			       ID_G " 2001:db8::7:31707@41707 master - 0 0 "
+				    "0 connected\n",
+			       &err),
 			 SP_OK);
 	assert_string_equal(v.nodes[0].ip, "2001:db8::7");
 	assert_int_equal(v.nodes[0].port, 31707);
@@ -449,8 +453,7 @@ static void test_failed_and_noaddr_nodes(void **state)
 	assert_int_equal(g->ping_sent, 1795315970134LL);
 	assert_false(g->connected);
 	f = &v.nodes[sp_view_find(&v, ID_F)];
-	assert_int_equal(f->flags,
-			 SP_NF_SLAVE | SP_NF_FAIL | SP_NF_NOFAILOVER);
+	assert_int_equal(f->flags, SP_NF_SLAVE | SP_NF_FAIL | SP_NF_NOFAILOVER);
 	assert_false(f->connected);
 	sp_view_free(&v);
 }
@@ -491,8 +494,10 @@ static void test_noflags_flag(void **state)
 	sp_error err;
 
 	(void)state;
-	assert_int_equal(parse(&v, ID_G " 10.0.0.7:6379@16379 noflags - 0 0 0 "
-					"disconnected\n", &err),
+	assert_int_equal(parse(&v,
+			       ID_G " 10.0.0.7:6379@16379 noflags - 0 0 0 "
+				    "disconnected\n",
+			       &err),
 			 SP_OK);
 	assert_int_equal(v.nodes[0].flags, SP_NF_NOFLAGS);
 	assert_false(sp_node_is_primary(&v.nodes[0]));
@@ -505,8 +510,10 @@ static void test_single_slots_and_ranges_mix(void **state)
 	sp_error err;
 
 	(void)state;
-	assert_int_equal(parse(&v, ID_A " 127.0.0.1:1@2 master - 0 0 1 "
-					"connected 0 2-3 16383 9-9\n", &err),
+	assert_int_equal(parse(&v,
+			       ID_A " 127.0.0.1:1@2 master - 0 0 1 "
+				    "connected 0 2-3 16383 9-9\n",
+			       &err),
 			 SP_OK);
 	assert_int_equal(v.nodes[0].nslots, 5);
 	assert_int_equal(v.owner[0], 0);
@@ -580,10 +587,11 @@ static void test_wrong_field_count_is_refused(void **state)
 static void test_short_id_is_refused(void **state)
 {
 	(void)state;
-	assert_rejected_str("ee17efb69d971e859abab4f20e6c0e26ec9eaa2 "
-			    "127.0.0.1:1@2 master - 0 0 1 connected\n",
-			    1, "bad node id \"ee17efb69d971e859abab4f20e6c0e26ec9eaa2\"",
-			    "127.0.0.1:1@2 master");
+	assert_rejected_str(
+	    "ee17efb69d971e859abab4f20e6c0e26ec9eaa2 "
+	    "127.0.0.1:1@2 master - 0 0 1 connected\n",
+	    1, "bad node id \"ee17efb69d971e859abab4f20e6c0e26ec9eaa2\"",
+	    "127.0.0.1:1@2 master");
 }
 
 static void test_non_hex_id_is_refused(void **state)
@@ -598,16 +606,16 @@ static void test_bad_port_is_refused(void **state)
 {
 	(void)state;
 	assert_rejected_str(ID_A " 127.0.0.1:70000@41701 master - 0 0 1 "
-			    "connected\n",
+				 "connected\n",
 			    1, "bad address \"127.0.0.1:70000@41701\"", ID_A);
 	assert_rejected_str(ID_A " 127.0.0.1:port@41701 master - 0 0 1 "
-			    "connected\n",
+				 "connected\n",
 			    1, "bad address", "127.0.0.1:port@41701");
 	assert_rejected_str(ID_A " 127.0.0.1:@41701 master - 0 0 1 "
-			    "connected\n",
+				 "connected\n",
 			    1, "bad address", "127.0.0.1:@41701");
 	assert_rejected_str(ID_A " 127.0.0.1:31701@-1 master - 0 0 1 "
-			    "connected\n",
+				 "connected\n",
 			    1, "bad address", "127.0.0.1:31701@-1");
 }
 
@@ -631,10 +639,10 @@ static void test_unknown_flag_is_refused(void **state)
 {
 	(void)state;
 	assert_rejected_str(ID_A " 127.0.0.1:1@2 myself,primary - 0 0 1 "
-			    "connected\n",
+				 "connected\n",
 			    1, "unknown flag \"primary\"", "myself,primary");
 	assert_rejected_str(ID_A " 127.0.0.1:1@2 master,,fail - 0 0 1 "
-			    "connected\n",
+				 "connected\n",
 			    1, "unknown flag \"\"", "master,,fail");
 }
 
@@ -653,7 +661,7 @@ static void test_negative_or_non_numeric_counters_are_refused(void **state)
 	assert_rejected_str(ID_A " 127.0.0.1:1@2 master - 0 1e3 1 connected\n",
 			    1, "bad pong-recv \"1e3\"", ID_A);
 	assert_rejected_str(ID_A " 127.0.0.1:1@2 master - 0 0 "
-			    "99999999999999999999 connected\n",
+				 "99999999999999999999 connected\n",
 			    1, "bad config-epoch", ID_A);
 }
 
@@ -668,33 +676,34 @@ static void test_slot_16384_is_refused(void **state)
 {
 	(void)state;
 	assert_rejected_str(ID_A " 127.0.0.1:1@2 master - 0 0 1 connected "
-			    "16384\n",
+				 "16384\n",
 			    1, "bad slot \"16384\"", "connected 16384");
 	assert_rejected_str(ID_A " 127.0.0.1:1@2 master - 0 0 1 connected "
-			    "0-16384\n",
+				 "0-16384\n",
 			    1, "bad slot \"0-16384\"", ID_A);
 }
 
 static void test_error_names_the_line_number(void **state)
 {
 	(void)state;
-	assert_rejected_str(LINE_B "\n" LINE_D "\n" ID_C
+	assert_rejected_str(LINE_B
+			    "\n" LINE_D "\n" ID_C
 			    " 127.0.0.1:3@4 master - 0 0 3 connected 99999\n",
 			    3, "bad slot \"99999\"", ID_C " 127.0.0.1:3@4");
 }
 
 static void test_malformed_slot_fields_are_refused(void **state)
 {
-	static const char *const bad[] = {"-", "1-", "-1", "1--2", "1-2-3",
-					  "+1", "0x10", "1,2"};
+	static const char *const bad[] = {"-",	   "1-", "-1",	 "1--2",
+					  "1-2-3", "+1", "0x10", "1,2"};
 	char text[256];
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(text, sizeof(text),
-			 "%s 127.0.0.1:1@2 master - 0 0 1 connected %s\n",
-			 ID_A, bad[i]);
+			 "%s 127.0.0.1:1@2 master - 0 0 1 connected %s\n", ID_A,
+			 bad[i]);
 		assert_rejected_str(text, 1, "bad slot", bad[i]);
 	}
 }
@@ -703,7 +712,7 @@ static void test_reversed_range_is_refused(void **state)
 {
 	(void)state;
 	assert_rejected_str(ID_A " 127.0.0.1:1@2 master - 0 0 1 connected "
-			    "10-5\n",
+				 "10-5\n",
 			    1, "slot range reversed \"10-5\"", ID_A);
 }
 
@@ -711,8 +720,9 @@ static void test_slot_claimed_by_two_lines_is_refused(void **state)
 {
 	(void)state;
 	assert_rejected_str(LINE_A "\n" ID_B " 127.0.0.1:31702@41702 master - "
-			    "0 0 2 connected 5460-10922\n",
-			    2, "slot 5460 in \"5460-10922\" already claimed by "
+				   "0 0 2 connected 5460-10922\n",
+			    2,
+			    "slot 5460 in \"5460-10922\" already claimed by "
 			    "node " ID_A,
 			    ID_B " 127.0.0.1:31702@41702");
 }
@@ -721,7 +731,7 @@ static void test_slot_claimed_twice_on_one_line_is_refused(void **state)
 {
 	(void)state;
 	assert_rejected_str(ID_A " 127.0.0.1:1@2 master - 0 0 1 connected "
-			    "0-10 5\n",
+				 "0-10 5\n",
 			    1, "slot 5 in \"5\" already claimed by node " ID_A,
 			    "0-10 5");
 }
@@ -730,16 +740,21 @@ static void test_two_myself_lines_are_refused(void **state)
 {
 	(void)state;
 	assert_rejected_str(LINE_A "\n" ID_B " 127.0.0.1:31702@41702 "
-			    "myself,master - 0 0 2 connected\n",
+				   "myself,master - 0 0 2 connected\n",
 			    2, "second \"myself\" line", ID_B);
 }
 
 static void test_bad_open_slot_markers_are_refused(void **state)
 {
-	static const char *const bad[] = {
-	    "[100->-abc]", "[100-?-" ID_B "]", "[16384->-" ID_B "]",
-	    "[100->-" ID_B, "[", "[]", "[->-" ID_B "]", "[100]",
-	    "[100->-" ID_B "x]"};
+	static const char *const bad[] = {"[100->-abc]",
+					  "[100-?-" ID_B "]",
+					  "[16384->-" ID_B "]",
+					  "[100->-" ID_B,
+					  "[",
+					  "[]",
+					  "[->-" ID_B "]",
+					  "[100]",
+					  "[100->-" ID_B "x]"};
 	char text[512];
 	size_t i;
 
@@ -768,7 +783,8 @@ static void test_truncated_last_line_is_refused(void **state)
 	(void)state;
 	assert_non_null(cut);
 	assert_rejected(HEALTHY_PRIMARY,
-			(size_t)(cut - HEALTHY_PRIMARY) + strlen("myself,master"),
+			(size_t)(cut - HEALTHY_PRIMARY) +
+			    strlen("myself,master"),
 			6, "3 fields, expected at least 8", ID_A);
 }
 
@@ -822,8 +838,9 @@ static void test_32767_nodes_are_accepted(void **state)
 	(void)state;
 	assert_int_equal(sp_view_parse(&v, text, len, &err), SP_OK);
 	assert_int_equal(v.nnodes, INT16_MAX);
-	assert_int_equal(sp_view_find(&v, "0000000000000000000000000000000000007ffe"),
-			 INT16_MAX - 1);
+	assert_int_equal(
+	    sp_view_find(&v, "0000000000000000000000000000000000007ffe"),
+	    INT16_MAX - 1);
 	sp_view_free(&v);
 	free(text);
 }
@@ -1052,11 +1069,9 @@ static void test_format_ranges_joins_runs(void **state)
 
 	(void)state;
 	for (s = 0; s < SP_SLOTS; s++)
-		owner[s] = (s <= 5460 || s == 6000 || s == 7000 || s == 7001)
-			       ? 3
-			       : 1;
-	assert_int_equal(sp_format_ranges_of(owner, 3, buf, sizeof(buf)),
-			 5464);
+		owner[s] =
+		    (s <= 5460 || s == 6000 || s == 7000 || s == 7001) ? 3 : 1;
+	assert_int_equal(sp_format_ranges_of(owner, 3, buf, sizeof(buf)), 5464);
 	assert_string_equal(buf, "0-5460,6000,7000-7001");
 	/* Exactly enough room: nothing is cut. */
 	assert_int_equal(sp_format_ranges_of(owner, 3, buf, 22), 5464);
@@ -1075,9 +1090,8 @@ static void test_format_ranges_cuts_whole_ranges(void **state)
 
 	(void)state;
 	for (s = 0; s < SP_SLOTS; s++)
-		owner[s] = (s <= 5460 || s == 6000 || s == 7000 || s == 7001)
-			       ? 3
-			       : 1;
+		owner[s] =
+		    (s <= 5460 || s == 6000 || s == 7000 || s == 7001) ? 3 : 1;
 	assert_int_equal(sp_format_ranges_of(owner, 3, buf, 21), 5464);
 	assert_string_equal(buf, "0-5460,6000...");
 	assert_int_equal(sp_format_ranges_of(owner, 3, buf, 10), 5464);
@@ -1103,23 +1117,24 @@ static void test_view_format_ranges(void **state)
 
 	(void)state;
 	assert_int_equal(parse(&v, HEALTHY_PRIMARY, &err), SP_OK);
-	assert_int_equal(sp_view_format_ranges(&v, sp_view_find(&v, ID_B), buf,
-					       sizeof(buf)),
-			 5462);
+	assert_int_equal(
+	    sp_view_format_ranges(&v, sp_view_find(&v, ID_B), buf, sizeof(buf)),
+	    5462);
 	assert_string_equal(buf, "5461-10922");
-	assert_int_equal(sp_view_format_ranges(&v, SP_NO_OWNER, buf,
-					       sizeof(buf)),
-			 0);
+	assert_int_equal(
+	    sp_view_format_ranges(&v, SP_NO_OWNER, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "");
 	sp_view_free(&v);
-	assert_int_equal(parse(&v, LINE_D "\n" ID_A " 1.2.3.4:1@2 master - 0 0 "
-					"1 connected 0 2-3 16383\n", &err),
+	assert_int_equal(parse(&v,
+			       LINE_D "\n" ID_A " 1.2.3.4:1@2 master - 0 0 "
+				      "1 connected 0 2-3 16383\n",
+			       &err),
 			 SP_OK);
 	assert_int_equal(sp_view_format_ranges(&v, 1, buf, sizeof(buf)), 4);
 	assert_string_equal(buf, "0,2-3,16383");
-	assert_int_equal(sp_view_format_ranges(&v, SP_NO_OWNER, buf,
-					       sizeof(buf)),
-			 SP_SLOTS - 4);
+	assert_int_equal(
+	    sp_view_format_ranges(&v, SP_NO_OWNER, buf, sizeof(buf)),
+	    SP_SLOTS - 4);
 	assert_string_equal(buf, "1,4-16382");
 	sp_view_free(&v);
 	assert_int_equal(sp_view_format_ranges(NULL, 0, buf, sizeof(buf)), 0);
