@@ -79,6 +79,7 @@ demo-down: all
 # network may crash us, and the sanitizers make sure it does not.
 test: deps
 	scripts/layers.sh
+	$(MAKE) format-check
 	$(MAKE) all
 	$(MAKE) BUILD=build-san SANITIZE=1 unit integration
 
@@ -100,7 +101,8 @@ format:
 	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c
 
 format-check:
-	clang-format --dry-run --Werror src/*/*.c src/*/*.h tests/unit/*.c
+	@clang-format --dry-run --Werror src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c \
+		|| { echo 'unformatted code: run make format'; exit 1; }
 
 clean:
 	rm -rf build build-san
