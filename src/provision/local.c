@@ -27,6 +27,7 @@
 
 #include "base/clock.h"
 #include "base/files.h"
+#include "base/proc.h"
 #include "io/conn.h"
 
 #define PATH_MAX_SP 1024
@@ -121,32 +122,21 @@ static sp_err write_file(const char *path, const char *text, sp_error *err)
 /* Runs redis-server CONF in DIR; it daemonizes, so we reap the parent. */
 static sp_err spawn(const sp_local_opts *o, const char *ndir, sp_error *err)
 {
-	int status;
-	pid_t pid = fork();
+	const char *argv[] = {o->server, "redis.conf", NULL};
+	/* The node reads its password from redis.conf, not from us. */
+	const char *drop[] = {"REDISCLI_AUTH", NULL};
+	sp_proc_spec spec = {
+	    .argv = argv, .dir = ndir, .env_drop = drop, .timeout_ms = 30000};
+	int code;
+	sp_err rc;
 
-	if (pid < 0)
-		return sp_seterr(err, SP_ERR_SYSTEM, "fork: %s",
-				 strerror(errno));
-	if (pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-		}
-		if (chdir(ndir) != 0)
-			_exit(126);
-		execlp(o->server, o->server, "redis.conf", (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if ((rc = sp_proc_run(&spec, &code, NULL, err)) != SP_OK)
+		return rc;
+	if (code != 0)
 		return sp_seterr(err, SP_ERR_SYSTEM,
 				 "%s failed to start in %s (exit %d); see "
 				 "%s/redis.log",
-				 o->server, ndir,
-				 WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-				 ndir);
+				 o->server, ndir, code, ndir);
 	return SP_OK;
 }
 
