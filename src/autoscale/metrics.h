@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "model/cluster.h"
 
 typedef struct sp_node_metrics {
@@ -147,20 +148,6 @@ typedef struct sp_prom_sample {
  */
 sp_err sp_prom_parse_vector(const char *json, const char *label,
 			    sp_prom_sample **out, size_t *n, sp_error *err);
-
-/* A growing text buffer for the exposition format and pages. */
-typedef struct sp_buf {
-	char *s;
-	size_t len, cap;
-	int oom; /* an append failed; the text is incomplete */
-} sp_buf;
-
-/* Appends printf-style text; on failure sets b->oom. */
-void sp_buf_printf(sp_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Releases b->s and leaves b empty. */
-void sp_buf_free(sp_buf *b);
 
 /* Writes "# HELP name help" and "# TYPE name type". */
 void sp_prom_family(sp_buf *b, const char *name, const char *type,

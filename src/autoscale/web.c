@@ -23,6 +23,8 @@ sp_err sp_as_shared_init(sp_as_shared *sh, const sp_as_config *cfg,
 
 void sp_as_shared_free(sp_as_shared *sh)
 {
+	if (sh == NULL)
+		return;
 	sp_metrics_free(&sh->snap);
 	pthread_mutex_destroy(&sh->mu);
 }

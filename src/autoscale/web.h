@@ -58,6 +58,7 @@ typedef struct sp_as_shared {
 /* Initializes *sh (mutex included); sp_as_shared_free releases it. */
 sp_err sp_as_shared_init(sp_as_shared *sh, const sp_as_config *cfg,
 			 const char *entry, sp_error *err);
+/* Releases what *sh holds (not sh itself); accepts NULL. */
 void sp_as_shared_free(sp_as_shared *sh);
 
 /*
