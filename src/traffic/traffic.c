@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "model/keyslot.h"
 #include "model/topology.h"
@@ -240,13 +241,11 @@ static int parse_redirect(ccl *cl, const char *msg, const char *word)
 	return node_index(cl, host, port);
 }
 
+/* The client retries fast: a redirect or TRYAGAIN settles in ms. */
 static void backoff(ccl *cl, int attempt)
 {
-	long long ms = 5LL << (attempt < 6 ? attempt : 6);
-
-	if (ms > BACKOFF_MAX_MS)
-		ms = BACKOFF_MAX_MS;
-	sp_sleep_ms(ms / 2 + rand_r(&cl->seed) % (ms / 2 + 1));
+	sp_backoff_sleep(attempt < 6 ? attempt : 6, 5, BACKOFF_MAX_MS,
+			 &cl->seed);
 }
 
 /* Sends one command to node i, preceded by ASKING when asking. */
