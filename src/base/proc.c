@@ -193,14 +193,40 @@ static int supervise(pid_t pid, const sp_proc_spec *s, int *in_fd, int out_fd,
 	}
 }
 
+/* Starts the child with its pipes: in[0] and po[1] go to it and are
+ * closed here; in[1] and po[0] stay ours. */
+static sp_err start(const sp_proc_spec *s, char **env, int in[2], int po[2],
+		    pid_t *pid, sp_error *err)
+{
+	posix_spawn_file_actions_t fa;
+	int e = 0;
+
+	if ((s->input != NULL && pipe2(in, O_CLOEXEC) != 0) ||
+	    (s->capture && pipe2(po, O_CLOEXEC) != 0) ||
+	    plan_files(s, &fa, in, po) != 0)
+		return sp_seterr(err, SP_ERR_SYSTEM, "cannot run %s: %s",
+				 s->argv[0], strerror(errno));
+	e = posix_spawnp(pid, s->argv[0], &fa, NULL, (char *const *)s->argv,
+			 env);
+	posix_spawn_file_actions_destroy(&fa);
+	if (in[0] >= 0)
+		close(in[0]);
+	if (po[1] >= 0)
+		close(po[1]);
+	in[0] = po[1] = -1;
+	if (e != 0)
+		return sp_seterr(err, SP_ERR_SYSTEM, "cannot run %s: %s",
+				 s->argv[0], strerror(e));
+	return SP_OK;
+}
+
 sp_err sp_proc_run(const sp_proc_spec *s, int *exit_code, char **out,
 		   sp_error *err)
 {
-	int in[2] = {-1, -1}, po[2] = {-1, -1}, status, fa_ok = 0;
+	int in[2] = {-1, -1}, po[2] = {-1, -1}, status;
 	size_t max = s->max_out > 0 ? s->max_out : PROC_OUT_DEFAULT, len = 0;
 	int limit = s->timeout_ms > 0 ? s->timeout_ms : PROC_TIMEOUT_DEFAULT;
 	long long deadline = sp_now_ms() + limit;
-	posix_spawn_file_actions_t fa;
 	char **env = NULL, *buf = NULL;
 	sp_err rc = SP_OK;
 	pid_t pid;
@@ -213,25 +239,8 @@ sp_err sp_proc_run(const sp_proc_spec *s, int *exit_code, char **out,
 		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
 		goto out;
 	}
-	if ((s->input != NULL && pipe2(in, O_CLOEXEC) != 0) ||
-	    (s->capture && pipe2(po, O_CLOEXEC) != 0) ||
-	    plan_files(s, &fa, in, po) != 0) {
-		rc = sp_seterr(err, SP_ERR_SYSTEM, "cannot run %s: %s",
-			       s->argv[0], strerror(errno));
+	if ((rc = start(s, env, in, po, &pid, err)) != SP_OK)
 		goto out;
-	}
-	fa_ok = 1;
-	if ((errno = posix_spawnp(&pid, s->argv[0], &fa, NULL,
-				  (char *const *)s->argv, env)) != 0) {
-		rc = sp_seterr(err, SP_ERR_SYSTEM, "cannot run %s: %s",
-			       s->argv[0], strerror(errno));
-		goto out;
-	}
-	if (in[0] >= 0)
-		close(in[0]);
-	if (po[1] >= 0)
-		close(po[1]);
-	in[0] = po[1] = -1;
 	status = supervise(pid, s, &in[1], po[0], buf, &len, max, deadline);
 	if (status == -1)
 		rc = sp_seterr(err, SP_ERR_TIMEOUT,
@@ -239,16 +248,12 @@ sp_err sp_proc_run(const sp_proc_spec *s, int *exit_code, char **out,
 			       s->argv[0], limit);
 	else if (WIFEXITED(status))
 		*exit_code = WEXITSTATUS(status);
-	if (buf != NULL) {
+	if (buf != NULL && out != NULL) {
 		buf[len] = '\0';
-		if (out != NULL) {
-			*out = buf;
-			buf = NULL;
-		}
+		*out = buf;
+		buf = NULL;
 	}
 out:
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
 	for (int i = 0; i < 2; i++) {
 		if (in[i] >= 0)
 			close(in[i]);
