@@ -59,3 +59,16 @@ sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,
 		sp_cluster_free(&c);
 	return rc;
 }
+
+sp_err sp_wait_ready_to_move(const char *host, int port, const sp_conn_opts *co,
+			     int wait_ms, sp_error *err)
+{
+	sp_check_opts copts = sp_check_defaults();
+	sp_err rc;
+
+	rc = sp_wait_healthy(host, port, co, &copts, wait_ms, 250, NULL, err);
+	if (rc != SP_OK)
+		sp_error_prefix(err, "the cluster is not ready to move slots "
+				     "(run slotpilot fix or resume first)");
+	return rc;
+}

@@ -24,4 +24,13 @@ sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,
 		       const sp_check_opts *copts, int timeout_ms,
 		       int interval_ms, sp_cluster *last, sp_error *err);
 
+/*
+ * Protocol rule 1 as a gate: waits (at most wait_ms, polling every
+ * 250 ms) until the cluster passes every check, before slots move. On
+ * timeout the error says the cluster is not ready and what was wrong
+ * (SP_ERR_CLUSTER), or carries the entry node's error.
+ */
+sp_err sp_wait_ready_to_move(const char *host, int port, const sp_conn_opts *co,
+			     int wait_ms, sp_error *err);
+
 #endif
