@@ -105,13 +105,19 @@ int sp_local_port_free(const char *addr, int port)
 	       bind_ok(addr, port + 10000);
 }
 
+/* Writes a node's redis.conf 0600: it may hold requirepass and
+ * masterauth, which no other local user may read. */
 static sp_err write_file(const char *path, const char *text, sp_error *err)
 {
-	FILE *f = fopen(path, "w");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 
-	if (f == NULL)
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
 				 path, strerror(errno));
+	}
 	fputs(text, f);
 	if (fclose(f) != 0)
 		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
