@@ -711,3 +711,45 @@ def redis_cli_cluster(pool, primaries=3, replicas=0):
     nodes = pool.start(primaries * (1 + replicas))
     make_cluster_with_redis_cli(nodes, replicas)
     return nodes
+
+
+def open_slot_lines(nodes):
+    """[(addr, myself line)] for every live node with a MIGRATING/IMPORTING slot."""
+    out = []
+    for n in nodes:
+        if not n.alive():
+            continue
+        line = myself_line(n)
+        if "->-" in line or "-<-" in line:
+            out.append((n.addr, line))
+    return out
+
+
+def assert_no_open_slot(nodes, context=""):
+    bad = open_slot_lines(nodes)
+    assert not bad, "%sopen slots left: %s" % (context, bad)
+
+
+def ownership_snapshot(nodes):
+    """What must not change: every node's slot map, its myself slots field
+    (open slots included), its keys."""
+    snap = {}
+    for n in nodes:
+        snap[n.addr] = (tuple(sorted(slot_owner_map(n).items())),
+                        myself_line(n).split()[8:], n.client().dbsize())
+    return snap
+
+
+def diff_snapshot(a, b):
+    """What changed between two ownership_snapshot()s ([] when nothing)."""
+    out = []
+    for addr in a:
+        if a[addr][0] != b[addr][0]:
+            bm = dict(b[addr][0])
+            moved = [(s, o1[:8], bm.get(s, "-")[:8]) for s, o1 in a[addr][0] if bm.get(s) != o1]
+            out.append("%s: %d slot owners changed, e.g. %s" % (addr, len(moved), moved[:5]))
+        if a[addr][1] != b[addr][1]:
+            out.append("%s: slots field %s -> %s" % (addr, a[addr][1][:6], b[addr][1][:6]))
+        if a[addr][2] != b[addr][2]:
+            out.append("%s: dbsize %d -> %d" % (addr, a[addr][2], b[addr][2]))
+    return out

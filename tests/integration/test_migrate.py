@@ -27,8 +27,9 @@ from conftest import (verify_keys as shared_verify_keys, key_in_slot, load_keys,
                       describe, primaries_of,
                       read_pidfile, redis_cli_check, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
-from conftest import (checks_pass, jdir, json_lines, make_cluster_by_hand, myself_line, nodes_text,
-                      redis_cli_cluster as cluster)  # shared helpers
+from conftest import (assert_no_open_slot, checks_pass, diff_snapshot, jdir, json_lines,  # shared helpers
+                      make_cluster_by_hand, myself_line, open_slot_lines,
+                      ownership_snapshot, redis_cli_cluster as cluster)
 
 NSLOTS = 16384
 RESHARD_TIMEOUT = 240  # bound on any single slotpilot run (never a timed assertion)
@@ -81,23 +82,6 @@ def wait_replication(nodes):
 # cluster views
 
 
-def open_slot_lines(nodes):
-    """[(addr, myself line)] for every live node with a MIGRATING/IMPORTING slot."""
-    out = []
-    for n in nodes:
-        if not n.alive():
-            continue
-        line = myself_line(n)
-        if "->-" in line or "-<-" in line:
-            out.append((n.addr, line))
-    return out
-
-
-def assert_no_open_slot(nodes, context=""):
-    bad = open_slot_lines(nodes)
-    assert not bad, "%sopen slots left: %s" % (context, bad)
-
-
 def by_id(nodes):
     return {n.myid(): n for n in nodes}
 
@@ -113,30 +97,6 @@ def slots_of(node, view_from=None):
     nid = node.myid()
     m = slot_owner_map(view_from or node)
     return {s for s, o in m.items() if o == nid}
-
-
-def ownership_snapshot(nodes):
-    """What must not change on bad input: every node's slot map, open slots, keys."""
-    snap = {}
-    for n in nodes:
-        snap[n.addr] = (tuple(sorted(slot_owner_map(n).items())),
-                        [x for x in nodes_text(n).splitlines() if "myself" in x][0].split()[8:],
-                        n.client().dbsize())
-    return snap
-
-
-def diff_snapshot(a, b):
-    out = []
-    for addr in a:
-        if a[addr][0] != b[addr][0]:
-            moved = [(s, o1[:8], dict(b[addr][0]).get(s, "-")[:8])
-                     for s, o1 in a[addr][0] if dict(b[addr][0]).get(s) != o1]
-            out.append("%s: slot owners changed, e.g. %s" % (addr, moved[:5]))
-        if a[addr][1] != b[addr][1]:
-            out.append("%s: slots field %s -> %s" % (addr, a[addr][1], b[addr][1]))
-        if a[addr][2] != b[addr][2]:
-            out.append("%s: dbsize %d -> %d" % (addr, a[addr][2], b[addr][2]))
-    return out
 
 
 def restart_node(node):

@@ -20,7 +20,8 @@ from redis.crc import key_slot
 from conftest import (verify_keys, key_in_slot, load_keys, spread_keys, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
                       primaries_of, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
-from conftest import checks_pass, jdir, json_lines, make_cluster_by_hand, myself_line  # shared helpers
+from conftest import (assert_no_open_slot, checks_pass, diff_snapshot, jdir, json_lines,  # shared helpers
+                      make_cluster_by_hand, ownership_snapshot)
 
 NSLOTS = 16384
 RUN_TIMEOUT = 240  # bound on any single slotpilot / redis-cli run (never a timed assertion)
@@ -60,12 +61,6 @@ def add_empty_primary(pool, nodes):
     return allnodes
 
 
-def assert_no_open_slot(nodes):
-    bad = [(n.addr, myself_line(n)) for n in nodes
-           if "->-" in myself_line(n) or "-<-" in myself_line(n)]
-    assert not bad, "open slots left: %s" % bad
-
-
 def slot_counts(nodes, view_from=None):
     """{addr: number of slots owned}, every node of `nodes` included (0 if none),
     from view_from's CLUSTER NODES (default: each node's own view of itself)."""
@@ -92,29 +87,6 @@ def cluster_slots(node):
         nid = p[2].decode() if len(p) > 2 and isinstance(p[2], bytes) else (p[2] if len(p) > 2 else "")
         out.append((int(e[0]), int(e[1]), h, int(p[1]), nid))
     return sorted(out)
-
-
-def ownership_snapshot(nodes):
-    """What must not change: every node's slot map, its myself slots field, its keys."""
-    snap = {}
-    for n in nodes:
-        snap[n.addr] = (tuple(sorted(slot_owner_map(n).items())),
-                        myself_line(n).split()[8:], n.client().dbsize())
-    return snap
-
-
-def diff_snapshot(a, b):
-    out = []
-    for addr in a:
-        if a[addr][0] != b[addr][0]:
-            bm = dict(b[addr][0])
-            moved = [(s, o1[:8], bm.get(s, "-")[:8]) for s, o1 in a[addr][0] if bm.get(s) != o1]
-            out.append("%s: %d slot owners changed, e.g. %s" % (addr, len(moved), moved[:5]))
-        if a[addr][1] != b[addr][1]:
-            out.append("%s: slots field %s -> %s" % (addr, a[addr][1][:6], b[addr][1][:6]))
-        if a[addr][2] != b[addr][2]:
-            out.append("%s: dbsize %d -> %d" % (addr, a[addr][2], b[addr][2]))
-    return out
 
 
 def settle(nodes):
