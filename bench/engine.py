@@ -15,7 +15,9 @@ Both clusters are always stopped at the end (only through their pid files).
     /usr/bin/python3 bench/engine.py --sp build/slotpilot
     BENCH_KEYS=100000 BENCH_VALUE=100 /usr/bin/python3 bench/engine.py --sp build/slotpilot
 
-Standard library only; uses the redis-server and redis-cli binaries.
+Talks to the nodes with redis-py (Debian's python3-redis); uses the
+redis-server and redis-cli binaries. The pid and port helpers are the
+integration harness's (tests/integration/harness.py).
 """
 
 import argparse
@@ -26,17 +28,22 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-HOST = "127.0.0.1"
+import redis
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402  (pid and port helpers shared with the tests)
+from harness import (HOST, is_redis_server_pid, port_free, read_pidfile,  # noqa: E402,F401
+                     stop_pid)
+
 NSLOTS = 16384
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 
 class BenchError(Exception):
@@ -48,74 +55,40 @@ def log(msg):
 
 
 # ---------------------------------------------------------------------------
-# a minimal RESP client (stdlib only)
+# talking to one node (redis-py)
+
+_clients = {}
 
 
-class Conn:
-    def __init__(self, port, timeout=10.0):
-        self.port = port
-        self.sock = socket.create_connection((HOST, port), timeout=timeout)
-        self.buf = b""
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise BenchError("connection to %d closed" % self.port)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _exact(self, n):
-        while len(self.buf) < n + 2:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise BenchError("connection to %d closed" % self.port)
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data
-
-    def _reply(self):
-        line = self._line()
-        t, rest = line[:1], line[1:]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            raise BenchError("port %d: %s" % (self.port, rest.decode()))
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n).decode("utf-8", "replace")
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._reply() for _ in range(n)]
-        raise BenchError("port %d: bad reply %r" % (self.port, line))
-
-    def call(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-        return self._reply()
+def client(port, timeout=10.0):
+    """A redis-py client for HOST:port (one per port, kept), replies decoded
+    to str. Its reply callbacks are dropped so that call() returns the
+    node's reply as sent (INFO and CLUSTER INFO as text, CLUSTER SLOTS as
+    nested lists), as the scripts here parse it."""
+    c = _clients.get(port)
+    if c is None:
+        c = redis.Redis(host=HOST, port=port, socket_timeout=timeout,
+                        socket_connect_timeout=timeout, decode_responses=True,
+                        encoding_errors="replace")
+        c.response_callbacks.clear()
+        _clients[port] = c
+    return c
 
 
-def call(port, *args, timeout=10.0):
-    with Conn(port, timeout) as c:
-        return c.call(*args)
+def close_clients(ports):
+    for p in ports:
+        c = _clients.pop(p, None)
+        if c is not None:
+            c.connection_pool.disconnect()
+
+
+def call(port, *args):
+    """One command to HOST:port; an error reply or a lost connection is a
+    BenchError."""
+    try:
+        return client(port).execute_command(*args)
+    except redis.RedisError as e:
+        raise BenchError("port %d: %s" % (port, e))
 
 
 def info_dict(port, section):
@@ -128,21 +101,11 @@ def info_dict(port, section):
 
 
 def wait_until(fn, timeout, desc, interval=0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            v = fn()
-            if v:
-                return v
-        except (OSError, BenchError) as e:
-            last = e
-        if time.monotonic() >= deadline:
-            msg = "timed out after %.0fs waiting for %s" % (timeout, desc)
-            if last is not None:
-                msg += " (last error: %s)" % last
-            raise BenchError(msg)
-        time.sleep(interval)
+    """harness.wait_until, failing with a BenchError."""
+    try:
+        return harness.wait_until(fn, timeout, interval, desc)
+    except AssertionError as e:
+        raise BenchError(str(e))
 
 
 # ---------------------------------------------------------------------------
@@ -194,20 +157,6 @@ def build_commands(nkeys, value_size, seed=1):
 # processes and ports
 
 
-def port_free(port):
-    if port <= 0 or port > 65535:
-        return False
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((HOST, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def pick_base(start, n, avoid):
     """First base >= start (steps of 100) with base..base+n-1 and their
     bus ports (+10000) free and not in avoid."""
@@ -219,53 +168,6 @@ def pick_base(start, n, avoid):
             return b
         b += 100
     raise BenchError("no free port range of %d from %d" % (n, start))
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-        if st[st.rindex(")") + 2:].split()[0] in ("Z", "X"):
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except (ChildProcessError, OSError):
-                pass
-            return False
-    except (OSError, ValueError, IndexError):
-        return False
-    return True
-
-
-def is_redis_server(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmd = f.read()
-    except OSError:
-        return False
-    return pid_alive(pid) and b"redis-server" in cmd
-
-
-def stop_pid(pid, timeout=5.0):
-    if not pid_alive(pid):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def run(cmd, timeout=600, log_path=None, check=True):
@@ -382,13 +284,10 @@ class Cluster:
                     timeout=120, log_path=self.log, check=False)
             except (OSError, subprocess.TimeoutExpired) as e:
                 log("%s: local down: %s" % (self.name, e))
+            close_clients(self.all_ports())
             for pf in glob.glob(os.path.join(self.dir, "*", "redis.pid")):
-                try:
-                    with open(pf) as f:
-                        pid = int(f.read().strip())
-                except (OSError, ValueError):
-                    continue
-                if is_redis_server(pid):
+                pid = read_pidfile(pf)
+                if pid and is_redis_server_pid(pid):
                     stop_pid(pid)
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -719,7 +618,7 @@ def main():
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except BenchError as e:
+    except (BenchError, redis.RedisError) as e:
         print("bench/engine.py: error: %s" % e, file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -26,33 +26,9 @@ import time
 import redis
 from redis.cluster import RedisCluster
 
-HOST = "127.0.0.1"
-
-
-def follow_redirects_to_new_primaries(rc):
-    """Patches a redis-py 4.3 RedisCluster for one client bug and returns it.
-    A MOVED/ASK redirection to a primary that owned no slot when the client
-    loaded its map (so is absent from its node cache) raises AttributeError
-    ('NoneType' object has no attribute 'server_type') instead of being
-    followed (https://github.com/redis/redis-py/issues/2432). Such redirects
-    are normal while slots move to a brand-new primary; the patch follows
-    them, as a correct client does. Every other error still surfaces.
-    (Same patch as tests/integration/conftest.py.)"""
-    from redis.cluster import PRIMARY, ClusterNode
-    nm = rc.nodes_manager
-    orig_get_node = nm.get_node
-
-    def get_node(host=None, port=None, node_name=None):
-        n = orig_get_node(host, port, node_name)
-        if n is None and node_name and not (host or port):
-            h, p = node_name.rsplit(":", 1)
-            n = ClusterNode(h, int(p), PRIMARY)
-            nm.create_redis_connections([n])
-            nm.nodes_cache[n.name] = n
-        return n
-
-    nm.get_node = get_node
-    return rc
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests", "integration"))
+from harness import HOST, follow_redirects_to_new_primaries  # noqa: E402  (shared with the tests)
 
 
 def value_for(seq, size):

@@ -5,7 +5,9 @@ directory, always stopped (by the pid in its pidfile) when the fixture that
 started it is torn down, and again at the end of the session as a safety net.
 Every wait is bounded.
 
-Helpers (importable with ``from conftest import ...``):
+Helpers (importable with ``from conftest import ...``; the pid, port and
+redis-py helpers live in harness.py, which bench/ imports too, and are
+re-exported here):
 
     start_nodes(n, base_dir, ...)          -> [Node]
     make_cluster_with_redis_cli(nodes, replicas)
@@ -17,12 +19,10 @@ scope) whose ``.start(n)`` starts nodes that are stopped at teardown.
 """
 
 import atexit
-import glob
 import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import time
 
@@ -30,7 +30,9 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-HOST = "127.0.0.1"
+from harness import (HOST, _reap, follow_redirects_to_new_primaries, is_redis_server_pid,  # noqa: F401
+                     kill_pids_in_dir, pid_alive, pid_cmdline, port_free, read_pidfile,
+                     redis_pids_under, stop_pid, wait_until)
 SLOTPILOT = os.environ.get("SLOTPILOT", "/work/main/build/slotpilot")
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
@@ -60,125 +62,8 @@ def _become_subreaper():
 _become_subreaper()
 
 
-def _reap(pid):
-    """Reap pid if it is our (zombie) child; never touches other children."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except (ChildProcessError, OSError):
-        pass
-
-
-# ---------------------------------------------------------------------------
-# generic helpers
-
-
-def wait_until(fn, timeout, interval=0.1, desc="condition"):
-    """Poll fn() until it returns a truthy value; fail after timeout s."""
-    deadline = time.monotonic() + timeout
-    last_exc = None
-    while True:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception as e:  # noqa: BLE001 - polled conditions may raise
-            last_exc = e
-        if time.monotonic() >= deadline:
-            msg = "timed out after %.1fs waiting for %s" % (timeout, desc)
-            if last_exc is not None:
-                msg += " (last error: %r)" % (last_exc,)
-            raise AssertionError(msg)
-        time.sleep(interval)
-
-
-def pid_alive(pid):
-    """True if pid is a live (non-zombie) process."""
-    if pid is None or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-        state = stat[stat.rindex(")") + 2:].split()[0]
-        if state in ("Z", "X"):
-            _reap(pid)
-            return False
-    except (OSError, ValueError, IndexError):
-        return False
-    return True
-
-
-def pid_cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def is_redis_server_pid(pid):
-    return pid_alive(pid) and "redis-server" in pid_cmdline(pid)
-
-
-def stop_pid(pid, timeout=5.0):
-    """SIGTERM, wait up to timeout, then SIGKILL. Returns when pid is gone."""
-    if not pid_alive(pid):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 5
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-
-def read_pidfile(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def kill_pids_in_dir(d):
-    """Safety net: stop every redis-server whose pid is in d/**/*.pid."""
-    for pf in glob.glob(os.path.join(str(d), "**", "*.pid"), recursive=True):
-        pid = read_pidfile(pf)
-        if pid and is_redis_server_pid(pid):
-            stop_pid(pid)
-
-
 # ---------------------------------------------------------------------------
 # ports
-
-
-def port_free(port):
-    """True if nothing listens on 127.0.0.1:port (bind test, like redis)."""
-    if port <= 0 or port > 65535:
-        return False
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((HOST, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def pick_port():
@@ -740,26 +625,131 @@ def verify_keys(entry, expected, what="keys", client=None):
             len(wrong), wrong[:5]))
 
 
-def follow_redirects_to_new_primaries(rc):
-    """Patches a redis-py 4.3 RedisCluster for one client bug and returns it.
-    A MOVED/ASK redirection to a primary that owned no slot when the client
-    loaded its map (so is absent from its node cache) raises AttributeError
-    ('NoneType' object has no attribute 'server_type') instead of being
-    followed (https://github.com/redis/redis-py/issues/2432). Such redirects
-    are normal while slots move to a brand-new primary; the patch follows
-    them, as a correct client does. Every other error still surfaces."""
-    from redis.cluster import PRIMARY, ClusterNode
-    nm = rc.nodes_manager
-    orig_get_node = nm.get_node
+# ---------------------------------------------------------------------------
+# helpers shared by several test files
 
-    def get_node(host=None, port=None, node_name=None):
-        n = orig_get_node(host, port, node_name)
-        if n is None and node_name and not (host or port):
-            h, p = node_name.rsplit(":", 1)
-            n = ClusterNode(h, int(p), PRIMARY)
-            nm.create_redis_connections([n])
-            nm.nodes_cache[n.name] = n
-        return n
 
-    nm.get_node = get_node
-    return rc
+def checks_pass(entry, *sp_args, timeout=20):
+    """slotpilot check (with sp_args) and redis-cli --cluster check both clean
+    (polled for gossip to settle on replicas); returns nothing, fails with
+    both outputs."""
+    last = {}
+
+    def ok():
+        p = run_sp("check", entry.addr, *sp_args)
+        rc, out = redis_cli_check(entry.addr)
+        last["sp"], last["cli"] = p, (rc, out)
+        return p.returncode == 0 and redis_cli_clean(rc, out)
+
+    try:
+        wait_until(ok, timeout, 0.5, "checks to pass")
+    except AssertionError:
+        p = last.get("sp")
+        rc, out = last.get("cli", (None, ""))
+        raise AssertionError("cluster checks still failing after %ds:%s\n  redis-cli check rc=%s:\n%s"
+                             % (timeout, describe(p) if p else "", rc, out[-3000:]))
+
+
+def cleanup_local(d, purge=True):
+    """Tear down a `slotpilot local up --dir d` cluster: `local down` (with
+    --purge unless purge=False), then stop every redis-server whose pid is in
+    d/**/*.pid or whose cwd is under d."""
+    args = ["local", "down", "--dir", str(d)] + (["--purge"] if purge else [])
+    try:
+        run_sp(*args, timeout=60)
+    except BaseException:  # noqa: BLE001 - the safety net below must run
+        pass
+    kill_pids_in_dir(d)
+    for pid in redis_pids_under(d):
+        stop_pid(pid)
+
+
+def make_cluster_by_hand(pool, ranges):
+    """Primaries only, node i owning ranges[i] = (a, b) (uneven layouts)."""
+    nodes = pool.start(len(ranges))
+    for i, (n, (a, b)) in enumerate(zip(nodes, ranges)):
+        n.cli("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
+        n.cli("CLUSTER", "ADDSLOTSRANGE", a, b)
+    for n in nodes[1:]:
+        n.cli("CLUSTER", "MEET", HOST, nodes[0].port)
+    wait_cluster_healthy(nodes)
+    return nodes
+
+
+def nodes_text(node):
+    r = node.client().execute_command("CLUSTER", "NODES")
+    return r.decode() if isinstance(r, bytes) else r
+
+
+def myself_line(node):
+    for line in nodes_text(node).splitlines():
+        if "myself" in line.split()[2]:
+            return line
+    raise AssertionError("no myself line from %s" % node.addr)
+
+
+def jdir(tmp_path):
+    return str(tmp_path / "journal")
+
+
+def json_lines(p):
+    evs = []
+    for line in p.stdout.splitlines():
+        if not line.strip():
+            continue
+        try:
+            evs.append(json.loads(line))
+        except ValueError as e:
+            raise AssertionError("--json stdout line is not JSON (%s): %r%s" % (e, line, describe(p)))
+        assert isinstance(evs[-1], dict), "--json line is not an object: %r%s" % (line, describe(p))
+    return evs
+
+
+def redis_cli_cluster(pool, primaries=3, replicas=0):
+    """Start primaries * (1 + replicas) nodes from pool and join them with
+    redis-cli --cluster create."""
+    nodes = pool.start(primaries * (1 + replicas))
+    make_cluster_with_redis_cli(nodes, replicas)
+    return nodes
+
+
+def open_slot_lines(nodes):
+    """[(addr, myself line)] for every live node with a MIGRATING/IMPORTING slot."""
+    out = []
+    for n in nodes:
+        if not n.alive():
+            continue
+        line = myself_line(n)
+        if "->-" in line or "-<-" in line:
+            out.append((n.addr, line))
+    return out
+
+
+def assert_no_open_slot(nodes, context=""):
+    bad = open_slot_lines(nodes)
+    assert not bad, "%sopen slots left: %s" % (context, bad)
+
+
+def ownership_snapshot(nodes):
+    """What must not change: every node's slot map, its myself slots field
+    (open slots included), its keys."""
+    snap = {}
+    for n in nodes:
+        snap[n.addr] = (tuple(sorted(slot_owner_map(n).items())),
+                        myself_line(n).split()[8:], n.client().dbsize())
+    return snap
+
+
+def diff_snapshot(a, b):
+    """What changed between two ownership_snapshot()s ([] when nothing)."""
+    out = []
+    for addr in a:
+        if a[addr][0] != b[addr][0]:
+            bm = dict(b[addr][0])
+            moved = [(s, o1[:8], bm.get(s, "-")[:8]) for s, o1 in a[addr][0] if bm.get(s) != o1]
+            out.append("%s: %d slot owners changed, e.g. %s" % (addr, len(moved), moved[:5]))
+        if a[addr][1] != b[addr][1]:
+            out.append("%s: slots field %s -> %s" % (addr, a[addr][1][:6], b[addr][1][:6]))
+        if a[addr][2] != b[addr][2]:
+            out.append("%s: dbsize %d -> %d" % (addr, a[addr][2], b[addr][2]))
+    return out

@@ -25,10 +25,10 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-from conftest import (HOST, SLOTPILOT, follow_redirects_to_new_primaries, is_redis_server_pid,
-                      kill_pids_in_dir, parse_cluster_nodes, pick_port, pick_port_range,
+from conftest import (HOST, SLOTPILOT, follow_redirects_to_new_primaries, parse_cluster_nodes, pick_port, pick_port_range,
                       pid_alive, read_pidfile, redis_cli_check, redis_cli_clean, run_sp,
-                      stop_pid, wait_until)
+                      wait_until)
+from conftest import cleanup_local  # shared helpers
 
 PROMETHEUS = "/usr/bin/prometheus"
 EXPORTER = "/usr/bin/prometheus-redis-exporter"
@@ -140,30 +140,6 @@ class Cluster:
         return follow_redirects_to_new_primaries(
             RedisCluster(startup_nodes=[ClusterNode(HOST, self.base)],
                          socket_timeout=10, decode_responses=True))
-
-
-def redis_pids_under(d):
-    d = os.path.realpath(str(d))
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                cwd = os.readlink("/proc/%s/cwd" % name)
-            except OSError:
-                continue
-            if (cwd == d or cwd.startswith(d + os.sep)) and is_redis_server_pid(int(name)):
-                out.append(int(name))
-    return out
-
-
-def cleanup_local(d):
-    try:
-        run_sp("local", "down", "--dir", str(d), "--purge", timeout=60)
-    except BaseException:  # noqa: BLE001 - the safety net below must run
-        pass
-    kill_pids_in_dir(d)
-    for pid in redis_pids_under(d):
-        stop_pid(pid)
 
 
 def make_cluster(tmp_path, primaries=3, replicas=1):

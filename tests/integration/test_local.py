@@ -5,44 +5,16 @@ Every cluster the binary starts here is stopped in a finalizer with
 is in DIR/**/*.pid or whose working directory is under DIR is stopped.
 """
 
-import os
 import socket
 
 import pytest
 
-from conftest import (HOST, assert_rc, describe, is_redis_server_pid, kill_pids_in_dir,
-                      pick_port_range, pid_alive, port_free, redis_cli_check, redis_cli_clean,
-                      run_sp, sp_json, stop_pid, wait_until)
+from conftest import (HOST, assert_rc, describe, is_redis_server_pid, pick_port_range, pid_alive, port_free, redis_cli_check, redis_cli_clean,
+                      run_sp, sp_json, wait_until)
+from conftest import cleanup_local, redis_pids_under  # shared helpers
 
 PRIMARIES, REPLICAS = 3, 1
 N = PRIMARIES * (1 + REPLICAS)
-
-
-def redis_pids_under(d):
-    """pids of redis-server processes whose cwd is under d."""
-    d = os.path.realpath(str(d))
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        try:
-            cwd = os.readlink("/proc/%d/cwd" % pid)
-        except OSError:
-            continue
-        if (cwd == d or cwd.startswith(d + os.sep)) and is_redis_server_pid(pid):
-            pids.append(pid)
-    return pids
-
-
-def cleanup_local(d):
-    try:
-        run_sp("local", "down", "--dir", str(d), timeout=60)
-    except BaseException:  # noqa: BLE001 - the safety net below must run
-        pass
-    kill_pids_in_dir(d)
-    for pid in redis_pids_under(d):
-        stop_pid(pid)
 
 
 def local_up(d, base, primaries=PRIMARIES, replicas=REPLICAS, *extra):
@@ -58,7 +30,7 @@ def local_cluster(tmp_path_factory):
         p = local_up(d, base)
         yield d, base, p
     finally:
-        cleanup_local(d)
+        cleanup_local(d, purge=False)
 
 
 def test_local_up_exits_0(local_cluster):
@@ -153,7 +125,7 @@ def test_local_down_when_nothing_runs_exits_0(tmp_path):
         p = run_sp("local", "down", "--dir", str(d))
         assert_rc(p, 0)
     finally:
-        cleanup_local(d)
+        cleanup_local(d, purge=False)
 
 
 @pytest.mark.parametrize("offset", [0, N - 1])
@@ -180,4 +152,4 @@ def test_local_up_with_port_in_use_exits_4_and_starts_nothing(tmp_path, offset):
                 assert port_free(port), "port %d is in use after refusal%s" % (port, describe(p))
     finally:
         s.close()
-        cleanup_local(d)
+        cleanup_local(d, purge=False)

@@ -11,7 +11,6 @@ Every slotpilot run passes --journal-dir under tmp_path. Slow reshards
 that the move has begun (an open slot or a slot already at the target).
 """
 
-import json
 import os
 import random
 import re
@@ -24,10 +23,13 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from conftest import (verify_keys as shared_verify_keys, key_in_slot, load_keys, tag_for_slot, slot_addr_map, spread_keys, HOST, REDIS_CLI, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
-                      describe, make_cluster_with_redis_cli, primaries_of,
-                      read_pidfile, redis_cli_check, redis_cli_clean, run_sp, slot_owner_map,
+from conftest import (verify_keys as shared_verify_keys, key_in_slot, load_keys, tag_for_slot, slot_addr_map, spread_keys, REDIS_CLI, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
+                      describe, primaries_of,
+                      read_pidfile, redis_cli_check, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
+from conftest import (assert_no_open_slot, checks_pass, diff_snapshot, jdir, json_lines,  # shared helpers
+                      make_cluster_by_hand, myself_line, open_slot_lines,
+                      ownership_snapshot, redis_cli_cluster as cluster)
 
 NSLOTS = 16384
 RESHARD_TIMEOUT = 240  # bound on any single slotpilot run (never a timed assertion)
@@ -80,35 +82,6 @@ def wait_replication(nodes):
 # cluster views
 
 
-def nodes_text(node):
-    r = node.client().execute_command("CLUSTER", "NODES")
-    return r.decode() if isinstance(r, bytes) else r
-
-
-def myself_line(node):
-    for line in nodes_text(node).splitlines():
-        if "myself" in line.split()[2]:
-            return line
-    raise AssertionError("no myself line from %s" % node.addr)
-
-
-def open_slot_lines(nodes):
-    """[(addr, myself line)] for every live node with a MIGRATING/IMPORTING slot."""
-    out = []
-    for n in nodes:
-        if not n.alive():
-            continue
-        line = myself_line(n)
-        if "->-" in line or "-<-" in line:
-            out.append((n.addr, line))
-    return out
-
-
-def assert_no_open_slot(nodes, context=""):
-    bad = open_slot_lines(nodes)
-    assert not bad, "%sopen slots left: %s" % (context, bad)
-
-
 def by_id(nodes):
     return {n.myid(): n for n in nodes}
 
@@ -126,68 +99,6 @@ def slots_of(node, view_from=None):
     return {s for s, o in m.items() if o == nid}
 
 
-def ownership_snapshot(nodes):
-    """What must not change on bad input: every node's slot map, open slots, keys."""
-    snap = {}
-    for n in nodes:
-        snap[n.addr] = (tuple(sorted(slot_owner_map(n).items())),
-                        [x for x in nodes_text(n).splitlines() if "myself" in x][0].split()[8:],
-                        n.client().dbsize())
-    return snap
-
-
-def diff_snapshot(a, b):
-    out = []
-    for addr in a:
-        if a[addr][0] != b[addr][0]:
-            moved = [(s, o1[:8], dict(b[addr][0]).get(s, "-")[:8])
-                     for s, o1 in a[addr][0] if dict(b[addr][0]).get(s) != o1]
-            out.append("%s: slot owners changed, e.g. %s" % (addr, moved[:5]))
-        if a[addr][1] != b[addr][1]:
-            out.append("%s: slots field %s -> %s" % (addr, a[addr][1], b[addr][1]))
-        if a[addr][2] != b[addr][2]:
-            out.append("%s: dbsize %d -> %d" % (addr, a[addr][2], b[addr][2]))
-    return out
-
-
-def checks_pass(entry, timeout=20):
-    """slotpilot check and redis-cli --cluster check both clean (polled for
-    gossip to settle on replicas); returns nothing, fails with both outputs."""
-    last = {}
-
-    def ok():
-        p = run_sp("check", entry.addr)
-        rc, out = redis_cli_check(entry.addr)
-        last["sp"], last["cli"] = p, (rc, out)
-        return p.returncode == 0 and redis_cli_clean(rc, out)
-
-    try:
-        wait_until(ok, timeout, 0.5, "checks to pass")
-    except AssertionError:
-        p = last.get("sp")
-        rc, out = last.get("cli", (None, ""))
-        raise AssertionError("cluster checks still failing after %ds:%s\n  redis-cli check rc=%s:\n%s"
-                             % (timeout, describe(p) if p else "", rc, out[-3000:]))
-
-
-def cluster(pool, primaries=3, replicas=0):
-    nodes = pool.start(primaries * (1 + replicas))
-    make_cluster_with_redis_cli(nodes, replicas)
-    return nodes
-
-
-def make_cluster_by_hand(pool, ranges):
-    """Primaries only, node i owning ranges[i] = (a, b) (uneven layouts)."""
-    nodes = pool.start(len(ranges))
-    for i, (n, (a, b)) in enumerate(zip(nodes, ranges)):
-        n.cli("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
-        n.cli("CLUSTER", "ADDSLOTSRANGE", a, b)
-    for n in nodes[1:]:
-        n.cli("CLUSTER", "MEET", HOST, nodes[0].port)
-    wait_cluster_healthy(nodes)
-    return nodes
-
-
 def restart_node(node):
     """Start a stopped node again with its own config (same port, same dir)."""
     try:
@@ -202,10 +113,6 @@ def restart_node(node):
 
 # ---------------------------------------------------------------------------
 # running slotpilot
-
-
-def jdir(tmp_path):
-    return str(tmp_path / "journal")
 
 
 def reshard(tmp_path, entry, *args, yes=True, as_json=False, timeout=RESHARD_TIMEOUT):
@@ -226,19 +133,6 @@ def resume(tmp_path, entry, as_json=False, timeout=RESHARD_TIMEOUT):
 
 def fix(entry, timeout=RESHARD_TIMEOUT):
     return run_sp("fix", entry.addr, "--yes", timeout=timeout)
-
-
-def json_lines(p):
-    evs = []
-    for line in p.stdout.splitlines():
-        if not line.strip():
-            continue
-        try:
-            evs.append(json.loads(line))
-        except ValueError as e:
-            raise AssertionError("--json stdout line is not JSON (%s): %r%s" % (e, line, describe(p)))
-        assert isinstance(evs[-1], dict), "--json line is not an object: %r%s" % (line, describe(p))
-    return evs
 
 
 def summary_of(p):

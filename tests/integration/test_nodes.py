@@ -16,9 +16,9 @@ import time
 
 from redis.cluster import RedisCluster
 
-from conftest import (follow_redirects_to_new_primaries, verify_keys as shared_verify_keys, load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
-                      redis_cli_check, redis_cli_clean, run_sp, sp_json, wait_cluster_healthy,
+from conftest import (follow_redirects_to_new_primaries, verify_keys as shared_verify_keys, load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, run_sp, sp_json, wait_cluster_healthy,
                       wait_until)
+from conftest import checks_pass, jdir, redis_cli_cluster as cluster  # shared helpers
 
 NSLOTS = 16384
 RUN_TIMEOUT = 240  # bound on any single slotpilot run (never a timed assertion)
@@ -96,31 +96,6 @@ def link_up(node):
     return node.client().info("replication").get("master_link_status") == "up"
 
 
-def checks_pass(entry, *sp_args, timeout=20):
-    """slotpilot check and redis-cli --cluster check both clean (polled)."""
-    last = {}
-
-    def ok():
-        p = run_sp("check", entry.addr, *sp_args)
-        rc, out = redis_cli_check(entry.addr)
-        last["sp"], last["cli"] = p, (rc, out)
-        return p.returncode == 0 and redis_cli_clean(rc, out)
-
-    try:
-        wait_until(ok, timeout, 0.5, "checks to pass")
-    except AssertionError:
-        p = last.get("sp")
-        rc, out = last.get("cli", (None, ""))
-        raise AssertionError("cluster checks still failing after %ds:%s\n  redis-cli check rc=%s:\n%s"
-                             % (timeout, describe(p) if p else "", rc, out[-3000:]))
-
-
-def cluster(pool, primaries=3, replicas=0):
-    nodes = pool.start(primaries * (1 + replicas))
-    make_cluster_with_redis_cli(nodes, replicas)
-    return nodes
-
-
 def cli_add_replica(entry, new, primary_id):
     """Attach `new` as a replica with redis-cli (an oracle independent of slotpilot)."""
     p = subprocess.run([REDIS_CLI, "--cluster", "add-node", new.addr, entry.addr,
@@ -157,10 +132,6 @@ def assert_reset(node):
 
 # ---------------------------------------------------------------------------
 # running slotpilot
-
-
-def jdir(tmp_path):
-    return str(tmp_path / "journal")
 
 
 def add_node(entry, new, *args, yes=True, timeout=RUN_TIMEOUT):

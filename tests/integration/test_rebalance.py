@@ -17,9 +17,11 @@ import subprocess
 import pytest
 from redis.crc import key_slot
 
-from conftest import (verify_keys, key_in_slot, load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
-                      primaries_of, redis_cli_check, redis_cli_clean, run_sp, slot_owner_map,
+from conftest import (verify_keys, key_in_slot, load_keys, spread_keys, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
+                      primaries_of, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
+from conftest import (assert_no_open_slot, checks_pass, diff_snapshot, jdir, json_lines,  # shared helpers
+                      make_cluster_by_hand, ownership_snapshot)
 
 NSLOTS = 16384
 RUN_TIMEOUT = 240  # bound on any single slotpilot / redis-cli run (never a timed assertion)
@@ -48,18 +50,6 @@ def cluster(pool, primaries):
     return nodes
 
 
-def make_cluster_by_hand(pool, ranges):
-    """Primaries only, node i owning ranges[i] = (a, b) (uneven layouts)."""
-    nodes = pool.start(len(ranges))
-    for i, (n, (a, b)) in enumerate(zip(nodes, ranges)):
-        n.cli("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
-        n.cli("CLUSTER", "ADDSLOTSRANGE", a, b)
-    for n in nodes[1:]:
-        n.cli("CLUSTER", "MEET", HOST, nodes[0].port)
-    wait_cluster_healthy(nodes)
-    return nodes
-
-
 def add_empty_primary(pool, nodes):
     """Start one node, join it with redis-cli --cluster add-node, wait."""
     new = pool.start(1)[0]
@@ -69,24 +59,6 @@ def add_empty_primary(pool, nodes):
     allnodes = list(nodes) + [new]
     wait_cluster_healthy(allnodes)
     return allnodes
-
-
-def nodes_text(node):
-    r = node.client().execute_command("CLUSTER", "NODES")
-    return r.decode() if isinstance(r, bytes) else r
-
-
-def myself_line(node):
-    for line in nodes_text(node).splitlines():
-        if "myself" in line.split()[2]:
-            return line
-    raise AssertionError("no myself line from %s" % node.addr)
-
-
-def assert_no_open_slot(nodes):
-    bad = [(n.addr, myself_line(n)) for n in nodes
-           if "->-" in myself_line(n) or "-<-" in myself_line(n)]
-    assert not bad, "open slots left: %s" % bad
 
 
 def slot_counts(nodes, view_from=None):
@@ -117,48 +89,6 @@ def cluster_slots(node):
     return sorted(out)
 
 
-def ownership_snapshot(nodes):
-    """What must not change: every node's slot map, its myself slots field, its keys."""
-    snap = {}
-    for n in nodes:
-        snap[n.addr] = (tuple(sorted(slot_owner_map(n).items())),
-                        myself_line(n).split()[8:], n.client().dbsize())
-    return snap
-
-
-def diff_snapshot(a, b):
-    out = []
-    for addr in a:
-        if a[addr][0] != b[addr][0]:
-            bm = dict(b[addr][0])
-            moved = [(s, o1[:8], bm.get(s, "-")[:8]) for s, o1 in a[addr][0] if bm.get(s) != o1]
-            out.append("%s: %d slot owners changed, e.g. %s" % (addr, len(moved), moved[:5]))
-        if a[addr][1] != b[addr][1]:
-            out.append("%s: slots field %s -> %s" % (addr, a[addr][1][:6], b[addr][1][:6]))
-        if a[addr][2] != b[addr][2]:
-            out.append("%s: dbsize %d -> %d" % (addr, a[addr][2], b[addr][2]))
-    return out
-
-
-def checks_pass(entry, timeout=20):
-    """slotpilot check and redis-cli --cluster check both clean (polled)."""
-    last = {}
-
-    def ok():
-        p = run_sp("check", entry.addr)
-        rc, out = redis_cli_check(entry.addr)
-        last["sp"], last["cli"] = p, (rc, out)
-        return p.returncode == 0 and redis_cli_clean(rc, out)
-
-    try:
-        wait_until(ok, timeout, 0.5, "checks to pass")
-    except AssertionError:
-        p = last.get("sp")
-        rc, out = last.get("cli", (None, ""))
-        raise AssertionError("cluster checks still failing after %ds:%s\n  redis-cli check rc=%s:\n%s"
-                             % (timeout, describe(p) if p else "", rc, out[-3000:]))
-
-
 def settle(nodes):
     """Every node agrees on every slot owner (gossip after a move)."""
     def agreed():
@@ -169,10 +99,6 @@ def settle(nodes):
 
 # ---------------------------------------------------------------------------
 # running slotpilot
-
-
-def jdir(tmp_path):
-    return str(tmp_path / "journal")
 
 
 def sp(tmp_path, *args, yes=True, as_json=False, timeout=RUN_TIMEOUT):
@@ -205,19 +131,6 @@ def make_plan(tmp_path, entry, *args, name="plan.json", **kw):
 
 def apply(tmp_path, path, *args, **kw):
     return sp(tmp_path, "apply", path, *args, **kw)
-
-
-def json_lines(p):
-    evs = []
-    for line in p.stdout.splitlines():
-        if not line.strip():
-            continue
-        try:
-            evs.append(json.loads(line))
-        except ValueError as e:
-            raise AssertionError("--json stdout line is not JSON (%s): %r%s" % (e, line, describe(p)))
-        assert isinstance(evs[-1], dict), "--json line is not an object: %r%s" % (line, describe(p))
-    return evs
 
 
 def plan_target_owners(plan):

@@ -19,10 +19,9 @@ import time
 import pytest
 from redis.cluster import ClusterNode, RedisCluster
 
-from conftest import (follow_redirects_to_new_primaries, HOST, SLOTPILOT, Node, assert_rc, describe, is_redis_server_pid,
-                      kill_pids_in_dir, parse_cluster_nodes, pick_port_range, pid_alive,
-                      read_pidfile, redis_cli_check, redis_cli_clean, run_sp, stop_pid,
-                      wait_until)
+from conftest import (follow_redirects_to_new_primaries, HOST, SLOTPILOT, Node, assert_rc, describe, parse_cluster_nodes, pick_port_range, pid_alive,
+                      read_pidfile, redis_cli_check, redis_cli_clean, run_sp, wait_until)
+from conftest import cleanup_local, redis_pids_under  # shared helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROVISION_LOCAL = os.path.join(ROOT, "examples", "provision-local.sh")
@@ -36,33 +35,6 @@ NKEYS = 2000
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def redis_pids_under(d):
-    """pids of redis-server processes whose cwd is under d."""
-    d = os.path.realpath(str(d))
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        try:
-            cwd = os.readlink("/proc/%d/cwd" % pid)
-        except OSError:
-            continue
-        if (cwd == d or cwd.startswith(d + os.sep)) and is_redis_server_pid(pid):
-            pids.append(pid)
-    return pids
-
-
-def cleanup_local(d):
-    try:
-        run_sp("local", "down", "--dir", str(d), "--purge", timeout=60)
-    except BaseException:  # noqa: BLE001 - the safety net below must run
-        pass
-    kill_pids_in_dir(d)
-    for pid in redis_pids_under(d):
-        stop_pid(pid)
 
 
 class Cluster:
