@@ -427,8 +427,10 @@ def main():
     ap.add_argument("--value", type=int,
                     default=int(os.environ.get("BENCH_VALUE", 100)),
                     help="value size in bytes")
-    ap.add_argument("--port-a", type=int, default=32001)
-    ap.add_argument("--port-b", type=int, default=32101)
+    ap.add_argument("--port-a", type=int, default=18001,
+                    help="first port of cluster A (bus ports are +10000: keep both below 32768)")
+    ap.add_argument("--port-b", type=int, default=18101,
+                    help="first port of cluster B")
     ap.add_argument("--workdir", default=None,
                     help="where the clusters live (default: bench/out/engine-run)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
