@@ -41,12 +41,15 @@ static int other_than(const sp_opplan *p, int d, const char *pref_id)
 	return d == 0 ? (p->nnodes > 1 ? 1 : -1) : 0;
 }
 
-sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
-		      sp_opplan *out, sp_error *err)
+/*
+ * Starts *out from the cluster's primaries with room for every move of
+ * the journal record (and one more). The caller frees *out with
+ * sp_opplan_free; nothing is left to free on error.
+ */
+static sp_err plan_for(const sp_journal_rec *rec, const sp_cluster *c,
+		       sp_opplan *out, sp_error *err)
 {
-	unsigned char open[SP_SLOTS];
 	sp_err rc;
-	size_t i;
 
 	if ((rc = sp_opplan_from_cluster(c, out, err)) != SP_OK)
 		return rc;
@@ -55,6 +58,18 @@ sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 		sp_opplan_free(out);
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	}
+	return SP_OK;
+}
+
+sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
+		      sp_opplan *out, sp_error *err)
+{
+	unsigned char open[SP_SLOTS];
+	sp_err rc;
+	size_t i;
+
+	if ((rc = plan_for(rec, c, out, err)) != SP_OK)
+		return rc;
 	open_slots(c, open);
 	for (i = 0; i < rec->nmoves; i++) {
 		const sp_move *m = &rec->moves[i];
@@ -169,13 +184,8 @@ sp_err sp_rollback_plan(const sp_journal_rec *rec, const sp_cluster *c,
 	sp_err rc;
 	size_t i;
 
-	if ((rc = sp_opplan_from_cluster(c, out, err)) != SP_OK)
+	if ((rc = plan_for(rec, c, out, err)) != SP_OK)
 		return rc;
-	if ((out->moves = calloc(rec->nmoves + 1, sizeof(*out->moves))) ==
-	    NULL) {
-		sp_opplan_free(out);
-		return sp_seterr(err, SP_ERR_OOM, "out of memory");
-	}
 	for (i = 0; i < rec->nmoves; i++) {
 		int s = rec->moves[i].slot, was = rec->owners[s], d, o;
 		if (seen[s] || was < 0)

@@ -16,28 +16,12 @@
 #include "cluster/gather.h"
 #include "model/keyslot.h"
 #include "ops/join.h"
+#include "ops/nodes.h"
 #include "ops/rebalance.h"
 #include "ops/recover.h"
 #include "provision/local.h"
 
 #define MAX_NEW 64
-
-static long long config_ll(const char *host, int port, const sp_conn_opts *co,
-			   const char *name, long long dflt)
-{
-	redisReply *r = NULL;
-	sp_conn *c = NULL;
-	long long v = dflt;
-
-	if (sp_conn_open(host, port, co, &c, NULL) == SP_OK &&
-	    sp_conn_cmd(c, &r, NULL, "CONFIG GET %s", name) == SP_OK &&
-	    r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[1]->type == REDIS_REPLY_STRING)
-		v = atoll(r->element[1]->str);
-	freeReplyObject(r);
-	sp_conn_close(c);
-	return v;
-}
 
 static sp_err provision_local(const sp_provisioner *p, const char *host,
 			      int port, const sp_conn_opts *co, int count,
@@ -56,9 +40,9 @@ static sp_err provision_local(const sp_provisioner *p, const char *host,
 	lo.pass = co != NULL ? co->pass : NULL;
 	/* New nodes must match the old ones (the guides' first rule). */
 	lo.node_timeout_ms =
-	    (int)config_ll(host, port, co, "cluster-node-timeout", 5000);
+	    (int)sp_config_ll(host, port, co, "cluster-node-timeout", 5000);
 	lo.migration_barrier =
-	    (int)config_ll(host, port, co, "cluster-migration-barrier", 1);
+	    (int)sp_config_ll(host, port, co, "cluster-migration-barrier", 1);
 	return sp_local_spawn(&lo, sp_local_next_port(dir, port + 1), count,
 			      addrs, err);
 }
