@@ -10,8 +10,7 @@
 #include "base/clock.h"
 #include "engine/mover.h"
 
-#define SIZE_SAMPLE	   16 /* keys measured per slot and round */
-#define MIGRATE_FIXED_ARGS 10 /* MIGRATE h p "" 0 t REPLACE AUTH2 u p */
+#define SIZE_SAMPLE 16 /* keys measured per slot and round */
 
 /* GETKEYSINSLOT for every moving slot; 1 in *any when some hold keys. */
 static sp_err fetch_keys(worker *w, sp_conn *c, wslot *ws, size_t k, int *any)
@@ -139,26 +138,22 @@ static size_t cut_batches(const sp_migrate_opts *o, const wslot *ws, size_t k,
 	return nb;
 }
 
-static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
-			     const batch *b, const char **argv, size_t *lens)
+int sp_migrate_head(const sp_endpoint *dst, int timeout_ms, int replace,
+		    const sp_conn_opts *co, char (*nums)[16], const char **argv,
+		    size_t *lens)
 {
-	const sp_endpoint *dst = &w->sh->nodes[w->p->dst];
-	const sp_conn_opts *co = w->sh->o->conn;
-	char port[16], tmo[16];
-	int argc = 0;
-	size_t j;
+	int argc = 0, j;
 
-	snprintf(port, sizeof(port), "%d", dst->port);
-	snprintf(tmo, sizeof(tmo), "%d", b->timeout_ms);
+	snprintf(nums[0], 16, "%d", dst->port);
+	snprintf(nums[1], 16, "%d", timeout_ms);
 	argv[argc++] = "MIGRATE";
 	argv[argc++] = dst->host;
-	argv[argc++] = port;
+	argv[argc++] = nums[0];
 	argv[argc++] = "";
 	argv[argc++] = "0";
-	argv[argc++] = tmo;
-	/* REPLACE, never COPY: the source's copy is the newest (rule 3), and
-	 * COPY would leave garbage on the source for ever. */
-	argv[argc++] = "REPLACE";
+	argv[argc++] = nums[1];
+	if (replace)
+		argv[argc++] = "REPLACE";
 	if (co != NULL && co->pass != NULL && co->pass[0] != '\0') {
 		if (co->user != NULL && co->user[0] != '\0') {
 			argv[argc++] = "AUTH2";
@@ -169,8 +164,22 @@ static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
 		argv[argc++] = co->pass;
 	}
 	argv[argc++] = "KEYS";
-	for (j = 0; j < (size_t)argc; j++)
+	for (j = 0; j < argc; j++)
 		lens[j] = strlen(argv[j]);
+	return argc;
+}
+
+static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
+			     const batch *b, const char **argv, size_t *lens)
+{
+	char nums[2][16];
+	int argc;
+	size_t j;
+
+	/* REPLACE, never COPY: the source's copy is the newest (rule 3), and
+	 * COPY would leave garbage on the source for ever. */
+	argc = sp_migrate_head(&w->sh->nodes[w->p->dst], b->timeout_ms, 1,
+			       w->sh->o->conn, nums, argv, lens);
 	for (j = 0; j < b->n; j++) {
 		const redisReply *key =
 		    ws[b->slot_i].keys->element[b->first + j];
@@ -247,8 +256,8 @@ static sp_err send_batches(worker *w, sp_conn *c, const wslot *ws,
 
 	for (i = 0; i < nb; i++)
 		maxn = b[i].n > maxn ? b[i].n : maxn;
-	argv = malloc((maxn + MIGRATE_FIXED_ARGS + 1) * sizeof(*argv));
-	lens = malloc((maxn + MIGRATE_FIXED_ARGS + 1) * sizeof(*lens));
+	argv = malloc((maxn + SP_MIGRATE_HEAD_MAX) * sizeof(*argv));
+	lens = malloc((maxn + SP_MIGRATE_HEAD_MAX) * sizeof(*lens));
 	if (argv == NULL || lens == NULL) {
 		rc = sp_seterr(&w->err, SP_ERR_OOM, "out of memory");
 		goto out;

@@ -274,30 +274,11 @@ static sp_err stabilize(fixer *f, int slot, sp_error *err)
 static sp_err migrate_one(fixer *f, sp_conn *c, const sp_endpoint *dst,
 			  const redisReply *k, sp_error *err)
 {
-	const char *argv[11];
-	size_t lens[11];
-	char port[16];
-	int argc = 0, i;
+	const char *argv[SP_MIGRATE_HEAD_MAX + 1];
+	size_t lens[SP_MIGRATE_HEAD_MAX + 1];
+	char nums[2][16];
+	int argc = sp_migrate_head(dst, 10000, 0, f->co, nums, argv, lens);
 
-	snprintf(port, sizeof(port), "%d", dst->port);
-	argv[argc++] = "MIGRATE";
-	argv[argc++] = dst->host;
-	argv[argc++] = port;
-	argv[argc++] = "";
-	argv[argc++] = "0";
-	argv[argc++] = "10000";
-	if (f->co != NULL && f->co->pass != NULL && f->co->pass[0] != '\0') {
-		if (f->co->user != NULL && f->co->user[0] != '\0') {
-			argv[argc++] = "AUTH2";
-			argv[argc++] = f->co->user;
-		} else {
-			argv[argc++] = "AUTH";
-		}
-		argv[argc++] = f->co->pass;
-	}
-	argv[argc++] = "KEYS";
-	for (i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
 	argv[argc] = k->str;
 	lens[argc++] = k->len;
 	return sp_conn_cmdv(c, NULL, err, argc, argv, lens);
