@@ -397,6 +397,24 @@ static int open_peer(const fixer *f, int i, int slot, int importing)
 	return -1;
 }
 
+/* Logs that slot was closed on its owner o (how: what was done) and
+ * counts it as reverted. */
+static void revert_noted(fixer *f, int slot, int o, const char *how)
+{
+	sp_logf(f->log, "revert", "slot %d: %s its owner %s", slot, how,
+		f->p.nodes[o].addr);
+	f->rep->reverted++;
+}
+
+/* Closes slot on its owner o (stabilize) and notes it as reverted. */
+static sp_err revert(fixer *f, int slot, int o, const char *how, sp_error *err)
+{
+	sp_err rc = stabilize(f, slot, err);
+
+	revert_noted(f, slot, o, how);
+	return rc;
+}
+
 static sp_err fix_slot(fixer *f, int slot, sp_error *err)
 {
 	long long *counts = calloc(f->p.nnodes, sizeof(long long));
@@ -413,12 +431,7 @@ static sp_err fix_slot(fixer *f, int slot, sp_error *err)
 		if ((int)i != o && counts[i] > 0)
 			h = (int)i, nholders++;
 	if (nholders == 0) {
-		rc = stabilize(f, slot, err);
-		sp_logf(f->log, "revert",
-			"slot %d: no keys elsewhere, closed "
-			"on its owner %s",
-			slot, f->p.nodes[o].addr);
-		f->rep->reverted++;
+		rc = revert(f, slot, o, "no keys elsewhere, closed on", err);
 	} else if (nholders == 1 && (open_peer(f, o, slot, 0) == h ||
 				     open_peer(f, h, slot, 1) == o)) {
 		sp_logf(f->log, "finish",
@@ -431,12 +444,10 @@ static sp_err fix_slot(fixer *f, int slot, sp_error *err)
 			if ((int)i != o && counts[i] > 0)
 				rc = keys_home(f, (int)i, o, slot, err);
 		if (rc == SP_OK)
-			rc = stabilize(f, slot, err);
-		sp_logf(f->log, "revert",
-			"slot %d: stray keys moved back into "
-			"its owner %s",
-			slot, f->p.nodes[o].addr);
-		f->rep->reverted++;
+			rc = revert(f, slot, o, "stray keys moved back into",
+				    err);
+		else
+			revert_noted(f, slot, o, "stray keys moved back into");
 	}
 out:
 	free(counts);
