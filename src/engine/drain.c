@@ -169,6 +169,8 @@ int sp_migrate_head(const sp_endpoint *dst, int timeout_ms, int replace,
 	return argc;
 }
 
+/* Appends the MIGRATE of batch b to c; argv and lens (the caller's)
+ * need SP_MIGRATE_HEAD_MAX + b->n entries. */
 static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
 			     const batch *b, const char **argv, size_t *lens)
 {
@@ -288,6 +290,7 @@ out:
 	return rc;
 }
 
+/* Keys fetched for the window's slots in the last round. */
 static size_t count_keys(const wslot *ws, size_t k)
 {
 	size_t i, n = 0;

@@ -35,6 +35,7 @@ void sp_endpoint_set(sp_endpoint *e, const char *id, const char *host, int port)
 	sp_format_addr(e->addr, sizeof(e->addr), host, port);
 }
 
+/* 1 when a worker failed or *o->stop was set: stop at a boundary. */
 static int should_stop(shared *sh)
 {
 	int stop;
@@ -102,6 +103,7 @@ int sp_mover_retryable(sp_err rc, const char *msg)
 				       strstr(msg, "CLUSTERDOWN") != NULL);
 }
 
+/* Keeps the first failure (rc and w->err) for sp_migrate to return. */
 static void record_failure(worker *w, sp_err rc)
 {
 	pthread_mutex_lock(&w->sh->mu);
@@ -113,6 +115,8 @@ static void record_failure(worker *w, sp_err rc)
 	pthread_mutex_unlock(&w->sh->mu);
 }
 
+/* Moves the pair w->p window by window, as fast as the guard allows;
+ * ws and res are the worker's scratch. On error, w->err says why. */
 static sp_err run_pair(worker *w, wslot *ws, int *res)
 {
 	size_t at, k;
@@ -136,6 +140,8 @@ static sp_err run_pair(worker *w, wslot *ws, int *res)
 	return SP_OK;
 }
 
+/* A worker thread: takes pairs until none is left or the run stops;
+ * owns and closes its connections. Returns NULL. */
 static void *worker_main(void *arg)
 {
 	worker *w = arg;
@@ -180,6 +186,7 @@ out:
 	return NULL;
 }
 
+/* qsort order of moves: by source, then target, then slot. */
 static int by_pair(const void *a, const void *b)
 {
 	const sp_move *x = a, *y = b;
@@ -214,6 +221,8 @@ static sp_err make_pairs(shared *sh, const sp_move *moves, size_t n,
 	return SP_OK;
 }
 
+/* SP_ERR_USAGE for options out of range, SP_ERR_INTERNAL for a move
+ * that names no node or a slot out of range. */
 static sp_err validate(const sp_endpoint *nodes, size_t nnodes,
 		       const sp_move *moves, size_t n, const sp_migrate_opts *o,
 		       sp_error *err)
@@ -285,6 +294,7 @@ static sp_err start_guard(shared *sh, int **involved, sp_error *err)
 	return rc;
 }
 
+/* Stops the guard (if any) and copies its report into the stats. */
 static void stop_guard(shared *sh)
 {
 	sp_guard_report r;

@@ -247,6 +247,7 @@ static int count_nodes(const check_ctx *x, int primaries_only)
 	return n;
 }
 
+/* min-replicas findings: each primary with fewer than min replicas. */
 static sp_err check_min_replicas(check_ctx *x, int min)
 {
 	size_t k;

@@ -111,6 +111,7 @@ static uint64_t claimant_hash(const check_ctx *x, int s)
 	return h;
 }
 
+/* 1 when slots a and b are claimed by the same nodes. */
 static int same_claimants(const check_ctx *x, int a, int b)
 {
 	size_t i;
@@ -148,6 +149,7 @@ static int group_multi(const check_ctx *x, int *gid, int *gfirst)
 	return ng;
 }
 
+/* One slot-multi-owner finding for group g (first: one of its slots). */
 static sp_err report_multi_group(check_ctx *x, const int *gid, int g, int first)
 {
 	char buf[RANGE_BYTES];
@@ -200,6 +202,7 @@ static void peer_name(const sp_view *v, const char *peer, char *buf, size_t len)
 		snprintf(buf, len, "an unknown node");
 }
 
+/* open-slot findings for node n: up to OPEN_SLOT_CAP, then a summary. */
 static sp_err check_open_node(check_ctx *x, const sp_node_state *n)
 {
 	const sp_view *v = &n->view;
@@ -260,6 +263,8 @@ static void owner_refs(const check_ctx *x, owner_scratch *w)
 			: -1;
 }
 
+/* One owners-disagree finding: member r claims slots that the view of
+ * n gives to another node (w holds the counts and the first such slot). */
 static sp_err report_owner(check_ctx *x, const sp_node_state *n,
 			   const owner_scratch *w, size_t r)
 {

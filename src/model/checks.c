@@ -319,6 +319,8 @@ static sp_err order_members(check_ctx *x)
 	return SP_OK;
 }
 
+/* Fills x's roster (members, views, claims) from x->c; SP_ERR_OOM, and
+ * what it allocated is freed by sp_check_cluster either way. */
 static sp_err build_roster(check_ctx *x)
 {
 	const sp_cluster *c = x->c;
@@ -344,6 +346,7 @@ static sp_err build_roster(check_ctx *x)
 	return order_members(x);
 }
 
+/* Runs every rule in the order the findings are reported. */
 static sp_err run_rules(check_ctx *x)
 {
 	static sp_err (*const rules[])(check_ctx *) = {

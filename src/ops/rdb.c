@@ -17,6 +17,7 @@
 
 #define CHUNK (64 * 1024)
 
+/* The 8 bytes at p as a little-endian number. */
 static uint64_t le64(const unsigned char *p)
 {
 	uint64_t v = 0;

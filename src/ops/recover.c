@@ -415,6 +415,9 @@ static sp_err revert(fixer *f, int slot, int o, const char *how, sp_error *err)
 	return rc;
 }
 
+/* Closes one open slot: reverted onto its owner when no other node
+ * holds its keys, or the keys are brought home; queued in f->finish when
+ * one open peer holds them all (the move is finished later). */
 static sp_err fix_slot(fixer *f, int slot, sp_error *err)
 {
 	long long *counts = calloc(f->p.nnodes, sizeof(long long));
