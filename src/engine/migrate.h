@@ -103,4 +103,20 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
 void sp_endpoint_set(sp_endpoint *e, const char *id, const char *host,
 		     int port);
 
+/* Most arguments sp_migrate_head writes:
+ * MIGRATE host port "" 0 timeout REPLACE AUTH2 user pass KEYS. */
+#define SP_MIGRATE_HEAD_MAX 11
+
+/*
+ * Writes the arguments of a MIGRATE to dst before its keys: host, port,
+ * db 0, timeout_ms, REPLACE when replace is set, AUTH or AUTH2 from co
+ * when it has a password, then KEYS; and their lengths into lens. argv
+ * and lens need SP_MIGRATE_HEAD_MAX entries (plus room for the keys).
+ * The strings point into dst, co and nums (the caller's, which must
+ * outlive argv). Returns how many were written.
+ */
+int sp_migrate_head(const sp_endpoint *dst, int timeout_ms, int replace,
+		    const sp_conn_opts *co, char (*nums)[16], const char **argv,
+		    size_t *lens);
+
 #endif

@@ -316,9 +316,16 @@ static sp_err wait_met(const sp_create_plan *p, const sp_conn_opts *opts,
 	}
 }
 
-/* REPLICATE, retried while the replica does not know its primary yet. */
-static sp_err attach(const sp_create_plan *p, const sp_conn_opts *opts,
-		     long long deadline, sp_error *err)
+enum replica_step {
+	ATTACH, /* REPLICATE, retried while it does not know its primary */
+	SYNCED	/* wait until it has finished its first sync */
+};
+
+/* Runs one step on every replica of the plan, in order; stops at the
+ * first error. */
+static sp_err each_replica(const sp_create_plan *p, const sp_conn_opts *opts,
+			   enum replica_step step, long long deadline,
+			   sp_error *err)
 {
 	size_t i;
 	sp_err rc;
@@ -327,26 +334,13 @@ static sp_err attach(const sp_create_plan *p, const sp_conn_opts *opts,
 		const sp_create_node *nd = &p->nodes[i];
 		if (nd->primary_of < 0)
 			continue;
-		if ((rc = sp_node_replicate(nd->host, nd->port, opts,
-					    p->nodes[nd->primary_of].id,
-					    deadline, err)) != SP_OK)
-			return rc;
-	}
-	return SP_OK;
-}
-
-/* Waits until every replica has finished its first sync. */
-static sp_err wait_linked(const sp_create_plan *p, const sp_conn_opts *opts,
-			  long long deadline, sp_error *err)
-{
-	size_t i;
-	sp_err rc;
-
-	for (i = 0; i < p->n; i++) {
-		const sp_create_node *nd = &p->nodes[i];
-		if (nd->primary_of >= 0 &&
-		    (rc = sp_wait_synced(nd->host, nd->port, nd->addr, opts,
-					 deadline, err)) != SP_OK)
+		rc = step == ATTACH
+			 ? sp_node_replicate(nd->host, nd->port, opts,
+					     p->nodes[nd->primary_of].id,
+					     deadline, err)
+			 : sp_wait_synced(nd->host, nd->port, nd->addr, opts,
+					  deadline, err);
+		if (rc != SP_OK)
 			return rc;
 	}
 	return SP_OK;
@@ -387,7 +381,7 @@ sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
 	if ((rc = wait_met(p, opts, deadline, err)) != SP_OK)
 		return rc;
 	sp_logf(log, "replicate", "Attaching replicas");
-	if ((rc = attach(p, opts, deadline, err)) != SP_OK)
+	if ((rc = each_replica(p, opts, ATTACH, deadline, err)) != SP_OK)
 		return rc;
 	sp_logf(log, "wait", "Waiting for the cluster to converge");
 	copts.expect_nodes = (int)p->n;
@@ -399,5 +393,5 @@ sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
 				  NULL, err)) != SP_OK)
 		return rc;
 	sp_logf(log, "sync", "Waiting for replicas to finish their first sync");
-	return wait_linked(p, opts, deadline + 30000, err);
+	return each_replica(p, opts, SYNCED, deadline + 30000, err);
 }

@@ -241,15 +241,15 @@ out:
 	return rc;
 }
 
-static long long barrier_of(const sp_node_state *n, const sp_conn_opts *co)
+long long sp_config_ll(const char *host, int port, const sp_conn_opts *co,
+		       const char *name, long long dflt)
 {
 	redisReply *r = NULL;
 	sp_conn *c = NULL;
-	long long v = 1;
+	long long v = dflt;
 
-	if (sp_conn_open(n->host, n->port, co, &c, NULL) == SP_OK &&
-	    sp_conn_cmd(c, &r, NULL, "CONFIG GET cluster-migration-barrier") ==
-		SP_OK &&
+	if (sp_conn_open(host, port, co, &c, NULL) == SP_OK &&
+	    sp_conn_cmd(c, &r, NULL, "CONFIG GET %s", name) == SP_OK &&
 	    r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[1]->type == REDIS_REPLY_STRING)
 		v = atoll(r->element[1]->str);
@@ -450,7 +450,8 @@ static sp_err may_remove(const sp_cluster *c, int i, const sp_remove_opts *o,
 	n = replicas_of(c, l->master_id, reps, 64);
 	for (k = 0, counted = 0; k < n; k++)
 		counted |= reps[k] == i;
-	if (counted && n - 1 < barrier_of(&c->nodes[p], co))
+	if (counted && n - 1 < sp_config_ll(c->nodes[p].host, c->nodes[p].port,
+					    co, "cluster-migration-barrier", 1))
 		return sp_seterr(err, SP_ERR_CLUSTER,
 				 "removing %s would leave its primary %s "
 				 "with fewer replicas than "

@@ -41,12 +41,15 @@ static int other_than(const sp_opplan *p, int d, const char *pref_id)
 	return d == 0 ? (p->nnodes > 1 ? 1 : -1) : 0;
 }
 
-sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
-		      sp_opplan *out, sp_error *err)
+/*
+ * Starts *out from the cluster's primaries with room for every move of
+ * the journal record (and one more). The caller frees *out with
+ * sp_opplan_free; nothing is left to free on error.
+ */
+static sp_err plan_for(const sp_journal_rec *rec, const sp_cluster *c,
+		       sp_opplan *out, sp_error *err)
 {
-	unsigned char open[SP_SLOTS];
 	sp_err rc;
-	size_t i;
 
 	if ((rc = sp_opplan_from_cluster(c, out, err)) != SP_OK)
 		return rc;
@@ -55,6 +58,18 @@ sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 		sp_opplan_free(out);
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	}
+	return SP_OK;
+}
+
+sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
+		      sp_opplan *out, sp_error *err)
+{
+	unsigned char open[SP_SLOTS];
+	sp_err rc;
+	size_t i;
+
+	if ((rc = plan_for(rec, c, out, err)) != SP_OK)
+		return rc;
 	open_slots(c, open);
 	for (i = 0; i < rec->nmoves; i++) {
 		const sp_move *m = &rec->moves[i];
@@ -169,13 +184,8 @@ sp_err sp_rollback_plan(const sp_journal_rec *rec, const sp_cluster *c,
 	sp_err rc;
 	size_t i;
 
-	if ((rc = sp_opplan_from_cluster(c, out, err)) != SP_OK)
+	if ((rc = plan_for(rec, c, out, err)) != SP_OK)
 		return rc;
-	if ((out->moves = calloc(rec->nmoves + 1, sizeof(*out->moves))) ==
-	    NULL) {
-		sp_opplan_free(out);
-		return sp_seterr(err, SP_ERR_OOM, "out of memory");
-	}
 	for (i = 0; i < rec->nmoves; i++) {
 		int s = rec->moves[i].slot, was = rec->owners[s], d, o;
 		if (seen[s] || was < 0)
@@ -264,30 +274,11 @@ static sp_err stabilize(fixer *f, int slot, sp_error *err)
 static sp_err migrate_one(fixer *f, sp_conn *c, const sp_endpoint *dst,
 			  const redisReply *k, sp_error *err)
 {
-	const char *argv[11];
-	size_t lens[11];
-	char port[16];
-	int argc = 0, i;
+	const char *argv[SP_MIGRATE_HEAD_MAX + 1];
+	size_t lens[SP_MIGRATE_HEAD_MAX + 1];
+	char nums[2][16];
+	int argc = sp_migrate_head(dst, 10000, 0, f->co, nums, argv, lens);
 
-	snprintf(port, sizeof(port), "%d", dst->port);
-	argv[argc++] = "MIGRATE";
-	argv[argc++] = dst->host;
-	argv[argc++] = port;
-	argv[argc++] = "";
-	argv[argc++] = "0";
-	argv[argc++] = "10000";
-	if (f->co != NULL && f->co->pass != NULL && f->co->pass[0] != '\0') {
-		if (f->co->user != NULL && f->co->user[0] != '\0') {
-			argv[argc++] = "AUTH2";
-			argv[argc++] = f->co->user;
-		} else {
-			argv[argc++] = "AUTH";
-		}
-		argv[argc++] = f->co->pass;
-	}
-	argv[argc++] = "KEYS";
-	for (i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
 	argv[argc] = k->str;
 	lens[argc++] = k->len;
 	return sp_conn_cmdv(c, NULL, err, argc, argv, lens);
@@ -406,6 +397,27 @@ static int open_peer(const fixer *f, int i, int slot, int importing)
 	return -1;
 }
 
+/* Logs that slot was closed on its owner o (how: what was done) and
+ * counts it as reverted. */
+static void revert_noted(fixer *f, int slot, int o, const char *how)
+{
+	sp_logf(f->log, "revert", "slot %d: %s its owner %s", slot, how,
+		f->p.nodes[o].addr);
+	f->rep->reverted++;
+}
+
+/* Closes slot on its owner o (stabilize) and notes it as reverted. */
+static sp_err revert(fixer *f, int slot, int o, const char *how, sp_error *err)
+{
+	sp_err rc = stabilize(f, slot, err);
+
+	revert_noted(f, slot, o, how);
+	return rc;
+}
+
+/* Closes one open slot: reverted onto its owner when no other node
+ * holds its keys, or the keys are brought home; queued in f->finish when
+ * one open peer holds them all (the move is finished later). */
 static sp_err fix_slot(fixer *f, int slot, sp_error *err)
 {
 	long long *counts = calloc(f->p.nnodes, sizeof(long long));
@@ -422,12 +434,7 @@ static sp_err fix_slot(fixer *f, int slot, sp_error *err)
 		if ((int)i != o && counts[i] > 0)
 			h = (int)i, nholders++;
 	if (nholders == 0) {
-		rc = stabilize(f, slot, err);
-		sp_logf(f->log, "revert",
-			"slot %d: no keys elsewhere, closed "
-			"on its owner %s",
-			slot, f->p.nodes[o].addr);
-		f->rep->reverted++;
+		rc = revert(f, slot, o, "no keys elsewhere, closed on", err);
 	} else if (nholders == 1 && (open_peer(f, o, slot, 0) == h ||
 				     open_peer(f, h, slot, 1) == o)) {
 		sp_logf(f->log, "finish",
@@ -440,12 +447,10 @@ static sp_err fix_slot(fixer *f, int slot, sp_error *err)
 			if ((int)i != o && counts[i] > 0)
 				rc = keys_home(f, (int)i, o, slot, err);
 		if (rc == SP_OK)
-			rc = stabilize(f, slot, err);
-		sp_logf(f->log, "revert",
-			"slot %d: stray keys moved back into "
-			"its owner %s",
-			slot, f->p.nodes[o].addr);
-		f->rep->reverted++;
+			rc = revert(f, slot, o, "stray keys moved back into",
+				    err);
+		else
+			revert_noted(f, slot, o, "stray keys moved back into");
 	}
 out:
 	free(counts);

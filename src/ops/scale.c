@@ -16,28 +16,12 @@
 #include "cluster/gather.h"
 #include "model/keyslot.h"
 #include "ops/join.h"
+#include "ops/nodes.h"
 #include "ops/rebalance.h"
 #include "ops/recover.h"
 #include "provision/local.h"
 
 #define MAX_NEW 64
-
-static long long config_ll(const char *host, int port, const sp_conn_opts *co,
-			   const char *name, long long dflt)
-{
-	redisReply *r = NULL;
-	sp_conn *c = NULL;
-	long long v = dflt;
-
-	if (sp_conn_open(host, port, co, &c, NULL) == SP_OK &&
-	    sp_conn_cmd(c, &r, NULL, "CONFIG GET %s", name) == SP_OK &&
-	    r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[1]->type == REDIS_REPLY_STRING)
-		v = atoll(r->element[1]->str);
-	freeReplyObject(r);
-	sp_conn_close(c);
-	return v;
-}
 
 static sp_err provision_local(const sp_provisioner *p, const char *host,
 			      int port, const sp_conn_opts *co, int count,
@@ -56,9 +40,9 @@ static sp_err provision_local(const sp_provisioner *p, const char *host,
 	lo.pass = co != NULL ? co->pass : NULL;
 	/* New nodes must match the old ones (the guides' first rule). */
 	lo.node_timeout_ms =
-	    (int)config_ll(host, port, co, "cluster-node-timeout", 5000);
+	    (int)sp_config_ll(host, port, co, "cluster-node-timeout", 5000);
 	lo.migration_barrier =
-	    (int)config_ll(host, port, co, "cluster-migration-barrier", 1);
+	    (int)sp_config_ll(host, port, co, "cluster-migration-barrier", 1);
 	return sp_local_spawn(&lo, sp_local_next_port(dir, port + 1), count,
 			      addrs, err);
 }
@@ -357,67 +341,105 @@ static sp_err spread(const char *host, int port, const sp_scale_opts *o,
 	return rc;
 }
 
-sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
-		 const sp_conn_opts *co, const sp_log *log, sp_error *err)
-{
-	char(*addrs)[SP_ADDR_MAX] = calloc(MAX_NEW, SP_ADDR_MAX);
-	char id[SP_ID_LEN + 1];
-	sp_add_opts ao = {.wait_ms = o->rm.wait_ms};
-	sp_check_opts copts = sp_check_defaults();
-	sp_cluster c = {0};
-	int have, minr, r, k, i, j;
-	xstate x;
-	sp_err rc;
+/*
+ * A primary with its replicas. The provisioned nodes are laid out shard
+ * after shard: k shards of 1 + r addresses each, the primary first.
+ */
+typedef struct shard {
+	const char *primary;		     /* borrowed */
+	const char (*replicas)[SP_ADDR_MAX]; /* borrowed, nreplicas of them */
+	int nreplicas;
+} shard;
 
-	if (addrs == NULL)
-		return sp_seterr(err, SP_ERR_OOM, "out of memory");
-	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
-		goto out;
-	x = state_load(o, addrs);
-	if (x.present && !x.done && x.provisioning &&
-	    o->prov.kind == SP_PROV_EXEC) {
-		rc = sp_seterr(err, SP_ERR_CLUSTER,
-			       "an earlier expand was interrupted while the "
-			       "exec provisioner ran: take away what it "
-			       "created, then delete %s/expand.state",
-			       o->rm.journal_dir);
-		goto out;
-	}
-	if (x.present && !x.done && !x.provisioning && x.n > 0 &&
-	    x.n == x.k * (1 + x.r)) {
+/* Shard i of the nodes in addrs, as an expand of shape x laid them out. */
+static shard shard_at(char (*addrs)[SP_ADDR_MAX], const xstate *x, int i)
+{
+	char(*first)[SP_ADDR_MAX] = addrs + i * (1 + x->r);
+
+	return (shard){first[0], (const char(*)[SP_ADDR_MAX])(first + 1), x->r};
+}
+
+/* Joins the shard's primary, then its replicas to it. */
+static sp_err add_shard(const char *host, int port, const shard *s, int wait_ms,
+			const sp_conn_opts *co, const sp_log *log,
+			sp_error *err)
+{
+	sp_add_opts ao = {.wait_ms = wait_ms};
+	char id[SP_ID_LEN + 1];
+	sp_err rc;
+	int j;
+
+	if ((rc = sp_add_node(host, port, s->primary, &ao, co, log, id, err)))
+		return rc;
+	ao.replica = 1, ao.replica_of = s->primary;
+	for (j = 0; j < s->nreplicas && rc == SP_OK; j++)
+		rc = sp_add_node(host, port, s->replicas[j], &ao, co, log, id,
+				 err);
+	return rc;
+}
+
+/*
+ * Decides what the expand adds into *x and addrs (MAX_NEW entries, owned
+ * by the caller): the nodes of an interrupted expand, to finish it, or
+ * new shards provisioned now. SP_ERR_USAGE when the cluster has enough
+ * primaries or the expand would add more than MAX_NEW nodes.
+ */
+static sp_err prepare(const char *host, int port, const sp_scale_opts *o,
+		      const sp_conn_opts *co, const sp_log *log,
+		      const sp_cluster *c, char (*addrs)[SP_ADDR_MAX],
+		      xstate *x, sp_error *err)
+{
+	int have, minr, r, k;
+
+	*x = state_load(o, addrs);
+	if (x->present && !x->done && x->provisioning &&
+	    o->prov.kind == SP_PROV_EXEC)
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "an earlier expand was interrupted while the "
+				 "exec provisioner ran: take away what it "
+				 "created, then delete %s/expand.state",
+				 o->rm.journal_dir);
+	if (x->present && !x->done && !x->provisioning && x->n > 0 &&
+	    x->n == x->k * (1 + x->r)) {
 		/* Finish the interrupted expand with the nodes it has. */
 		sp_logf(log, "resume",
 			"finishing an interrupted expand with "
 			"its %d nodes",
-			x.n);
-		k = x.k, r = x.r;
-	} else {
-		have = count_primaries(&c, &minr);
-		r = o->replicas >= 0 ? o->replicas : minr;
-		k = o->primaries - have;
-		if (k <= 0 || k * (1 + r) > MAX_NEW) {
-			rc =
-			    sp_seterr(err, SP_ERR_USAGE,
-				      k <= 0 ? "the cluster has %d primaries "
-					       "already"
-					     : "%d new nodes are more than one "
-					       "expand adds",
-				      k <= 0 ? have : k * (1 + r));
-			goto out;
-		}
-		x = (xstate){.k = k, .r = r};
-		if ((rc = new_nodes(host, port, o, co, log, addrs, &x, err)))
-			goto out;
+			x->n);
+		return SP_OK;
 	}
-	for (i = 0; i < k && rc == SP_OK; i++) {
-		char *prim = addrs[i * (1 + r)];
-		ao.replica = 0, ao.replica_of = NULL;
-		if ((rc = sp_add_node(host, port, prim, &ao, co, log, id, err)))
-			break;
-		ao.replica = 1, ao.replica_of = prim;
-		for (j = 1; j <= r && rc == SP_OK; j++)
-			rc = sp_add_node(host, port, addrs[i * (1 + r) + j],
-					 &ao, co, log, id, err);
+	have = count_primaries(c, &minr);
+	r = o->replicas >= 0 ? o->replicas : minr;
+	k = o->primaries - have;
+	if (k <= 0 || k * (1 + r) > MAX_NEW)
+		return sp_seterr(err, SP_ERR_USAGE,
+				 k <= 0 ? "the cluster has %d primaries "
+					  "already"
+					: "%d new nodes are more than one "
+					  "expand adds",
+				 k <= 0 ? have : k * (1 + r));
+	*x = (xstate){.k = k, .r = r};
+	return new_nodes(host, port, o, co, log, addrs, x, err);
+}
+
+sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
+		 const sp_conn_opts *co, const sp_log *log, sp_error *err)
+{
+	char(*addrs)[SP_ADDR_MAX] = calloc(MAX_NEW, SP_ADDR_MAX);
+	sp_check_opts copts = sp_check_defaults();
+	sp_cluster c = {0};
+	xstate x;
+	sp_err rc;
+	int i;
+
+	if (addrs == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK ||
+	    (rc = prepare(host, port, o, co, log, &c, addrs, &x, err)) != SP_OK)
+		goto out;
+	for (i = 0; i < x.k && rc == SP_OK; i++) {
+		shard s = shard_at(addrs, &x, i);
+		rc = add_shard(host, port, &s, o->rm.wait_ms, co, log, err);
 	}
 	if (rc == SP_OK) {
 		sp_logf(log, "rebalance", "rebalancing over %d primaries",

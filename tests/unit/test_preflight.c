@@ -15,8 +15,8 @@
 #include <cmocka.h>
 
 #include "base/crc64.h"
-#include "ops/backup.h"
 #include "ops/preflight.h"
+#include "ops/rdb.h"
 
 /* ------------------------------------------------------------------ */
 /* CRC-64                                                              */

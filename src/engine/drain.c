@@ -1,0 +1,400 @@
+/*
+ * drain.c - empties the moving slots of a window for the slot mover
+ * (migrate.h): GETKEYSINSLOT, MEMORY USAGE on a sample, MIGRATE batches
+ * cut by bytes and count, sent in pipelined rounds, retried with backoff.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "engine/mover.h"
+
+#define SIZE_SAMPLE 16 /* keys measured per slot and round */
+
+/* GETKEYSINSLOT for every moving slot; 1 in *any when some hold keys. */
+static sp_err fetch_keys(worker *w, sp_conn *c, wslot *ws, size_t k, int *any)
+{
+	int n = w->sh->o->batch_keys;
+	sp_err rc = SP_OK;
+	size_t i, j;
+
+	*any = 0;
+	for (i = 0; i < k && rc == SP_OK; i++)
+		if (ws[i].state == S_MOVING)
+			rc = sp_conn_append(c, &w->err,
+					    "CLUSTER GETKEYSINSLOT %d %d",
+					    ws[i].slot, n);
+	for (i = 0; i < k && rc == SP_OK; i++) {
+		freeReplyObject(ws[i].keys);
+		ws[i].keys = NULL;
+		if (ws[i].state != S_MOVING)
+			continue;
+		if ((rc = sp_conn_read(c, &ws[i].keys, &w->err,
+				       "CLUSTER GETKEYSINSLOT")) != SP_OK ||
+		    (rc = sp_reply_expect(c, ws[i].keys, REDIS_REPLY_ARRAY,
+					  "CLUSTER GETKEYSINSLOT", &w->err)))
+			break;
+		for (j = 0; j < ws[i].keys->elements; j++)
+			if (ws[i].keys->element[j]->type != REDIS_REPLY_STRING)
+				return sp_seterr(&w->err, SP_ERR_PROTOCOL,
+						 "%s: GETKEYSINSLOT returned a "
+						 "non-string key",
+						 c->addr);
+		*any |= ws[i].keys->elements > 0;
+	}
+	if (rc != SP_OK)
+		sp_conn_drain(c);
+	return rc;
+}
+
+/*
+ * Sizes of the fetched keys into sizes[], in one pipeline. MEMORY USAGE
+ * costs the source a command per key, as much as the MIGRATE itself for
+ * small keys, so only the first SIZE_SAMPLE keys of a slot are measured;
+ * the others are taken to be as big as the biggest of those. A bigger key
+ * among them only makes its batch larger than planned: its timeout then
+ * runs out and the key is retried alone with a longer one.
+ */
+static sp_err key_sizes(worker *w, sp_conn *c, wslot *ws, size_t k,
+			long long *sizes)
+{
+	size_t i, j, n, at = 0;
+	sp_err rc = SP_OK;
+	redisReply *r;
+
+	for (i = 0; i < k && rc == SP_OK; i++) {
+		n = ws[i].keys ? ws[i].keys->elements : 0;
+		for (j = 0; j < n && j < SIZE_SAMPLE; j++) {
+			const redisReply *key = ws[i].keys->element[j];
+			const char *argv[5] = {"MEMORY", "USAGE", key->str,
+					       "SAMPLES", "0"};
+			size_t lens[5] = {6, 5, key->len, 7, 1};
+			rc = sp_conn_appendv(c, &w->err, 5, argv, lens);
+		}
+	}
+	for (i = 0; i < k && rc == SP_OK; i++) {
+		long long most = 0;
+		n = ws[i].keys ? ws[i].keys->elements : 0;
+		for (j = 0; j < n; j++, at++) {
+			if (j >= SIZE_SAMPLE) {
+				sizes[at] = most;
+				continue;
+			}
+			if ((rc = sp_conn_read(c, &r, &w->err,
+					       "MEMORY USAGE")) != SP_OK)
+				break;
+			sizes[at] = r->type == REDIS_REPLY_INTEGER
+					? r->integer
+					: 0; /* nil: the key expired */
+			most = sizes[at] > most ? sizes[at] : most;
+			freeReplyObject(r);
+		}
+	}
+	if (rc != SP_OK)
+		sp_conn_drain(c);
+	return rc;
+}
+
+typedef struct batch {
+	size_t slot_i; /* index into the window */
+	size_t first;  /* first key index in that slot's reply */
+	size_t n;
+	long long bytes;
+	int timeout_ms;
+} batch;
+
+/* Cuts the fetched keys into MIGRATE batches by bytes and count. A slot
+ * whose last attempt timed out sends each key alone, with a longer
+ * timeout (solo[i] > 0). */
+static size_t cut_batches(const sp_migrate_opts *o, const wslot *ws, size_t k,
+			  const long long *sizes, const int *solo, int max_keys,
+			  batch *out)
+{
+	size_t i, j, nb = 0, at = 0;
+
+	for (i = 0; i < k; i++) {
+		size_t nk = ws[i].keys ? ws[i].keys->elements : 0;
+		batch *b = NULL;
+		for (j = 0; j < nk; j++, at++) {
+			if (b == NULL || solo[i] || b->n >= (size_t)max_keys ||
+			    b->bytes + sizes[at] > o->batch_bytes) {
+				b = &out[nb++];
+				*b = (batch){.slot_i = i, .first = j};
+			}
+			b->n++;
+			b->bytes += sizes[at];
+		}
+	}
+	for (i = 0; i < nb; i++) {
+		/* Base timeout plus 1 ms per KB, as if the link did 1 MB/s. */
+		long long t = o->timeout_ms + out[i].bytes / 1000;
+		if (solo[out[i].slot_i])
+			t *= 1LL
+			     << (solo[out[i].slot_i] < 4 ? solo[out[i].slot_i]
+							 : 4);
+		out[i].timeout_ms = t > 600000 ? 600000 : (int)t;
+	}
+	return nb;
+}
+
+int sp_migrate_head(const sp_endpoint *dst, int timeout_ms, int replace,
+		    const sp_conn_opts *co, char (*nums)[16], const char **argv,
+		    size_t *lens)
+{
+	int argc = 0, j;
+
+	snprintf(nums[0], 16, "%d", dst->port);
+	snprintf(nums[1], 16, "%d", timeout_ms);
+	argv[argc++] = "MIGRATE";
+	argv[argc++] = dst->host;
+	argv[argc++] = nums[0];
+	argv[argc++] = "";
+	argv[argc++] = "0";
+	argv[argc++] = nums[1];
+	if (replace)
+		argv[argc++] = "REPLACE";
+	if (co != NULL && co->pass != NULL && co->pass[0] != '\0') {
+		if (co->user != NULL && co->user[0] != '\0') {
+			argv[argc++] = "AUTH2";
+			argv[argc++] = co->user;
+		} else {
+			argv[argc++] = "AUTH";
+		}
+		argv[argc++] = co->pass;
+	}
+	argv[argc++] = "KEYS";
+	for (j = 0; j < argc; j++)
+		lens[j] = strlen(argv[j]);
+	return argc;
+}
+
+/* Appends the MIGRATE of batch b to c; argv and lens (the caller's)
+ * need SP_MIGRATE_HEAD_MAX + b->n entries. */
+static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
+			     const batch *b, const char **argv, size_t *lens)
+{
+	char nums[2][16];
+	int argc;
+	size_t j;
+
+	/* REPLACE, never COPY: the source's copy is the newest (rule 3), and
+	 * COPY would leave garbage on the source for ever. */
+	argc = sp_migrate_head(&w->sh->nodes[w->p->dst], b->timeout_ms, 1,
+			       w->sh->o->conn, nums, argv, lens);
+	for (j = 0; j < b->n; j++) {
+		const redisReply *key =
+		    ws[b->slot_i].keys->element[b->first + j];
+		argv[argc] = key->str;
+		lens[argc++] = key->len;
+	}
+	return sp_conn_appendv(c, &w->err, argc, argv, lens);
+}
+
+/* Reads the replies of batches b[0..n-1]; marks failed slots. */
+static sp_err read_batches(worker *w, sp_conn *c, const batch *b, size_t n,
+			   int *fails, int *solo, long long *keys,
+			   long long *bytes)
+{
+	sp_err rc = SP_OK, r;
+	sp_error e;
+	size_t i;
+
+	for (i = 0; i < n && rc == SP_OK; i++) {
+		r = sp_conn_read(c, NULL, &e, "MIGRATE");
+		if (c->ctx->err) { /* the connection is gone: all unread */
+			w->err = e;
+			return r;
+		}
+		if (r == SP_OK) {
+			*keys += (long long)b[i].n;
+			*bytes += b[i].bytes;
+			continue;
+		}
+		fails[b[i].slot_i] = 1;
+		if (!sp_mover_retryable(r, e.msg))
+			rc = r;
+		else if (r == SP_ERR_TIMEOUT || strstr(e.msg, "IOERR"))
+			solo[b[i].slot_i]++;
+		w->err = e;
+	}
+	return rc;
+}
+
+/* Sends one pipelined round of MIGRATEs (b[0..n-1]) and reads it. */
+static sp_err migrate_round(worker *w, sp_conn *c, const wslot *ws,
+			    const batch *b, size_t n, const char **argv,
+			    size_t *lens, int *fails, int *solo,
+			    long long *keys, long long *bytes)
+{
+	long long total_ms = 5000;
+	sp_err rc = SP_OK;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		total_ms += b[i].timeout_ms;
+	for (i = 0; i < n && rc == SP_OK; i++)
+		rc = append_migrate(w, c, ws, &b[i], argv, lens);
+	if (rc == SP_OK)
+		rc = sp_conn_set_timeout(
+		    c, total_ms > 600000 ? 600000 : (int)total_ms, &w->err);
+	if (rc == SP_OK)
+		rc = read_batches(w, c, b, n, fails, solo, keys, bytes);
+	return rc;
+}
+
+/* Sends the batches in pipelined rounds (as deep as the latency guard
+ * allows: all of them without a guard) and reads the replies. Marks
+ * slots whose batch failed in fails[] (and solo[] on timeouts). */
+static sp_err send_batches(worker *w, sp_conn *c, const wslot *ws,
+			   const batch *b, size_t nb, int *fails, int *solo)
+{
+	size_t i, maxn = 0, at, n;
+	long long keys = 0, bytes = 0;
+	const char **argv = NULL;
+	size_t *lens = NULL;
+	sp_limits lim;
+	sp_err rc = SP_OK;
+
+	for (i = 0; i < nb; i++)
+		maxn = b[i].n > maxn ? b[i].n : maxn;
+	argv = malloc((maxn + SP_MIGRATE_HEAD_MAX) * sizeof(*argv));
+	lens = malloc((maxn + SP_MIGRATE_HEAD_MAX) * sizeof(*lens));
+	if (argv == NULL || lens == NULL) {
+		rc = sp_seterr(&w->err, SP_ERR_OOM, "out of memory");
+		goto out;
+	}
+	for (at = 0; at < nb && rc == SP_OK; at += n) {
+		sp_guard_limits(w->sh->guard, w->sh->o, &lim);
+		n = lim.depth > 0 && (size_t)lim.depth < nb - at
+			? (size_t)lim.depth
+			: nb - at;
+		if (lim.pause_ms > 0)
+			sp_sleep_ms(lim.pause_ms);
+		rc = migrate_round(w, c, ws, b + at, n, argv, lens, fails, solo,
+				   &keys, &bytes);
+	}
+	if (rc == SP_OK)
+		rc = sp_conn_set_timeout(c,
+					 w->sh->o->conn &&
+						 w->sh->o->conn->timeout_ms
+					     ? w->sh->o->conn->timeout_ms
+					     : 5000,
+					 &w->err);
+	else
+		sp_conn_drain(c);
+	sp_mover_add_stats(w->sh, keys, bytes, 0);
+out:
+	free(argv);
+	free(lens);
+	return rc;
+}
+
+/* Keys fetched for the window's slots in the last round. */
+static size_t count_keys(const wslot *ws, size_t k)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < k; i++)
+		n += ws[i].keys ? ws[i].keys->elements : 0;
+	return n;
+}
+
+/* One round: fetch keys, size them, MIGRATE them. *empty when no slot of
+ * the window holds a key any more. */
+static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
+			  int *empty)
+{
+	long long *sizes = NULL, bytes = 0;
+	batch *b = NULL;
+	sp_conn *c;
+	size_t nkeys, nb, i;
+	int any;
+	sp_limits lim;
+	sp_err rc;
+
+	*empty = 0;
+	if ((rc = sp_mover_conn_to(w, w->p->src, &c)) != SP_OK ||
+	    (rc = fetch_keys(w, c, ws, k, &any)) != SP_OK)
+		return rc;
+	if (!any) {
+		*empty = 1;
+		return SP_OK;
+	}
+	nkeys = count_keys(ws, k);
+	sizes = calloc(nkeys, sizeof(*sizes));
+	b = calloc(nkeys, sizeof(*b));
+	if (sizes == NULL || b == NULL) {
+		rc = sp_seterr(&w->err, SP_ERR_OOM, "out of memory");
+		goto out;
+	}
+	if ((rc = key_sizes(w, c, ws, k, sizes)) != SP_OK)
+		goto out;
+	sp_guard_limits(w->sh->guard, w->sh->o, &lim);
+	nb = cut_batches(w->sh->o, ws, k, sizes, solo, lim.batch, b);
+	for (i = 0; i < nb; i++)
+		bytes += b[i].bytes;
+	sp_mover_throttle(w->sh, SP_RATE_KEYS, (double)nkeys);
+	sp_mover_throttle(w->sh, SP_RATE_BYTES, (double)bytes);
+	rc = send_batches(w, c, ws, b, nb, fails, solo);
+	/* No confirming round when every slot gave fewer keys than asked for
+	 * and all of them moved: while a slot is MIGRATING the source creates
+	 * no key in it (a write to a missing key is sent to the target with
+	 * ASK, a multi-key write with some keys missing gets TRYAGAIN). */
+	if (rc == SP_OK) {
+		*empty = 1;
+		for (i = 0; i < k; i++)
+			if (fails[i] || (ws[i].keys != NULL &&
+					 ws[i].keys->elements >=
+					     (size_t)w->sh->o->batch_keys))
+				*empty = 0;
+	}
+out:
+	free(sizes);
+	free(b);
+	return rc;
+}
+
+/* Empties every moving slot of the window onto the target. */
+sp_err sp_mover_drain(worker *w, wslot *ws, size_t k)
+{
+	int *fails = calloc(k, sizeof(int)), *solo = calloc(k, sizeof(int));
+	int attempt = 0, empty = 0;
+	sp_err rc = SP_OK;
+	size_t i;
+
+	if (fails == NULL || solo == NULL) {
+		rc = sp_seterr(&w->err, SP_ERR_OOM, "out of memory");
+		goto out;
+	}
+	while (!empty) {
+		int failed = 0;
+		memset(fails, 0, k * sizeof(int));
+		rc = drain_round(w, ws, k, fails, solo, &empty);
+		for (i = 0; i < k; i++)
+			failed |= fails[i];
+		if (rc == SP_OK && !failed)
+			continue;
+		if ((rc != SP_OK && !sp_mover_retryable(rc, w->err.msg)) ||
+		    ++attempt > w->sh->o->max_retries) {
+			if (rc == SP_OK)
+				rc = w->err.code ? w->err.code : SP_ERR_SERVER;
+			sp_error_prefix(&w->err,
+					"moving keys to %s after %d "
+					"attempts",
+					w->sh->nodes[w->p->dst].addr, attempt);
+			break;
+		}
+		sp_mover_add_stats(w->sh, 0, 0, 1);
+		sp_mover_backoff(w, attempt);
+		rc = SP_OK;
+	}
+out:
+	for (i = 0; i < k; i++) {
+		freeReplyObject(ws[i].keys);
+		ws[i].keys = NULL;
+	}
+	free(fails);
+	free(solo);
+	return rc;
+}

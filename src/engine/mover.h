@@ -1,0 +1,94 @@
+/*
+ * mover.h - private to the slot mover (migrate.c, window.c, drain.c): the
+ * state the pair threads share, one worker's state, and the steps the
+ * files call in each other. Not part of the engine's API: include
+ * engine/migrate.h instead.
+ */
+#ifndef SP_MOVER_H
+#define SP_MOVER_H
+
+#include <pthread.h>
+
+#include "engine/guard.h"
+#include "engine/migrate.h"
+
+enum slot_state { S_MOVING, S_FINAL_ONLY, S_DONE };
+
+typedef struct pair {
+	int src, dst;
+	const sp_move *moves; /* a run of the sorted moves */
+	size_t n;
+} pair;
+
+typedef struct shared {
+	pthread_mutex_t mu;
+	const sp_endpoint *nodes;
+	size_t nnodes;
+	const sp_migrate_opts *o;
+	sp_migrate_stats stats;
+	pair *pairs;
+	size_t npairs, next_pair;
+	int failed; /* a worker failed: others stop at a boundary */
+	sp_err first_rc;
+	sp_error first_err;
+	double tokens; /* rate limiter: may go negative (a debt) */
+	long long tokens_ms;
+	int running;
+	sp_guard *guard; /* NULL without a latency budget */
+} shared;
+
+typedef struct worker {
+	shared *sh;
+	const pair *p;
+	sp_conn **conns; /* one per node, opened when first needed */
+	unsigned seed;
+	int no_bumpepoch; /* the target refused CLUSTER BUMPEPOCH once */
+	sp_error err;
+} worker;
+
+/* One slot of the window being moved. */
+typedef struct wslot {
+	int slot;
+	int state;
+	redisReply *keys; /* last GETKEYSINSLOT reply */
+} wslot;
+
+/* SETSLOT results, as sorted by the window steps (window.c). */
+enum { R_OK = 0, R_OWNER, R_NOT_OWNER, R_NOT_MASTER, R_ERR = -1 };
+
+/* Takes `units` from the shared rate limiter, sleeping off any debt. */
+void sp_mover_throttle(shared *sh, sp_rate_unit unit, double units);
+
+/* Adds to the shared stats under the lock. */
+void sp_mover_add_stats(shared *sh, long long keys, long long bytes,
+			long long retries);
+
+/* Sleeps 50 ms * 2^attempt (at most 2 s), with jitter from w->seed. */
+void sp_mover_backoff(worker *w, int attempt);
+
+/* 1 for errors worth another try: the node or the target was busy. */
+int sp_mover_retryable(sp_err rc, const char *msg);
+
+/*
+ * Sets *out to the worker's connection to node i, opened (or reopened
+ * after an error) now, with any replies still deferred on it read first.
+ * The worker keeps owning the connection. On error, w->err says why.
+ */
+sp_err sp_mover_conn_to(worker *w, int i, sp_conn **out);
+
+/*
+ * Empties every moving slot of ws[0..k-1] onto the pair's target, with
+ * retries; frees and clears each ws[i].keys before it returns. On error,
+ * w->err says why.
+ */
+sp_err sp_mover_drain(worker *w, wslot *ws, size_t k);
+
+/*
+ * Moves one window of up to k slots of the pair (m[0..k-1]), using ws and
+ * res (k entries each, owned by the caller) as scratch. On error, leaves
+ * no slot open if it can, and w->err names those it could not close.
+ */
+sp_err sp_mover_move_window(worker *w, const sp_move *m, size_t k, wslot *ws,
+			    int *res);
+
+#endif
