@@ -3,6 +3,8 @@
  */
 #include "ops/nodes.h"
 
+#include "io/config.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -241,23 +243,6 @@ out:
 	return rc;
 }
 
-long long sp_config_ll(const char *host, int port, const sp_conn_opts *co,
-		       const char *name, long long dflt)
-{
-	redisReply *r = NULL;
-	sp_conn *c = NULL;
-	long long v = dflt;
-
-	if (sp_conn_open(host, port, co, &c, NULL) == SP_OK &&
-	    sp_conn_cmd(c, &r, NULL, "CONFIG GET %s", name) == SP_OK &&
-	    r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[1]->type == REDIS_REPLY_STRING)
-		v = atoll(r->element[1]->str);
-	freeReplyObject(r);
-	sp_conn_close(c);
-	return v;
-}
-
 /* FORGET id on every reachable node but `skip`; 1 when none knows it. */
 static int forget_round(const sp_cluster *c, const char *id, int skip,
 			const sp_conn_opts *co)
@@ -450,8 +435,9 @@ static sp_err may_remove(const sp_cluster *c, int i, const sp_remove_opts *o,
 	n = replicas_of(c, l->master_id, reps, 64);
 	for (k = 0, counted = 0; k < n; k++)
 		counted |= reps[k] == i;
-	if (counted && n - 1 < sp_config_ll(c->nodes[p].host, c->nodes[p].port,
-					    co, "cluster-migration-barrier", 1))
+	if (counted &&
+	    n - 1 < sp_config_get_ll(c->nodes[p].host, c->nodes[p].port, co,
+				     "cluster-migration-barrier", 1))
 		return sp_seterr(err, SP_ERR_CLUSTER,
 				 "removing %s would leave its primary %s "
 				 "with fewer replicas than "

@@ -86,12 +86,4 @@ sp_err sp_failover(const char *host, int port, const char *name,
 sp_err sp_find_node(const sp_cluster *c, const char *name, int *idx,
 		    sp_error *err);
 
-/*
- * The integer value of the node's configuration parameter `name` (CONFIG
- * GET), or dflt when the node cannot be asked or the reply is not a
- * value. Opens and closes its own connection.
- */
-long long sp_config_ll(const char *host, int port, const sp_conn_opts *co,
-		       const char *name, long long dflt);
-
 #endif

@@ -1,5 +1,6 @@
 /*
- * scale.c - provisioners, expand and shrink.
+ * scale.c - expand and shrink, through the provisioner interface
+ * (provision/provisioner.h).
  */
 #include "ops/scale.h"
 
@@ -22,108 +23,6 @@
 #include "provision/local.h"
 
 #define MAX_NEW 64
-
-static sp_err provision_local(const sp_provisioner *p, const char *host,
-			      int port, const sp_conn_opts *co, int count,
-			      char (*addrs)[SP_ADDR_MAX], sp_error *err)
-{
-	char dir[1024];
-	sp_local_opts lo;
-	sp_err rc;
-
-	if (p->dir != NULL)
-		snprintf(dir, sizeof(dir), "%s", p->dir);
-	else if ((rc = sp_local_dir_of(host, port, co, dir, sizeof(dir),
-				       err)) != SP_OK)
-		return rc;
-	lo = sp_local_defaults(dir);
-	lo.pass = co != NULL ? co->pass : NULL;
-	/* New nodes must match the old ones (the guides' first rule). */
-	lo.node_timeout_ms =
-	    (int)sp_config_ll(host, port, co, "cluster-node-timeout", 5000);
-	lo.migration_barrier =
-	    (int)sp_config_ll(host, port, co, "cluster-migration-barrier", 1);
-	return sp_local_spawn(&lo, sp_local_next_port(dir, port + 1), count,
-			      addrs, err);
-}
-
-/* Runs the operator's command; it must print `count` HOST:PORT lines. */
-static sp_err provision_exec(const sp_provisioner *p, int count,
-			     char (*addrs)[SP_ADDR_MAX], sp_error *err)
-{
-	char line[512], host[SP_HOST_MAX], n[16];
-	int got = 0, port, status;
-	sp_err rc = SP_OK;
-	FILE *f;
-
-	snprintf(n, sizeof(n), "%d", count);
-	setenv("SLOTPILOT_COUNT", n, 1);
-	if ((f = popen(p->provision, "r")) == NULL)
-		return sp_seterr(err, SP_ERR_SYSTEM, "cannot run \"%s\": %s",
-				 p->provision, strerror(errno));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '\0' || rc != SP_OK)
-			continue;
-		if (got >= count ||
-		    sp_parse_hostport(line, host, &port, NULL) != SP_OK)
-			rc =
-			    sp_seterr(err, SP_ERR_USAGE,
-				      "the provisioner printed \"%.100s\", not "
-				      "one of %d HOST:PORT lines",
-				      line, count);
-		else
-			sp_format_addr(addrs[got++], SP_ADDR_MAX, host, port);
-	}
-	status = pclose(f);
-	if (rc == SP_OK && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-		rc = sp_seterr(err, SP_ERR_SYSTEM,
-			       "the provisioner \"%s\" failed (exit %d)",
-			       p->provision,
-			       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	if (rc == SP_OK && got != count)
-		rc = sp_seterr(err, SP_ERR_USAGE,
-			       "the provisioner printed %d addresses, %d "
-			       "were asked for",
-			       got, count);
-	return rc;
-}
-
-sp_err sp_provision(const sp_provisioner *p, const char *host, int port,
-		    const sp_conn_opts *co, int count,
-		    char (*addrs)[SP_ADDR_MAX], sp_error *err)
-{
-	if (p->kind == SP_PROV_EXEC)
-		return provision_exec(p, count, addrs, err);
-	return provision_local(p, host, port, co, count, addrs, err);
-}
-
-sp_err sp_deprovision(const sp_provisioner *p, const char *addr, sp_error *err)
-{
-	char host[SP_HOST_MAX], cmd[2048];
-	int port, status;
-	sp_err rc;
-
-	if ((rc = sp_parse_hostport(addr, host, &port, err)) != SP_OK)
-		return rc;
-	if (p->kind == SP_PROV_LOCAL) {
-		if (p->dir == NULL)
-			return SP_OK;
-		if ((rc = sp_local_stop(p->dir, port, err)) != SP_OK)
-			return rc;
-		return sp_local_purge(p->dir, port, err);
-	}
-	if (p->deprovision == NULL)
-		return SP_OK;
-	setenv("SLOTPILOT_NODE", addr, 1);
-	/* addr was parsed as HOST:PORT; quoting keeps it one argument. */
-	snprintf(cmd, sizeof(cmd), "%s '%s'", p->deprovision, addr);
-	status = system(cmd);
-	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return sp_seterr(err, SP_ERR_SYSTEM,
-				 "the deprovisioner failed for %s", addr);
-	return SP_OK;
-}
 
 /* The expand state: what was provisioned, so a re-run reuses it. */
 static void state_path(const sp_scale_opts *o, char *buf, size_t len)

@@ -18,24 +18,7 @@
 
 #include "base/log.h"
 #include "ops/nodes.h"
-
-typedef enum sp_prov_kind { SP_PROV_LOCAL, SP_PROV_EXEC } sp_prov_kind;
-
-typedef struct sp_provisioner {
-	sp_prov_kind kind;
-	const char *dir;	 /* local: cluster directory, or NULL */
-	const char *provision;	 /* exec: shell command */
-	const char *deprovision; /* exec: shell command */
-	int node_timeout_ms;	 /* local: cluster-node-timeout */
-} sp_provisioner;
-
-/* Brings `count` new nodes up; their addresses go to addrs. */
-sp_err sp_provision(const sp_provisioner *p, const char *host, int port,
-		    const sp_conn_opts *co, int count,
-		    char (*addrs)[SP_ADDR_MAX], sp_error *err);
-
-/* Takes the node at addr away (local: stop it and delete its data). */
-sp_err sp_deprovision(const sp_provisioner *p, const char *addr, sp_error *err);
+#include "provision/provisioner.h"
 
 typedef struct sp_scale_opts {
 	int primaries;		   /* the number of primaries wanted */

@@ -1,0 +1,147 @@
+/*
+ * provisioner.c - the local and exec provisioners behind one interface
+ * (see provisioner.h).
+ */
+#include "provision/provisioner.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/proc.h"
+#include "io/config.h"
+#include "provision/local.h"
+
+#define EXEC_TIMEOUT_MS (10 * 60 * 1000)
+
+static sp_err provision_local(const sp_provisioner *p, const char *host,
+			      int port, const sp_conn_opts *co, int count,
+			      char (*addrs)[SP_ADDR_MAX], sp_error *err)
+{
+	char dir[1024];
+	sp_local_opts lo;
+	sp_err rc;
+
+	if (p->dir != NULL)
+		snprintf(dir, sizeof(dir), "%s", p->dir);
+	else if ((rc = sp_local_dir_of(host, port, co, dir, sizeof(dir),
+				       err)) != SP_OK)
+		return rc;
+	lo = sp_local_defaults(dir);
+	lo.pass = co != NULL ? co->pass : NULL;
+	/* New nodes must match the old ones (the guides' first rule). */
+	lo.node_timeout_ms =
+	    (int)sp_config_get_ll(host, port, co, "cluster-node-timeout", 5000);
+	lo.migration_barrier = (int)sp_config_get_ll(
+	    host, port, co, "cluster-migration-barrier", 1);
+	return sp_local_spawn(&lo, sp_local_next_port(dir, port + 1), count,
+			      addrs, err);
+}
+
+/* The HOST:PORT lines of the exec provisioner's output, exactly count. */
+static sp_err parse_addrs(const sp_provisioner *p, char *text, int count,
+			  char (*addrs)[SP_ADDR_MAX], sp_error *err)
+{
+	char host[SP_HOST_MAX], *line, *save = NULL;
+	int got = 0, port;
+
+	for (line = strtok_r(text, "\r\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		if (got >= count ||
+		    sp_parse_hostport(line, host, &port, NULL) != SP_OK)
+			return sp_seterr(err, SP_ERR_USAGE,
+					 "the provisioner printed \"%.100s\", "
+					 "not one of %d HOST:PORT lines",
+					 line, count);
+		sp_format_addr(addrs[got++], SP_ADDR_MAX, host, port);
+	}
+	if (got != count)
+		return sp_seterr(err, SP_ERR_USAGE,
+				 "the provisioner printed %d addresses, %d "
+				 "were asked for",
+				 got, count);
+	(void)p;
+	return SP_OK;
+}
+
+/* Runs the operator's command; it must print `count` HOST:PORT lines. */
+static sp_err provision_exec(const sp_provisioner *p, int count,
+			     char (*addrs)[SP_ADDR_MAX], sp_error *err)
+{
+	char n[48], *out = NULL;
+	const char *argv[] = {"/bin/sh", "-c", p->provision, NULL};
+	const char *set[] = {n, NULL};
+	sp_proc_spec spec = {.argv = argv,
+			     .env_set = set,
+			     .capture = 1,
+			     .timeout_ms = p->timeout_ms > 0 ? p->timeout_ms
+							     : EXEC_TIMEOUT_MS};
+	int code;
+	sp_err rc;
+
+	snprintf(n, sizeof(n), "SLOTPILOT_COUNT=%d", count);
+	if ((rc = sp_proc_run(&spec, &code, &out, err)) != SP_OK) {
+		sp_error_prefix(err, "the provisioner \"%s\"", p->provision);
+	} else if (code != 0) {
+		rc = sp_seterr(err, SP_ERR_SYSTEM,
+			       "the provisioner \"%s\" failed (exit %d)",
+			       p->provision, code);
+	} else {
+		rc = parse_addrs(p, out, count, addrs, err);
+	}
+	free(out);
+	return rc;
+}
+
+sp_err sp_provision(const sp_provisioner *p, const char *host, int port,
+		    const sp_conn_opts *co, int count,
+		    char (*addrs)[SP_ADDR_MAX], sp_error *err)
+{
+	if (p->kind == SP_PROV_EXEC)
+		return provision_exec(p, count, addrs, err);
+	return provision_local(p, host, port, co, count, addrs, err);
+}
+
+/* `deprovision HOST:PORT`, the address passed as one argument. */
+static sp_err deprovision_exec(const sp_provisioner *p, const char *addr,
+			       sp_error *err)
+{
+	char script[2048], node[SP_ADDR_MAX + 16];
+	const char *argv[] = {"/bin/sh", "-c", script, "slotpilot", addr, NULL};
+	const char *set[] = {node, NULL};
+	sp_proc_spec spec = {.argv = argv,
+			     .env_set = set,
+			     .timeout_ms = p->timeout_ms > 0 ? p->timeout_ms
+							     : EXEC_TIMEOUT_MS};
+	int code;
+	sp_err rc;
+
+	snprintf(script, sizeof(script), "%s \"$1\"", p->deprovision);
+	snprintf(node, sizeof(node), "SLOTPILOT_NODE=%s", addr);
+	if ((rc = sp_proc_run(&spec, &code, NULL, err)) != SP_OK)
+		return rc;
+	if (code != 0)
+		return sp_seterr(err, SP_ERR_SYSTEM,
+				 "the deprovisioner failed for %s", addr);
+	return SP_OK;
+}
+
+sp_err sp_deprovision(const sp_provisioner *p, const char *addr, sp_error *err)
+{
+	char host[SP_HOST_MAX];
+	int port;
+	sp_err rc;
+
+	if ((rc = sp_parse_hostport(addr, host, &port, err)) != SP_OK)
+		return rc;
+	if (p->kind == SP_PROV_LOCAL) {
+		if (p->dir == NULL)
+			return SP_OK;
+		if ((rc = sp_local_stop(p->dir, port, err)) != SP_OK)
+			return rc;
+		return sp_local_purge(p->dir, port, err);
+	}
+	if (p->deprovision == NULL)
+		return SP_OK;
+	return deprovision_exec(p, addr, err);
+}
