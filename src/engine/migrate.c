@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "engine/guard.h"
 #include "engine/mover.h"
@@ -81,11 +82,7 @@ void sp_mover_add_stats(shared *sh, long long keys, long long bytes,
 /* Exponential backoff with jitter: 50 ms * 2^attempt, at most 2 s. */
 void sp_mover_backoff(worker *w, int attempt)
 {
-	long long base = 50LL << (attempt < 6 ? attempt : 6);
-
-	if (base > 2000)
-		base = 2000;
-	sp_sleep_ms(base / 2 + rand_r(&w->seed) % (base / 2 + 1));
+	sp_backoff_sleep(attempt, 50, 2000, &w->seed);
 }
 
 /* 1 for errors worth another try: the node or the target was busy. */
