@@ -3,13 +3,16 @@
  */
 #include "engine/journal.h"
 
+#include "base/clock.h"
 #include "base/files.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,21 +62,82 @@ json_t *sp_json_nodes(const sp_endpoint *nodes, size_t n)
 	return a;
 }
 
-static json_t *begin_json(const char *op, const char *id, const char *entry,
+static json_t *begin_json(const char *op, const char *id, long long seq,
+			  long long ms, const char *entry,
 			  const sp_endpoint *nodes, size_t nn,
 			  const int *owners, const sp_move *m, size_t nm)
 {
+	json_t *o;
+
 	json_t *jn = sp_json_nodes(nodes, nn), *jm = json_array();
 	size_t i;
 
 	for (i = 0; i < nm; i++)
 		json_array_append_new(
 		    jm, json_pack("[i,i,i]", m[i].slot, m[i].src, m[i].dst));
-	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
-			 "type", "begin", "version", 1, "op", op, "id", id,
-			 "entry", entry, "time", (json_int_t)time(NULL),
-			 "nodes", jn, "owners", sp_json_owners(owners), "moves",
-			 jm);
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "type",
+		      "begin", "version", 1, "op", op, "id", id, "entry", entry,
+		      "time", (json_int_t)(ms / 1000), "nodes", jn, "owners",
+		      sp_json_owners(owners), "moves", jm);
+	if (o != NULL &&
+	    (json_object_set_new(o, "seq", json_integer(seq)) ||
+	     json_object_set_new(o, "time_ms", json_integer(ms)))) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+static int newer(const sp_journal_rec *a, const sp_journal_rec *b)
+{
+	if (a->seq != b->seq)
+		return a->seq > b->seq;
+	return a->created_ms > b->created_ms;
+}
+
+/* The highest seq of any journal in dir (0 if none). */
+static long long max_seq(const char *dir)
+{
+	char cand[1024];
+	long long best = 0;
+	sp_journal_rec r;
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n < 9 || strcmp(de->d_name + n - 8, ".journal") != 0)
+			continue;
+		snprintf(cand, sizeof(cand), "%s/%s", dir, de->d_name);
+		if (sp_journal_load(cand, &r, NULL) != SP_OK)
+			continue;
+		if (r.seq > best)
+			best = r.seq;
+		sp_journal_rec_free(&r);
+	}
+	closedir(d);
+	return best;
+}
+
+/* Takes DIR/journal.lock (exclusive, released by close): one process at
+ * a time picks the next seq and creates its journal. */
+static int lock_dir(const char *dir, sp_error *err)
+{
+	char path[1024];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/journal.lock", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
+	    flock(fd, LOCK_EX) != 0) {
+		sp_seterr(err, SP_ERR_SYSTEM, "cannot lock %s: %s", path,
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
@@ -82,27 +146,34 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 			sp_journal **out, sp_error *err)
 {
 	sp_journal *j = NULL;
+	long long seq, ms = sp_wall_ms();
 	char id[64];
 	sp_err rc;
+	int lk;
 
 	*out = NULL;
 	if ((rc = sp_mkdirs(dir, err)) != SP_OK)
 		return rc;
-	/* Sortable by time, unique per process. */
-	snprintf(id, sizeof(id), "%lld-%d-%s", (long long)time(NULL),
-		 (int)getpid(), op);
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if ((lk = lock_dir(dir, err)) < 0) {
+		free(j);
+		return SP_ERR_SYSTEM;
+	}
+	seq = max_seq(dir) + 1;
+	snprintf(id, sizeof(id), "%lld-%d-%lld-%s", ms, (int)getpid(), seq, op);
 	snprintf(j->path, sizeof(j->path), "%s/%s.journal", dir, id);
 	if ((j->f = fopen(j->path, "wx")) == NULL) {
 		rc = sp_seterr(err, SP_ERR_SYSTEM, "cannot create %s: %s",
 			       j->path, strerror(errno));
-		free(j);
-		return rc;
+		goto out;
 	}
-	rc = put_line(
-	    j, begin_json(op, id, entry, nodes, nnodes, owners, moves, nmoves),
-	    err);
+	rc = put_line(j,
+		      begin_json(op, id, seq, ms, entry, nodes, nnodes, owners,
+				 moves, nmoves),
+		      err);
+out:
+	close(lk); /* after the begin record: the next one sees our seq */
 	if (rc != SP_OK) {
 		sp_journal_close(j);
 		return rc;
@@ -249,6 +320,12 @@ static sp_err load_begin(json_t *o, sp_journal_rec *r, sp_error *err)
 				 r->path);
 	snprintf(r->op, sizeof(r->op), "%s", op);
 	snprintf(r->id, sizeof(r->id), "%s", id);
+	/* Journals from before seq and time_ms: seq 0, time in seconds. */
+	r->seq = json_integer_value(json_object_get(o, "seq"));
+	r->created_ms =
+	    json_is_integer(json_object_get(o, "time_ms"))
+		? json_integer_value(json_object_get(o, "time_ms"))
+		: json_integer_value(json_object_get(o, "time")) * 1000;
 	snprintf(r->entry, sizeof(r->entry), "%s", entry);
 	if ((rc = sp_json_read_nodes(jn, r->path, &r->nodes, &r->nnodes,
 				     err)) != SP_OK)
@@ -331,39 +408,57 @@ void sp_journal_rec_free(sp_journal_rec *r)
 	r->nnodes = r->nmoves = 0;
 }
 
-/* Journal ids start with the creation time, so names sort by age. */
+/* The newest by recorded seq and creation time (see newer). */
 static sp_err find(const char *dir, int open_only, char *path, size_t len,
 		   sp_error *err)
 {
-	char best[512] = "", cand[1024];
-	int best_done = 0;
-	sp_journal_rec r;
+	char cand[1024];
+	sp_journal_rec *best = calloc(1, sizeof(*best)),
+		       *r = calloc(1, sizeof(*r)), *t;
+	int found = 0, best_done = 0;
 	struct dirent *de;
-	DIR *d;
+	DIR *d = NULL;
+	sp_err rc;
 
-	if ((d = opendir(dir)) == NULL)
-		return sp_seterr(err, SP_ERR_NOTFOUND, "no journal in %s", dir);
+	if (best == NULL || r == NULL) {
+		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+		goto out;
+	}
+	if ((d = opendir(dir)) == NULL) {
+		rc = sp_seterr(err, SP_ERR_NOTFOUND, "no journal in %s", dir);
+		goto out;
+	}
 	while ((de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
 		if (n < 9 || strcmp(de->d_name + n - 8, ".journal") != 0)
 			continue;
 		snprintf(cand, sizeof(cand), "%s/%s", dir, de->d_name);
-		if (sp_journal_load(cand, &r, NULL) != SP_OK)
+		if (sp_journal_load(cand, r, NULL) != SP_OK)
 			continue;
-		if (strcmp(de->d_name, best) > 0) {
-			snprintf(best, sizeof(best), "%s", de->d_name);
-			best_done = strcmp(r.status, "complete") == 0;
-		}
-		sp_journal_rec_free(&r);
+		sp_journal_rec_free(r);
+		if (found && !newer(r, best))
+			continue;
+		t = best;
+		best = r;
+		r = t;
+		found = 1;
+		best_done = strcmp(best->status, "complete") == 0;
 	}
-	closedir(d);
 	/* Only the newest operation can be resumed: an older one that did
 	 * not finish was superseded by whatever ran after it. */
-	if (best[0] == '\0' || (open_only && best_done))
-		return sp_seterr(err, SP_ERR_NOTFOUND, "no %soperation in %s",
-				 open_only ? "unfinished " : "", dir);
-	snprintf(path, len, "%s/%s", dir, best);
-	return SP_OK;
+	if (!found || (open_only && best_done)) {
+		rc = sp_seterr(err, SP_ERR_NOTFOUND, "no %soperation in %s",
+			       open_only ? "unfinished " : "", dir);
+		goto out;
+	}
+	snprintf(path, len, "%s", best->path);
+	rc = SP_OK;
+out:
+	if (d != NULL)
+		closedir(d);
+	free(best);
+	free(r);
+	return rc;
 }
 
 sp_err sp_journal_find_open(const char *dir, char *path, size_t len,

@@ -26,8 +26,11 @@ typedef struct sp_journal {
 
 /*
  * Creates DIR/<id>.journal (DIR is created if missing) and writes the
- * begin record. owners[s] is an index into nodes or -1. On success *out
- * is owned by the caller (sp_journal_close).
+ * begin record. The id is "<ms>-<pid>-<seq>-<op>": seq is one more than
+ * any journal's in DIR, taken under a lock on DIR/journal.lock, so two
+ * journals never share an id or a seq, even from two processes. owners[s] is an
+ * index into nodes or -1. On success *out is owned by the caller
+ * (sp_journal_close).
  */
 sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 			const sp_endpoint *nodes, size_t nnodes,
@@ -53,7 +56,9 @@ typedef struct sp_journal_rec {
 	char op[32];
 	char id[64];
 	char entry[SP_ADDR_MAX];
-	char status[16]; /* "" while the operation never ended */
+	char status[16];      /* "" while the operation never ended */
+	long long seq;	      /* order of creation in its directory; 0: old */
+	long long created_ms; /* creation time (ms since the epoch) */
 	sp_endpoint *nodes;
 	size_t nnodes;
 	sp_move *moves;
@@ -69,6 +74,8 @@ sp_err sp_journal_load(const char *path, sp_journal_rec *rec, sp_error *err);
 void sp_journal_rec_free(sp_journal_rec *rec);
 
 /*
+ * "Newest" is the highest recorded seq, then the latest recorded creation
+ * time (journals from before seq), never the file name's order.
  * Finds the newest journal in dir and, if its status is not "complete",
  * writes its path. Returns SP_ERR_NOTFOUND otherwise: an older
  * unfinished operation was superseded by the ones after it.
