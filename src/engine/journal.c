@@ -34,6 +34,18 @@ static sp_err put_line(sp_journal *j, json_t *o, sp_error *err)
 	return SP_OK;
 }
 
+/* A journal with no file yet and its writer not started. */
+static sp_journal *journal_new(void)
+{
+	sp_journal *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	return j;
+}
+
 json_t *sp_json_owners(const int *owners)
 {
 	json_t *a = json_array();
@@ -154,10 +166,10 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 	*out = NULL;
 	if ((rc = sp_mkdirs(dir, err)) != SP_OK)
 		return rc;
-	if ((j = calloc(1, sizeof(*j))) == NULL)
+	if ((j = journal_new()) == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	if ((lk = lock_dir(dir, err)) < 0) {
-		free(j);
+		sp_journal_close(j);
 		return SP_ERR_SYSTEM;
 	}
 	seq = max_seq(dir) + 1;
@@ -184,16 +196,17 @@ out:
 
 sp_err sp_journal_reopen(const char *path, sp_journal **out, sp_error *err)
 {
-	sp_journal *j = calloc(1, sizeof(*j));
+	sp_journal *j = journal_new();
 
 	*out = NULL;
 	if (j == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	snprintf(j->path, sizeof(j->path), "%s", path);
 	if ((j->f = fopen(path, "a")) == NULL) {
-		free(j);
-		return sp_seterr(err, SP_ERR_SYSTEM, "cannot open %s: %s", path,
-				 strerror(errno));
+		sp_seterr(err, SP_ERR_SYSTEM, "cannot open %s: %s", path,
+			  strerror(errno));
+		sp_journal_close(j);
+		return SP_ERR_SYSTEM;
 	}
 	/* A torn last line (a crash mid-write) must not glue onto ours. */
 	fputc('\n', j->f);
@@ -201,20 +214,115 @@ sp_err sp_journal_reopen(const char *path, sp_journal **out, sp_error *err)
 	return SP_OK;
 }
 
+/* Writes out what was queued, without the lock held while it writes. */
+static void *writer_main(void *arg)
+{
+	sp_journal *j = arg;
+
+	pthread_mutex_lock(&j->mu);
+	for (;;) {
+		char *buf;
+		size_t len;
+		long long upto;
+		int bad;
+
+		while (j->qlen == 0 && !j->stop)
+			pthread_cond_wait(&j->cv, &j->mu);
+		if (j->qlen == 0)
+			break;
+		buf = j->queue;
+		len = j->qlen;
+		upto = j->queued;
+		j->queue = NULL;
+		j->qlen = j->qcap = 0;
+		pthread_mutex_unlock(&j->mu);
+		bad = fwrite(buf, 1, len, j->f) != len || fflush(j->f) != 0 ||
+		      fsync(fileno(j->f)) != 0;
+		if (bad && !j->wfailed) /* only this thread sets it */
+			sp_seterr(&j->werr, SP_ERR_SYSTEM,
+				  "cannot write %s: %s", j->path,
+				  strerror(errno));
+		free(buf);
+		pthread_mutex_lock(&j->mu);
+		j->wfailed |= bad;
+		j->synced = upto;
+		pthread_cond_broadcast(&j->cv);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* Appends line (len bytes) to the queue; under j->mu. */
+static int enqueue(sp_journal *j, const char *line, size_t len)
+{
+	if (j->qlen + len + 1 > j->qcap) {
+		size_t cap = (j->qlen + len + 1) * 2;
+		char *q = realloc(j->queue, cap);
+		if (q == NULL)
+			return -1;
+		j->queue = q;
+		j->qcap = cap;
+	}
+	memcpy(j->queue + j->qlen, line, len);
+	j->queue[j->qlen + len] = '\n';
+	j->qlen += len + 1;
+	j->queued++;
+	return 0;
+}
+
 sp_err sp_journal_done(sp_journal *j, const sp_move *moves, size_t n,
 		       sp_error *err)
 {
-	json_t *a = json_array();
+	json_t *a = json_array(), *o;
+	char *line = NULL;
+	sp_err rc = SP_OK;
 	size_t i;
 
 	for (i = 0; a != NULL && i < n; i++)
 		json_array_append_new(a, json_integer(moves[i].slot));
-	return put_line(j, json_pack("{s:s, s:o}", "type", "done", "slots", a),
-			err);
+	o = json_pack("{s:s, s:o}", "type", "done", "slots", a);
+	if (o == NULL || (line = json_dumps(o, JSON_COMPACT)) == NULL) {
+		json_decref(o);
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	}
+	json_decref(o);
+	pthread_mutex_lock(&j->mu);
+	if (j->wfailed)
+		rc = sp_seterr(err, j->werr.code, "%s", j->werr.msg);
+	else if (!j->started &&
+		 pthread_create(&j->writer, NULL, writer_main, j) != 0)
+		rc = sp_seterr(err, SP_ERR_SYSTEM,
+			       "%s: cannot start the journal writer", j->path);
+	else if ((j->started = 1, enqueue(j, line, strlen(line))) != 0)
+		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+	else
+		pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	free(line);
+	return rc;
+}
+
+sp_err sp_journal_sync(sp_journal *j, sp_error *err)
+{
+	sp_err rc = SP_OK;
+
+	pthread_mutex_lock(&j->mu);
+	while (j->started && j->synced < j->queued)
+		pthread_cond_wait(&j->cv, &j->mu);
+	if (j->wfailed)
+		rc = sp_seterr(err, j->werr.code, "%s", j->werr.msg);
+	pthread_mutex_unlock(&j->mu);
+	return rc;
 }
 
 sp_err sp_journal_end(sp_journal *j, const char *status, sp_error *err)
 {
+	sp_err rc;
+
+	/* The slots' records first: rule 5, done is never reported before
+	 * they are on disk. The writer is idle from here on. */
+	if ((rc = sp_journal_sync(j, err)) != SP_OK)
+		return rc;
 	return put_line(
 	    j, json_pack("{s:s, s:s}", "type", "end", "status", status), err);
 }
@@ -223,8 +331,17 @@ void sp_journal_close(sp_journal *j)
 {
 	if (j == NULL)
 		return;
+	pthread_mutex_lock(&j->mu);
+	j->stop = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	if (j->started)
+		pthread_join(j->writer, NULL); /* it writes what is queued */
 	if (j->f != NULL)
 		fclose(j->f);
+	pthread_cond_destroy(&j->cv);
+	pthread_mutex_destroy(&j->mu);
+	free(j->queue);
 	free(j);
 }
 
