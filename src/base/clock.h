@@ -8,6 +8,11 @@
 /* Milliseconds on a monotonic clock. */
 long long sp_now_ms(void);
 
+/* Milliseconds since the epoch on the wall clock: for records read by
+ * people or by other processes (journal creation times), never for
+ * deadlines. */
+long long sp_wall_ms(void);
+
 /* Sleeps for ms milliseconds (restarting after signals). */
 void sp_sleep_ms(long long ms);
 

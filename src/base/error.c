@@ -27,6 +27,7 @@ static const char *const names[SP_ERR__COUNT] = {
     [SP_ERR_SYSTEM] = "system",
     [SP_ERR_INTERRUPTED] = "interrupted",
     [SP_ERR_INTERNAL] = "internal",
+    [SP_ERR_NOPERM] = "permission denied",
 };
 
 const char *sp_strerror(sp_err code)

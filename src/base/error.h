@@ -25,11 +25,14 @@ typedef enum sp_err {
 	SP_ERR_CLUSTERDOWN, /* -CLUSTERDOWN */
 	SP_ERR_BUSYKEY,	    /* -BUSYKEY target key exists */
 	SP_ERR_LOADING,	    /* -LOADING dataset */
-	SP_ERR_NOAUTH,	    /* -NOAUTH / -WRONGPASS / -NOPERM */
+	SP_ERR_NOAUTH,	    /* -NOAUTH / -WRONGPASS: not authenticated */
 	SP_ERR_NOTFOUND,    /* a named thing does not exist */
 	SP_ERR_SYSTEM,	    /* a local system call failed */
 	SP_ERR_INTERRUPTED, /* stopped by a signal at a safe point */
 	SP_ERR_INTERNAL,
+	/* -NOPERM: authenticated, but the ACL user may not run the command
+	 * (or touch the key); the node did answer, so it is not unreachable */
+	SP_ERR_NOPERM,
 	SP_ERR__COUNT
 } sp_err;
 

@@ -38,14 +38,14 @@ struct sp_guard {
 	sample ring[RING];
 	uint32_t sorted[RING]; /* scratch for p99_since */
 	size_t head, count;
-	int win, depth, pause_ms, max_win, max_depth;
-	int batch, max_batch; /* keys per MIGRATE */
+	sp_knob win, depth, batch, par, pause; /* batch: keys per MIGRATE;
+						  par: pairs moving at once */
 	double budget_ms, baseline_ms, worst_ms;
 	long long changed_ms, throttled_ms, last_ms;
-	int min_win, max_pause;
-	int par, max_par, min_par, active; /* pairs moving at once */
-	pthread_cond_t turn;		   /* a pair may start a window */
-	long long floor_ms; /* time over budget at the slowest pace */
+	int low_win, low_par, high_pause; /* for the report */
+	int active;
+	pthread_cond_t turn; /* a pair may start a window */
+	long long floor_ms;  /* time over budget at the slowest pace */
 };
 
 static long long now_us(void)
@@ -134,6 +134,33 @@ static double over_since(sp_guard *g, long long since)
  * noisy, so "over" needs 1 % plus two standard errors. The caller holds
  * g->mu.
  */
+/* Sets k to v, kept within its range. */
+static void knob_set(sp_knob *k, int v)
+{
+	k->cur = v < k->min ? k->min : v > k->max ? k->max : v;
+}
+
+static void knob_halve(sp_knob *k)
+{
+	knob_set(k, k->cur / 2);
+}
+
+/* Every control at its slowest: one slot, one MIGRATE of one key, one
+ * pair, the longest pause. */
+static int slowest(const sp_guard *g)
+{
+	return g->win.cur == g->win.min && g->depth.cur == g->depth.min &&
+	       g->batch.cur == g->batch.min && g->par.cur == g->par.min &&
+	       g->pause.cur == g->pause.max;
+}
+
+static int full_speed(const sp_guard *g)
+{
+	return g->win.cur >= g->win.max && g->depth.cur >= g->depth.max &&
+	       g->batch.cur >= g->batch.max && g->par.cur >= g->par.max &&
+	       g->pause.cur <= g->pause.min;
+}
+
 static void decide(sp_guard *g, long long now)
 {
 	long long since =
@@ -147,45 +174,43 @@ static void decide(sp_guard *g, long long now)
 		g->worst_ms = p99;
 	frac = over_since(g, since);
 	slack = 0.01 + 2.0 * sqrt(0.01 * 0.99 / (double)n);
-	if (frac > slack && g->win == 1 && g->depth == 1 && g->batch == 1 &&
-	    g->par == 1 && g->pause_ms == MAX_PAUSE_MS)
+	if (frac > slack && slowest(g))
 		g->floor_ms += now - g->changed_ms;
 	if (frac > slack) {
 		/* Multiplicative decrease: fewer slots at once first (a
 		 * window's worth of MIGRATEs is one long stall), and longer
 		 * pauses between steps. */
-		g->win = g->win > 1 ? g->win / 2 : 1;
-		g->depth = g->depth > 1 ? g->depth / 2 : 1;
-		g->batch = g->batch > 1 ? g->batch / 2 : 1;
-		g->par = g->par > 1 ? g->par / 2 : 1;
-		g->pause_ms = g->pause_ms ? g->pause_ms * 2 : START_PAUSE_MS;
-		if (g->pause_ms > MAX_PAUSE_MS)
-			g->pause_ms = MAX_PAUSE_MS;
+		knob_halve(&g->win);
+		knob_halve(&g->depth);
+		knob_halve(&g->batch);
+		knob_halve(&g->par);
+		knob_set(&g->pause,
+			 g->pause.cur ? g->pause.cur * 2 : START_PAUSE_MS);
 		g->changed_ms = now;
 	} else if (frac <= 0.01) {
 		/* Additive increase, in small steps: pauses shrink by a
 		 * millisecond, then window and depth grow by one. */
-		if (g->pause_ms > 0)
-			g->pause_ms--;
-		else if (g->batch < g->max_batch)
-			g->batch = g->batch + 4 < g->max_batch ? g->batch + 4
-							       : g->max_batch;
-		else if (g->par < g->max_par) {
-			g->par++;
+		if (g->pause.cur > g->pause.min)
+			knob_set(&g->pause, g->pause.cur - 1);
+		else if (g->batch.cur < g->batch.max)
+			knob_set(&g->batch, g->batch.cur + 4);
+		else if (g->par.cur < g->par.max) {
+			knob_set(&g->par, g->par.cur + 1);
 			pthread_cond_broadcast(&g->turn);
-		} else if (g->win < g->max_win || g->depth < g->max_depth) {
-			g->win += g->win < g->max_win;
-			g->depth += g->depth < g->max_depth;
+		} else if (g->win.cur < g->win.max ||
+			   g->depth.cur < g->depth.max) {
+			knob_set(&g->win, g->win.cur + 1);
+			knob_set(&g->depth, g->depth.cur + 1);
 		} else
 			return;
 		g->changed_ms = now;
 	}
-	if (g->win < g->min_win)
-		g->min_win = g->win;
-	if (g->par < g->min_par)
-		g->min_par = g->par;
-	if (g->pause_ms > g->max_pause)
-		g->max_pause = g->pause_ms;
+	if (g->win.cur < g->low_win)
+		g->low_win = g->win.cur;
+	if (g->par.cur < g->low_par)
+		g->low_par = g->par.cur;
+	if (g->pause.cur > g->high_pause)
+		g->high_pause = g->pause.cur;
 }
 
 static void *guard_main(void *arg)
@@ -199,9 +224,7 @@ static void *guard_main(void *arg)
 		probe_round(g);
 		now = sp_now_ms();
 		pthread_mutex_lock(&g->mu);
-		if (g->win < g->max_win || g->depth < g->max_depth ||
-		    g->batch < g->max_batch || g->par < g->max_par ||
-		    g->pause_ms > 0)
+		if (!full_speed(g))
 			g->throttled_ms += now - g->last_ms;
 		g->last_ms = now;
 		if (now >= next_decision) {
@@ -263,16 +286,18 @@ sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 	g->o = o;
 	/* Slow start: a move that begins at full speed has hurt clients
 	 * before the first measurement can say so. */
-	g->max_win = o->window;
-	g->max_depth = o->pipeline > 0 && o->pipeline < o->window ? o->pipeline
-								  : o->window;
-	g->win = g->min_win = 1;
-	g->par = g->min_par = 1;
-	g->max_par = o->parallel;
-	g->depth = 1;
-	g->max_batch = o->batch_keys;
-	g->batch = o->batch_keys < START_BATCH ? o->batch_keys : START_BATCH;
-	g->pause_ms = g->max_pause = START_PAUSE_MS;
+	g->win = (sp_knob){1, 1, o->window};
+	g->depth =
+	    (sp_knob){1, 1,
+		      o->pipeline > 0 && o->pipeline < o->window ? o->pipeline
+								 : o->window};
+	g->par = (sp_knob){1, 1, o->parallel};
+	g->batch =
+	    (sp_knob){o->batch_keys < START_BATCH ? o->batch_keys : START_BATCH,
+		      1, o->batch_keys};
+	g->pause = (sp_knob){START_PAUSE_MS, 0, MAX_PAUSE_MS};
+	g->low_win = g->low_par = 1;
+	g->high_pause = START_PAUSE_MS;
 	baseline(g);
 	set_budget(g);
 	g->last_ms = g->changed_ms = sp_now_ms();
@@ -288,7 +313,8 @@ void sp_guard_limits(sp_guard *g, const sp_migrate_opts *o, sp_limits *out)
 		return;
 	}
 	pthread_mutex_lock(&g->mu);
-	*out = (sp_limits){g->win, g->depth, g->batch, g->pause_ms};
+	*out =
+	    (sp_limits){g->win.cur, g->depth.cur, g->batch.cur, g->pause.cur};
 	pthread_mutex_unlock(&g->mu);
 }
 
@@ -307,9 +333,9 @@ void sp_guard_stop(sp_guard *g, sp_guard_report *rep)
 		    .budget_ms = g->budget_ms,
 		    .worst_p99_ms = g->worst_ms,
 		    .throttled_s = (double)g->throttled_ms / 1000.0,
-		    .min_window = g->min_win,
-		    .min_parallel = g->min_par,
-		    .max_pause_ms = g->max_pause,
+		    .min_window = g->low_win,
+		    .min_parallel = g->low_par,
+		    .max_pause_ms = g->high_pause,
 		    .out_of_reach_s = (double)g->floor_ms / 1000.0};
 	for (i = 0; i < g->n; i++)
 		sp_conn_close(g->c[i]);
@@ -324,7 +350,7 @@ void sp_guard_enter(sp_guard *g)
 	if (g == NULL)
 		return;
 	pthread_mutex_lock(&g->mu);
-	while (g->active >= g->par)
+	while (g->active >= g->par.cur)
 		pthread_cond_wait(&g->turn, &g->mu);
 	g->active++;
 	pthread_mutex_unlock(&g->mu);

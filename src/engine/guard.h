@@ -20,6 +20,12 @@
 
 typedef struct sp_guard sp_guard;
 
+/* One of the guard's controls: its value now and the range it moves in
+ * (for the pause, min is full speed; for the others, max is). */
+typedef struct sp_knob {
+	int cur, min, max;
+} sp_knob;
+
 typedef struct sp_guard_report {
 	double baseline_p99_ms; /* before anything moved */
 	double budget_ms;

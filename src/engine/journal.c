@@ -3,13 +3,16 @@
  */
 #include "engine/journal.h"
 
+#include "base/clock.h"
 #include "base/files.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +32,18 @@ static sp_err put_line(sp_journal *j, json_t *o, sp_error *err)
 		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
 				 j->path, strerror(errno));
 	return SP_OK;
+}
+
+/* A journal with no file yet and its writer not started. */
+static sp_journal *journal_new(void)
+{
+	sp_journal *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	return j;
 }
 
 json_t *sp_json_owners(const int *owners)
@@ -59,21 +74,82 @@ json_t *sp_json_nodes(const sp_endpoint *nodes, size_t n)
 	return a;
 }
 
-static json_t *begin_json(const char *op, const char *id, const char *entry,
+static json_t *begin_json(const char *op, const char *id, long long seq,
+			  long long ms, const char *entry,
 			  const sp_endpoint *nodes, size_t nn,
 			  const int *owners, const sp_move *m, size_t nm)
 {
+	json_t *o;
+
 	json_t *jn = sp_json_nodes(nodes, nn), *jm = json_array();
 	size_t i;
 
 	for (i = 0; i < nm; i++)
 		json_array_append_new(
 		    jm, json_pack("[i,i,i]", m[i].slot, m[i].src, m[i].dst));
-	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
-			 "type", "begin", "version", 1, "op", op, "id", id,
-			 "entry", entry, "time", (json_int_t)time(NULL),
-			 "nodes", jn, "owners", sp_json_owners(owners), "moves",
-			 jm);
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "type",
+		      "begin", "version", 1, "op", op, "id", id, "entry", entry,
+		      "time", (json_int_t)(ms / 1000), "nodes", jn, "owners",
+		      sp_json_owners(owners), "moves", jm);
+	if (o != NULL &&
+	    (json_object_set_new(o, "seq", json_integer(seq)) ||
+	     json_object_set_new(o, "time_ms", json_integer(ms)))) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+static int newer(const sp_journal_rec *a, const sp_journal_rec *b)
+{
+	if (a->seq != b->seq)
+		return a->seq > b->seq;
+	return a->created_ms > b->created_ms;
+}
+
+/* The highest seq of any journal in dir (0 if none). */
+static long long max_seq(const char *dir)
+{
+	char cand[1024];
+	long long best = 0;
+	sp_journal_rec r;
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n < 9 || strcmp(de->d_name + n - 8, ".journal") != 0)
+			continue;
+		snprintf(cand, sizeof(cand), "%s/%s", dir, de->d_name);
+		if (sp_journal_load(cand, &r, NULL) != SP_OK)
+			continue;
+		if (r.seq > best)
+			best = r.seq;
+		sp_journal_rec_free(&r);
+	}
+	closedir(d);
+	return best;
+}
+
+/* Takes DIR/journal.lock (exclusive, released by close): one process at
+ * a time picks the next seq and creates its journal. */
+static int lock_dir(const char *dir, sp_error *err)
+{
+	char path[1024];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/journal.lock", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
+	    flock(fd, LOCK_EX) != 0) {
+		sp_seterr(err, SP_ERR_SYSTEM, "cannot lock %s: %s", path,
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
@@ -82,27 +158,34 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 			sp_journal **out, sp_error *err)
 {
 	sp_journal *j = NULL;
+	long long seq, ms = sp_wall_ms();
 	char id[64];
 	sp_err rc;
+	int lk;
 
 	*out = NULL;
 	if ((rc = sp_mkdirs(dir, err)) != SP_OK)
 		return rc;
-	/* Sortable by time, unique per process. */
-	snprintf(id, sizeof(id), "%lld-%d-%s", (long long)time(NULL),
-		 (int)getpid(), op);
-	if ((j = calloc(1, sizeof(*j))) == NULL)
+	if ((j = journal_new()) == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if ((lk = lock_dir(dir, err)) < 0) {
+		sp_journal_close(j);
+		return SP_ERR_SYSTEM;
+	}
+	seq = max_seq(dir) + 1;
+	snprintf(id, sizeof(id), "%lld-%d-%lld-%s", ms, (int)getpid(), seq, op);
 	snprintf(j->path, sizeof(j->path), "%s/%s.journal", dir, id);
 	if ((j->f = fopen(j->path, "wx")) == NULL) {
 		rc = sp_seterr(err, SP_ERR_SYSTEM, "cannot create %s: %s",
 			       j->path, strerror(errno));
-		free(j);
-		return rc;
+		goto out;
 	}
-	rc = put_line(
-	    j, begin_json(op, id, entry, nodes, nnodes, owners, moves, nmoves),
-	    err);
+	rc = put_line(j,
+		      begin_json(op, id, seq, ms, entry, nodes, nnodes, owners,
+				 moves, nmoves),
+		      err);
+out:
+	close(lk); /* after the begin record: the next one sees our seq */
 	if (rc != SP_OK) {
 		sp_journal_close(j);
 		return rc;
@@ -113,16 +196,17 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 
 sp_err sp_journal_reopen(const char *path, sp_journal **out, sp_error *err)
 {
-	sp_journal *j = calloc(1, sizeof(*j));
+	sp_journal *j = journal_new();
 
 	*out = NULL;
 	if (j == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	snprintf(j->path, sizeof(j->path), "%s", path);
 	if ((j->f = fopen(path, "a")) == NULL) {
-		free(j);
-		return sp_seterr(err, SP_ERR_SYSTEM, "cannot open %s: %s", path,
-				 strerror(errno));
+		sp_seterr(err, SP_ERR_SYSTEM, "cannot open %s: %s", path,
+			  strerror(errno));
+		sp_journal_close(j);
+		return SP_ERR_SYSTEM;
 	}
 	/* A torn last line (a crash mid-write) must not glue onto ours. */
 	fputc('\n', j->f);
@@ -130,20 +214,115 @@ sp_err sp_journal_reopen(const char *path, sp_journal **out, sp_error *err)
 	return SP_OK;
 }
 
+/* Writes out what was queued, without the lock held while it writes. */
+static void *writer_main(void *arg)
+{
+	sp_journal *j = arg;
+
+	pthread_mutex_lock(&j->mu);
+	for (;;) {
+		char *buf;
+		size_t len;
+		long long upto;
+		int bad;
+
+		while (j->qlen == 0 && !j->stop)
+			pthread_cond_wait(&j->cv, &j->mu);
+		if (j->qlen == 0)
+			break;
+		buf = j->queue;
+		len = j->qlen;
+		upto = j->queued;
+		j->queue = NULL;
+		j->qlen = j->qcap = 0;
+		pthread_mutex_unlock(&j->mu);
+		bad = fwrite(buf, 1, len, j->f) != len || fflush(j->f) != 0 ||
+		      fsync(fileno(j->f)) != 0;
+		if (bad && !j->wfailed) /* only this thread sets it */
+			sp_seterr(&j->werr, SP_ERR_SYSTEM,
+				  "cannot write %s: %s", j->path,
+				  strerror(errno));
+		free(buf);
+		pthread_mutex_lock(&j->mu);
+		j->wfailed |= bad;
+		j->synced = upto;
+		pthread_cond_broadcast(&j->cv);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* Appends line (len bytes) to the queue; under j->mu. */
+static int enqueue(sp_journal *j, const char *line, size_t len)
+{
+	if (j->qlen + len + 1 > j->qcap) {
+		size_t cap = (j->qlen + len + 1) * 2;
+		char *q = realloc(j->queue, cap);
+		if (q == NULL)
+			return -1;
+		j->queue = q;
+		j->qcap = cap;
+	}
+	memcpy(j->queue + j->qlen, line, len);
+	j->queue[j->qlen + len] = '\n';
+	j->qlen += len + 1;
+	j->queued++;
+	return 0;
+}
+
 sp_err sp_journal_done(sp_journal *j, const sp_move *moves, size_t n,
 		       sp_error *err)
 {
-	json_t *a = json_array();
+	json_t *a = json_array(), *o;
+	char *line = NULL;
+	sp_err rc = SP_OK;
 	size_t i;
 
 	for (i = 0; a != NULL && i < n; i++)
 		json_array_append_new(a, json_integer(moves[i].slot));
-	return put_line(j, json_pack("{s:s, s:o}", "type", "done", "slots", a),
-			err);
+	o = json_pack("{s:s, s:o}", "type", "done", "slots", a);
+	if (o == NULL || (line = json_dumps(o, JSON_COMPACT)) == NULL) {
+		json_decref(o);
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	}
+	json_decref(o);
+	pthread_mutex_lock(&j->mu);
+	if (j->wfailed)
+		rc = sp_seterr(err, j->werr.code, "%s", j->werr.msg);
+	else if (!j->started &&
+		 pthread_create(&j->writer, NULL, writer_main, j) != 0)
+		rc = sp_seterr(err, SP_ERR_SYSTEM,
+			       "%s: cannot start the journal writer", j->path);
+	else if ((j->started = 1, enqueue(j, line, strlen(line))) != 0)
+		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+	else
+		pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	free(line);
+	return rc;
+}
+
+sp_err sp_journal_sync(sp_journal *j, sp_error *err)
+{
+	sp_err rc = SP_OK;
+
+	pthread_mutex_lock(&j->mu);
+	while (j->started && j->synced < j->queued)
+		pthread_cond_wait(&j->cv, &j->mu);
+	if (j->wfailed)
+		rc = sp_seterr(err, j->werr.code, "%s", j->werr.msg);
+	pthread_mutex_unlock(&j->mu);
+	return rc;
 }
 
 sp_err sp_journal_end(sp_journal *j, const char *status, sp_error *err)
 {
+	sp_err rc;
+
+	/* The slots' records first: rule 5, done is never reported before
+	 * they are on disk. The writer is idle from here on. */
+	if ((rc = sp_journal_sync(j, err)) != SP_OK)
+		return rc;
 	return put_line(
 	    j, json_pack("{s:s, s:s}", "type", "end", "status", status), err);
 }
@@ -152,8 +331,17 @@ void sp_journal_close(sp_journal *j)
 {
 	if (j == NULL)
 		return;
+	pthread_mutex_lock(&j->mu);
+	j->stop = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	if (j->started)
+		pthread_join(j->writer, NULL); /* it writes what is queued */
 	if (j->f != NULL)
 		fclose(j->f);
+	pthread_cond_destroy(&j->cv);
+	pthread_mutex_destroy(&j->mu);
+	free(j->queue);
 	free(j);
 }
 
@@ -249,6 +437,12 @@ static sp_err load_begin(json_t *o, sp_journal_rec *r, sp_error *err)
 				 r->path);
 	snprintf(r->op, sizeof(r->op), "%s", op);
 	snprintf(r->id, sizeof(r->id), "%s", id);
+	/* Journals from before seq and time_ms: seq 0, time in seconds. */
+	r->seq = json_integer_value(json_object_get(o, "seq"));
+	r->created_ms =
+	    json_is_integer(json_object_get(o, "time_ms"))
+		? json_integer_value(json_object_get(o, "time_ms"))
+		: json_integer_value(json_object_get(o, "time")) * 1000;
 	snprintf(r->entry, sizeof(r->entry), "%s", entry);
 	if ((rc = sp_json_read_nodes(jn, r->path, &r->nodes, &r->nnodes,
 				     err)) != SP_OK)
@@ -331,39 +525,57 @@ void sp_journal_rec_free(sp_journal_rec *r)
 	r->nnodes = r->nmoves = 0;
 }
 
-/* Journal ids start with the creation time, so names sort by age. */
+/* The newest by recorded seq and creation time (see newer). */
 static sp_err find(const char *dir, int open_only, char *path, size_t len,
 		   sp_error *err)
 {
-	char best[512] = "", cand[1024];
-	int best_done = 0;
-	sp_journal_rec r;
+	char cand[1024];
+	sp_journal_rec *best = calloc(1, sizeof(*best)),
+		       *r = calloc(1, sizeof(*r)), *t;
+	int found = 0, best_done = 0;
 	struct dirent *de;
-	DIR *d;
+	DIR *d = NULL;
+	sp_err rc;
 
-	if ((d = opendir(dir)) == NULL)
-		return sp_seterr(err, SP_ERR_NOTFOUND, "no journal in %s", dir);
+	if (best == NULL || r == NULL) {
+		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+		goto out;
+	}
+	if ((d = opendir(dir)) == NULL) {
+		rc = sp_seterr(err, SP_ERR_NOTFOUND, "no journal in %s", dir);
+		goto out;
+	}
 	while ((de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
 		if (n < 9 || strcmp(de->d_name + n - 8, ".journal") != 0)
 			continue;
 		snprintf(cand, sizeof(cand), "%s/%s", dir, de->d_name);
-		if (sp_journal_load(cand, &r, NULL) != SP_OK)
+		if (sp_journal_load(cand, r, NULL) != SP_OK)
 			continue;
-		if (strcmp(de->d_name, best) > 0) {
-			snprintf(best, sizeof(best), "%s", de->d_name);
-			best_done = strcmp(r.status, "complete") == 0;
-		}
-		sp_journal_rec_free(&r);
+		sp_journal_rec_free(r);
+		if (found && !newer(r, best))
+			continue;
+		t = best;
+		best = r;
+		r = t;
+		found = 1;
+		best_done = strcmp(best->status, "complete") == 0;
 	}
-	closedir(d);
 	/* Only the newest operation can be resumed: an older one that did
 	 * not finish was superseded by whatever ran after it. */
-	if (best[0] == '\0' || (open_only && best_done))
-		return sp_seterr(err, SP_ERR_NOTFOUND, "no %soperation in %s",
-				 open_only ? "unfinished " : "", dir);
-	snprintf(path, len, "%s/%s", dir, best);
-	return SP_OK;
+	if (!found || (open_only && best_done)) {
+		rc = sp_seterr(err, SP_ERR_NOTFOUND, "no %soperation in %s",
+			       open_only ? "unfinished " : "", dir);
+		goto out;
+	}
+	snprintf(path, len, "%s", best->path);
+	rc = SP_OK;
+out:
+	if (d != NULL)
+		closedir(d);
+	free(best);
+	free(r);
+	return rc;
 }
 
 sp_err sp_journal_find_open(const char *dir, char *path, size_t len,

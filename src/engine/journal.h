@@ -15,19 +15,40 @@
 #define SP_JOURNAL_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "engine/migrate.h"
 
+/*
+ * Done records are written by a writer thread of the journal's own: the
+ * engine calls back with its lock held, and an fsync there would stall
+ * every worker once per window. sp_journal_done only queues; the writer
+ * writes and fsyncs everything queued at once; sp_journal_sync waits for
+ * it, and sp_journal_end syncs before the end record (protocol rule 5:
+ * every slot's record is on disk before the operation reports done).
+ */
 typedef struct sp_journal {
 	FILE *f;
 	char path[1024];
+	pthread_mutex_t mu; /* guards the fields below */
+	pthread_cond_t cv;
+	pthread_t writer;
+	int started, stop;
+	char *queue; /* JSON lines not yet written */
+	size_t qlen, qcap;
+	long long queued, synced; /* lines queued / written and fsynced */
+	sp_error werr;		  /* the writer's first error */
+	int wfailed;
 } sp_journal;
 
 /*
  * Creates DIR/<id>.journal (DIR is created if missing) and writes the
- * begin record. owners[s] is an index into nodes or -1. On success *out
- * is owned by the caller (sp_journal_close).
+ * begin record. The id is "<ms>-<pid>-<seq>-<op>": seq is one more than
+ * any journal's in DIR, taken under a lock on DIR/journal.lock, so two
+ * journals never share an id or a seq, even from two processes. owners[s] is an
+ * index into nodes or -1. On success *out is owned by the caller
+ * (sp_journal_close).
  */
 sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 			const sp_endpoint *nodes, size_t nnodes,
@@ -37,14 +58,22 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 /* Opens an existing journal for appending (resume). */
 sp_err sp_journal_reopen(const char *path, sp_journal **out, sp_error *err);
 
-/* Appends a done record for these moves and fsyncs. */
+/*
+ * Queues a done record for these moves; the writer thread writes and
+ * fsyncs it soon after, without the caller's locks. Cheap: no I/O here.
+ * Returns the writer's first error, if it had one, or SP_OK.
+ */
 sp_err sp_journal_done(sp_journal *j, const sp_move *moves, size_t n,
 		       sp_error *err);
 
-/* Appends the end record and fsyncs. */
+/* Waits until every queued record is written and fsynced; returns the
+ * writer's first error or SP_OK. */
+sp_err sp_journal_sync(sp_journal *j, sp_error *err);
+
+/* Syncs the queued records, then appends the end record and fsyncs. */
 sp_err sp_journal_end(sp_journal *j, const char *status, sp_error *err);
 
-/* Closes j; accepts NULL. */
+/* Syncs, stops the writer and closes j; accepts NULL. */
 void sp_journal_close(sp_journal *j);
 
 /* A journal read back. */
@@ -53,7 +82,9 @@ typedef struct sp_journal_rec {
 	char op[32];
 	char id[64];
 	char entry[SP_ADDR_MAX];
-	char status[16]; /* "" while the operation never ended */
+	char status[16];      /* "" while the operation never ended */
+	long long seq;	      /* order of creation in its directory; 0: old */
+	long long created_ms; /* creation time (ms since the epoch) */
 	sp_endpoint *nodes;
 	size_t nnodes;
 	sp_move *moves;
@@ -69,6 +100,8 @@ sp_err sp_journal_load(const char *path, sp_journal_rec *rec, sp_error *err);
 void sp_journal_rec_free(sp_journal_rec *rec);
 
 /*
+ * "Newest" is the highest recorded seq, then the latest recorded creation
+ * time (journals from before seq), never the file name's order.
  * Finds the newest journal in dir and, if its status is not "complete",
  * writes its path. Returns SP_ERR_NOTFOUND otherwise: an older
  * unfinished operation was superseded by the ones after it.

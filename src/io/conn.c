@@ -24,27 +24,64 @@ static struct timeval ms_to_tv(int ms)
 	return tv;
 }
 
-/* hiredis 0.14 reports a read timeout as REDIS_ERR_IO with EAGAIN. */
-static sp_err ctx_error(sp_conn *c, const char *what, sp_error *err)
+sp_err sp_errno_class(int errnum)
 {
-	redisContext *ctx = c->ctx;
-	sp_err code = SP_ERR_IO;
-
-	if (ctx->err == REDIS_ERR_IO &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS ||
-	     strstr(ctx->errstr, "temporarily unavailable") != NULL ||
-	     strstr(ctx->errstr, "timed out") != NULL))
-		code = SP_ERR_TIMEOUT;
-	else if (ctx->err == REDIS_ERR_OOM)
-		code = SP_ERR_OOM;
-	else if (ctx->err == REDIS_ERR_PROTOCOL)
-		code = SP_ERR_PROTOCOL;
-	return sp_seterr(err, code, "%s: %s: %s", c->addr, what,
-			 code == SP_ERR_TIMEOUT ? "timed out" : ctx->errstr);
+	/* SO_RCVTIMEO/SO_SNDTIMEO expire as EAGAIN (EWOULDBLOCK); hiredis
+	 * sets ETIMEDOUT itself when a connect does not finish in time. */
+	if (errnum == EAGAIN || errnum == EWOULDBLOCK || errnum == ETIMEDOUT)
+		return SP_ERR_TIMEOUT;
+	if (errnum == ENOMEM)
+		return SP_ERR_OOM;
+	return SP_ERR_IO;
 }
+
+/* The class of the error c->ctx holds, from hiredis's code and, for an
+ * I/O error, the errno saved when it happened (see io_fail). */
+static sp_err ctx_class(const sp_conn *c)
+{
+	switch (c->ctx->err) {
+	case REDIS_ERR_IO:
+		return sp_errno_class(c->sys_errno);
+	case REDIS_ERR_OOM:
+		return SP_ERR_OOM;
+	case REDIS_ERR_PROTOCOL:
+		return SP_ERR_PROTOCOL;
+	default: /* REDIS_ERR_EOF, REDIS_ERR_OTHER */
+		return SP_ERR_IO;
+	}
+}
+
+static sp_err ctx_error(const sp_conn *c, const char *what, sp_error *err)
+{
+	sp_err code = ctx_class(c);
+
+	if (code == SP_ERR_TIMEOUT)
+		return sp_seterr(err, code, "%s: %s: timed out", c->addr, what);
+	return sp_seterr(err, code, "%s: %s: %s", c->addr, what,
+			 c->ctx->errstr);
+}
+
+/*
+ * Called right after a hiredis call failed, while errno is still that of
+ * the failing system call: hiredis keeps only its text (errstr), and a
+ * later look at errno would see whatever ran since. A context stays in
+ * error once it is, so the first errno is the one that counts.
+ */
+static sp_err io_fail(sp_conn *c, const char *what, sp_error *err)
+{
+	int saved = errno;
+
+	if (c->ctx->err == REDIS_ERR_IO && c->sys_errno == 0)
+		c->sys_errno = saved;
+	return ctx_error(c, what, err);
+}
+
+static sp_err classify_target_error(const char *s);
 
 sp_err sp_classify_server_error(const char *s)
 {
+	static const char wrapped[] =
+	    "ERR Target instance replied with error: ";
 	static const struct {
 		const char *prefix;
 		sp_err code;
@@ -53,7 +90,7 @@ sp_err sp_classify_server_error(const char *s)
 	    {"TRYAGAIN", SP_ERR_TRYAGAIN}, {"CLUSTERDOWN", SP_ERR_CLUSTERDOWN},
 	    {"BUSYKEY", SP_ERR_BUSYKEY},   {"LOADING", SP_ERR_LOADING},
 	    {"NOAUTH", SP_ERR_NOAUTH},	   {"WRONGPASS", SP_ERR_NOAUTH},
-	    {"NOPERM", SP_ERR_NOAUTH},	   {"IOERR", SP_ERR_IO},
+	    {"NOPERM", SP_ERR_NOPERM},	   {"IOERR", SP_ERR_IO},
 	};
 	size_t i;
 
@@ -62,13 +99,26 @@ sp_err sp_classify_server_error(const char *s)
 	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strncmp(s, map[i].prefix, strlen(map[i].prefix)) == 0)
 			return map[i].code;
-	/* "ERR Target instance replied with error: BUSYKEY ..." from MIGRATE */
+	/* MIGRATE wraps the target's error: "ERR Target instance replied
+	 * with error: BUSYKEY ..." (or TRYAGAIN, CLUSTERDOWN, LOADING while
+	 * the target settles); the target's own prefix is what counts. */
+	if (strncmp(s, wrapped, strlen(wrapped)) == 0)
+		return classify_target_error(s + strlen(wrapped));
 	if (strstr(s, "BUSYKEY") != NULL)
 		return SP_ERR_BUSYKEY;
 	if (strncmp(s, "ERR invalid password", 20) == 0 ||
 	    strncmp(s, "ERR AUTH", 8) == 0)
 		return SP_ERR_NOAUTH;
 	return SP_ERR_SERVER;
+}
+
+/* A target's error inside MIGRATE's reply: never wrapped twice. */
+static sp_err classify_target_error(const char *s)
+{
+	sp_err code = sp_classify_server_error(s);
+
+	return code == SP_ERR_NOAUTH || code == SP_ERR_NOPERM ? SP_ERR_SERVER
+							      : code;
 }
 
 /* Takes ownership of r: hands it out, or turns an error reply into err. */
@@ -137,7 +187,7 @@ static sp_err authenticate(sp_conn *c, const sp_conn_opts *o, sp_error *err)
 	else
 		r = redisCommand(c->ctx, "AUTH %s", o->pass);
 	if (r == NULL)
-		return ctx_error(c, "AUTH", err);
+		return io_fail(c, "AUTH", err);
 	rc = take_reply(c, r, NULL, err, "AUTH");
 	if (rc != SP_OK)
 		rc = sp_seterr(err, SP_ERR_NOAUTH, "%s: authentication failed",
@@ -168,11 +218,11 @@ sp_err sp_conn_open(const char *host, int port, const sp_conn_opts *opts,
 		goto out;
 	}
 	if (c->ctx->err) {
-		rc = ctx_error(c, "connect", err);
+		rc = io_fail(c, "connect", err);
 		goto out;
 	}
 	if (redisSetTimeout(c->ctx, ms_to_tv(c->timeout_ms)) != REDIS_OK) {
-		rc = ctx_error(c, "set timeout", err);
+		rc = io_fail(c, "set timeout", err);
 		goto out;
 	}
 	if ((rc = authenticate(c, opts, err)) != SP_OK)
@@ -198,8 +248,23 @@ sp_err sp_conn_set_timeout(sp_conn *c, int timeout_ms, sp_error *err)
 {
 	c->timeout_ms = timeout_ms;
 	if (redisSetTimeout(c->ctx, ms_to_tv(timeout_ms)) != REDIS_OK)
-		return ctx_error(c, "set timeout", err);
+		return io_fail(c, "set timeout", err);
 	return SP_OK;
+}
+
+/*
+ * hiredis answers a command with the next reply on the wire: with
+ * pipelined replies still unread, that is an earlier command's reply,
+ * handed out as if it were this one's. Refuse instead of guessing.
+ */
+static sp_err unread_replies(const sp_conn *c, const char *what, sp_error *err)
+{
+	return sp_seterr(err, SP_ERR_INTERNAL,
+			 "%s: %s: %d pipelined repl%s still unread (read them "
+			 "with sp_conn_read or drop them with sp_conn_drain "
+			 "first)",
+			 c->addr, what, c->pending,
+			 c->pending == 1 ? "y is" : "ies are");
 }
 
 sp_err sp_conn_cmd(sp_conn *c, redisReply **out, sp_error *err, const char *fmt,
@@ -214,11 +279,13 @@ sp_err sp_conn_cmd(sp_conn *c, redisReply **out, sp_error *err, const char *fmt,
 	command_name(fmt, what, sizeof(what));
 	if (c->ctx->err)
 		return ctx_error(c, what, err);
+	if (c->pending > 0)
+		return unread_replies(c, what, err);
 	va_start(ap, fmt);
 	r = redisvCommand(c->ctx, fmt, ap);
 	va_end(ap);
 	if (r == NULL)
-		return ctx_error(c, what, err);
+		return io_fail(c, what, err);
 	return take_reply(c, r, out, err, what);
 }
 
@@ -233,9 +300,11 @@ sp_err sp_conn_cmdv(sp_conn *c, redisReply **out, sp_error *err, int argc,
 	argv_name(argc, argv, lens, what, sizeof(what));
 	if (c->ctx->err)
 		return ctx_error(c, what, err);
+	if (c->pending > 0)
+		return unread_replies(c, what, err);
 	r = redisCommandArgv(c->ctx, argc, argv, lens);
 	if (r == NULL)
-		return ctx_error(c, what, err);
+		return io_fail(c, what, err);
 	return take_reply(c, r, out, err, what);
 }
 
@@ -250,7 +319,7 @@ sp_err sp_conn_append(sp_conn *c, sp_error *err, const char *fmt, ...)
 	rc = redisvAppendCommand(c->ctx, fmt, ap);
 	va_end(ap);
 	if (rc != REDIS_OK)
-		return ctx_error(c, what, err);
+		return io_fail(c, what, err);
 	c->pending++;
 	return SP_OK;
 }
@@ -262,7 +331,7 @@ sp_err sp_conn_appendv(sp_conn *c, sp_error *err, int argc, const char **argv,
 
 	argv_name(argc, argv, lens, what, sizeof(what));
 	if (redisAppendCommandArgv(c->ctx, argc, argv, lens) != REDIS_OK)
-		return ctx_error(c, what, err);
+		return io_fail(c, what, err);
 	c->pending++;
 	return SP_OK;
 }
@@ -275,7 +344,7 @@ sp_err sp_conn_read(sp_conn *c, redisReply **out, sp_error *err,
 	if (out != NULL)
 		*out = NULL;
 	if (redisGetReply(c->ctx, &r) != REDIS_OK || r == NULL)
-		return ctx_error(c, what, err);
+		return io_fail(c, what, err);
 	if (c->pending > 0)
 		c->pending--;
 	return take_reply(c, r, out, err, what);
@@ -287,7 +356,7 @@ sp_err sp_conn_flush(sp_conn *c, sp_error *err)
 
 	while (!done)
 		if (redisBufferWrite(c->ctx, &done) != REDIS_OK)
-			return ctx_error(c, "write", err);
+			return io_fail(c, "write", err);
 	return SP_OK;
 }
 

@@ -31,7 +31,8 @@ typedef struct sp_conn {
 	int port;
 	char addr[SP_ADDR_MAX]; /* "host:port", "[v6]:port" for IPv6 */
 	int timeout_ms;
-	int pending; /* replies appended but not yet read */
+	int pending;   /* replies appended but not yet read */
+	int sys_errno; /* errno of the system call that broke ctx, or 0 */
 } sp_conn;
 
 /*
@@ -52,7 +53,9 @@ sp_err sp_conn_set_timeout(sp_conn *c, int timeout_ms, sp_error *err);
  * Sends one command (printf-style, hiredis %s/%b/%d) and reads its reply.
  * On SP_OK, *out (if out is not NULL) is a reply the caller frees with
  * freeReplyObject; it is never an error reply. An error reply is
- * classified and returned as an sp_err; *out is then NULL.
+ * classified and returned as an sp_err; *out is then NULL. With pipelined
+ * replies still unread on c (c->pending > 0) nothing is sent and the
+ * result is SP_ERR_INTERNAL: the reply read would be an earlier one's.
  */
 sp_err sp_conn_cmd(sp_conn *c, redisReply **out, sp_error *err, const char *fmt,
 		   ...);
@@ -82,9 +85,19 @@ sp_err sp_conn_flush(sp_conn *c, sp_error *err);
 void sp_conn_drain(sp_conn *c);
 
 /*
+ * The class of a failed system call on a node's socket, from its errno:
+ * EAGAIN/EWOULDBLOCK (a socket timeout expired) and ETIMEDOUT are
+ * SP_ERR_TIMEOUT, ENOMEM SP_ERR_OOM, anything else SP_ERR_IO. The one
+ * place where slotpilot decides what a timeout is.
+ */
+sp_err sp_errno_class(int errnum);
+
+/*
  * Sorts a server error string by its prefix: "MOVED ..." -> SP_ERR_MOVED,
  * "ASK", "TRYAGAIN", "CLUSTERDOWN", "BUSYKEY", "LOADING", "NOAUTH",
- * "WRONGPASS", "NOPERM"; anything else SP_ERR_SERVER. Never SP_OK.
+ * "WRONGPASS" -> SP_ERR_NOAUTH, "NOPERM" -> SP_ERR_NOPERM, "IOERR" ->
+ * SP_ERR_IO; MIGRATE's "ERR Target instance replied with error: X" is
+ * sorted by X. Anything else SP_ERR_SERVER. Never SP_OK.
  */
 sp_err sp_classify_server_error(const char *s);
 
