@@ -212,9 +212,9 @@ static sp_err read_batches(worker *w, sp_conn *c, const batch *b, size_t n,
 			continue;
 		}
 		fails[b[i].slot_i] = 1;
-		if (!sp_mover_retryable(r, e.msg))
+		if (!sp_mover_retryable(r))
 			rc = r;
-		else if (r == SP_ERR_TIMEOUT || strstr(e.msg, "IOERR"))
+		else if (r == SP_ERR_TIMEOUT || r == SP_ERR_IO)
 			solo[b[i].slot_i]++;
 		w->err = e;
 	}
@@ -375,7 +375,7 @@ sp_err sp_mover_drain(worker *w, wslot *ws, size_t k)
 			failed |= fails[i];
 		if (rc == SP_OK && !failed)
 			continue;
-		if ((rc != SP_OK && !sp_mover_retryable(rc, w->err.msg)) ||
+		if ((rc != SP_OK && !sp_mover_retryable(rc)) ||
 		    ++attempt > w->sh->o->max_retries) {
 			if (rc == SP_OK)
 				rc = w->err.code ? w->err.code : SP_ERR_SERVER;

@@ -85,19 +85,14 @@ void sp_mover_backoff(worker *w, int attempt)
 	sp_backoff_sleep(attempt, 50, 2000, &w->seed);
 }
 
-/* 1 for errors worth another try: the node or the target was busy. */
-int sp_mover_retryable(sp_err rc, const char *msg)
+/* 1 for errors worth another try: the node or the target was busy.
+ * MIGRATE's wrapped target errors ("ERR Target instance replied with
+ * error: CLUSTERDOWN ...") and its IOERR are sorted by io/ already. */
+int sp_mover_retryable(sp_err rc)
 {
-	if (rc == SP_ERR_TIMEOUT || rc == SP_ERR_TRYAGAIN ||
-	    rc == SP_ERR_LOADING || rc == SP_ERR_CLUSTERDOWN || rc == SP_ERR_IO)
-		return 1;
-	/* MIGRATE wraps the target's errors: "ERR Target instance replied
-	 * with error: CLUSTERDOWN ..." while the target settles. */
-	return rc == SP_ERR_SERVER && (strstr(msg, "IOERR") != NULL ||
-				       strstr(msg, "timeout") != NULL ||
-				       strstr(msg, "TRYAGAIN") != NULL ||
-				       strstr(msg, "LOADING") != NULL ||
-				       strstr(msg, "CLUSTERDOWN") != NULL);
+	return rc == SP_ERR_TIMEOUT || rc == SP_ERR_TRYAGAIN ||
+	       rc == SP_ERR_LOADING || rc == SP_ERR_CLUSTERDOWN ||
+	       rc == SP_ERR_IO;
 }
 
 /* Keeps the first failure (rc and w->err) for sp_migrate to return. */

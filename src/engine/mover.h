@@ -67,7 +67,7 @@ void sp_mover_add_stats(shared *sh, long long keys, long long bytes,
 void sp_mover_backoff(worker *w, int attempt);
 
 /* 1 for errors worth another try: the node or the target was busy. */
-int sp_mover_retryable(sp_err rc, const char *msg);
+int sp_mover_retryable(sp_err rc);
 
 /*
  * Sets *out to the worker's connection to node i, opened (or reopened

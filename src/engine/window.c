@@ -134,7 +134,7 @@ static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 		if (rc == SP_OK)
 			return SP_OK;
 		sp_conn_drain(c);
-		if (!sp_mover_retryable(rc, w->err.msg))
+		if (!sp_mover_retryable(rc))
 			break;
 	}
 #undef SENT

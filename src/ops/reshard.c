@@ -343,11 +343,17 @@ sp_err sp_run_plan(const sp_opplan *p, sp_journal **jp, const sp_run_opts *o,
 	mig.ud = &x;
 	rc = sp_migrate(p->nodes, p->nnodes, p->moves, p->nmoves, &mig, stats,
 			err);
-	sp_journal_end(*jp,
-		       rc == SP_OK		  ? "complete"
-		       : rc == SP_ERR_INTERRUPTED ? "interrupted"
-						  : "failed",
-		       &jerr);
+	/* The journal's writer runs behind the engine: its last batch's
+	 * error shows here. */
+	if (sp_journal_end(*jp,
+			   rc == SP_OK		      ? "complete"
+			   : rc == SP_ERR_INTERRUPTED ? "interrupted"
+						      : "failed",
+			   &jerr) != SP_OK &&
+	    !x.jfailed) {
+		x.jfailed = 1;
+		x.jerr = jerr;
+	}
 	if (rc == SP_OK && x.jfailed)
 		return sp_seterr(err, SP_ERR_SYSTEM,
 				 "the slots moved, but the journal could not "
