@@ -12,11 +12,12 @@
 
 enum { O_CONFIG = 1, O_LISTEN, O_DRY, O_JDIR };
 
-static const sp_optdef opts[] = {{"config", 'c', 1, O_CONFIG},
-				 {"listen", 0, 1, O_LISTEN},
-				 {"dry-run", 0, 0, O_DRY},
-				 {"journal-dir", 0, 1, O_JDIR},
-				 {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {
+    {.name = "config", .shortname = 'c', .has_arg = 1, .id = O_CONFIG},
+    {.name = "listen", .shortname = 0, .has_arg = 1, .id = O_LISTEN},
+    {.name = "dry-run", .shortname = 0, .has_arg = 0, .id = O_DRY},
+    {.name = "journal-dir", .shortname = 0, .has_arg = 1, .id = O_JDIR},
+    SP_OPT_END};
 
 typedef struct as_args {
 	const char *config, *listen, *journal_dir;
@@ -87,7 +88,7 @@ static int load_config(const as_args *a, sp_as_config *c)
 	return 0;
 }
 
-int sp_cmd_autoscale(int argc, char **argv)
+static int autoscale_main(int argc, char **argv)
 {
 	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
 	char host[SP_HOST_MAX];
@@ -138,3 +139,10 @@ done:
 	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_autoscale = {
+    .name = "autoscale",
+    .synopsis = "autoscale HOST:PORT --config FILE  ",
+    .summary = "daemon: rules, metrics, status page",
+    .raw = autoscale_main,
+};

@@ -14,12 +14,16 @@
 
 enum { O_DIR = 1, O_ON_NODES, O_DISKLESS, O_PARALLEL, O_SAVE_TIMEOUT };
 
-static const sp_optdef opts[] = {{"dir", 0, 1, O_DIR},
-				 {"on-nodes", 0, 0, O_ON_NODES},
-				 {"diskless", 0, 0, O_DISKLESS},
-				 {"parallel", 0, 1, O_PARALLEL},
-				 {"save-timeout", 0, 1, O_SAVE_TIMEOUT},
-				 {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {
+    {.name = "dir", .shortname = 0, .has_arg = 1, .id = O_DIR},
+    {.name = "on-nodes", .shortname = 0, .has_arg = 0, .id = O_ON_NODES},
+    {.name = "diskless", .shortname = 0, .has_arg = 0, .id = O_DISKLESS},
+    {.name = "parallel", .shortname = 0, .has_arg = 1, .id = O_PARALLEL},
+    {.name = "save-timeout",
+     .shortname = 0,
+     .has_arg = 1,
+     .id = O_SAVE_TIMEOUT},
+    SP_OPT_END};
 
 static int on_opt(void *ud, int id, const char *val)
 {
@@ -193,7 +197,7 @@ static int backup(const sp_cli *cli, sp_backup_opts *o, const char *entry)
 	return SP_EXIT_OK;
 }
 
-int sp_cmd_backup(int argc, char **argv)
+static int backup_main(int argc, char **argv)
 {
 	sp_backup_opts o = sp_backup_defaults();
 	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
@@ -221,3 +225,10 @@ out:
 	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_backup = {
+    .name = "backup",
+    .synopsis = "backup HOST:PORT --dir DIR  ",
+    .summary = "RDB of every primary; backup verify DIR",
+    .raw = backup_main,
+};

@@ -10,10 +10,11 @@
 
 enum { O_PORT = 1, O_ANNOUNCE, O_NTIMEOUT };
 
-static const sp_optdef opts[] = {{"port", 0, 1, O_PORT},
-				 {"announce-ip", 0, 1, O_ANNOUNCE},
-				 {"node-timeout", 0, 1, O_NTIMEOUT},
-				 {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {
+    {.name = "port", .shortname = 0, .has_arg = 1, .id = O_PORT},
+    {.name = "announce-ip", .shortname = 0, .has_arg = 1, .id = O_ANNOUNCE},
+    {.name = "node-timeout", .shortname = 0, .has_arg = 1, .id = O_NTIMEOUT},
+    SP_OPT_END};
 
 typedef struct conf_args {
 	int port;
@@ -33,7 +34,7 @@ static int on_opt(void *ud, int id, const char *val)
 	return 0;
 }
 
-int sp_cmd_conf(int argc, char **argv)
+static int conf_main(int argc, char **argv)
 {
 	conf_args a = {.port = 6379};
 	char *pos[64], buf[4096];
@@ -56,3 +57,10 @@ int sp_cmd_conf(int argc, char **argv)
 	fputs(buf, stdout);
 	return SP_EXIT_OK;
 }
+
+const sp_cmd sp_def_conf = {
+    .name = "conf",
+    .synopsis = "conf",
+    .summary = "print a node configuration template",
+    .raw = conf_main,
+};

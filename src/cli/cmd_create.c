@@ -11,7 +11,9 @@
 enum { O_REPLICAS = 1, O_WAIT };
 
 static const sp_optdef opts[] = {
-    {"replicas", 0, 1, O_REPLICAS}, {"wait", 0, 1, O_WAIT}, {NULL, 0, 0, 0}};
+    {.name = "replicas", .shortname = 0, .has_arg = 1, .id = O_REPLICAS},
+    {.name = "wait", .shortname = 0, .has_arg = 1, .id = O_WAIT},
+    SP_OPT_END};
 
 typedef struct create_args {
 	int replicas;
@@ -55,7 +57,7 @@ static void print_result_json(const sp_create_plan *p)
 	json_decref(o);
 }
 
-int sp_cmd_create(int argc, char **argv)
+static int create_main(int argc, char **argv)
 {
 	create_args a = {.replicas = 0, .wait_s = 60};
 	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
@@ -110,3 +112,10 @@ out:
 	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_create = {
+    .name = "create",
+    .synopsis = "create NODE...",
+    .summary = "bootstrap a cluster from empty nodes",
+    .raw = create_main,
+};

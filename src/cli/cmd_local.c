@@ -27,16 +27,17 @@ enum {
 	O_ONLY
 };
 
-static const sp_optdef opts[] = {{"primaries", 0, 1, O_PRIM},
-				 {"replicas", 0, 1, O_REPL},
-				 {"port", 0, 1, O_PORT},
-				 {"dir", 0, 1, O_DIR},
-				 {"node-timeout", 0, 1, O_NTIMEOUT},
-				 {"purge", 0, 0, O_PURGE},
-				 {"redis-server", 0, 1, O_SERVER},
-				 {"count", 0, 1, O_COUNT},
-				 {"only", 0, 1, O_ONLY},
-				 {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {
+    {.name = "primaries", .shortname = 0, .has_arg = 1, .id = O_PRIM},
+    {.name = "replicas", .shortname = 0, .has_arg = 1, .id = O_REPL},
+    {.name = "port", .shortname = 0, .has_arg = 1, .id = O_PORT},
+    {.name = "dir", .shortname = 0, .has_arg = 1, .id = O_DIR},
+    {.name = "node-timeout", .shortname = 0, .has_arg = 1, .id = O_NTIMEOUT},
+    {.name = "purge", .shortname = 0, .has_arg = 0, .id = O_PURGE},
+    {.name = "redis-server", .shortname = 0, .has_arg = 1, .id = O_SERVER},
+    {.name = "count", .shortname = 0, .has_arg = 1, .id = O_COUNT},
+    {.name = "only", .shortname = 0, .has_arg = 1, .id = O_ONLY},
+    SP_OPT_END};
 
 typedef struct local_args {
 	int primaries, replicas, port, purge;
@@ -298,7 +299,7 @@ static int down(const sp_cli *cli, local_args *a)
 	return rc;
 }
 
-int sp_cmd_local(int argc, char **argv)
+static int local_main(int argc, char **argv)
 {
 	local_args a = {
 	    .primaries = 3, .replicas = 1, .port = 30001, .count = 1};
@@ -335,3 +336,10 @@ out:
 	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_local = {
+    .name = "local",
+    .synopsis = "local up|down|status",
+    .summary = "a cluster of redis-server processes on this machine",
+    .raw = local_main,
+};

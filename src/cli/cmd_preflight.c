@@ -31,22 +31,23 @@ enum {
 	O_PARAMS
 };
 
-static const sp_optdef opts[] = {{"plan", 0, 1, O_PLAN},
-				 {"big-key-bytes", 0, 1, O_BIGKEY},
-				 {"hot-slot-pct", 0, 1, O_HOTPCT},
-				 {"scan-count", 0, 1, O_SCANCOUNT},
-				 {"scan-rate", 0, 1, O_SCANRATE},
-				 {"scan-sleep-ms", 0, 1, O_SCANSLEEP},
-				 {"memory-samples", 0, 1, O_SAMPLES},
-				 {"no-scan", 0, 0, O_NOSCAN},
-				 {"max-memory-pct", 0, 1, O_MEMPCT},
-				 {"plan-margin-pct", 0, 1, O_MARGIN},
-				 {"max-lag-ms", 0, 1, O_LAG},
-				 {"probes", 0, 1, O_PROBES},
-				 {"latency-avg-ms", 0, 1, O_LATAVG},
-				 {"latency-p99-ms", 0, 1, O_LATP99},
-				 {"params", 0, 1, O_PARAMS},
-				 {NULL, 0, 0, 0}};
+static const sp_optdef opts[] = {
+    {.name = "plan", .shortname = 0, .has_arg = 1, .id = O_PLAN},
+    {.name = "big-key-bytes", .shortname = 0, .has_arg = 1, .id = O_BIGKEY},
+    {.name = "hot-slot-pct", .shortname = 0, .has_arg = 1, .id = O_HOTPCT},
+    {.name = "scan-count", .shortname = 0, .has_arg = 1, .id = O_SCANCOUNT},
+    {.name = "scan-rate", .shortname = 0, .has_arg = 1, .id = O_SCANRATE},
+    {.name = "scan-sleep-ms", .shortname = 0, .has_arg = 1, .id = O_SCANSLEEP},
+    {.name = "memory-samples", .shortname = 0, .has_arg = 1, .id = O_SAMPLES},
+    {.name = "no-scan", .shortname = 0, .has_arg = 0, .id = O_NOSCAN},
+    {.name = "max-memory-pct", .shortname = 0, .has_arg = 1, .id = O_MEMPCT},
+    {.name = "plan-margin-pct", .shortname = 0, .has_arg = 1, .id = O_MARGIN},
+    {.name = "max-lag-ms", .shortname = 0, .has_arg = 1, .id = O_LAG},
+    {.name = "probes", .shortname = 0, .has_arg = 1, .id = O_PROBES},
+    {.name = "latency-avg-ms", .shortname = 0, .has_arg = 1, .id = O_LATAVG},
+    {.name = "latency-p99-ms", .shortname = 0, .has_arg = 1, .id = O_LATP99},
+    {.name = "params", .shortname = 0, .has_arg = 1, .id = O_PARAMS},
+    SP_OPT_END};
 
 typedef struct pf_args {
 	sp_preflight_opts o;
@@ -424,7 +425,7 @@ static void print_human(const char *entry, const sp_preflight_report *r,
 	       r->findings.n);
 }
 
-int sp_cmd_preflight(int argc, char **argv)
+static int preflight_main(int argc, char **argv)
 {
 	pf_args a = {.o = sp_preflight_defaults(), .params_buf = NULL};
 	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
@@ -470,3 +471,10 @@ out:
 	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_preflight = {
+    .name = "preflight",
+    .synopsis = "preflight HOST:PORT",
+    .summary = "readiness report before scaling (exit 0 ready)",
+    .raw = preflight_main,
+};

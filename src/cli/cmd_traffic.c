@@ -21,11 +21,16 @@ enum {
 };
 
 static const sp_optdef opts[] = {
-    {"connections", 'c', 1, O_CONNS}, {"read-ratio", 0, 1, O_RATIO},
-    {"keys", 0, 1, O_KEYS},	      {"value-size", 0, 1, O_VSIZE},
-    {"rate", 0, 1, O_RATE},	      {"seconds", 0, 1, O_SECS},
-    {"verify", 0, 0, O_VERIFY},	      {"prefix", 0, 1, O_PREFIX},
-    {"series", 0, 1, O_SERIES},	      {NULL, 0, 0, 0}};
+    {.name = "connections", .shortname = 'c', .has_arg = 1, .id = O_CONNS},
+    {.name = "read-ratio", .shortname = 0, .has_arg = 1, .id = O_RATIO},
+    {.name = "keys", .shortname = 0, .has_arg = 1, .id = O_KEYS},
+    {.name = "value-size", .shortname = 0, .has_arg = 1, .id = O_VSIZE},
+    {.name = "rate", .shortname = 0, .has_arg = 1, .id = O_RATE},
+    {.name = "seconds", .shortname = 0, .has_arg = 1, .id = O_SECS},
+    {.name = "verify", .shortname = 0, .has_arg = 0, .id = O_VERIFY},
+    {.name = "prefix", .shortname = 0, .has_arg = 1, .id = O_PREFIX},
+    {.name = "series", .shortname = 0, .has_arg = 1, .id = O_SERIES},
+    SP_OPT_END};
 
 static const char help[] =
     "usage: slotpilot traffic HOST:PORT [--seconds S] [--rate OPS]\n"
@@ -95,7 +100,7 @@ static int on_opt(void *ud, int id, const char *val)
 	return -1;
 }
 
-int sp_cmd_traffic(int argc, char **argv)
+static int traffic_main(int argc, char **argv)
 {
 	sp_cli cli;
 	tr_args a = {.to = sp_traffic_defaults(), .seconds = 10};
@@ -143,3 +148,10 @@ int sp_cmd_traffic(int argc, char **argv)
 	return *sp_cli_stop_flag() && rc == SP_EXIT_OK ? SP_EXIT_INTERRUPTED
 						       : rc;
 }
+
+const sp_cmd sp_def_traffic = {
+    .name = "traffic",
+    .synopsis = "traffic HOST:PORT",
+    .summary = "cluster load generator: latency, errors, lost writes",
+    .raw = traffic_main,
+};

@@ -59,72 +59,17 @@ static int parse_rate(const char *val, sp_migrate_opts *m)
 	return -1;
 }
 
-/* The --traffic-* and latency guard options. */
-static int traffic_opt(sp_move_args *a, int id, const char *val)
-{
-	int n;
-
-	if (id >= MO_TRAFFIC && id <= MO_TR_SERIES)
-		a->traffic = 1;
-	switch (id) {
-	case MO_TRAFFIC:
-		return 0;
-	case MO_TR_RATE:
-		return sp_cli_positive("--traffic-rate", val, 1e7, &a->tr.rate);
-	case MO_TR_CONNS:
-		return sp_cli_int("--traffic-connections", val, 1, 256,
-				  &a->tr.connections);
-	case MO_TR_KEYS:
-		if (sp_cli_int("--traffic-keys", val, 1, 100000000, &n) != 0)
-			return -1;
-		a->tr.keys = n;
-		return 0;
-	case MO_TR_BEFORE:
-		return sp_cli_int("--traffic-before", val, 1, 3600,
-				  &a->tr_before_s);
-	case MO_TR_AFTER:
-		return sp_cli_int("--traffic-after", val, 1, 3600,
-				  &a->tr_after_s);
-	case MO_TR_SERIES:
-		a->tr_series = val;
-		return 0;
-	case MO_MAXP99:
-		return sp_cli_positive("--max-p99-ms", val, 60000,
-				       &a->mig.max_p99_ms);
-	case MO_MAXINC:
-		return sp_cli_positive("--max-latency-increase", val, 100000,
-				       &a->mig.max_increase_pct);
-	}
-	return -1;
-}
-
 int sp_move_opt(sp_move_args *a, int id, const char *val)
 {
-	switch (id) {
-	case MO_DRY:
-		a->dry_run = 1;
-		return 0;
-	case MO_WINDOW:
-		return sp_cli_int("--window", val, 1, 1024, &a->mig.window);
-	case MO_PARALLEL:
-		return sp_cli_int("--parallel", val, 1, 64, &a->mig.parallel);
-	case MO_PIPELINE:
-		return sp_cli_int("--pipeline", val, 1, 100000,
-				  &a->mig.pipeline);
-	case MO_BATCH:
-		return sp_cli_int("--batch-keys", val, 1, 100000,
-				  &a->mig.batch_keys);
-	case MO_RATE:
-		return parse_rate(val, &a->mig);
-	case MO_JDIR:
-		a->journal_dir = val;
-		return 0;
-	case MO_WAIT:
-		return sp_cli_int("--wait", val, 0, 3600, &a->wait_s);
-	case MO_MAXKEY:
-		return sp_cli_bytes("--max-key-bytes", val, &a->max_key_bytes);
-	}
-	return traffic_opt(a, id, val);
+	return id == MO_RATE ? parse_rate(val, &a->mig) : -1;
+}
+
+void sp_print_nothing_json(const char *why)
+{
+	sp_cli_json_print(json_pack("{s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:b}",
+				    "event", "summary", "ok", 1, "slots", 0,
+				    "keys", 0, "bytes", 0, "seconds", 0,
+				    "retries", 0, why, 1));
 }
 
 void sp_move_args_init(sp_move_args *a)
