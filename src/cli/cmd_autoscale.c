@@ -10,40 +10,20 @@
 #include "autoscale/autoscale.h"
 #include "cli/cli.h"
 
-enum { O_CONFIG = 1, O_LISTEN, O_DRY, O_JDIR };
-
-static const sp_optdef opts[] = {
-    {.name = "config", .shortname = 'c', .has_arg = 1, .id = O_CONFIG},
-    {.name = "listen", .shortname = 0, .has_arg = 1, .id = O_LISTEN},
-    {.name = "dry-run", .shortname = 0, .has_arg = 0, .id = O_DRY},
-    {.name = "journal-dir", .shortname = 0, .has_arg = 1, .id = O_JDIR},
-    SP_OPT_END};
-
 typedef struct as_args {
 	const char *config, *listen, *journal_dir;
 	int dry_run;
 } as_args;
 
-static int on_opt(void *ud, int id, const char *val)
-{
-	as_args *a = ud;
-
-	switch (id) {
-	case O_CONFIG:
-		a->config = val;
-		return 0;
-	case O_LISTEN:
-		a->listen = val;
-		return 0;
-	case O_DRY:
-		a->dry_run = 1;
-		return 0;
-	case O_JDIR:
-		a->journal_dir = val;
-		return 0;
-	}
-	return -1;
-}
+static const sp_optdef opts[] = {{.name = "config",
+				  .shortname = 'c',
+				  .has_arg = 1,
+				  .kind = SP_OPT_STRING,
+				  .off = offsetof(as_args, config)},
+				 SP_OPT_S("listen", as_args, listen),
+				 SP_OPT_F("dry-run", as_args, dry_run),
+				 SP_OPT_S("journal-dir", as_args, journal_dir),
+				 SP_OPT_END};
 
 static const char help[] =
     "usage: slotpilot autoscale HOST:PORT [--config FILE] [--listen "
@@ -109,7 +89,7 @@ static int autoscale_main(int argc, char **argv)
 		rc = SP_EXIT_OK;
 		goto done;
 	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
+	if (sp_cli_parse(&cli, argc, argv, opts, NULL, &a, pos, &npos))
 		goto done;
 	if (npos != 1) {
 		sp_cli_errorf("autoscale: give the entry node HOST:PORT");

@@ -12,41 +12,13 @@
 #include "cli/cli.h"
 #include "ops/backup.h"
 
-enum { O_DIR = 1, O_ON_NODES, O_DISKLESS, O_PARALLEL, O_SAVE_TIMEOUT };
-
 static const sp_optdef opts[] = {
-    {.name = "dir", .shortname = 0, .has_arg = 1, .id = O_DIR},
-    {.name = "on-nodes", .shortname = 0, .has_arg = 0, .id = O_ON_NODES},
-    {.name = "diskless", .shortname = 0, .has_arg = 0, .id = O_DISKLESS},
-    {.name = "parallel", .shortname = 0, .has_arg = 1, .id = O_PARALLEL},
-    {.name = "save-timeout",
-     .shortname = 0,
-     .has_arg = 1,
-     .id = O_SAVE_TIMEOUT},
+    SP_OPT_S("dir", sp_backup_opts, dir),
+    SP_OPT_F("on-nodes", sp_backup_opts, on_nodes),
+    SP_OPT_F("diskless", sp_backup_opts, diskless),
+    SP_OPT_I("parallel", 1, 64, sp_backup_opts, parallel),
+    SP_OPT_I("save-timeout", 1, 86400, sp_backup_opts, save_timeout_s),
     SP_OPT_END};
-
-static int on_opt(void *ud, int id, const char *val)
-{
-	sp_backup_opts *o = ud;
-
-	switch (id) {
-	case O_DIR:
-		o->dir = val;
-		return 0;
-	case O_ON_NODES:
-		o->on_nodes = 1;
-		return 0;
-	case O_DISKLESS:
-		o->diskless = 1;
-		return 0;
-	case O_PARALLEL:
-		return sp_cli_int("--parallel", val, 1, 64, &o->parallel);
-	case O_SAVE_TIMEOUT:
-		return sp_cli_int("--save-timeout", val, 1, 86400,
-				  &o->save_timeout_s);
-	}
-	return -1;
-}
 
 static const char help[] =
     "usage: slotpilot backup HOST:PORT --dir DIR [--on-nodes] [--diskless]\n"
@@ -211,7 +183,7 @@ static int backup_main(int argc, char **argv)
 		rc = SP_EXIT_OK;
 		goto out;
 	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &o, pos, &npos))
+	if (sp_cli_parse(&cli, argc, argv, opts, NULL, &o, pos, &npos))
 		goto out;
 	if (npos == 2 && strcmp(pos[0], "verify") == 0)
 		rc = verify(&cli, pos[1]);

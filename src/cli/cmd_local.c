@@ -15,30 +15,6 @@
 
 #define DEFAULT_DIR ".slotpilot/local"
 
-enum {
-	O_PRIM = 1,
-	O_REPL,
-	O_PORT,
-	O_DIR,
-	O_NTIMEOUT,
-	O_PURGE,
-	O_SERVER,
-	O_COUNT,
-	O_ONLY
-};
-
-static const sp_optdef opts[] = {
-    {.name = "primaries", .shortname = 0, .has_arg = 1, .id = O_PRIM},
-    {.name = "replicas", .shortname = 0, .has_arg = 1, .id = O_REPL},
-    {.name = "port", .shortname = 0, .has_arg = 1, .id = O_PORT},
-    {.name = "dir", .shortname = 0, .has_arg = 1, .id = O_DIR},
-    {.name = "node-timeout", .shortname = 0, .has_arg = 1, .id = O_NTIMEOUT},
-    {.name = "purge", .shortname = 0, .has_arg = 0, .id = O_PURGE},
-    {.name = "redis-server", .shortname = 0, .has_arg = 1, .id = O_SERVER},
-    {.name = "count", .shortname = 0, .has_arg = 1, .id = O_COUNT},
-    {.name = "only", .shortname = 0, .has_arg = 1, .id = O_ONLY},
-    SP_OPT_END};
-
 typedef struct local_args {
 	int primaries, replicas, port, purge;
 	int count; /* spawn: how many nodes */
@@ -46,6 +22,24 @@ typedef struct local_args {
 	int port_set;
 	sp_local_opts lo;
 } local_args;
+
+static const sp_optdef opts[] = {
+    SP_OPT_I("primaries", 3, 100, local_args, primaries),
+    SP_OPT_I("replicas", 0, 5, local_args, replicas),
+    {.name = "port",
+     .has_arg = 1,
+     .kind = SP_OPT_INT,
+     .lo = 1,
+     .hi = 55535,
+     .off = offsetof(local_args, port),
+     .also = 1 + offsetof(local_args, port_set)},
+    SP_OPT_S("dir", local_args, lo.dir),
+    SP_OPT_I("node-timeout", 100, 600000, local_args, lo.node_timeout_ms),
+    SP_OPT_F("purge", local_args, purge),
+    SP_OPT_S("redis-server", local_args, lo.server),
+    SP_OPT_I("count", 1, 100, local_args, count),
+    SP_OPT_I("only", 1, 65535, local_args, only),
+    SP_OPT_END};
 
 static const char help[] =
     "usage: slotpilot local up [--primaries 3] [--replicas 1] [--port 30001]\n"
@@ -60,38 +54,6 @@ static const char help[] =
     "the same configuration (not joined: see add-node) on the first free\n"
     "ports above the directory's highest one (or from --port) and prints\n"
     "their addresses.\n";
-
-static int on_opt(void *ud, int id, const char *val)
-{
-	local_args *a = ud;
-
-	switch (id) {
-	case O_PRIM:
-		return sp_cli_int("--primaries", val, 3, 100, &a->primaries);
-	case O_REPL:
-		return sp_cli_int("--replicas", val, 0, 5, &a->replicas);
-	case O_PORT:
-		a->port_set = 1;
-		return sp_cli_int("--port", val, 1, 55535, &a->port);
-	case O_COUNT:
-		return sp_cli_int("--count", val, 1, 100, &a->count);
-	case O_ONLY:
-		return sp_cli_int("--only", val, 1, 65535, &a->only);
-	case O_NTIMEOUT:
-		return sp_cli_int("--node-timeout", val, 100, 600000,
-				  &a->lo.node_timeout_ms);
-	case O_DIR:
-		a->lo.dir = val;
-		return 0;
-	case O_PURGE:
-		a->purge = 1;
-		return 0;
-	case O_SERVER:
-		a->lo.server = val;
-		return 0;
-	}
-	return -1;
-}
 
 static int print_nodes(const sp_cli *cli, const char *dir, int already,
 		       const char *what)
@@ -290,8 +252,9 @@ static int down(const sp_cli *cli, local_args *a)
 			rc = sp_cli_fail(cli, &err);
 	}
 	if (cli->json)
-		printf("{\"stopped\":%zu,\"purged\":%s}\n", stopped,
-		       a->purge ? "true" : "false");
+		sp_cli_json_print(json_pack("{s:I, s:b}", "stopped",
+					    (json_int_t)stopped, "purged",
+					    a->purge));
 	else
 		printf("Stopped %zu nodes in %s%s.\n", stopped, a->lo.dir,
 		       a->purge ? " and removed their data" : "");
@@ -315,7 +278,7 @@ static int local_main(int argc, char **argv)
 		rc = SP_EXIT_OK;
 		goto out;
 	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
+	if (sp_cli_parse(&cli, argc, argv, opts, NULL, &a, pos, &npos))
 		goto out;
 	if (npos != 1) {
 		sp_cli_errorf("local: give one of up, down, status\n%s", help);

@@ -13,46 +13,33 @@
 #include "cli/cli.h"
 #include "ops/preflight.h"
 
-enum {
-	O_PLAN = 1,
-	O_BIGKEY,
-	O_HOTPCT,
-	O_SCANCOUNT,
-	O_SCANRATE,
-	O_SCANSLEEP,
-	O_SAMPLES,
-	O_NOSCAN,
-	O_MEMPCT,
-	O_MARGIN,
-	O_LAG,
-	O_PROBES,
-	O_LATAVG,
-	O_LATP99,
-	O_PARAMS
-};
-
-static const sp_optdef opts[] = {
-    {.name = "plan", .shortname = 0, .has_arg = 1, .id = O_PLAN},
-    {.name = "big-key-bytes", .shortname = 0, .has_arg = 1, .id = O_BIGKEY},
-    {.name = "hot-slot-pct", .shortname = 0, .has_arg = 1, .id = O_HOTPCT},
-    {.name = "scan-count", .shortname = 0, .has_arg = 1, .id = O_SCANCOUNT},
-    {.name = "scan-rate", .shortname = 0, .has_arg = 1, .id = O_SCANRATE},
-    {.name = "scan-sleep-ms", .shortname = 0, .has_arg = 1, .id = O_SCANSLEEP},
-    {.name = "memory-samples", .shortname = 0, .has_arg = 1, .id = O_SAMPLES},
-    {.name = "no-scan", .shortname = 0, .has_arg = 0, .id = O_NOSCAN},
-    {.name = "max-memory-pct", .shortname = 0, .has_arg = 1, .id = O_MEMPCT},
-    {.name = "plan-margin-pct", .shortname = 0, .has_arg = 1, .id = O_MARGIN},
-    {.name = "max-lag-ms", .shortname = 0, .has_arg = 1, .id = O_LAG},
-    {.name = "probes", .shortname = 0, .has_arg = 1, .id = O_PROBES},
-    {.name = "latency-avg-ms", .shortname = 0, .has_arg = 1, .id = O_LATAVG},
-    {.name = "latency-p99-ms", .shortname = 0, .has_arg = 1, .id = O_LATP99},
-    {.name = "params", .shortname = 0, .has_arg = 1, .id = O_PARAMS},
-    SP_OPT_END};
+enum { O_NOSCAN = 1, O_LAG, O_PARAMS };
 
 typedef struct pf_args {
 	sp_preflight_opts o;
 	char *params_buf; /* owned copy of --params, split in place */
 } pf_args;
+
+#define PF_NUM(n, l, h, f) SP_OPT_TYPED(n, SP_OPT_NUM, 1, l, h, pf_args, o.f)
+
+static const sp_optdef opts[] = {
+    SP_OPT_S("plan", pf_args, o.plan_path),
+    SP_OPT_TYPED("big-key-bytes", SP_OPT_BYTES, 1, 0, 0, pf_args,
+		 o.scan_o.limit),
+    PF_NUM("hot-slot-pct", 0, 100, hot_slot_pct),
+    SP_OPT_I("scan-count", 1, 100000, pf_args, o.scan_o.count),
+    SP_OPT_I("scan-rate", 0, 100000000, pf_args, o.scan_o.rate),
+    SP_OPT_I("scan-sleep-ms", 0, 60000, pf_args, o.scan_o.sleep_ms),
+    SP_OPT_I("memory-samples", 0, 100000, pf_args, o.scan_o.samples),
+    {.name = "no-scan", .id = O_NOSCAN},
+    PF_NUM("max-memory-pct", 1, 100, max_mem_pct),
+    PF_NUM("plan-margin-pct", 0, 1000, plan_margin_pct),
+    {.name = "max-lag-ms", .has_arg = 1, .id = O_LAG},
+    SP_OPT_I("probes", 1, SP_PF_MAX_PROBES, pf_args, o.probes),
+    PF_NUM("latency-avg-ms", 0, 1e6, lat_avg_ms),
+    PF_NUM("latency-p99-ms", 0, 1e6, lat_p99_ms),
+    {.name = "params", .has_arg = 1, .id = O_PARAMS},
+    SP_OPT_END};
 
 static int set_params(pf_args *a, const char *val)
 {
@@ -74,65 +61,24 @@ static int set_params(pf_args *a, const char *val)
 	return 0;
 }
 
-static int on_scan_opt(sp_scan_opts *s, int id, const char *val)
-{
-	switch (id) {
-	case O_BIGKEY:
-		return sp_cli_bytes("--big-key-bytes", val, &s->limit);
-	case O_SCANCOUNT:
-		return sp_cli_int("--scan-count", val, 1, 100000, &s->count);
-	case O_SCANRATE:
-		return sp_cli_int("--scan-rate", val, 0, 100000000, &s->rate);
-	case O_SCANSLEEP:
-		return sp_cli_int("--scan-sleep-ms", val, 0, 60000,
-				  &s->sleep_ms);
-	case O_SAMPLES:
-		return sp_cli_int("--memory-samples", val, 0, 100000,
-				  &s->samples);
-	}
-	return -1;
-}
-
 static int on_opt(void *ud, int id, const char *val)
 {
 	pf_args *a = ud;
-	sp_preflight_opts *o = &a->o;
 	double lag;
 
 	switch (id) {
-	case O_PLAN:
-		o->plan_path = val;
-		return 0;
 	case O_NOSCAN:
-		o->scan = 0;
+		a->o.scan = 0;
 		return 0;
-	case O_HOTPCT:
-		return sp_cli_num("--hot-slot-pct", val, 0, 100,
-				  &o->hot_slot_pct);
-	case O_MEMPCT:
-		return sp_cli_num("--max-memory-pct", val, 1, 100,
-				  &o->max_mem_pct);
-	case O_MARGIN:
-		return sp_cli_num("--plan-margin-pct", val, 0, 1000,
-				  &o->plan_margin_pct);
 	case O_LAG:
 		if (sp_cli_num("--max-lag-ms", val, 0, 3600000, &lag) != 0)
 			return -1;
-		o->max_lag_ms = (int)lag;
+		a->o.max_lag_ms = (int)lag;
 		return 0;
-	case O_PROBES:
-		return sp_cli_int("--probes", val, 1, SP_PF_MAX_PROBES,
-				  &o->probes);
-	case O_LATAVG:
-		return sp_cli_num("--latency-avg-ms", val, 0, 1e6,
-				  &o->lat_avg_ms);
-	case O_LATP99:
-		return sp_cli_num("--latency-p99-ms", val, 0, 1e6,
-				  &o->lat_p99_ms);
 	case O_PARAMS:
 		return set_params(a, val);
 	}
-	return on_scan_opt(&o->scan_o, id, val);
+	return -1;
 }
 
 static const char help[] =

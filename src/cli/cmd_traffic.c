@@ -8,28 +8,31 @@
 #include "base/clock.h"
 #include "cli/traffic_run.h"
 
-enum {
-	O_CONNS = 1,
-	O_RATIO,
-	O_KEYS,
-	O_VSIZE,
-	O_RATE,
-	O_SECS,
-	O_VERIFY,
-	O_PREFIX,
-	O_SERIES
-};
+enum { O_PREFIX = 1 };
+
+typedef struct tr_args {
+	sp_traffic_opts to;
+	double seconds;
+	int verify;
+	const char *series;
+} tr_args;
 
 static const sp_optdef opts[] = {
-    {.name = "connections", .shortname = 'c', .has_arg = 1, .id = O_CONNS},
-    {.name = "read-ratio", .shortname = 0, .has_arg = 1, .id = O_RATIO},
-    {.name = "keys", .shortname = 0, .has_arg = 1, .id = O_KEYS},
-    {.name = "value-size", .shortname = 0, .has_arg = 1, .id = O_VSIZE},
-    {.name = "rate", .shortname = 0, .has_arg = 1, .id = O_RATE},
-    {.name = "seconds", .shortname = 0, .has_arg = 1, .id = O_SECS},
-    {.name = "verify", .shortname = 0, .has_arg = 0, .id = O_VERIFY},
-    {.name = "prefix", .shortname = 0, .has_arg = 1, .id = O_PREFIX},
-    {.name = "series", .shortname = 0, .has_arg = 1, .id = O_SERIES},
+    {.name = "connections",
+     .shortname = 'c',
+     .has_arg = 1,
+     .kind = SP_OPT_INT,
+     .lo = 1,
+     .hi = 256,
+     .off = offsetof(tr_args, to.connections)},
+    SP_OPT_TYPED("read-ratio", SP_OPT_NUM, 1, 0, 1, tr_args, to.read_ratio),
+    SP_OPT_TYPED("keys", SP_OPT_LONG, 1, 1, 100000000, tr_args, to.keys),
+    SP_OPT_I("value-size", 16, 1 << 20, tr_args, to.value_size),
+    SP_OPT_TYPED("rate", SP_OPT_NUM, 1, 0, 1e7, tr_args, to.rate),
+    SP_OPT_TYPED("seconds", SP_OPT_POSITIVE, 1, 0, 86400, tr_args, seconds),
+    SP_OPT_F("verify", tr_args, verify),
+    {.name = "prefix", .has_arg = 1, .id = O_PREFIX},
+    SP_OPT_S("series", tr_args, series),
     SP_OPT_END};
 
 static const char help[] =
@@ -48,43 +51,11 @@ static const char help[] =
     "Exit: 0 no error seen, 1 errors or lost/stale data, 2 usage, 3 "
     "unreachable,\n5 interrupted.\n";
 
-typedef struct tr_args {
-	sp_traffic_opts to;
-	double seconds;
-	int verify;
-	const char *series;
-} tr_args;
-
 static int on_opt(void *ud, int id, const char *val)
 {
 	tr_args *a = ud;
-	double d;
-	int n;
 
 	switch (id) {
-	case O_CONNS:
-		return sp_cli_int("--connections", val, 1, 256,
-				  &a->to.connections);
-	case O_RATIO:
-		return sp_cli_num("--read-ratio", val, 0, 1, &a->to.read_ratio);
-	case O_KEYS:
-		if (sp_cli_int("--keys", val, 1, 100000000, &n) != 0)
-			return -1;
-		a->to.keys = n;
-		return 0;
-	case O_VSIZE:
-		return sp_cli_int("--value-size", val, 16, 1 << 20,
-				  &a->to.value_size);
-	case O_RATE:
-		return sp_cli_num("--rate", val, 0, 1e7, &a->to.rate);
-	case O_SECS:
-		if (sp_cli_positive("--seconds", val, 86400, &d) != 0)
-			return -1;
-		a->seconds = d;
-		return 0;
-	case O_VERIFY:
-		a->verify = 1;
-		return 0;
 	case O_PREFIX:
 		if (strlen(val) == 0 || strlen(val) >= sizeof(a->to.prefix)) {
 			sp_cli_errorf("--prefix: must be 1..%zu bytes",
@@ -92,9 +63,6 @@ static int on_opt(void *ud, int id, const char *val)
 			return -1;
 		}
 		snprintf(a->to.prefix, sizeof(a->to.prefix), "%s", val);
-		return 0;
-	case O_SERIES:
-		a->series = val;
 		return 0;
 	}
 	return -1;
