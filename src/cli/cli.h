@@ -139,6 +139,10 @@ extern const sp_cmd *const sp_cmds[];
  */
 int sp_cli_main(const sp_cmd *d, int argc, char **argv);
 
+/* A JSON real rounded to decimals places, as printf's %.Nf would show it
+ * (sp_cli_json_print prints it without trailing noise); new reference. */
+json_t *sp_json_fixed(double v, int decimals);
+
 /* Prints o compactly (ASCII-escaped) and a newline; takes o's reference. */
 void sp_cli_json_print(json_t *o);
 

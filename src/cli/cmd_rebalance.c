@@ -268,10 +268,10 @@ static int plan(const sp_cli *cli, rb_args *a, const char *entry,
 		    bytes += st->bytes[p.moves[i].slot];
 	if (cli->json) {
 		sp_cli_json_print(json_pack(
-		    "{s:s, s:I, s:I, s:I, s:f}", "plan", a->out, "slots",
+		    "{s:s, s:I, s:I, s:I, s:o}", "plan", a->out, "slots",
 		    (json_int_t)p.nmoves, "keys", (json_int_t)keys, "bytes",
 		    (json_int_t)bytes, "seconds",
-		    round(sp_plan_estimate_s(keys, p.nmoves) * 10) / 10));
+		    sp_json_fixed(sp_plan_estimate_s(keys, p.nmoves), 1)));
 		goto out;
 	}
 	printf("Plan written to %s: %zu slots, about %lld keys and %.1f MB, "

@@ -310,10 +310,23 @@ int sp_cli_ask(const sp_cli *cli, const char *question)
 	return ok > 0 ? SP_EXIT_OK : ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
 }
 
+json_t *sp_json_fixed(double v, int decimals)
+{
+	char buf[64];
+
+	/* Through the decimal text, so the value is the one %.Nf shows. */
+	if (!isfinite(v))
+		return json_null();
+	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+	return json_real(strtod(buf, NULL));
+}
+
 void sp_cli_json_print(json_t *o)
 {
 	if (o != NULL)
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_dumpf(o, stdout,
+			   JSON_COMPACT | JSON_ENSURE_ASCII |
+			       JSON_REAL_PRECISION(15));
 	putchar('\n');
 	json_decref(o);
 }

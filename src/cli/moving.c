@@ -176,9 +176,11 @@ static void pair_text(const sp_opplan *p, size_t a, size_t b, int n,
 static void pair_json(const sp_opplan *p, size_t a, size_t b, int n,
 		      const char *ranges, void *ud)
 {
-	printf("{\"event\":\"move\",\"from\":\"%s\",\"to\":\"%s\","
-	       "\"slots\":%d,\"ranges\":\"%s\"}\n",
-	       p->nodes[a].addr, p->nodes[b].addr, n, ranges);
+	(void)ud;
+	sp_cli_json_print(json_pack("{s:s, s:s, s:s, s:i, s:s}", "event",
+				    "move", "from", p->nodes[a].addr, "to",
+				    p->nodes[b].addr, "slots", n, "ranges",
+				    ranges));
 }
 
 /* The moves grouped by (source, target) with their ranges. */
@@ -192,7 +194,8 @@ void sp_print_moves(const sp_opplan *p, FILE *f)
 void sp_print_moves_json(const sp_opplan *p)
 {
 	for_each_pair(p, pair_json, NULL);
-	printf("{\"event\":\"dry_run\",\"slots\":%zu}\n", p->nmoves);
+	sp_cli_json_print(json_pack("{s:s, s:I}", "event", "dry_run", "slots",
+				    (json_int_t)p->nmoves));
 }
 
 /* Runs p (journaled) with progress; returns the exit code. */
@@ -259,9 +262,10 @@ sp_err sp_drop_big_keys(const sp_cli *cli, sp_opplan *p, long long limit,
 		const sp_big_key *b = &big.items[i];
 		skip[b->slot] = 1;
 		if (cli->json)
-			printf("{\"event\":\"big_key\",\"slot\":%d,"
-			       "\"node\":\"%s\",\"bytes\":%lld}\n",
-			       b->slot, p->nodes[b->node].addr, b->bytes);
+			sp_cli_json_print(json_pack(
+			    "{s:s, s:i, s:s, s:I}", "event", "big_key", "slot",
+			    b->slot, "node", p->nodes[b->node].addr, "bytes",
+			    (json_int_t)b->bytes));
 		else
 			fprintf(stderr,
 				"slotpilot: key \"%.*s\"%s in slot %d on %s "
