@@ -68,55 +68,33 @@ static int load_config(const as_args *a, sp_as_config *c)
 	return 0;
 }
 
-static int autoscale_main(int argc, char **argv)
+static int run(sp_cli_ctx *x, void *args)
 {
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
 	sp_as_config *cfg = malloc(sizeof(*cfg));
-	sp_cli cli = {0};
-	sp_error err = {0};
-	as_args a = {0};
 	sp_log log = {stderr, 0};
 	sp_as_run run = {0};
-	int npos = 0, port, rc = SP_EXIT_USAGE;
+	int rc = SP_EXIT_USAGE;
 
-	if (pos == NULL || cfg == NULL) {
-		rc = SP_EXIT_INTERNAL;
+	if (cfg == NULL)
+		return SP_EXIT_INTERNAL;
+	if (load_config(args, cfg) != 0)
 		goto done;
-	}
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
-		goto done;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, NULL, &a, pos, &npos))
-		goto done;
-	if (npos != 1) {
-		sp_cli_errorf("autoscale: give the entry node HOST:PORT");
-		goto done;
-	}
-	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto done;
-	}
-	if (load_config(&a, cfg) != 0)
-		goto done;
-	log.json = cli.json;
-	run = (sp_as_run){.host = host,
-			  .port = port,
-			  .conn = &cli.conn,
+	log.json = x->cli.json;
+	run = (sp_as_run){.host = x->host,
+			  .port = x->port,
+			  .conn = &x->cli.conn,
 			  .cfg = cfg,
 			  .stop = sp_cli_stop_flag(),
 			  .events = stdout,
 			  .log = &log};
 	sp_cli_trap_signals();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = sp_autoscale(&run, &err) == SP_OK ? SP_EXIT_OK
-					       : sp_cli_fail(&cli, &err);
+	rc = sp_autoscale(&run, &x->err) == SP_OK
+		 ? SP_EXIT_OK
+		 : sp_cli_fail(&x->cli, &x->err);
 	curl_global_cleanup();
 done:
 	free(cfg);
-	free(pos);
 	return rc;
 }
 
@@ -124,5 +102,12 @@ const sp_cmd sp_def_autoscale = {
     .name = "autoscale",
     .synopsis = "autoscale HOST:PORT --config FILE  ",
     .summary = "daemon: rules, metrics, status page",
-    .raw = autoscale_main,
+    .help = help,
+    .opts = opts,
+    .min_pos = 1,
+    .max_pos = 1,
+    .entry = 1,
+    .pos_err = "autoscale: give the entry node HOST:PORT",
+    .args_size = sizeof(as_args),
+    .run = run,
 };

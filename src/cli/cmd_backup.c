@@ -169,38 +169,30 @@ static int backup(const sp_cli *cli, sp_backup_opts *o, const char *entry)
 	return SP_EXIT_OK;
 }
 
-static int backup_main(int argc, char **argv)
+static void init(void *args)
 {
-	sp_backup_opts o = sp_backup_defaults();
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	sp_cli cli = {0};
-	int npos = 0, rc = SP_EXIT_USAGE;
+	*(sp_backup_opts *)args = sp_backup_defaults();
+}
 
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
-		goto out;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, NULL, &o, pos, &npos))
-		goto out;
-	if (npos == 2 && strcmp(pos[0], "verify") == 0)
-		rc = verify(&cli, pos[1]);
-	else if (npos == 1 && strcmp(pos[0], "verify") != 0)
-		rc = backup(&cli, &o, pos[0]);
-	else
-		sp_cli_errorf("backup: give HOST:PORT --dir DIR, or verify "
-			      "DIR\n%s",
-			      help);
-out:
-	free(pos);
-	return rc;
+/* `backup HOST:PORT --dir DIR` or `backup verify DIR`. */
+static int run(sp_cli_ctx *x, void *args)
+{
+	if (x->npos == 2 && strcmp(x->pos[0], "verify") == 0)
+		return verify(&x->cli, x->pos[1]);
+	if (x->npos == 1 && strcmp(x->pos[0], "verify") != 0)
+		return backup(&x->cli, args, x->pos[0]);
+	sp_cli_errorf("backup: give HOST:PORT --dir DIR, or verify DIR\n%s",
+		      help);
+	return SP_EXIT_USAGE;
 }
 
 const sp_cmd sp_def_backup = {
     .name = "backup",
     .synopsis = "backup HOST:PORT --dir DIR  ",
     .summary = "RDB of every primary; backup verify DIR",
-    .raw = backup_main,
+    .help = help,
+    .opts = opts,
+    .args_size = sizeof(sp_backup_opts),
+    .init = init,
+    .run = run,
 };

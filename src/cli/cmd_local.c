@@ -262,47 +262,46 @@ static int down(const sp_cli *cli, local_args *a)
 	return rc;
 }
 
-static int local_main(int argc, char **argv)
+static void init(void *args)
 {
-	local_args a = {
-	    .primaries = 3, .replicas = 1, .port = 30001, .count = 1};
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	sp_cli cli = {0};
-	int npos = 0, rc = SP_EXIT_USAGE;
+	local_args *a = args;
 
-	a.lo = sp_local_defaults(DEFAULT_DIR);
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
-		goto out;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, NULL, &a, pos, &npos))
-		goto out;
-	if (npos != 1) {
-		sp_cli_errorf("local: give one of up, down, status\n%s", help);
-		goto out;
-	}
-	if (strcmp(pos[0], "up") == 0)
-		rc = up(&cli, &a);
-	else if (strcmp(pos[0], "down") == 0)
-		rc = down(&cli, &a);
-	else if (strcmp(pos[0], "spawn") == 0)
-		rc = spawn(&cli, &a);
-	else if (strcmp(pos[0], "status") == 0)
-		rc = print_nodes(&cli, a.lo.dir, 0, NULL);
-	else
-		sp_cli_errorf("local: unknown subcommand \"%s\"\n%s", pos[0],
-			      help);
-out:
-	free(pos);
-	return rc;
+	a->primaries = 3;
+	a->replicas = 1;
+	a->port = 30001;
+	a->count = 1;
+	a->lo = sp_local_defaults(DEFAULT_DIR);
+}
+
+/* The subcommand: up, down, spawn or status. */
+static int run(sp_cli_ctx *x, void *args)
+{
+	local_args *a = args;
+	const char *sub = x->pos[0];
+
+	if (strcmp(sub, "up") == 0)
+		return up(&x->cli, a);
+	if (strcmp(sub, "down") == 0)
+		return down(&x->cli, a);
+	if (strcmp(sub, "spawn") == 0)
+		return spawn(&x->cli, a);
+	if (strcmp(sub, "status") == 0)
+		return print_nodes(&x->cli, a->lo.dir, 0, NULL);
+	sp_cli_errorf("local: unknown subcommand \"%s\"\n%s", sub, help);
+	return SP_EXIT_USAGE;
 }
 
 const sp_cmd sp_def_local = {
     .name = "local",
     .synopsis = "local up|down|status",
     .summary = "a cluster of redis-server processes on this machine",
-    .raw = local_main,
+    .help = help,
+    .opts = opts,
+    .min_pos = 1,
+    .max_pos = 1,
+    .pos_err = "local: give one of up, down, status",
+    .pos_help = 1,
+    .args_size = sizeof(local_args),
+    .init = init,
+    .run = run,
 };

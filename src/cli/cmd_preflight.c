@@ -371,50 +371,36 @@ static void print_human(const char *entry, const sp_preflight_report *r,
 	       r->findings.n);
 }
 
-static int preflight_main(int argc, char **argv)
+static void init(void *args)
 {
-	pf_args a = {.o = sp_preflight_defaults(), .params_buf = NULL};
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
-	sp_preflight_report r = {0};
-	sp_cli cli = {0};
-	sp_error err = {0};
-	sp_log log;
-	int npos = 0, port, rc = SP_EXIT_USAGE;
+	((pf_args *)args)->o = sp_preflight_defaults();
+}
 
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
+static void fini(void *args)
+{
+	free(((pf_args *)args)->params_buf);
+}
+
+static int run(sp_cli_ctx *x, void *args)
+{
+	pf_args *a = args;
+	sp_preflight_report r = {0};
+	sp_log log = sp_cli_log(&x->cli);
+	int rc;
+
+	a->o.conn = &x->cli.conn;
+	a->o.log = &log;
+	if (sp_preflight_run(x->host, x->port, &a->o, &r, &x->err) != SP_OK) {
+		rc = sp_cli_fail(&x->cli, &x->err);
 		goto out;
 	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
-		goto out;
-	if (npos != 1) {
-		sp_cli_errorf("preflight: give one HOST:PORT\n%s", help);
-		goto out;
-	}
-	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto out;
-	}
-	log = sp_cli_log(&cli);
-	a.o.conn = &cli.conn;
-	a.o.log = &log;
-	if (sp_preflight_run(host, port, &a.o, &r, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto out;
-	}
-	if (cli.json)
-		print_json(pos[0], &r, &a.o);
+	if (x->cli.json)
+		print_json(x->pos[0], &r, &a->o);
 	else
-		print_human(pos[0], &r, &a.o);
+		print_human(x->pos[0], &r, &a->o);
 	rc = r.findings.n == 0 ? SP_EXIT_OK : SP_EXIT_FAILED;
 out:
 	sp_preflight_report_free(&r);
-	free(a.params_buf);
-	free(pos);
 	return rc;
 }
 
@@ -422,5 +408,16 @@ const sp_cmd sp_def_preflight = {
     .name = "preflight",
     .synopsis = "preflight HOST:PORT",
     .summary = "readiness report before scaling (exit 0 ready)",
-    .raw = preflight_main,
+    .help = help,
+    .opts = opts,
+    .hook = on_opt,
+    .min_pos = 1,
+    .max_pos = 1,
+    .entry = 1,
+    .pos_err = "preflight: give one HOST:PORT",
+    .pos_help = 1,
+    .args_size = sizeof(pf_args),
+    .init = init,
+    .run = run,
+    .fini = fini,
 };
