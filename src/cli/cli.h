@@ -41,8 +41,16 @@ typedef enum sp_optkind {
 	SP_OPT_LONG,	   /* long, whole number in [lo, hi] */
 	SP_OPT_NUM,	   /* double in [lo, hi] (sp_cli_num) */
 	SP_OPT_POSITIVE,   /* double above 0, at most hi (sp_cli_positive) */
-	SP_OPT_BYTES	   /* long long size (sp_cli_bytes) */
+	SP_OPT_BYTES,	   /* long long size (sp_cli_bytes) */
+	SP_OPT_CHOICE,	   /* int (or enum): the value of one of choices */
+	SP_OPT_PARSE	   /* parse(val, field): a value with its own syntax */
 } sp_optkind;
+
+/* One word an SP_OPT_CHOICE option accepts; lists end with a NULL name. */
+typedef struct sp_choice {
+	const char *name;
+	int value;
+} sp_choice;
 
 /*
  * One command-specific option. Typed options are filled by the parser at
@@ -56,7 +64,10 @@ typedef struct sp_optdef {
 	sp_optkind kind;
 	double lo, hi;
 	size_t off;
-	size_t also; /* 1 + offset of an int also set to 1, or 0 */
+	size_t also;		  /* 1 + offset of an int also set to 1, or 0 */
+	const sp_choice *choices; /* for SP_OPT_CHOICE */
+	/* For SP_OPT_PARSE: 0, or -1 after printing why. */
+	int (*parse)(const char *val, void *field);
 } sp_optdef;
 
 #define SP_OPT_TYPED(n, k, arg, l, h, type, field)                             \
@@ -70,9 +81,14 @@ typedef struct sp_optdef {
 	SP_OPT_TYPED(n, SP_OPT_STRING, 1, 0, 0, type, field)
 #define SP_OPT_F(n, type, field)                                               \
 	SP_OPT_TYPED(n, SP_OPT_FLAG, 0, 0, 0, type, field)
+#define SP_OPT_CHOICES(n, list, type, field)                                   \
+	{                                                                      \
+		.name = (n), .has_arg = 1, .kind = SP_OPT_CHOICE,              \
+		.off = offsetof(type, field), .choices = (list)                \
+	}
 #define SP_OPT_END                                                             \
 	{                                                                      \
-		NULL, 0, 0, 0, SP_OPT_CUSTOM, 0, 0, 0, 0                       \
+		.name = NULL                                                   \
 	}
 
 /* Called for each custom option; returns 0, or -1 on bad value

@@ -8,8 +8,6 @@
 #include "ops/scale.h"
 #include "provision/local.h"
 
-enum { O_RETIRE = 1, O_DEPROV };
-
 typedef struct nodes_args {
 	sp_add_opts add;
 	sp_remove_opts rm;
@@ -18,6 +16,11 @@ typedef struct nodes_args {
 	int deprovision; /* 1: run the provisioner's deprovision step */
 	sp_provisioner prov;
 } nodes_args;
+
+static const sp_choice retire_kinds[] = {{"reset", SP_RETIRE_RESET},
+					 {"shutdown", SP_RETIRE_SHUTDOWN},
+					 {"none", SP_RETIRE_NONE},
+					 {NULL, 0}};
 
 static const sp_optdef opts[] = {
     SP_OPT_F("replica", nodes_args, add.replica),
@@ -30,46 +33,17 @@ static const sp_optdef opts[] = {
     SP_OPT_F("with-replicas", nodes_args, rm.with_replicas),
     SP_OPT_F("failover-first", nodes_args, rm.failover_first),
     SP_OPT_F("force", nodes_args, rm.force),
-    {.name = "retire", .has_arg = 1, .id = O_RETIRE},
-    {.name = "deprovision", .has_arg = 1, .id = O_DEPROV},
+    SP_OPT_CHOICES("retire", retire_kinds, nodes_args, rm.retire),
+    {.name = "deprovision",
+     .has_arg = 1,
+     .kind = SP_OPT_CHOICE,
+     .off = offsetof(nodes_args, prov.kind),
+     .also = 1 + offsetof(nodes_args, deprovision),
+     .choices = sp_prov_kinds},
     SP_OPT_S("deprovision-cmd", nodes_args, prov.deprovision),
     SP_OPT_S("dir", nodes_args, prov.dir),
     SP_MOVE_OPTDEFS(nodes_args, m),
     SP_OPT_END};
-
-static int on_opt(void *ud, int id, const char *val)
-{
-	nodes_args *a = ud;
-
-	switch (id) {
-	case O_DEPROV:
-		a->deprovision = 1;
-		if (strcmp(val, "exec") == 0)
-			a->prov.kind = SP_PROV_EXEC;
-		else if (strcmp(val, "local") != 0) {
-			sp_cli_errorf("--deprovision: \"%s\" is not local or "
-				      "exec",
-				      val);
-			return -1;
-		}
-		return 0;
-	case O_RETIRE:
-		if (strcmp(val, "reset") == 0)
-			a->rm.retire = SP_RETIRE_RESET;
-		else if (strcmp(val, "shutdown") == 0)
-			a->rm.retire = SP_RETIRE_SHUTDOWN;
-		else if (strcmp(val, "none") == 0)
-			a->rm.retire = SP_RETIRE_NONE;
-		else {
-			sp_cli_errorf("--retire: \"%s\" is not reset, shutdown "
-				      "or none",
-				      val);
-			return -1;
-		}
-		return 0;
-	}
-	return sp_move_opt(&a->m, id, val);
-}
 
 static const char help[] =
     "usage: slotpilot add-node HOST:PORT NEW_HOST:NEW_PORT [--replica |\n"
@@ -186,10 +160,9 @@ static int run_failover(sp_cli_ctx *x, void *args)
 #define NODES_CMD(n, syn, sum, fn)                                             \
 	{                                                                      \
 		.name = n, .synopsis = syn, .summary = sum, .help = help,      \
-		.opts = opts, .hook = on_opt, .min_pos = 2, .max_pos = 2,      \
-		.entry = 1, .pos_err = n ": give HOST:PORT and a node",        \
-		.pos_help = 1, .args_size = sizeof(nodes_args), .init = init,  \
-		.run = fn                                                      \
+		.opts = opts, .min_pos = 2, .max_pos = 2, .entry = 1,          \
+		.pos_err = n ": give HOST:PORT and a node", .pos_help = 1,     \
+		.args_size = sizeof(nodes_args), .init = init, .run = fn       \
 	}
 
 const sp_cmd sp_def_add_node =

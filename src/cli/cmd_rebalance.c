@@ -11,7 +11,7 @@
 #include "cluster/gather.h"
 #include "ops/rebalance.h"
 
-enum { O_WEIGHT = 1, O_THRESHOLD, O_BY };
+enum { O_WEIGHT = 1, O_THRESHOLD };
 
 #define MAX_WEIGHTS 256
 
@@ -26,11 +26,16 @@ typedef struct rb_args {
 	int limit;
 } rb_args;
 
+static const sp_choice by_kinds[] = {{"slots", SP_BY_SLOTS},
+				     {"keys", SP_BY_KEYS},
+				     {"memory", SP_BY_MEMORY},
+				     {NULL, 0}};
+
 static const sp_optdef opts[] = {
     {.name = "weight", .has_arg = 1, .id = O_WEIGHT},
     {.name = "threshold", .has_arg = 1, .id = O_THRESHOLD},
     SP_OPT_F("use-empty-masters", rb_args, req.use_empty_masters),
-    {.name = "by", .has_arg = 1, .id = O_BY},
+    SP_OPT_CHOICES("by", by_kinds, rb_args, req.by),
     {.name = "out",
      .shortname = 'o',
      .has_arg = 1,
@@ -82,22 +87,8 @@ static int on_opt(void *ud, int id, const char *val)
 			return -1;
 		a->req.threshold_pct = pct;
 		return 0;
-	case O_BY:
-		if (strcmp(val, "slots") == 0)
-			a->req.by = SP_BY_SLOTS;
-		else if (strcmp(val, "keys") == 0)
-			a->req.by = SP_BY_KEYS;
-		else if (strcmp(val, "memory") == 0)
-			a->req.by = SP_BY_MEMORY;
-		else {
-			sp_cli_errorf("--by: \"%s\" is not slots, keys or "
-				      "memory",
-				      val);
-			return -1;
-		}
-		return 0;
 	}
-	return sp_move_opt(&a->m, id, val);
+	return -1;
 }
 
 static void init_args(void *args)

@@ -29,11 +29,6 @@ static const sp_optdef opts[] = {
     SP_MOVE_OPTDEFS(move_args, m),
     SP_OPT_END};
 
-static int on_opt(void *ud, int id, const char *val)
-{
-	return sp_move_opt(&((move_args *)ud)->m, id, val);
-}
-
 static void init_args(void *args)
 {
 	move_args *a = args;
@@ -122,10 +117,9 @@ static int run_reshard(sp_cli_ctx *x, void *args)
 #define MOVE_CMD(n, syn, sum, h, fn)                                           \
 	{                                                                      \
 		.name = n, .synopsis = syn, .summary = sum, .help = h,         \
-		.opts = opts, .hook = on_opt, .min_pos = 1, .max_pos = 1,      \
-		.entry = 1, .pos_err = n ": give one HOST:PORT",               \
-		.pos_help = 1, .args_size = sizeof(move_args),                 \
-		.init = init_args, .run = fn                                   \
+		.opts = opts, .min_pos = 1, .max_pos = 1, .entry = 1,          \
+		.pos_err = n ": give one HOST:PORT", .pos_help = 1,            \
+		.args_size = sizeof(move_args), .init = init_args, .run = fn   \
 	}
 
 const sp_cmd sp_def_reshard = MOVE_CMD(

@@ -7,7 +7,8 @@
 #include "cli/moving.h"
 #include "ops/scale.h"
 
-enum { O_PROV = 1, O_REMOVE };
+/* --remove NODE, repeatable: the one option the table cannot fill. */
+enum { O_REMOVE = 1 };
 
 #define MAX_REMOVE 64
 
@@ -21,7 +22,7 @@ typedef struct scale_args {
 static const sp_optdef opts[] = {
     SP_OPT_I("primaries", 1, 1000, scale_args, s.primaries),
     SP_OPT_I("replicas", 0, 5, scale_args, s.replicas),
-    {.name = "provisioner", .has_arg = 1, .id = O_PROV},
+    SP_OPT_CHOICES("provisioner", sp_prov_kinds, scale_args, s.prov.kind),
     SP_OPT_S("provision-cmd", scale_args, s.prov.provision),
     SP_OPT_S("deprovision-cmd", scale_args, s.prov.deprovision),
     SP_OPT_S("dir", scale_args, s.prov.dir),
@@ -30,30 +31,15 @@ static const sp_optdef opts[] = {
     SP_MOVE_OPTDEFS(scale_args, m),
     SP_OPT_END};
 
-static int on_opt(void *ud, int id, const char *val)
+static int add_remove(void *ud, int id, const char *val)
 {
 	scale_args *a = ud;
 
-	switch (id) {
-	case O_PROV:
-		if (strcmp(val, "local") == 0)
-			a->s.prov.kind = SP_PROV_LOCAL;
-		else if (strcmp(val, "exec") == 0)
-			a->s.prov.kind = SP_PROV_EXEC;
-		else {
-			sp_cli_errorf("--provisioner: \"%s\" is not local or "
-				      "exec",
-				      val);
-			return -1;
-		}
-		return 0;
-	case O_REMOVE:
-		if (a->s.nremove >= MAX_REMOVE)
-			return -1;
-		a->remove[a->s.nremove++] = val;
-		return 0;
-	}
-	return sp_move_opt(&a->m, id, val);
+	(void)id;
+	if (a->s.nremove >= MAX_REMOVE)
+		return -1;
+	a->remove[a->s.nremove++] = val;
+	return 0;
 }
 
 static const char help[] =
@@ -182,7 +168,7 @@ static int run_rollback(sp_cli_ctx *x, void *args)
 #define SCALE_CMD(n, syn, sum, chk, fn)                                        \
 	{                                                                      \
 		.name = n, .synopsis = syn, .summary = sum, .help = help,      \
-		.opts = opts, .hook = on_opt, .min_pos = 1, .max_pos = 1,      \
+		.opts = opts, .hook = add_remove, .min_pos = 1, .max_pos = 1,  \
 		.entry = 1, .check = chk, .args_size = sizeof(scale_args),     \
 		.init = init, .run = fn                                        \
 	}

@@ -188,6 +188,27 @@ static int apply_global(sp_cli *cli, int id, const char *val)
 	return -1;
 }
 
+/* The value of the choice named val; -1 after printing "--opt: "val" is
+ * not a, b or c". */
+static int choose(const char *opt, const sp_choice *c, const char *val,
+		  int *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; c[i].name != NULL; i++, n++)
+		if (strcmp(c[i].name, val) == 0) {
+			*out = c[i].value;
+			return 0;
+		}
+	fprintf(stderr, "slotpilot: %s: \"%s\" is not ", opt, val);
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "%s%s", c[i].name,
+			i + 2 < n   ? ", "
+			: i + 1 < n ? " or "
+				    : "\n");
+	return -1;
+}
+
 /* Fills d's field in the struct at ud from val, or hands it to fn. */
 static int apply_opt(const sp_optdef *d, sp_opt_fn fn, void *ud,
 		     const char *val)
@@ -220,6 +241,10 @@ static int apply_opt(const sp_optdef *d, sp_opt_fn fn, void *ud,
 		return sp_cli_positive(opt, val, d->hi, (double *)f);
 	case SP_OPT_BYTES:
 		return sp_cli_bytes(opt, val, (long long *)f);
+	case SP_OPT_CHOICE:
+		return choose(opt, d->choices, val, (int *)f);
+	case SP_OPT_PARSE:
+		return d->parse(val, f);
 	}
 	return -1;
 }

@@ -14,6 +14,7 @@
 #include "cli/progress.h"
 #include "cluster/converge.h"
 #include "engine/bigkeys.h"
+#include "ops/scale.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -37,8 +38,12 @@ volatile sig_atomic_t *sp_cli_stop_flag(void)
 	return &stop_flag;
 }
 
-static int parse_rate(const char *val, sp_migrate_opts *m)
+const sp_choice sp_prov_kinds[] = {
+    {"local", SP_PROV_LOCAL}, {"exec", SP_PROV_EXEC}, {NULL, 0}};
+
+int sp_move_parse_rate(const char *val, void *mig)
 {
+	sp_migrate_opts *m = mig;
 	char *end;
 	double v = strtod(val, &end);
 
@@ -57,11 +62,6 @@ static int parse_rate(const char *val, sp_migrate_opts *m)
 		      "5000keys or 10mb (per second)",
 		      val);
 	return -1;
-}
-
-int sp_move_opt(sp_move_args *a, int id, const char *val)
-{
-	return id == MO_RATE ? parse_rate(val, &a->mig) : -1;
 }
 
 void sp_print_nothing_json(const char *why)

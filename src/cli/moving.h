@@ -26,8 +26,12 @@ typedef struct sp_move_args {
 	sp_trun *run; /* while the load runs */
 } sp_move_args;
 
-/* The one engine option the table cannot type (--rate N{slots,keys,mb}). */
-enum { MO_RATE = 100 };
+/* local and exec, for --provisioner and --deprovision. */
+extern const sp_choice sp_prov_kinds[];
+
+/* --rate N(slots|keys|mb) into an sp_migrate_opts; 0, or -1 after
+ * printing why. */
+int sp_move_parse_rate(const char *val, void *mig);
 
 #define SP_MO_(n, k, arg, l, h, type, f) SP_OPT_TYPED(n, k, arg, l, h, type, f)
 /* The --traffic-* options also turn the load generator on. */
@@ -43,7 +47,11 @@ enum { MO_RATE = 100 };
 	SP_MO_("dry-run", SP_OPT_FLAG, 0, 0, 0, type, m.dry_run),              \
 	    SP_MO_("window", SP_OPT_INT, 1, 1, 1024, type, m.mig.window),      \
 	    SP_MO_("parallel", SP_OPT_INT, 1, 1, 64, type, m.mig.parallel),    \
-	    {.name = "rate", .has_arg = 1, .id = MO_RATE},                     \
+	    {.name = "rate",                                                   \
+	     .has_arg = 1,                                                     \
+	     .kind = SP_OPT_PARSE,                                             \
+	     .off = offsetof(type, m.mig),                                     \
+	     .parse = sp_move_parse_rate},                                     \
 	    SP_MO_("batch-keys", SP_OPT_INT, 1, 1, 100000, type,               \
 		   m.mig.batch_keys),                                          \
 	    SP_MO_("journal-dir", SP_OPT_STRING, 1, 0, 0, type,                \
@@ -77,10 +85,6 @@ void sp_print_nothing_json(const char *why);
 
 /* Defaults: the engine's, .slotpilot/journal, 30 s. */
 void sp_move_args_init(sp_move_args *a);
-
-/* Applies the custom engine option id (MO_RATE); 0, or -1 after printing
- * why. */
-int sp_move_opt(sp_move_args *a, int id, const char *val);
 
 /*
  * With --traffic: starts the load on the cluster at host:port and lets it
