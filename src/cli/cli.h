@@ -114,6 +114,7 @@ typedef struct sp_cli_ctx {
 	char host[SP_HOST_MAX];
 	int port;
 	const char *name; /* argv[0]: "check", "add-node", ... */
+	int variant;	  /* the descriptor's variant */
 	sp_error err;
 } sp_cli_ctx;
 
@@ -133,6 +134,7 @@ typedef struct sp_cmd {
 	int entry;	     /* pos[0] is the entry node HOST:PORT */
 	const char *pos_err; /* printed when the positional count is off */
 	int pos_help;	     /* and then the help text */
+	int variant;	     /* for commands that share one run function */
 	/* Before the entry node is parsed: SP_EXIT_OK to go on, else the
 	 * exit code after printing why (with pos_err NULL it also checks
 	 * the positional count). */

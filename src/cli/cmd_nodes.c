@@ -107,9 +107,11 @@ static void report(const sp_cli *cli, int which, const char *node,
 		       node, out);
 }
 
-/* which: 0 add-node, 1 remove-node, 2 failover. */
-static int run(sp_cli_ctx *x, nodes_args *a, int which)
+/* The variant: 0 add-node, 1 remove-node, 2 failover. */
+static int run(sp_cli_ctx *x, void *args)
 {
+	nodes_args *a = args;
+	int which = x->variant;
 	char out[SP_ADDR_MAX] = "";
 	sp_removed removed = {0};
 	sp_log log = sp_cli_log(&x->cli);
@@ -144,33 +146,21 @@ static int run(sp_cli_ctx *x, nodes_args *a, int which)
 	return SP_EXIT_OK;
 }
 
-static int run_add(sp_cli_ctx *x, void *args)
-{
-	return run(x, args, 0);
-}
-static int run_remove(sp_cli_ctx *x, void *args)
-{
-	return run(x, args, 1);
-}
-static int run_failover(sp_cli_ctx *x, void *args)
-{
-	return run(x, args, 2);
-}
-
-#define NODES_CMD(n, syn, sum, fn)                                             \
+#define NODES_CMD(n, syn, sum, v)                                              \
 	{                                                                      \
 		.name = n, .synopsis = syn, .summary = sum, .help = help,      \
 		.opts = opts, .min_pos = 2, .max_pos = 2, .entry = 1,          \
 		.pos_err = n ": give HOST:PORT and a node", .pos_help = 1,     \
-		.args_size = sizeof(nodes_args), .init = init, .run = fn       \
+		.args_size = sizeof(nodes_args), .init = init, .run = run,     \
+		.variant = v                                                   \
 	}
 
 const sp_cmd sp_def_add_node =
     NODES_CMD("add-node", "add-node HOST:PORT NEW",
-	      "join a node (primary or --replica)", run_add);
+	      "join a node (primary or --replica)", 0);
 const sp_cmd sp_def_remove_node =
     NODES_CMD("remove-node", "remove-node HOST:PORT NODE ",
-	      "drain, re-home replicas, forget, reset", run_remove);
+	      "drain, re-home replicas, forget, reset", 1);
 const sp_cmd sp_def_failover =
     NODES_CMD("failover", "failover HOST:PORT NODE",
-	      "manual failover through a replica", run_failover);
+	      "manual failover through a replica", 2);

@@ -73,9 +73,13 @@ static void init(void *args)
 	sp_move_args_init(&a->m);
 }
 
-/* expand: 1 expand, 0 shrink, 2 rollback. */
-static int usable(const sp_cli_ctx *x, const scale_args *a, int expand)
+/* The variant: 1 expand, 0 shrink, 2 rollback. SP_EXIT_OK when the
+ * positionals and options are enough, else SP_EXIT_USAGE after saying why. */
+static int usable(const sp_cli_ctx *x, const void *args)
 {
+	const scale_args *a = args;
+	int expand = x->variant;
+
 	if (x->npos != 1 ||
 	    (expand < 2 && a->s.primaries == 0 && (expand || !a->s.nremove)) ||
 	    (a->s.prov.kind == SP_PROV_EXEC && expand &&
@@ -85,9 +89,9 @@ static int usable(const sp_cli_ctx *x, const scale_args *a, int expand)
 			      a->s.prov.kind == SP_PROV_EXEC
 				  ? "; exec needs --provision-cmd"
 				  : "");
-		return 0;
+		return SP_EXIT_USAGE;
 	}
-	return 1;
+	return SP_EXIT_OK;
 }
 
 static sp_err scale(sp_cli_ctx *x, scale_args *a, int expand, size_t *moved)
@@ -103,8 +107,10 @@ static sp_err scale(sp_cli_ctx *x, scale_args *a, int expand, size_t *moved)
 	return sp_shrink(x->host, x->port, &a->s, &x->cli.conn, &log, &x->err);
 }
 
-static int run(sp_cli_ctx *x, scale_args *a, int expand)
+static int run(sp_cli_ctx *x, void *args)
 {
+	scale_args *a = args;
+	int expand = x->variant;
 	size_t moved = 0;
 	int rc;
 	sp_err e;
@@ -139,47 +145,20 @@ static int run(sp_cli_ctx *x, scale_args *a, int expand)
 	return SP_EXIT_OK;
 }
 
-static int check_expand(const sp_cli_ctx *x, const void *args)
-{
-	return usable(x, args, 1) ? SP_EXIT_OK : SP_EXIT_USAGE;
-}
-static int check_shrink(const sp_cli_ctx *x, const void *args)
-{
-	return usable(x, args, 0) ? SP_EXIT_OK : SP_EXIT_USAGE;
-}
-static int check_rollback(const sp_cli_ctx *x, const void *args)
-{
-	return usable(x, args, 2) ? SP_EXIT_OK : SP_EXIT_USAGE;
-}
-
-static int run_expand(sp_cli_ctx *x, void *args)
-{
-	return run(x, args, 1);
-}
-static int run_shrink(sp_cli_ctx *x, void *args)
-{
-	return run(x, args, 0);
-}
-static int run_rollback(sp_cli_ctx *x, void *args)
-{
-	return run(x, args, 2);
-}
-
-#define SCALE_CMD(n, syn, sum, chk, fn)                                        \
+#define SCALE_CMD(n, syn, sum, v)                                              \
 	{                                                                      \
 		.name = n, .synopsis = syn, .summary = sum, .help = help,      \
 		.opts = opts, .hook = add_remove, .min_pos = 1, .max_pos = 1,  \
-		.entry = 1, .check = chk, .args_size = sizeof(scale_args),     \
-		.init = init, .run = fn                                        \
+		.entry = 1, .check = usable, .args_size = sizeof(scale_args),  \
+		.init = init, .run = run, .variant = v                         \
 	}
 
 const sp_cmd sp_def_expand =
     SCALE_CMD("expand", "expand HOST:PORT --primaries N  ",
-	      "provision, join, rebalance, validate", check_expand, run_expand);
+	      "provision, join, rebalance, validate", 1);
 const sp_cmd sp_def_shrink =
     SCALE_CMD("shrink", "shrink HOST:PORT --primaries N  ",
-	      "remove primaries, deprovision", check_shrink, run_shrink);
+	      "remove primaries, deprovision", 0);
 const sp_cmd sp_def_rollback =
     SCALE_CMD("rollback", "rollback HOST:PORT",
-	      "undo the last operation (slots, added nodes)", check_rollback,
-	      run_rollback);
+	      "undo the last operation (slots, added nodes)", 2);

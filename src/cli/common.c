@@ -397,6 +397,7 @@ int sp_cli_main(const sp_cmd *d, int argc, char **argv)
 	    (x->pos = calloc((size_t)argc + 1, sizeof(*x->pos))) == NULL)
 		goto out;
 	x->name = argv[0];
+	x->variant = d->variant;
 	if (d->init != NULL)
 		d->init(args);
 	if ((rc = prologue(d, argc, argv, args, x)) < 0)
