@@ -166,9 +166,12 @@ static sp_err plan_rest(const sp_cli *cli, const sp_journal_rec *rec,
 	}
 }
 
-static int resume(const sp_cli *cli, move_args *a, const char *entry,
-		  const char *host, int port)
+static int resume(sp_cli_ctx *x, void *args)
 {
+	const sp_cli *cli = &x->cli;
+	const char *entry = x->pos[0], *host = x->host;
+	move_args *a = args;
+	int port = x->port;
 	char path[1200];
 	sp_journal_rec *rec = calloc(1, sizeof(*rec));
 	sp_journal *j = NULL;
@@ -212,14 +215,9 @@ out:
 	return rc;
 }
 
-static int run_resume(sp_cli_ctx *x, void *args)
-{
-	return resume(&x->cli, args, x->pos[0], x->host, x->port);
-}
-
 const sp_cmd sp_def_resume =
     MOVE_CMD("resume", "resume HOST:PORT", "finish an interrupted operation",
-	     resume_help, run_resume);
+	     resume_help, resume);
 
 static const char fix_help[] =
     "usage: slotpilot fix HOST:PORT [--yes] [--json]\n"
@@ -228,9 +226,10 @@ static const char fix_help[] =
     "closed where they are (stray keys moved back, never dropped); slots\n"
     "no node covers get an owner. Ends with the cluster healthy.\n";
 
-static int fix(const sp_cli *cli, move_args *a, const char *entry,
-	       const char *host, int port)
+static int fix(sp_cli_ctx *x, void *args)
 {
+	const sp_cli *cli = &x->cli;
+	move_args *a = args;
 	sp_log log = sp_cli_log(cli);
 	sp_fix_report rep;
 	sp_error err = {0};
@@ -239,7 +238,7 @@ static int fix(const sp_cli *cli, move_args *a, const char *entry,
 	if ((rc = sp_cli_ask(cli, "Repair this cluster?")) != SP_EXIT_OK)
 		return rc;
 	a->m.mig.conn = &cli->conn;
-	if (sp_fix(host, port, &cli->conn, &a->m.mig, &log, &rep, &err) !=
+	if (sp_fix(x->host, x->port, &cli->conn, &a->m.mig, &log, &rep, &err) !=
 	    SP_OK)
 		return sp_cli_fail(cli, &err);
 	if (cli->json)
@@ -256,11 +255,6 @@ static int fix(const sp_cli *cli, move_args *a, const char *entry,
 	return SP_EXIT_OK;
 }
 
-static int run_fix(sp_cli_ctx *x, void *args)
-{
-	return fix(&x->cli, args, x->pos[0], x->host, x->port);
-}
-
 const sp_cmd sp_def_fix =
     MOVE_CMD("fix", "fix HOST:PORT", "close open slots, cover uncovered slots",
-	     fix_help, run_fix);
+	     fix_help, fix);
