@@ -120,8 +120,10 @@ typedef struct sp_cli_ctx {
 
 /*
  * One command: its line in the usage text, its --help, its options and
- * positionals, and the function that does the work. Commands with
- * subcommands (local, plan, backup) set raw and parse by themselves.
+ * positionals, and the function that does the work (the shape of curl's
+ * tool_getparam.c). `plan rebalance` and traffic (which also takes -h and
+ * repeats its help on stderr after a usage error) set raw and call
+ * sp_cli_parse or sp_cli_main themselves.
  */
 typedef struct sp_cmd {
 	const char *name;
