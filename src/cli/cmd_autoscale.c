@@ -10,39 +10,20 @@
 #include "autoscale/autoscale.h"
 #include "cli/cli.h"
 
-enum { O_CONFIG = 1, O_LISTEN, O_DRY, O_JDIR };
-
-static const sp_optdef opts[] = {{"config", 'c', 1, O_CONFIG},
-				 {"listen", 0, 1, O_LISTEN},
-				 {"dry-run", 0, 0, O_DRY},
-				 {"journal-dir", 0, 1, O_JDIR},
-				 {NULL, 0, 0, 0}};
-
 typedef struct as_args {
 	const char *config, *listen, *journal_dir;
 	int dry_run;
 } as_args;
 
-static int on_opt(void *ud, int id, const char *val)
-{
-	as_args *a = ud;
-
-	switch (id) {
-	case O_CONFIG:
-		a->config = val;
-		return 0;
-	case O_LISTEN:
-		a->listen = val;
-		return 0;
-	case O_DRY:
-		a->dry_run = 1;
-		return 0;
-	case O_JDIR:
-		a->journal_dir = val;
-		return 0;
-	}
-	return -1;
-}
+static const sp_optdef opts[] = {{.name = "config",
+				  .shortname = 'c',
+				  .has_arg = 1,
+				  .kind = SP_OPT_STRING,
+				  .off = offsetof(as_args, config)},
+				 SP_OPT_S("listen", as_args, listen),
+				 SP_OPT_F("dry-run", as_args, dry_run),
+				 SP_OPT_S("journal-dir", as_args, journal_dir),
+				 SP_OPT_END};
 
 static const char help[] =
     "usage: slotpilot autoscale HOST:PORT [--config FILE] [--listen "
@@ -87,54 +68,46 @@ static int load_config(const as_args *a, sp_as_config *c)
 	return 0;
 }
 
-int sp_cmd_autoscale(int argc, char **argv)
+static int run(sp_cli_ctx *x, void *args)
 {
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
 	sp_as_config *cfg = malloc(sizeof(*cfg));
-	sp_cli cli = {0};
-	sp_error err = {0};
-	as_args a = {0};
 	sp_log log = {stderr, 0};
 	sp_as_run run = {0};
-	int npos = 0, port, rc = SP_EXIT_USAGE;
+	int rc = SP_EXIT_USAGE;
 
-	if (pos == NULL || cfg == NULL) {
-		rc = SP_EXIT_INTERNAL;
+	if (cfg == NULL)
+		return SP_EXIT_INTERNAL;
+	if (load_config(args, cfg) != 0)
 		goto done;
-	}
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
-		goto done;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
-		goto done;
-	if (npos != 1) {
-		sp_cli_errorf("autoscale: give the entry node HOST:PORT");
-		goto done;
-	}
-	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto done;
-	}
-	if (load_config(&a, cfg) != 0)
-		goto done;
-	log.json = cli.json;
-	run = (sp_as_run){.host = host,
-			  .port = port,
-			  .conn = &cli.conn,
+	log.json = x->cli.json;
+	run = (sp_as_run){.host = x->host,
+			  .port = x->port,
+			  .conn = &x->cli.conn,
 			  .cfg = cfg,
 			  .stop = sp_cli_stop_flag(),
 			  .events = stdout,
 			  .log = &log};
 	sp_cli_trap_signals();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = sp_autoscale(&run, &err) == SP_OK ? SP_EXIT_OK
-					       : sp_cli_fail(&cli, &err);
+	rc = sp_autoscale(&run, &x->err) == SP_OK
+		 ? SP_EXIT_OK
+		 : sp_cli_fail(&x->cli, &x->err);
 	curl_global_cleanup();
 done:
 	free(cfg);
-	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_autoscale = {
+    .name = "autoscale",
+    .synopsis = "autoscale HOST:PORT --config FILE  ",
+    .summary = "daemon: rules, metrics, status page",
+    .help = help,
+    .opts = opts,
+    .min_pos = 1,
+    .max_pos = 1,
+    .entry = 1,
+    .pos_err = "autoscale: give the entry node HOST:PORT",
+    .args_size = sizeof(as_args),
+    .run = run,
+};

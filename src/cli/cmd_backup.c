@@ -12,37 +12,13 @@
 #include "cli/cli.h"
 #include "ops/backup.h"
 
-enum { O_DIR = 1, O_ON_NODES, O_DISKLESS, O_PARALLEL, O_SAVE_TIMEOUT };
-
-static const sp_optdef opts[] = {{"dir", 0, 1, O_DIR},
-				 {"on-nodes", 0, 0, O_ON_NODES},
-				 {"diskless", 0, 0, O_DISKLESS},
-				 {"parallel", 0, 1, O_PARALLEL},
-				 {"save-timeout", 0, 1, O_SAVE_TIMEOUT},
-				 {NULL, 0, 0, 0}};
-
-static int on_opt(void *ud, int id, const char *val)
-{
-	sp_backup_opts *o = ud;
-
-	switch (id) {
-	case O_DIR:
-		o->dir = val;
-		return 0;
-	case O_ON_NODES:
-		o->on_nodes = 1;
-		return 0;
-	case O_DISKLESS:
-		o->diskless = 1;
-		return 0;
-	case O_PARALLEL:
-		return sp_cli_int("--parallel", val, 1, 64, &o->parallel);
-	case O_SAVE_TIMEOUT:
-		return sp_cli_int("--save-timeout", val, 1, 86400,
-				  &o->save_timeout_s);
-	}
-	return -1;
-}
+static const sp_optdef opts[] = {
+    SP_OPT_S("dir", sp_backup_opts, dir),
+    SP_OPT_F("on-nodes", sp_backup_opts, on_nodes),
+    SP_OPT_F("diskless", sp_backup_opts, diskless),
+    SP_OPT_I("parallel", 1, 64, sp_backup_opts, parallel),
+    SP_OPT_I("save-timeout", 1, 86400, sp_backup_opts, save_timeout_s),
+    SP_OPT_END};
 
 static const char help[] =
     "usage: slotpilot backup HOST:PORT --dir DIR [--on-nodes] [--diskless]\n"
@@ -193,31 +169,30 @@ static int backup(const sp_cli *cli, sp_backup_opts *o, const char *entry)
 	return SP_EXIT_OK;
 }
 
-int sp_cmd_backup(int argc, char **argv)
+static void init(void *args)
 {
-	sp_backup_opts o = sp_backup_defaults();
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	sp_cli cli = {0};
-	int npos = 0, rc = SP_EXIT_USAGE;
-
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
-		goto out;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &o, pos, &npos))
-		goto out;
-	if (npos == 2 && strcmp(pos[0], "verify") == 0)
-		rc = verify(&cli, pos[1]);
-	else if (npos == 1 && strcmp(pos[0], "verify") != 0)
-		rc = backup(&cli, &o, pos[0]);
-	else
-		sp_cli_errorf("backup: give HOST:PORT --dir DIR, or verify "
-			      "DIR\n%s",
-			      help);
-out:
-	free(pos);
-	return rc;
+	*(sp_backup_opts *)args = sp_backup_defaults();
 }
+
+/* `backup HOST:PORT --dir DIR` or `backup verify DIR`. */
+static int run(sp_cli_ctx *x, void *args)
+{
+	if (x->npos == 2 && strcmp(x->pos[0], "verify") == 0)
+		return verify(&x->cli, x->pos[1]);
+	if (x->npos == 1 && strcmp(x->pos[0], "verify") != 0)
+		return backup(&x->cli, args, x->pos[0]);
+	sp_cli_errorf("backup: give HOST:PORT --dir DIR, or verify DIR\n%s",
+		      help);
+	return SP_EXIT_USAGE;
+}
+
+const sp_cmd sp_def_backup = {
+    .name = "backup",
+    .synopsis = "backup HOST:PORT --dir DIR  ",
+    .summary = "RDB of every primary; backup verify DIR",
+    .help = help,
+    .opts = opts,
+    .args_size = sizeof(sp_backup_opts),
+    .init = init,
+    .run = run,
+};

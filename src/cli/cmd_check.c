@@ -11,37 +11,23 @@
 #include "cluster/gather.h"
 #include "model/checks.h"
 
-enum { O_NODES = 1, O_PRIMARIES, O_REPLICAS, O_WAIT };
-
-static const sp_optdef opts[] = {{"expect-nodes", 0, 1, O_NODES},
-				 {"expect-primaries", 0, 1, O_PRIMARIES},
-				 {"min-replicas", 0, 1, O_REPLICAS},
-				 {"wait", 0, 1, O_WAIT},
-				 {NULL, 0, 0, 0}};
-
 typedef struct check_args {
 	sp_check_opts copts;
 	int wait_s;
 } check_args;
 
-static int on_opt(void *ud, int id, const char *val)
-{
-	check_args *a = ud;
+static const sp_optdef opts[] = {
+    SP_OPT_I("expect-nodes", 1, 10000, check_args, copts.expect_nodes),
+    SP_OPT_I("expect-primaries", 1, 10000, check_args, copts.expect_primaries),
+    SP_OPT_I("min-replicas", 0, 100, check_args, copts.min_replicas),
+    SP_OPT_I("wait", 0, 86400, check_args, wait_s), SP_OPT_END};
 
-	switch (id) {
-	case O_NODES:
-		return sp_cli_int("--expect-nodes", val, 1, 10000,
-				  &a->copts.expect_nodes);
-	case O_PRIMARIES:
-		return sp_cli_int("--expect-primaries", val, 1, 10000,
-				  &a->copts.expect_primaries);
-	case O_REPLICAS:
-		return sp_cli_int("--min-replicas", val, 0, 100,
-				  &a->copts.min_replicas);
-	case O_WAIT:
-		return sp_cli_int("--wait", val, 0, 86400, &a->wait_s);
-	}
-	return -1;
+static void init(void *args)
+{
+	check_args *a = args;
+
+	a->copts = sp_check_defaults();
+	a->wait_s = 0;
 }
 
 static const char help[] =
@@ -77,9 +63,7 @@ static void print_json(const sp_cluster *c, const sp_findings *f, size_t nprim)
 	}
 	o = json_pack("{s:b, s:i, s:i, s:o}", "ok", f->n == 0, "nodes",
 		      (int)c->nnodes, "primaries", (int)nprim, "findings", arr);
-	json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
-	putchar('\n');
-	json_decref(o);
+	sp_cli_json_print(o);
 }
 
 static void print_human(const sp_cluster *c, const sp_findings *f, size_t nprim)
@@ -97,58 +81,40 @@ static void print_human(const sp_cluster *c, const sp_findings *f, size_t nprim)
 		       "owners agreed, cluster_state ok on every node.\n");
 }
 
-int sp_cmd_check(int argc, char **argv)
+/* The cluster, after --wait seconds of polling for health if asked. */
+static int gather(sp_cli_ctx *x, const check_args *a, sp_cluster *c)
 {
-	check_args a = {.copts = sp_check_defaults(), .wait_s = 0};
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
+	sp_err w;
+
+	if (a->wait_s <= 0) {
+		if (sp_cluster_gather(x->host, x->port, &x->cli.conn, c,
+				      &x->err) != SP_OK)
+			return sp_cli_fail(&x->cli, &x->err);
+		return SP_EXIT_OK;
+	}
+	w = sp_wait_healthy(x->host, x->port, &x->cli.conn, &a->copts,
+			    a->wait_s * 1000, 500, c, &x->err);
+	if ((w != SP_OK && w != SP_ERR_CLUSTER) || c->nnodes == 0)
+		return sp_cli_fail(&x->cli, &x->err);
+	return SP_EXIT_OK;
+}
+
+static int run(sp_cli_ctx *x, void *args)
+{
+	check_args *a = args;
 	sp_cluster c = {0};
 	sp_findings f = {0};
-	sp_cli cli = {0};
-	sp_error err = {0};
-	int npos = 0, port, rc = SP_EXIT_USAGE;
-	int idx[SP_SLOTS];
+	int rc, idx[SP_SLOTS];
 	size_t nprim;
 
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
+	if ((rc = gather(x, a, &c)) != SP_EXIT_OK)
 		goto out;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
-		goto out;
-	if (npos != 1) {
-		sp_cli_errorf("check: give one HOST:PORT\n%s", help);
-		goto out;
-	}
-	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto out;
-	}
-	if (a.wait_s > 0) {
-		sp_err w = sp_wait_healthy(host, port, &cli.conn, &a.copts,
-					   a.wait_s * 1000, 500, &c, &err);
-		if (w != SP_OK && w != SP_ERR_CLUSTER) {
-			rc = sp_cli_fail(&cli, &err);
-			goto out;
-		}
-		if (c.nnodes == 0) {
-			rc = sp_cli_fail(&cli, &err);
-			goto out;
-		}
-	} else if (sp_cluster_gather(host, port, &cli.conn, &c, &err) !=
-		   SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto out;
-	}
-	if (sp_check_cluster(&c, &a.copts, &f, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
+	if (sp_check_cluster(&c, &a->copts, &f, &x->err) != SP_OK) {
+		rc = sp_cli_fail(&x->cli, &x->err);
 		goto out;
 	}
 	nprim = sp_cluster_primaries(&c, idx, SP_SLOTS);
-	if (cli.json)
+	if (x->cli.json)
 		print_json(&c, &f, nprim);
 	else
 		print_human(&c, &f, nprim);
@@ -156,6 +122,21 @@ int sp_cmd_check(int argc, char **argv)
 out:
 	sp_findings_free(&f);
 	sp_cluster_free(&c);
-	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_check = {
+    .name = "check",
+    .synopsis = "check HOST:PORT",
+    .summary = "validate the cluster (exit 0 healthy, 1 findings)",
+    .help = help,
+    .opts = opts,
+    .min_pos = 1,
+    .max_pos = 1,
+    .entry = 1,
+    .pos_err = "check: give one HOST:PORT",
+    .pos_help = 1,
+    .args_size = sizeof(check_args),
+    .init = init,
+    .run = run,
+};

@@ -8,51 +8,54 @@
 #include "cli/cli.h"
 #include "provision/local.h"
 
-enum { O_PORT = 1, O_ANNOUNCE, O_NTIMEOUT };
-
-static const sp_optdef opts[] = {{"port", 0, 1, O_PORT},
-				 {"announce-ip", 0, 1, O_ANNOUNCE},
-				 {"node-timeout", 0, 1, O_NTIMEOUT},
-				 {NULL, 0, 0, 0}};
-
 typedef struct conf_args {
 	int port;
 	sp_local_opts lo;
 } conf_args;
 
-static int on_opt(void *ud, int id, const char *val)
-{
-	conf_args *a = ud;
+static const sp_optdef opts[] = {
+    SP_OPT_I("port", 1, 55535, conf_args, port),
+    SP_OPT_S("announce-ip", conf_args, lo.bind),
+    SP_OPT_I("node-timeout", 100, 600000, conf_args, lo.node_timeout_ms),
+    SP_OPT_END};
 
-	if (id == O_PORT)
-		return sp_cli_int("--port", val, 1, 55535, &a->port);
-	if (id == O_NTIMEOUT)
-		return sp_cli_int("--node-timeout", val, 100, 600000,
-				  &a->lo.node_timeout_ms);
-	a->lo.bind = val;
-	return 0;
+static void init(void *args)
+{
+	conf_args *a = args;
+
+	a->port = 6379;
+	a->lo = sp_local_defaults(".");
+	a->lo.bind = "0.0.0.0";
 }
 
-int sp_cmd_conf(int argc, char **argv)
+/* No positionals; a stray one is a usage error without a message. */
+static int no_pos(const sp_cli_ctx *x, const void *args)
 {
-	conf_args a = {.port = 6379};
-	char *pos[64], buf[4096];
-	sp_cli cli = {0};
-	int npos = 0;
+	(void)args;
+	return x->npos == 0 ? SP_EXIT_OK : SP_EXIT_USAGE;
+}
 
-	a.lo = sp_local_defaults(".");
-	a.lo.bind = "0.0.0.0";
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: slotpilot conf [--port 6379] [--announce-ip IP] "
-		       "[--node-timeout 5000]\n");
-		return SP_EXIT_OK;
-	}
-	if (argc > 60 ||
-	    sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos) ||
-	    npos != 0)
-		return SP_EXIT_USAGE;
-	if (sp_local_conf(&a.lo, a.port, buf, sizeof(buf)) < 0)
+static int run(sp_cli_ctx *x, void *args)
+{
+	conf_args *a = args;
+	char buf[4096];
+
+	(void)x;
+	if (sp_local_conf(&a->lo, a->port, buf, sizeof(buf)) < 0)
 		return SP_EXIT_INTERNAL;
 	fputs(buf, stdout);
 	return SP_EXIT_OK;
 }
+
+const sp_cmd sp_def_conf = {
+    .name = "conf",
+    .synopsis = "conf",
+    .summary = "print a node configuration template",
+    .help = "usage: slotpilot conf [--port 6379] [--announce-ip IP] "
+	    "[--node-timeout 5000]\n",
+    .opts = opts,
+    .check = no_pos,
+    .args_size = sizeof(conf_args),
+    .init = init,
+    .run = run,
+};

@@ -8,23 +8,18 @@
 #include "cli/cli.h"
 #include "ops/create.h"
 
-enum { O_REPLICAS = 1, O_WAIT };
-
-static const sp_optdef opts[] = {
-    {"replicas", 0, 1, O_REPLICAS}, {"wait", 0, 1, O_WAIT}, {NULL, 0, 0, 0}};
-
 typedef struct create_args {
 	int replicas;
 	int wait_s;
 } create_args;
 
-static int on_opt(void *ud, int id, const char *val)
-{
-	create_args *a = ud;
+static const sp_optdef opts[] = {
+    SP_OPT_I("replicas", 0, 16, create_args, replicas),
+    SP_OPT_I("wait", 1, 3600, create_args, wait_s), SP_OPT_END};
 
-	if (id == O_REPLICAS)
-		return sp_cli_int("--replicas", val, 0, 16, &a->replicas);
-	return sp_cli_int("--wait", val, 1, 3600, &a->wait_s);
+static void init(void *args)
+{
+	((create_args *)args)->wait_s = 60;
 }
 
 static void print_result_json(const sp_create_plan *p)
@@ -50,55 +45,32 @@ static void print_result_json(const sp_create_plan *p)
 	}
 	o = json_pack("{s:b, s:o, s:o}", "ok", 1, "primaries", prim, "replicas",
 		      rep);
-	json_dumpf(o, stdout, JSON_COMPACT);
-	putchar('\n');
-	json_decref(o);
+	sp_cli_json_print(o);
 }
 
-int sp_cmd_create(int argc, char **argv)
+static int run(sp_cli_ctx *x, void *args)
 {
-	create_args a = {.replicas = 0, .wait_s = 60};
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
+	create_args *a = args;
 	sp_create_plan plan = {0};
-	sp_cli cli = {0};
-	sp_error err = {0};
-	sp_log log;
-	int npos = 0, rc = SP_EXIT_USAGE, ok;
+	sp_log log = sp_cli_log(&x->cli);
+	int rc;
 
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: slotpilot create HOST:PORT... [--replicas N] "
-		       "[--wait SECONDS] [--yes] [--json]\n"
-		       "Bootstraps a cluster from empty cluster-enabled nodes: "
-		       "even contiguous slot\nranges, distinct config epochs, "
-		       "replicas on other hosts than their primary\nwhen "
-		       "possible; waits until every node agrees "
-		       "(default 60 s).\n");
-		rc = SP_EXIT_OK;
+	if (sp_create_plan_make((const char *const *)x->pos, (size_t)x->npos,
+				a->replicas, &plan, &x->err) != SP_OK ||
+	    sp_create_preflight(&plan, &x->cli.conn, &x->err) != SP_OK) {
+		rc = sp_cli_fail(&x->cli, &x->err);
 		goto out;
 	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
-		goto out;
-	log = sp_cli_log(&cli);
-	if (sp_create_plan_make((const char *const *)pos, (size_t)npos,
-				a.replicas, &plan, &err) != SP_OK ||
-	    sp_create_preflight(&plan, &cli.conn, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto out;
-	}
-	if (!cli.json)
+	if (!x->cli.json)
 		sp_create_plan_print(&plan, stdout);
-	if ((ok = sp_cli_confirm(&cli, "Create this cluster?")) <= 0) {
-		rc = ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
+	if ((rc = sp_cli_ask(&x->cli, "Create this cluster?")) != SP_EXIT_OK)
+		goto out;
+	if (sp_create_run(&plan, &x->cli.conn, a->wait_s * 1000, &log,
+			  &x->err) != SP_OK) {
+		rc = sp_cli_fail(&x->cli, &x->err);
 		goto out;
 	}
-	if (sp_create_run(&plan, &cli.conn, a.wait_s * 1000, &log, &err) !=
-	    SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto out;
-	}
-	if (cli.json)
+	if (x->cli.json)
 		print_result_json(&plan);
 	else
 		printf("[OK] Cluster created: %d primaries, %zu replicas, all "
@@ -107,6 +79,22 @@ int sp_cmd_create(int argc, char **argv)
 	rc = SP_EXIT_OK;
 out:
 	sp_create_plan_free(&plan);
-	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_create = {
+    .name = "create",
+    .synopsis = "create NODE...",
+    .summary = "bootstrap a cluster from empty nodes",
+    .help = "usage: slotpilot create HOST:PORT... [--replicas N] "
+	    "[--wait SECONDS] [--yes] [--json]\n"
+	    "Bootstraps a cluster from empty cluster-enabled nodes: "
+	    "even contiguous slot\nranges, distinct config epochs, "
+	    "replicas on other hosts than their primary\nwhen "
+	    "possible; waits until every node agrees "
+	    "(default 60 s).\n",
+    .opts = opts,
+    .args_size = sizeof(create_args),
+    .init = init,
+    .run = run,
+};

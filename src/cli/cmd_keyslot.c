@@ -2,16 +2,12 @@
  * cmd_keyslot.c - `slotpilot keyslot KEY...`: the hash slot of each key.
  */
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "model/keyslot.h"
-
-static int no_opts(void *ud, int id, const char *val)
-{
-	return -1;
-}
 
 /* Writes key with bytes outside printable ASCII as \xHH; caller frees. */
 static char *escaped(const char *k)
@@ -44,56 +40,44 @@ static json_t *json_key(const char *k, size_t len)
 	return j;
 }
 
-int sp_cmd_keyslot(int argc, char **argv)
+static int run(sp_cli_ctx *x, void *args)
 {
-	sp_cli cli = {0};
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	int npos = 0, i, rc = SP_EXIT_OK;
 	json_t *arr = NULL;
+	int i;
 
-	if (pos == NULL)
+	(void)args;
+	if (x->cli.json && (arr = json_array()) == NULL)
 		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: slotpilot keyslot KEY... [--json]\n"
-		       "Prints the hash slot of each key (CRC16 mod 16384, "
-		       "hash tags honoured).\n");
-		goto out;
-	}
-	if (sp_cli_parse(&cli, argc, argv, NULL, no_opts, NULL, pos, &npos)) {
-		rc = SP_EXIT_USAGE;
-		goto out;
-	}
-	if (npos == 0) {
-		sp_cli_errorf("keyslot: give at least one key");
-		rc = SP_EXIT_USAGE;
-		goto out;
-	}
-	if (cli.json && (arr = json_array()) == NULL) {
-		rc = SP_EXIT_INTERNAL;
-		goto out;
-	}
-	for (i = 0; i < npos; i++) {
-		size_t len = strlen(pos[i]);
-		int slot = sp_keyslot(pos[i], len);
+	for (i = 0; i < x->npos; i++) {
+		size_t len = strlen(x->pos[i]);
+		int slot = sp_keyslot(x->pos[i], len);
 		char *e;
 
 		if (arr != NULL) {
-			json_array_append_new(arr,
-					      json_pack("{s:o, s:i}", "key",
-							json_key(pos[i], len),
-							"slot", slot));
+			json_array_append_new(
+			    arr,
+			    json_pack("{s:o, s:i}", "key",
+				      json_key(x->pos[i], len), "slot", slot));
 			continue;
 		}
-		e = escaped(pos[i]);
+		e = escaped(x->pos[i]);
 		printf("%d\t%s\n", slot, e ? e : "");
 		free(e);
 	}
-	if (arr != NULL) {
-		json_dumpf(arr, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
-		putchar('\n');
-	}
-out:
-	json_decref(arr);
-	free(pos);
-	return rc;
+	if (arr != NULL)
+		sp_cli_json_print(arr);
+	return SP_EXIT_OK;
 }
+
+const sp_cmd sp_def_keyslot = {
+    .name = "keyslot",
+    .synopsis = "keyslot KEY...",
+    .summary = "hash slot of each key",
+    .help = "usage: slotpilot keyslot KEY... [--json]\n"
+	    "Prints the hash slot of each key (CRC16 mod 16384, "
+	    "hash tags honoured).\n",
+    .min_pos = 1,
+    .max_pos = INT_MAX,
+    .pos_err = "keyslot: give at least one key",
+    .run = run,
+};

@@ -15,29 +15,6 @@
 
 #define DEFAULT_DIR ".slotpilot/local"
 
-enum {
-	O_PRIM = 1,
-	O_REPL,
-	O_PORT,
-	O_DIR,
-	O_NTIMEOUT,
-	O_PURGE,
-	O_SERVER,
-	O_COUNT,
-	O_ONLY
-};
-
-static const sp_optdef opts[] = {{"primaries", 0, 1, O_PRIM},
-				 {"replicas", 0, 1, O_REPL},
-				 {"port", 0, 1, O_PORT},
-				 {"dir", 0, 1, O_DIR},
-				 {"node-timeout", 0, 1, O_NTIMEOUT},
-				 {"purge", 0, 0, O_PURGE},
-				 {"redis-server", 0, 1, O_SERVER},
-				 {"count", 0, 1, O_COUNT},
-				 {"only", 0, 1, O_ONLY},
-				 {NULL, 0, 0, 0}};
-
 typedef struct local_args {
 	int primaries, replicas, port, purge;
 	int count; /* spawn: how many nodes */
@@ -45,6 +22,24 @@ typedef struct local_args {
 	int port_set;
 	sp_local_opts lo;
 } local_args;
+
+static const sp_optdef opts[] = {
+    SP_OPT_I("primaries", 3, 100, local_args, primaries),
+    SP_OPT_I("replicas", 0, 5, local_args, replicas),
+    {.name = "port",
+     .has_arg = 1,
+     .kind = SP_OPT_INT,
+     .lo = 1,
+     .hi = 55535,
+     .off = offsetof(local_args, port),
+     .also = 1 + offsetof(local_args, port_set)},
+    SP_OPT_S("dir", local_args, lo.dir),
+    SP_OPT_I("node-timeout", 100, 600000, local_args, lo.node_timeout_ms),
+    SP_OPT_F("purge", local_args, purge),
+    SP_OPT_S("redis-server", local_args, lo.server),
+    SP_OPT_I("count", 1, 100, local_args, count),
+    SP_OPT_I("only", 1, 65535, local_args, only),
+    SP_OPT_END};
 
 static const char help[] =
     "usage: slotpilot local up [--primaries 3] [--replicas 1] [--port 30001]\n"
@@ -59,38 +54,6 @@ static const char help[] =
     "the same configuration (not joined: see add-node) on the first free\n"
     "ports above the directory's highest one (or from --port) and prints\n"
     "their addresses.\n";
-
-static int on_opt(void *ud, int id, const char *val)
-{
-	local_args *a = ud;
-
-	switch (id) {
-	case O_PRIM:
-		return sp_cli_int("--primaries", val, 3, 100, &a->primaries);
-	case O_REPL:
-		return sp_cli_int("--replicas", val, 0, 5, &a->replicas);
-	case O_PORT:
-		a->port_set = 1;
-		return sp_cli_int("--port", val, 1, 55535, &a->port);
-	case O_COUNT:
-		return sp_cli_int("--count", val, 1, 100, &a->count);
-	case O_ONLY:
-		return sp_cli_int("--only", val, 1, 65535, &a->only);
-	case O_NTIMEOUT:
-		return sp_cli_int("--node-timeout", val, 100, 600000,
-				  &a->lo.node_timeout_ms);
-	case O_DIR:
-		a->lo.dir = val;
-		return 0;
-	case O_PURGE:
-		a->purge = 1;
-		return 0;
-	case O_SERVER:
-		a->lo.server = val;
-		return 0;
-	}
-	return -1;
-}
 
 static int print_nodes(const sp_cli *cli, const char *dir, int already,
 		       const char *what)
@@ -289,8 +252,9 @@ static int down(const sp_cli *cli, local_args *a)
 			rc = sp_cli_fail(cli, &err);
 	}
 	if (cli->json)
-		printf("{\"stopped\":%zu,\"purged\":%s}\n", stopped,
-		       a->purge ? "true" : "false");
+		sp_cli_json_print(json_pack("{s:I, s:b}", "stopped",
+					    (json_int_t)stopped, "purged",
+					    a->purge));
 	else
 		printf("Stopped %zu nodes in %s%s.\n", stopped, a->lo.dir,
 		       a->purge ? " and removed their data" : "");
@@ -298,40 +262,46 @@ static int down(const sp_cli *cli, local_args *a)
 	return rc;
 }
 
-int sp_cmd_local(int argc, char **argv)
+static void init(void *args)
 {
-	local_args a = {
-	    .primaries = 3, .replicas = 1, .port = 30001, .count = 1};
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	sp_cli cli = {0};
-	int npos = 0, rc = SP_EXIT_USAGE;
+	local_args *a = args;
 
-	a.lo = sp_local_defaults(DEFAULT_DIR);
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
-		goto out;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
-		goto out;
-	if (npos != 1) {
-		sp_cli_errorf("local: give one of up, down, status\n%s", help);
-		goto out;
-	}
-	if (strcmp(pos[0], "up") == 0)
-		rc = up(&cli, &a);
-	else if (strcmp(pos[0], "down") == 0)
-		rc = down(&cli, &a);
-	else if (strcmp(pos[0], "spawn") == 0)
-		rc = spawn(&cli, &a);
-	else if (strcmp(pos[0], "status") == 0)
-		rc = print_nodes(&cli, a.lo.dir, 0, NULL);
-	else
-		sp_cli_errorf("local: unknown subcommand \"%s\"\n%s", pos[0],
-			      help);
-out:
-	free(pos);
-	return rc;
+	a->primaries = 3;
+	a->replicas = 1;
+	a->port = 30001;
+	a->count = 1;
+	a->lo = sp_local_defaults(DEFAULT_DIR);
 }
+
+/* The subcommand: up, down, spawn or status. */
+static int run(sp_cli_ctx *x, void *args)
+{
+	local_args *a = args;
+	const char *sub = x->pos[0];
+
+	if (strcmp(sub, "up") == 0)
+		return up(&x->cli, a);
+	if (strcmp(sub, "down") == 0)
+		return down(&x->cli, a);
+	if (strcmp(sub, "spawn") == 0)
+		return spawn(&x->cli, a);
+	if (strcmp(sub, "status") == 0)
+		return print_nodes(&x->cli, a->lo.dir, 0, NULL);
+	sp_cli_errorf("local: unknown subcommand \"%s\"\n%s", sub, help);
+	return SP_EXIT_USAGE;
+}
+
+const sp_cmd sp_def_local = {
+    .name = "local",
+    .synopsis = "local up|down|status",
+    .summary = "a cluster of redis-server processes on this machine",
+    .help = help,
+    .opts = opts,
+    .min_pos = 1,
+    .max_pos = 1,
+    .pos_err = "local: give one of up, down, status",
+    .pos_help = 1,
+    .args_size = sizeof(local_args),
+    .init = init,
+    .run = run,
+};

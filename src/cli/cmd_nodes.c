@@ -8,32 +8,6 @@
 #include "ops/scale.h"
 #include "provision/local.h"
 
-enum {
-	O_REPLICA = 1,
-	O_REPLICA_OF,
-	O_NWAIT,
-	O_WITH_REPLICAS,
-	O_FAILOVER,
-	O_FORCE,
-	O_RETIRE,
-	O_DEPROV,
-	O_DEPROV_CMD,
-	O_DIR
-};
-
-static const sp_optdef opts[] = {{"replica", 0, 0, O_REPLICA},
-				 {"replica-of", 0, 1, O_REPLICA_OF},
-				 {"node-wait", 0, 1, O_NWAIT},
-				 {"with-replicas", 0, 0, O_WITH_REPLICAS},
-				 {"failover-first", 0, 0, O_FAILOVER},
-				 {"force", 0, 0, O_FORCE},
-				 {"retire", 0, 1, O_RETIRE},
-				 {"deprovision", 0, 1, O_DEPROV},
-				 {"deprovision-cmd", 0, 1, O_DEPROV_CMD},
-				 {"dir", 0, 1, O_DIR},
-				 SP_MOVE_OPTDEFS,
-				 {NULL, 0, 0, 0}};
-
 typedef struct nodes_args {
 	sp_add_opts add;
 	sp_remove_opts rm;
@@ -43,62 +17,33 @@ typedef struct nodes_args {
 	sp_provisioner prov;
 } nodes_args;
 
-static int on_opt(void *ud, int id, const char *val)
-{
-	nodes_args *a = ud;
+static const sp_choice retire_kinds[] = {{"reset", SP_RETIRE_RESET},
+					 {"shutdown", SP_RETIRE_SHUTDOWN},
+					 {"none", SP_RETIRE_NONE},
+					 {NULL, 0}};
 
-	switch (id) {
-	case O_REPLICA:
-		a->add.replica = 1;
-		return 0;
-	case O_REPLICA_OF:
-		a->add.replica = 1, a->add.replica_of = val;
-		return 0;
-	case O_NWAIT:
-		return sp_cli_int("--node-wait", val, 1, 3600, &a->wait_s);
-	case O_WITH_REPLICAS:
-		a->rm.with_replicas = 1;
-		return 0;
-	case O_FAILOVER:
-		a->rm.failover_first = 1;
-		return 0;
-	case O_FORCE:
-		a->rm.force = 1;
-		return 0;
-	case O_DEPROV:
-		a->deprovision = 1;
-		if (strcmp(val, "exec") == 0)
-			a->prov.kind = SP_PROV_EXEC;
-		else if (strcmp(val, "local") != 0) {
-			sp_cli_errorf("--deprovision: \"%s\" is not local or "
-				      "exec",
-				      val);
-			return -1;
-		}
-		return 0;
-	case O_DEPROV_CMD:
-		a->prov.deprovision = val;
-		return 0;
-	case O_DIR:
-		a->prov.dir = val;
-		return 0;
-	case O_RETIRE:
-		if (strcmp(val, "reset") == 0)
-			a->rm.retire = SP_RETIRE_RESET;
-		else if (strcmp(val, "shutdown") == 0)
-			a->rm.retire = SP_RETIRE_SHUTDOWN;
-		else if (strcmp(val, "none") == 0)
-			a->rm.retire = SP_RETIRE_NONE;
-		else {
-			sp_cli_errorf("--retire: \"%s\" is not reset, shutdown "
-				      "or none",
-				      val);
-			return -1;
-		}
-		return 0;
-	}
-	return sp_move_opt(&a->m, id, val);
-}
+static const sp_optdef opts[] = {
+    SP_OPT_F("replica", nodes_args, add.replica),
+    {.name = "replica-of",
+     .has_arg = 1,
+     .kind = SP_OPT_STRING,
+     .off = offsetof(nodes_args, add.replica_of),
+     .also = 1 + offsetof(nodes_args, add.replica)},
+    SP_OPT_I("node-wait", 1, 3600, nodes_args, wait_s),
+    SP_OPT_F("with-replicas", nodes_args, rm.with_replicas),
+    SP_OPT_F("failover-first", nodes_args, rm.failover_first),
+    SP_OPT_F("force", nodes_args, rm.force),
+    SP_OPT_CHOICES("retire", retire_kinds, nodes_args, rm.retire),
+    {.name = "deprovision",
+     .has_arg = 1,
+     .kind = SP_OPT_CHOICE,
+     .off = offsetof(nodes_args, prov.kind),
+     .also = 1 + offsetof(nodes_args, deprovision),
+     .choices = sp_prov_kinds},
+    SP_OPT_S("deprovision-cmd", nodes_args, prov.deprovision),
+    SP_OPT_S("dir", nodes_args, prov.dir),
+    SP_MOVE_OPTDEFS(nodes_args, m),
+    SP_OPT_END};
 
 static const char help[] =
     "usage: slotpilot add-node HOST:PORT NEW_HOST:NEW_PORT [--replica |\n"
@@ -139,89 +84,83 @@ static sp_err remove_and_deprovision(nodes_args *a, const char *host, int port,
 	return rc;
 }
 
-/* which: 0 add-node, 1 remove-node, 2 failover. */
-static int run(int argc, char **argv, int which)
+static void init(void *args)
 {
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX], out[SP_ADDR_MAX] = "";
-	sp_removed removed = {0};
-	sp_cli cli = {0};
-	sp_error err = {0};
-	sp_log log;
-	nodes_args a;
-	int npos = 0, port, rc = SP_EXIT_USAGE, ok;
-	sp_err e;
+	nodes_args *a = args;
 
-	memset(&a, 0, sizeof(a));
-	sp_move_args_init(&a.m);
-	a.wait_s = 60;
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
-		goto done;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
-		goto done;
-	if (npos != 2) {
-		sp_cli_errorf("%s: give HOST:PORT and a node\n%s", argv[0],
-			      help);
-		goto done;
-	}
-	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto done;
-	}
-	log = sp_cli_log(&cli);
-	if ((ok = sp_cli_confirm(&cli, which == 0   ? "Add this node?"
-				       : which == 1 ? "Remove this node?"
-						    : "Fail over?")) <= 0) {
-		rc = ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
-		goto done;
-	}
-	a.add.wait_ms = a.rm.wait_ms = a.wait_s * 1000;
-	a.rm.mig = a.m.mig;
-	a.rm.journal_dir = a.m.journal_dir;
-	if (which == 0)
-		e = sp_add_node(host, port, pos[1], &a.add, &cli.conn, &log,
-				out, &err);
-	else if (which == 1)
-		e = remove_and_deprovision(&a, host, port, pos[1], &cli.conn,
-					   &log, &removed, &err);
-	else
-		e = sp_failover(host, port, pos[1], &cli.conn, a.wait_s * 1000,
-				out, &err);
-	if (e != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto done;
-	}
-	for (size_t i = 0; which == 1 && i < removed.n; i++)
-		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s",
-			 i ? " " : "", removed.addr[i]);
-	if (cli.json)
-		printf("{\"ok\":true,\"node\":\"%s\",\"result\":\"%s\"}\n",
-		       pos[1], out);
+	sp_move_args_init(&a->m);
+	a->wait_s = 60;
+}
+
+/* Prints what happened to node: out is the new id, the removed nodes or
+ * the new primary. */
+static void report(const sp_cli *cli, int which, const char *node,
+		   const char *out)
+{
+	if (cli->json)
+		sp_cli_json_print(json_pack("{s:b, s:s, s:s}", "ok", 1, "node",
+					    node, "result", out));
 	else
 		printf(which == 0   ? "[OK] %s joined the cluster (id %s).\n"
 		       : which == 1 ? "[OK] %s: removed %s.\n"
 				    : "[OK] %s failed over; new primary %s.\n",
-		       pos[1], out);
-	rc = SP_EXIT_OK;
-done:
-	free(pos);
-	return rc;
+		       node, out);
 }
 
-int sp_cmd_add_node(int argc, char **argv)
+/* The variant: 0 add-node, 1 remove-node, 2 failover. */
+static int run(sp_cli_ctx *x, void *args)
 {
-	return run(argc, argv, 0);
+	nodes_args *a = args;
+	int which = x->variant;
+	char out[SP_ADDR_MAX] = "";
+	sp_removed removed = {0};
+	sp_log log = sp_cli_log(&x->cli);
+	const char *node = x->pos[1];
+	int rc;
+	sp_err e;
+
+	if ((rc = sp_cli_ask(&x->cli, which == 0   ? "Add this node?"
+				      : which == 1 ? "Remove this node?"
+						   : "Fail over?")) !=
+	    SP_EXIT_OK)
+		return rc;
+	a->add.wait_ms = a->rm.wait_ms = a->wait_s * 1000;
+	a->rm.mig = a->m.mig;
+	a->rm.journal_dir = a->m.journal_dir;
+	if (which == 0)
+		e = sp_add_node(x->host, x->port, node, &a->add, &x->cli.conn,
+				&log, out, &x->err);
+	else if (which == 1)
+		e = remove_and_deprovision(a, x->host, x->port, node,
+					   &x->cli.conn, &log, &removed,
+					   &x->err);
+	else
+		e = sp_failover(x->host, x->port, node, &x->cli.conn,
+				a->wait_s * 1000, out, &x->err);
+	if (e != SP_OK)
+		return sp_cli_fail(&x->cli, &x->err);
+	for (size_t i = 0; which == 1 && i < removed.n; i++)
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s",
+			 i ? " " : "", removed.addr[i]);
+	report(&x->cli, which, node, out);
+	return SP_EXIT_OK;
 }
-int sp_cmd_remove_node(int argc, char **argv)
-{
-	return run(argc, argv, 1);
-}
-int sp_cmd_failover(int argc, char **argv)
-{
-	return run(argc, argv, 2);
-}
+
+#define NODES_CMD(n, syn, sum, v)                                              \
+	{                                                                      \
+		.name = n, .synopsis = syn, .summary = sum, .help = help,      \
+		.opts = opts, .min_pos = 2, .max_pos = 2, .entry = 1,          \
+		.pos_err = n ": give HOST:PORT and a node", .pos_help = 1,     \
+		.args_size = sizeof(nodes_args), .init = init, .run = run,     \
+		.variant = v                                                   \
+	}
+
+const sp_cmd sp_def_add_node =
+    NODES_CMD("add-node", "add-node HOST:PORT NEW",
+	      "join a node (primary or --replica)", 0);
+const sp_cmd sp_def_remove_node =
+    NODES_CMD("remove-node", "remove-node HOST:PORT NODE ",
+	      "drain, re-home replicas, forget, reset", 1);
+const sp_cmd sp_def_failover =
+    NODES_CMD("failover", "failover HOST:PORT NODE",
+	      "manual failover through a replica", 2);

@@ -13,45 +13,33 @@
 #include "cli/cli.h"
 #include "ops/preflight.h"
 
-enum {
-	O_PLAN = 1,
-	O_BIGKEY,
-	O_HOTPCT,
-	O_SCANCOUNT,
-	O_SCANRATE,
-	O_SCANSLEEP,
-	O_SAMPLES,
-	O_NOSCAN,
-	O_MEMPCT,
-	O_MARGIN,
-	O_LAG,
-	O_PROBES,
-	O_LATAVG,
-	O_LATP99,
-	O_PARAMS
-};
-
-static const sp_optdef opts[] = {{"plan", 0, 1, O_PLAN},
-				 {"big-key-bytes", 0, 1, O_BIGKEY},
-				 {"hot-slot-pct", 0, 1, O_HOTPCT},
-				 {"scan-count", 0, 1, O_SCANCOUNT},
-				 {"scan-rate", 0, 1, O_SCANRATE},
-				 {"scan-sleep-ms", 0, 1, O_SCANSLEEP},
-				 {"memory-samples", 0, 1, O_SAMPLES},
-				 {"no-scan", 0, 0, O_NOSCAN},
-				 {"max-memory-pct", 0, 1, O_MEMPCT},
-				 {"plan-margin-pct", 0, 1, O_MARGIN},
-				 {"max-lag-ms", 0, 1, O_LAG},
-				 {"probes", 0, 1, O_PROBES},
-				 {"latency-avg-ms", 0, 1, O_LATAVG},
-				 {"latency-p99-ms", 0, 1, O_LATP99},
-				 {"params", 0, 1, O_PARAMS},
-				 {NULL, 0, 0, 0}};
+enum { O_NOSCAN = 1, O_LAG, O_PARAMS };
 
 typedef struct pf_args {
 	sp_preflight_opts o;
 	char *params_buf; /* owned copy of --params, split in place */
 } pf_args;
+
+#define PF_NUM(n, l, h, f) SP_OPT_TYPED(n, SP_OPT_NUM, 1, l, h, pf_args, o.f)
+
+static const sp_optdef opts[] = {
+    SP_OPT_S("plan", pf_args, o.plan_path),
+    SP_OPT_TYPED("big-key-bytes", SP_OPT_BYTES, 1, 0, 0, pf_args,
+		 o.scan_o.limit),
+    PF_NUM("hot-slot-pct", 0, 100, hot_slot_pct),
+    SP_OPT_I("scan-count", 1, 100000, pf_args, o.scan_o.count),
+    SP_OPT_I("scan-rate", 0, 100000000, pf_args, o.scan_o.rate),
+    SP_OPT_I("scan-sleep-ms", 0, 60000, pf_args, o.scan_o.sleep_ms),
+    SP_OPT_I("memory-samples", 0, 100000, pf_args, o.scan_o.samples),
+    {.name = "no-scan", .id = O_NOSCAN},
+    PF_NUM("max-memory-pct", 1, 100, max_mem_pct),
+    PF_NUM("plan-margin-pct", 0, 1000, plan_margin_pct),
+    {.name = "max-lag-ms", .has_arg = 1, .id = O_LAG},
+    SP_OPT_I("probes", 1, SP_PF_MAX_PROBES, pf_args, o.probes),
+    PF_NUM("latency-avg-ms", 0, 1e6, lat_avg_ms),
+    PF_NUM("latency-p99-ms", 0, 1e6, lat_p99_ms),
+    {.name = "params", .has_arg = 1, .id = O_PARAMS},
+    SP_OPT_END};
 
 static int set_params(pf_args *a, const char *val)
 {
@@ -73,65 +61,24 @@ static int set_params(pf_args *a, const char *val)
 	return 0;
 }
 
-static int on_scan_opt(sp_scan_opts *s, int id, const char *val)
-{
-	switch (id) {
-	case O_BIGKEY:
-		return sp_cli_bytes("--big-key-bytes", val, &s->limit);
-	case O_SCANCOUNT:
-		return sp_cli_int("--scan-count", val, 1, 100000, &s->count);
-	case O_SCANRATE:
-		return sp_cli_int("--scan-rate", val, 0, 100000000, &s->rate);
-	case O_SCANSLEEP:
-		return sp_cli_int("--scan-sleep-ms", val, 0, 60000,
-				  &s->sleep_ms);
-	case O_SAMPLES:
-		return sp_cli_int("--memory-samples", val, 0, 100000,
-				  &s->samples);
-	}
-	return -1;
-}
-
 static int on_opt(void *ud, int id, const char *val)
 {
 	pf_args *a = ud;
-	sp_preflight_opts *o = &a->o;
 	double lag;
 
 	switch (id) {
-	case O_PLAN:
-		o->plan_path = val;
-		return 0;
 	case O_NOSCAN:
-		o->scan = 0;
+		a->o.scan = 0;
 		return 0;
-	case O_HOTPCT:
-		return sp_cli_num("--hot-slot-pct", val, 0, 100,
-				  &o->hot_slot_pct);
-	case O_MEMPCT:
-		return sp_cli_num("--max-memory-pct", val, 1, 100,
-				  &o->max_mem_pct);
-	case O_MARGIN:
-		return sp_cli_num("--plan-margin-pct", val, 0, 1000,
-				  &o->plan_margin_pct);
 	case O_LAG:
 		if (sp_cli_num("--max-lag-ms", val, 0, 3600000, &lag) != 0)
 			return -1;
-		o->max_lag_ms = (int)lag;
+		a->o.max_lag_ms = (int)lag;
 		return 0;
-	case O_PROBES:
-		return sp_cli_int("--probes", val, 1, SP_PF_MAX_PROBES,
-				  &o->probes);
-	case O_LATAVG:
-		return sp_cli_num("--latency-avg-ms", val, 0, 1e6,
-				  &o->lat_avg_ms);
-	case O_LATP99:
-		return sp_cli_num("--latency-p99-ms", val, 0, 1e6,
-				  &o->lat_p99_ms);
 	case O_PARAMS:
 		return set_params(a, val);
 	}
-	return on_scan_opt(&o->scan_o, id, val);
+	return -1;
 }
 
 static const char help[] =
@@ -424,49 +371,53 @@ static void print_human(const char *entry, const sp_preflight_report *r,
 	       r->findings.n);
 }
 
-int sp_cmd_preflight(int argc, char **argv)
+static void init(void *args)
 {
-	pf_args a = {.o = sp_preflight_defaults(), .params_buf = NULL};
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
-	sp_preflight_report r = {0};
-	sp_cli cli = {0};
-	sp_error err = {0};
-	sp_log log;
-	int npos = 0, port, rc = SP_EXIT_USAGE;
+	((pf_args *)args)->o = sp_preflight_defaults();
+}
 
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
+static void fini(void *args)
+{
+	free(((pf_args *)args)->params_buf);
+}
+
+static int run(sp_cli_ctx *x, void *args)
+{
+	pf_args *a = args;
+	sp_preflight_report r = {0};
+	sp_log log = sp_cli_log(&x->cli);
+	int rc;
+
+	a->o.conn = &x->cli.conn;
+	a->o.log = &log;
+	if (sp_preflight_run(x->host, x->port, &a->o, &r, &x->err) != SP_OK) {
+		rc = sp_cli_fail(&x->cli, &x->err);
 		goto out;
 	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
-		goto out;
-	if (npos != 1) {
-		sp_cli_errorf("preflight: give one HOST:PORT\n%s", help);
-		goto out;
-	}
-	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto out;
-	}
-	log = sp_cli_log(&cli);
-	a.o.conn = &cli.conn;
-	a.o.log = &log;
-	if (sp_preflight_run(host, port, &a.o, &r, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto out;
-	}
-	if (cli.json)
-		print_json(pos[0], &r, &a.o);
+	if (x->cli.json)
+		print_json(x->pos[0], &r, &a->o);
 	else
-		print_human(pos[0], &r, &a.o);
+		print_human(x->pos[0], &r, &a->o);
 	rc = r.findings.n == 0 ? SP_EXIT_OK : SP_EXIT_FAILED;
 out:
 	sp_preflight_report_free(&r);
-	free(a.params_buf);
-	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_preflight = {
+    .name = "preflight",
+    .synopsis = "preflight HOST:PORT",
+    .summary = "readiness report before scaling (exit 0 ready)",
+    .help = help,
+    .opts = opts,
+    .hook = on_opt,
+    .min_pos = 1,
+    .max_pos = 1,
+    .entry = 1,
+    .pos_err = "preflight: give one HOST:PORT",
+    .pos_help = 1,
+    .args_size = sizeof(pf_args),
+    .init = init,
+    .run = run,
+    .fini = fini,
+};

@@ -11,31 +11,9 @@
 #include "cluster/gather.h"
 #include "ops/rebalance.h"
 
-enum {
-	O_WEIGHT = 1,
-	O_THRESHOLD,
-	O_EMPTY,
-	O_BY,
-	O_OUT,
-	O_SAMPLE,
-	O_APPROVE,
-	O_LIMIT,
-	O_ENTRY
-};
+enum { O_WEIGHT = 1, O_THRESHOLD };
 
 #define MAX_WEIGHTS 256
-
-static const sp_optdef opts[] = {{"weight", 0, 1, O_WEIGHT},
-				 {"threshold", 0, 1, O_THRESHOLD},
-				 {"use-empty-masters", 0, 0, O_EMPTY},
-				 {"by", 0, 1, O_BY},
-				 {"out", 'o', 1, O_OUT},
-				 {"sample", 0, 1, O_SAMPLE},
-				 {"approve-over", 0, 1, O_APPROVE},
-				 {"limit", 0, 1, O_LIMIT},
-				 {"entry", 0, 1, O_ENTRY},
-				 SP_MOVE_OPTDEFS,
-				 {NULL, 0, 0, 0}};
 
 typedef struct rb_args {
 	sp_rebalance_req req;
@@ -47,6 +25,28 @@ typedef struct rb_args {
 	int approve_over;
 	int limit;
 } rb_args;
+
+static const sp_choice by_kinds[] = {{"slots", SP_BY_SLOTS},
+				     {"keys", SP_BY_KEYS},
+				     {"memory", SP_BY_MEMORY},
+				     {NULL, 0}};
+
+static const sp_optdef opts[] = {
+    {.name = "weight", .has_arg = 1, .id = O_WEIGHT},
+    {.name = "threshold", .has_arg = 1, .id = O_THRESHOLD},
+    SP_OPT_F("use-empty-masters", rb_args, req.use_empty_masters),
+    SP_OPT_CHOICES("by", by_kinds, rb_args, req.by),
+    {.name = "out",
+     .shortname = 'o',
+     .has_arg = 1,
+     .kind = SP_OPT_STRING,
+     .off = offsetof(rb_args, out)},
+    SP_OPT_I("sample", 1, 1000, rb_args, sample),
+    SP_OPT_I("approve-over", 0, SP_SLOTS, rb_args, approve_over),
+    SP_OPT_I("limit", 1, SP_SLOTS, rb_args, limit),
+    SP_OPT_S("entry", rb_args, entry),
+    SP_MOVE_OPTDEFS(rb_args, m),
+    SP_OPT_END};
 
 static int parse_weight(rb_args *a, const char *val)
 {
@@ -87,43 +87,14 @@ static int on_opt(void *ud, int id, const char *val)
 			return -1;
 		a->req.threshold_pct = pct;
 		return 0;
-	case O_EMPTY:
-		a->req.use_empty_masters = 1;
-		return 0;
-	case O_BY:
-		if (strcmp(val, "slots") == 0)
-			a->req.by = SP_BY_SLOTS;
-		else if (strcmp(val, "keys") == 0)
-			a->req.by = SP_BY_KEYS;
-		else if (strcmp(val, "memory") == 0)
-			a->req.by = SP_BY_MEMORY;
-		else {
-			sp_cli_errorf("--by: \"%s\" is not slots, keys or "
-				      "memory",
-				      val);
-			return -1;
-		}
-		return 0;
-	case O_OUT:
-		a->out = val;
-		return 0;
-	case O_ENTRY:
-		a->entry = val;
-		return 0;
-	case O_SAMPLE:
-		return sp_cli_int("--sample", val, 1, 1000, &a->sample);
-	case O_APPROVE:
-		return sp_cli_int("--approve-over", val, 0, SP_SLOTS,
-				  &a->approve_over);
-	case O_LIMIT:
-		return sp_cli_int("--limit", val, 1, SP_SLOTS, &a->limit);
 	}
-	return sp_move_opt(&a->m, id, val);
+	return -1;
 }
 
-static void init_args(rb_args *a)
+static void init_args(void *args)
 {
-	memset(a, 0, sizeof(*a));
+	rb_args *a = args;
+
 	a->req.threshold_pct = 2; /* redis-cli's default */
 	a->req.weights = a->weights;
 	a->sample = 8;
@@ -131,8 +102,9 @@ static void init_args(rb_args *a)
 	sp_move_args_init(&a->m);
 }
 
-static void free_args(rb_args *a)
+static void free_args(void *args)
 {
+	rb_args *a = args;
 	size_t i;
 
 	for (i = 0; i < a->req.nweights; i++)
@@ -213,7 +185,7 @@ static int rebalance(const sp_cli *cli, rb_args *a, const char *entry,
 	sp_opplan p = {0};
 	sp_plan d = {0};
 	sp_error err = {0};
-	int rc, ok;
+	int rc;
 
 	if (st == NULL)
 		return SP_EXIT_INTERNAL;
@@ -226,9 +198,7 @@ static int rebalance(const sp_cli *cli, rb_args *a, const char *entry,
 	}
 	if (p.nmoves == 0) {
 		if (cli->json)
-			printf("{\"event\":\"summary\",\"ok\":true,\"slots\":0,"
-			       "\"keys\":0,\"bytes\":0,\"seconds\":0,"
-			       "\"retries\":0,\"balanced\":true}\n");
+			sp_print_nothing_json("balanced");
 		else
 			printf(
 			    "Balanced within %.0f%% by %s: nothing to move.\n",
@@ -252,10 +222,8 @@ static int rebalance(const sp_cli *cli, rb_args *a, const char *entry,
 		rc = SP_EXIT_USAGE;
 		goto out;
 	}
-	if ((ok = sp_cli_confirm(cli, "Move these slots?")) <= 0) {
-		rc = ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
+	if ((rc = sp_cli_ask(cli, "Move these slots?")) != SP_EXIT_OK)
 		goto out;
-	}
 	if ((rc = sp_wait_ready(cli, host, port, a->m.wait_s)) == SP_EXIT_OK)
 		rc = sp_run_moves(cli, &a->m, &p, &j, "rebalance", entry);
 out:
@@ -290,10 +258,11 @@ static int plan(const sp_cli *cli, rb_args *a, const char *entry,
 		keys += st->keys[p.moves[i].slot],
 		    bytes += st->bytes[p.moves[i].slot];
 	if (cli->json) {
-		printf("{\"plan\":\"%s\",\"slots\":%zu,\"keys\":%lld,"
-		       "\"bytes\":%lld,\"seconds\":%.1f}\n",
-		       a->out, p.nmoves, keys, bytes,
-		       sp_plan_estimate_s(keys, p.nmoves));
+		sp_cli_json_print(json_pack(
+		    "{s:s, s:I, s:I, s:I, s:o}", "plan", a->out, "slots",
+		    (json_int_t)p.nmoves, "keys", (json_int_t)keys, "bytes",
+		    (json_int_t)bytes, "seconds",
+		    sp_json_fixed(sp_plan_estimate_s(keys, p.nmoves), 1)));
 		goto out;
 	}
 	printf("Plan written to %s: %zu slots, about %lld keys and %.1f MB, "
@@ -319,7 +288,7 @@ static int apply(const sp_cli *cli, rb_args *a, const char *path)
 	sp_cluster c = {0};
 	sp_journal *j = NULL;
 	sp_error err = {0};
-	int port, rc = SP_EXIT_OK, ok;
+	int port, rc = SP_EXIT_OK;
 
 	if (sp_plan_read(path, &f, &err) != SP_OK ||
 	    sp_parse_hostport(a->entry ? a->entry : f.entry, host, &port,
@@ -333,9 +302,7 @@ static int apply(const sp_cli *cli, rb_args *a, const char *path)
 		if (!cli->json)
 			printf("The plan is fully applied: nothing to move.\n");
 		else
-			printf("{\"event\":\"summary\",\"ok\":true,\"slots\":0,"
-			       "\"keys\":0,\"bytes\":0,\"seconds\":0,"
-			       "\"retries\":0,\"applied\":true}\n");
+			sp_print_nothing_json("applied");
 		goto out;
 	}
 	if (a->limit > 0 && (size_t)a->limit < f.plan.nmoves)
@@ -348,10 +315,8 @@ static int apply(const sp_cli *cli, rb_args *a, const char *path)
 		rc = SP_EXIT_USAGE;
 		goto out;
 	}
-	if ((ok = sp_cli_confirm(cli, "Apply this plan?")) <= 0) {
-		rc = ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
+	if ((rc = sp_cli_ask(cli, "Apply this plan?")) != SP_EXIT_OK)
 		goto out;
-	}
 	if ((rc = sp_wait_ready(cli, host, port, a->m.wait_s)) == SP_EXIT_OK)
 		rc = sp_run_moves(cli, &a->m, &f.plan, &j, "apply",
 				  a->entry ? a->entry : f.entry);
@@ -379,60 +344,50 @@ static const char rebalance_help[] =
     "refuses a plan the cluster has drifted from and continues a plan\n"
     "applied in part (--limit N applies only the next N slots).\n";
 
-/* argv: [name, positionals...]; one positional expected. */
-static int run_cmd(int argc, char **argv, int which)
+static int run_rebalance(sp_cli_ctx *x, void *args)
 {
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
-	sp_cli cli = {0};
-	sp_error err = {0};
-	rb_args a;
-	int npos = 0, port = 0, rc = SP_EXIT_USAGE;
+	return rebalance(&x->cli, args, x->pos[0], x->host, x->port);
+}
 
-	init_args(&a);
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(rebalance_help, stdout);
-		rc = SP_EXIT_OK;
-		goto out;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
-		goto out;
-	if (npos != 1) {
-		sp_cli_errorf("%s: give one %s", argv[0],
-			      which == 2 ? "plan FILE" : "HOST:PORT");
-		goto out;
-	}
-	if (which == 1 && a.out == NULL) {
+static int run_plan(sp_cli_ctx *x, void *args)
+{
+	rb_args *a = args;
+
+	if (a->out == NULL) {
 		sp_cli_errorf("plan rebalance: give --out FILE");
-		goto out;
+		return SP_EXIT_USAGE;
 	}
-	if (which != 2 &&
-	    sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto out;
+	return plan(&x->cli, a, x->pos[0], x->host, x->port);
+}
+
+static int run_apply(sp_cli_ctx *x, void *args)
+{
+	return apply(&x->cli, args, x->pos[0]);
+}
+
+/* rebalance, plan rebalance and apply: the same options, one positional. */
+#define RB_CMD(n, syn, sum, err, ent, fn)                                      \
+	{                                                                      \
+		.name = n, .synopsis = syn, .summary = sum,                    \
+		.help = rebalance_help, .opts = opts, .hook = on_opt,          \
+		.min_pos = 1, .max_pos = 1, .entry = ent, .pos_err = err,      \
+		.args_size = sizeof(rb_args), .init = init_args, .run = fn,    \
+		.fini = free_args                                              \
 	}
-	rc = which == 0	  ? rebalance(&cli, &a, pos[0], host, port)
-	     : which == 1 ? plan(&cli, &a, pos[0], host, port)
-			  : apply(&cli, &a, pos[0]);
-out:
-	free_args(&a);
-	free(pos);
-	return rc;
-}
 
-int sp_cmd_rebalance(int argc, char **argv)
-{
-	return run_cmd(argc, argv, 0);
-}
+const sp_cmd sp_def_rebalance = RB_CMD(
+    "rebalance", "rebalance HOST:PORT", "balance by slots, keys or memory",
+    "rebalance: give one HOST:PORT", 1, run_rebalance);
 
-int sp_cmd_apply(int argc, char **argv)
-{
-	return run_cmd(argc, argv, 2);
-}
+const sp_cmd sp_def_apply =
+    RB_CMD("apply", "apply FILE", "apply a plan (refuses a stale one)",
+	   "apply: give one plan FILE", 0, run_apply);
 
-int sp_cmd_plan(int argc, char **argv)
+/* `plan rebalance ...` runs as `rebalance ...` with --out required. */
+static const sp_cmd plan_rebalance =
+    RB_CMD("rebalance", "", "", "rebalance: give one HOST:PORT", 1, run_plan);
+
+static int plan_raw(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "rebalance") != 0) {
 		if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
@@ -443,5 +398,12 @@ int sp_cmd_plan(int argc, char **argv)
 			      "HOST:PORT --out FILE'");
 		return SP_EXIT_USAGE;
 	}
-	return run_cmd(argc - 1, argv + 1, 1);
+	return sp_cli_main(&plan_rebalance, argc - 1, argv + 1);
 }
+
+const sp_cmd sp_def_plan = {
+    .name = "plan",
+    .synopsis = "plan rebalance HOST:PORT --out FILE  ",
+    .summary = "the same, as a reviewable plan",
+    .raw = plan_raw,
+};

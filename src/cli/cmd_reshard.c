@@ -16,41 +16,23 @@
 #include "ops/recover.h"
 #include "ops/reshard.h"
 
-enum { O_FROM = 1, O_TO, O_SLOTS, O_RANGES };
-
-static const sp_optdef opts[] = {
-    {"from", 0, 1, O_FROM},   {"to", 0, 1, O_TO},
-    {"slots", 0, 1, O_SLOTS}, {"slot-ranges", 0, 1, O_RANGES},
-    SP_MOVE_OPTDEFS,	      {NULL, 0, 0, 0}};
-
 typedef struct move_args {
 	sp_reshard_req req;
 	sp_move_args m;
 } move_args;
 
-static int on_opt(void *ud, int id, const char *val)
-{
-	move_args *a = ud;
+static const sp_optdef opts[] = {
+    SP_OPT_S("from", move_args, req.from),
+    SP_OPT_S("to", move_args, req.to),
+    SP_OPT_I("slots", 1, SP_SLOTS, move_args, req.nslots),
+    SP_OPT_S("slot-ranges", move_args, req.ranges),
+    SP_MOVE_OPTDEFS(move_args, m),
+    SP_OPT_END};
 
-	switch (id) {
-	case O_FROM:
-		a->req.from = val;
-		return 0;
-	case O_TO:
-		a->req.to = val;
-		return 0;
-	case O_SLOTS:
-		return sp_cli_int("--slots", val, 1, SP_SLOTS, &a->req.nslots);
-	case O_RANGES:
-		a->req.ranges = val;
-		return 0;
-	}
-	return sp_move_opt(&a->m, id, val);
-}
-
-static void init_args(move_args *a)
+static void init_args(void *args)
 {
-	memset(a, 0, sizeof(*a));
+	move_args *a = args;
+
 	a->req.nslots = -1;
 	sp_move_args_init(&a->m);
 }
@@ -76,7 +58,7 @@ static int reshard(const sp_cli *cli, move_args *a, const char *entry,
 	sp_opplan p = {0};
 	sp_journal *j = NULL;
 	sp_error err = {0};
-	int rc, ok;
+	int rc;
 
 	if (sp_cluster_gather(host, port, &cli->conn, &c, &err) != SP_OK ||
 	    sp_reshard_plan(&c, &a->req, &p, &err) != SP_OK ||
@@ -106,10 +88,8 @@ static int reshard(const sp_cli *cli, move_args *a, const char *entry,
 		rc = SP_EXIT_OK;
 		goto out;
 	}
-	if ((ok = sp_cli_confirm(cli, "Move these slots?")) <= 0) {
-		rc = ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
+	if ((rc = sp_cli_ask(cli, "Move these slots?")) != SP_EXIT_OK)
 		goto out;
-	}
 	if ((rc = sp_wait_ready(cli, host, port, a->m.wait_s)) != SP_EXIT_OK)
 		goto out;
 	rc = sp_run_moves(cli, &a->m, &p, &j, "reshard", entry);
@@ -120,65 +100,31 @@ out:
 	return rc;
 }
 
-/* Shared front of reshard and resume: options and the entry node. */
-static int parse_common(int argc, char **argv, sp_cli *cli, move_args *a,
-			char **pos, char *host, int *port, const char *help)
+static int run_reshard(sp_cli_ctx *x, void *args)
 {
-	sp_error err = {0};
-	int npos = 0;
+	move_args *a = args;
 
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		return -2;
-	}
-	if (sp_cli_parse(cli, argc, argv, opts, on_opt, a, pos, &npos))
-		return -1;
-	if (npos != 1) {
-		sp_cli_errorf("%s: give one HOST:PORT\n%s", argv[0], help);
-		return -1;
-	}
-	if (sp_parse_hostport(pos[0], host, port, &err) != SP_OK) {
-		sp_cli_errorf("%s", err.msg);
-		return -1;
-	}
-	return 0;
-}
-
-typedef int (*entry_fn)(const sp_cli *cli, move_args *a, const char *entry,
-			const char *host, int port);
-
-/* The shape of reshard, resume and fix: options, one HOST:PORT, run. */
-static int run_entry(int argc, char **argv, const char *help, entry_fn fn)
-{
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
-	sp_cli cli = {0};
-	move_args a;
-	int port, rc;
-
-	init_args(&a);
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	rc = parse_common(argc, argv, &cli, &a, pos, host, &port, help);
-	if (rc == 0 && fn == reshard &&
-	    (a.req.from == NULL || a.req.to == NULL ||
-	     (a.req.nslots < 0) == (a.req.ranges == NULL))) {
+	if (a->req.from == NULL || a->req.to == NULL ||
+	    (a->req.nslots < 0) == (a->req.ranges == NULL)) {
 		sp_cli_errorf("reshard: give --from, --to, and one of --slots "
 			      "or --slot-ranges");
-		rc = -1;
+		return SP_EXIT_USAGE;
 	}
-	if (rc == 0)
-		rc = fn(&cli, &a, pos[0], host, port);
-	else
-		rc = rc == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-	free(pos);
-	return rc;
+	return reshard(&x->cli, a, x->pos[0], x->host, x->port);
 }
 
-int sp_cmd_reshard(int argc, char **argv)
-{
-	return run_entry(argc, argv, reshard_help, reshard);
-}
+/* reshard, resume and fix: the same options, one HOST:PORT. */
+#define MOVE_CMD(n, syn, sum, h, fn)                                           \
+	{                                                                      \
+		.name = n, .synopsis = syn, .summary = sum, .help = h,         \
+		.opts = opts, .min_pos = 1, .max_pos = 1, .entry = 1,          \
+		.pos_err = n ": give one HOST:PORT", .pos_help = 1,            \
+		.args_size = sizeof(move_args), .init = init_args, .run = fn   \
+	}
+
+const sp_cmd sp_def_reshard = MOVE_CMD(
+    "reshard", "reshard HOST:PORT ...",
+    "move slots between primaries (journaled)", reshard_help, run_reshard);
 
 static const char resume_help[] =
     "usage: slotpilot resume HOST:PORT [--journal-dir .slotpilot/journal]\n"
@@ -220,24 +166,25 @@ static sp_err plan_rest(const sp_cli *cli, const sp_journal_rec *rec,
 	}
 }
 
-static int resume(const sp_cli *cli, move_args *a, const char *entry,
-		  const char *host, int port)
+static int resume(sp_cli_ctx *x, void *args)
 {
+	const sp_cli *cli = &x->cli;
+	const char *entry = x->pos[0], *host = x->host;
+	move_args *a = args;
+	int port = x->port;
 	char path[1200];
 	sp_journal_rec *rec = calloc(1, sizeof(*rec));
 	sp_journal *j = NULL;
 	sp_opplan p = {0};
 	sp_error err = {0};
-	int rc, ok;
+	int rc;
 
 	if (rec == NULL)
 		return SP_EXIT_INTERNAL;
 	if (sp_journal_find_open(a->m.journal_dir, path, sizeof(path), &err) ==
 	    SP_ERR_NOTFOUND) {
 		if (cli->json)
-			printf("{\"event\":\"summary\",\"ok\":true,\"slots\":0,"
-			       "\"keys\":0,\"bytes\":0,\"seconds\":0,"
-			       "\"retries\":0,\"nothing\":true}\n");
+			sp_print_nothing_json("nothing");
 		else
 			printf("Nothing to resume in %s.\n", a->m.journal_dir);
 		free(rec);
@@ -253,10 +200,8 @@ static int resume(const sp_cli *cli, move_args *a, const char *entry,
 		       p.nmoves);
 		sp_print_moves(&p, stdout);
 	}
-	if ((ok = sp_cli_confirm(cli, "Finish this operation?")) <= 0) {
-		rc = ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
+	if ((rc = sp_cli_ask(cli, "Finish this operation?")) != SP_EXIT_OK)
 		goto out;
-	}
 	if (sp_journal_reopen(path, &j, &err) != SP_OK) {
 		rc = sp_cli_fail(cli, &err);
 		goto out;
@@ -270,10 +215,9 @@ out:
 	return rc;
 }
 
-int sp_cmd_resume(int argc, char **argv)
-{
-	return run_entry(argc, argv, resume_help, resume);
-}
+const sp_cmd sp_def_resume =
+    MOVE_CMD("resume", "resume HOST:PORT", "finish an interrupted operation",
+	     resume_help, resume);
 
 static const char fix_help[] =
     "usage: slotpilot fix HOST:PORT [--yes] [--json]\n"
@@ -282,25 +226,26 @@ static const char fix_help[] =
     "closed where they are (stray keys moved back, never dropped); slots\n"
     "no node covers get an owner. Ends with the cluster healthy.\n";
 
-static int fix(const sp_cli *cli, move_args *a, const char *entry,
-	       const char *host, int port)
+static int fix(sp_cli_ctx *x, void *args)
 {
+	const sp_cli *cli = &x->cli;
+	move_args *a = args;
 	sp_log log = sp_cli_log(cli);
 	sp_fix_report rep;
 	sp_error err = {0};
-	int ok;
+	int rc;
 
-	if ((ok = sp_cli_confirm(cli, "Repair this cluster?")) <= 0)
-		return ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
+	if ((rc = sp_cli_ask(cli, "Repair this cluster?")) != SP_EXIT_OK)
+		return rc;
 	a->m.mig.conn = &cli->conn;
-	if (sp_fix(host, port, &cli->conn, &a->m.mig, &log, &rep, &err) !=
+	if (sp_fix(x->host, x->port, &cli->conn, &a->m.mig, &log, &rep, &err) !=
 	    SP_OK)
 		return sp_cli_fail(cli, &err);
 	if (cli->json)
-		printf("{\"ok\":true,\"finished\":%d,\"reverted\":%d,"
-		       "\"assigned\":%d,\"keys_moved\":%d}\n",
-		       rep.finished, rep.reverted, rep.assigned,
-		       rep.keys_moved);
+		sp_cli_json_print(json_pack(
+		    "{s:b, s:i, s:i, s:i, s:i}", "ok", 1, "finished",
+		    rep.finished, "reverted", rep.reverted, "assigned",
+		    rep.assigned, "keys_moved", rep.keys_moved));
 	else
 		printf("[OK] Cluster repaired: %d open slots finished, %d "
 		       "closed, %d uncovered slots assigned, %d keys moved "
@@ -310,7 +255,6 @@ static int fix(const sp_cli *cli, move_args *a, const char *entry,
 	return SP_EXIT_OK;
 }
 
-int sp_cmd_fix(int argc, char **argv)
-{
-	return run_entry(argc, argv, fix_help, fix);
-}
+const sp_cmd sp_def_fix =
+    MOVE_CMD("fix", "fix HOST:PORT", "close open slots, cover uncovered slots",
+	     fix_help, fix);

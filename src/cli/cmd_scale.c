@@ -7,29 +7,10 @@
 #include "cli/moving.h"
 #include "ops/scale.h"
 
-enum {
-	O_PRIMARIES = 1,
-	O_REPLICAS,
-	O_PROV,
-	O_PROV_CMD,
-	O_DEPROV_CMD,
-	O_DIR,
-	O_REMOVE,
-	O_NWAIT
-};
+/* --remove NODE, repeatable: the one option the table cannot fill. */
+enum { O_REMOVE = 1 };
 
 #define MAX_REMOVE 64
-
-static const sp_optdef opts[] = {{"primaries", 0, 1, O_PRIMARIES},
-				 {"replicas", 0, 1, O_REPLICAS},
-				 {"provisioner", 0, 1, O_PROV},
-				 {"provision-cmd", 0, 1, O_PROV_CMD},
-				 {"deprovision-cmd", 0, 1, O_DEPROV_CMD},
-				 {"dir", 0, 1, O_DIR},
-				 {"remove", 0, 1, O_REMOVE},
-				 {"node-wait", 0, 1, O_NWAIT},
-				 SP_MOVE_OPTDEFS,
-				 {NULL, 0, 0, 0}};
 
 typedef struct scale_args {
 	sp_scale_opts s;
@@ -38,45 +19,27 @@ typedef struct scale_args {
 	int wait_s;
 } scale_args;
 
-static int on_opt(void *ud, int id, const char *val)
+static const sp_optdef opts[] = {
+    SP_OPT_I("primaries", 1, 1000, scale_args, s.primaries),
+    SP_OPT_I("replicas", 0, 5, scale_args, s.replicas),
+    SP_OPT_CHOICES("provisioner", sp_prov_kinds, scale_args, s.prov.kind),
+    SP_OPT_S("provision-cmd", scale_args, s.prov.provision),
+    SP_OPT_S("deprovision-cmd", scale_args, s.prov.deprovision),
+    SP_OPT_S("dir", scale_args, s.prov.dir),
+    {.name = "remove", .has_arg = 1, .id = O_REMOVE},
+    SP_OPT_I("node-wait", 1, 3600, scale_args, wait_s),
+    SP_MOVE_OPTDEFS(scale_args, m),
+    SP_OPT_END};
+
+static int add_remove(void *ud, int id, const char *val)
 {
 	scale_args *a = ud;
 
-	switch (id) {
-	case O_PRIMARIES:
-		return sp_cli_int("--primaries", val, 1, 1000, &a->s.primaries);
-	case O_REPLICAS:
-		return sp_cli_int("--replicas", val, 0, 5, &a->s.replicas);
-	case O_PROV:
-		if (strcmp(val, "local") == 0)
-			a->s.prov.kind = SP_PROV_LOCAL;
-		else if (strcmp(val, "exec") == 0)
-			a->s.prov.kind = SP_PROV_EXEC;
-		else {
-			sp_cli_errorf("--provisioner: \"%s\" is not local or "
-				      "exec",
-				      val);
-			return -1;
-		}
-		return 0;
-	case O_PROV_CMD:
-		a->s.prov.provision = val;
-		return 0;
-	case O_DEPROV_CMD:
-		a->s.prov.deprovision = val;
-		return 0;
-	case O_DIR:
-		a->s.prov.dir = val;
-		return 0;
-	case O_REMOVE:
-		if (a->s.nremove >= MAX_REMOVE)
-			return -1;
-		a->remove[a->s.nremove++] = val;
-		return 0;
-	case O_NWAIT:
-		return sp_cli_int("--node-wait", val, 1, 3600, &a->wait_s);
-	}
-	return sp_move_opt(&a->m, id, val);
+	(void)id;
+	if (a->s.nremove >= MAX_REMOVE)
+		return -1;
+	a->remove[a->s.nremove++] = val;
+	return 0;
 }
 
 static const char help[] =
@@ -100,95 +63,102 @@ static const char help[] =
     "owners in its snapshot and, after an expand, removes the nodes it\n"
     "added.\n";
 
-static int run(int argc, char **argv, int expand)
+static void init(void *args)
 {
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
-	sp_cli cli = {0};
-	sp_error err = {0};
-	sp_log log;
-	scale_args a;
-	int npos = 0, port, rc = SP_EXIT_USAGE, ok;
-	size_t moved = 0;
-	sp_err e;
+	scale_args *a = args;
 
-	memset(&a, 0, sizeof(a));
-	a.s.replicas = -1;
-	a.s.remove = a.remove;
-	a.wait_s = 60;
-	sp_move_args_init(&a.m);
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(help, stdout);
-		rc = SP_EXIT_OK;
-		goto done;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos))
-		goto done;
-	if (npos != 1 ||
-	    (expand < 2 && a.s.primaries == 0 && (expand || !a.s.nremove)) ||
-	    (a.s.prov.kind == SP_PROV_EXEC && expand && !a.s.prov.provision)) {
+	a->s.replicas = -1;
+	a->s.remove = a->remove;
+	a->wait_s = 60;
+	sp_move_args_init(&a->m);
+}
+
+/* The variant: 1 expand, 0 shrink, 2 rollback. SP_EXIT_OK when the
+ * positionals and options are enough, else SP_EXIT_USAGE after saying why. */
+static int usable(const sp_cli_ctx *x, const void *args)
+{
+	const scale_args *a = args;
+	int expand = x->variant;
+
+	if (x->npos != 1 ||
+	    (expand < 2 && a->s.primaries == 0 && (expand || !a->s.nremove)) ||
+	    (a->s.prov.kind == SP_PROV_EXEC && expand &&
+	     !a->s.prov.provision)) {
 		sp_cli_errorf("%s: give HOST:PORT and --primaries N%s%s",
-			      argv[0], expand ? "" : " (or --remove NODE)",
-			      a.s.prov.kind == SP_PROV_EXEC
+			      x->name, expand ? "" : " (or --remove NODE)",
+			      a->s.prov.kind == SP_PROV_EXEC
 				  ? "; exec needs --provision-cmd"
 				  : "");
-		goto done;
+		return SP_EXIT_USAGE;
 	}
-	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto done;
-	}
-	if ((ok = sp_cli_confirm(&cli, expand == 1   ? "Expand the cluster?"
-				       : expand == 0 ? "Shrink the cluster?"
-						     : "Roll back?")) <= 0) {
-		rc = ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
-		goto done;
-	}
-	log = sp_cli_log(&cli);
-	a.s.rm.mig = a.m.mig;
-	a.s.rm.mig.stop = sp_cli_stop_flag();
-	a.s.rm.journal_dir = a.m.journal_dir;
-	a.s.rm.wait_ms = a.wait_s * 1000;
-	sp_cli_trap_signals();
-	if ((rc = sp_traffic_begin(&cli, &a.m, host, port)) != SP_EXIT_OK)
-		goto done;
+	return SP_EXIT_OK;
+}
+
+static sp_err scale(sp_cli_ctx *x, scale_args *a, int expand, size_t *moved)
+{
+	sp_log log = sp_cli_log(&x->cli);
+
 	if (expand == 2)
-		e = sp_rollback(host, port, &a.s, &cli.conn, &log, &moved,
-				&err);
-	else if (expand == 1)
-		e = sp_expand(host, port, &a.s, &cli.conn, &log, &err);
-	else
-		e = sp_shrink(host, port, &a.s, &cli.conn, &log, &err);
-	sp_traffic_end(&a.m);
-	if (e != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
-		goto done;
-	}
-	if (cli.json)
-		printf("{\"ok\":true,\"slots_moved_back\":%zu}\n", moved);
+		return sp_rollback(x->host, x->port, &a->s, &x->cli.conn, &log,
+				   moved, &x->err);
+	if (expand == 1)
+		return sp_expand(x->host, x->port, &a->s, &x->cli.conn, &log,
+				 &x->err);
+	return sp_shrink(x->host, x->port, &a->s, &x->cli.conn, &log, &x->err);
+}
+
+static int run(sp_cli_ctx *x, void *args)
+{
+	scale_args *a = args;
+	int expand = x->variant;
+	size_t moved = 0;
+	int rc;
+	sp_err e;
+
+	if ((rc = sp_cli_ask(&x->cli, expand == 1   ? "Expand the cluster?"
+				      : expand == 0 ? "Shrink the cluster?"
+						    : "Roll back?")) !=
+	    SP_EXIT_OK)
+		return rc;
+	a->s.rm.mig = a->m.mig;
+	a->s.rm.mig.stop = sp_cli_stop_flag();
+	a->s.rm.journal_dir = a->m.journal_dir;
+	a->s.rm.wait_ms = a->wait_s * 1000;
+	sp_cli_trap_signals();
+	if ((rc = sp_traffic_begin(&x->cli, &a->m, x->host, x->port)) !=
+	    SP_EXIT_OK)
+		return rc;
+	e = scale(x, a, expand, &moved);
+	sp_traffic_end(&a->m);
+	if (e != SP_OK)
+		return sp_cli_fail(&x->cli, &x->err);
+	if (x->cli.json)
+		sp_cli_json_print(json_pack("{s:b, s:I}", "ok", 1,
+					    "slots_moved_back",
+					    (json_int_t)moved));
 	else
 		printf("[OK] %s done%s.\n",
 		       expand == 2 ? "rollback"
 		       : expand	   ? "expand"
 				   : "shrink",
 		       expand == 2 ? "" : "; the cluster checks healthy");
-	rc = SP_EXIT_OK;
-done:
-	free(pos);
-	return rc;
+	return SP_EXIT_OK;
 }
 
-int sp_cmd_expand(int argc, char **argv)
-{
-	return run(argc, argv, 1);
-}
-int sp_cmd_shrink(int argc, char **argv)
-{
-	return run(argc, argv, 0);
-}
-int sp_cmd_rollback(int argc, char **argv)
-{
-	return run(argc, argv, 2);
-}
+#define SCALE_CMD(n, syn, sum, v)                                              \
+	{                                                                      \
+		.name = n, .synopsis = syn, .summary = sum, .help = help,      \
+		.opts = opts, .hook = add_remove, .min_pos = 1, .max_pos = 1,  \
+		.entry = 1, .check = usable, .args_size = sizeof(scale_args),  \
+		.init = init, .run = run, .variant = v                         \
+	}
+
+const sp_cmd sp_def_expand =
+    SCALE_CMD("expand", "expand HOST:PORT --primaries N  ",
+	      "provision, join, rebalance, validate", 1);
+const sp_cmd sp_def_shrink =
+    SCALE_CMD("shrink", "shrink HOST:PORT --primaries N  ",
+	      "remove primaries, deprovision", 0);
+const sp_cmd sp_def_rollback =
+    SCALE_CMD("rollback", "rollback HOST:PORT",
+	      "undo the last operation (slots, added nodes)", 2);

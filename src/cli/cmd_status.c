@@ -197,54 +197,42 @@ static void emit(const status *s, const sp_cli *cli)
 	o = json_pack("{s:s, s:i, s:o, s:o}", "cluster_state",
 		      e->state_ok ? "ok" : "fail", "nodes", (int)s->c->nnodes,
 		      "primaries", prims, "unreachable", unr);
-	json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
-	putchar('\n');
-	json_decref(o);
+	sp_cli_json_print(o);
 }
 
-static int no_opts(void *ud, int id, const char *val)
+static int run(sp_cli_ctx *x, void *args)
 {
-	return -1;
-}
-
-int sp_cmd_status(int argc, char **argv)
-{
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
-	char host[SP_HOST_MAX];
 	sp_cluster c = {0};
-	sp_cli cli = {0};
-	sp_error err = {0};
-	status *s = NULL;
-	int npos = 0, port, rc = SP_EXIT_USAGE;
+	status *s = calloc(1, sizeof(*s));
+	int rc = SP_EXIT_INTERNAL;
 
-	if (pos == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
-		rc = SP_EXIT_INTERNAL;
+	(void)args;
+	if (s == NULL)
 		goto out;
-	}
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: slotpilot status HOST:PORT [--json]\n");
-		rc = SP_EXIT_OK;
-		goto out;
-	}
-	if (sp_cli_parse(&cli, argc, argv, NULL, no_opts, NULL, pos, &npos))
-		goto out;
-	if (npos != 1) {
-		sp_cli_errorf("status: give one HOST:PORT");
-		goto out;
-	}
-	if (sp_parse_hostport(pos[0], host, &port, &err) != SP_OK ||
-	    sp_cluster_gather(host, port, &cli.conn, &c, &err) != SP_OK) {
-		rc = sp_cli_fail(&cli, &err);
+	if (sp_cluster_gather(x->host, x->port, &x->cli.conn, &c, &x->err) !=
+	    SP_OK) {
+		rc = sp_cli_fail(&x->cli, &x->err);
 		goto out;
 	}
 	s->c = &c;
 	s->nprim = sp_cluster_primaries(&c, s->prim, SP_SLOTS);
 	sp_cluster_claims(&c, s->claims);
-	emit(s, &cli);
+	emit(s, &x->cli);
 	rc = SP_EXIT_OK;
 out:
 	sp_cluster_free(&c);
 	free(s);
-	free(pos);
 	return rc;
 }
+
+const sp_cmd sp_def_status = {
+    .name = "status",
+    .synopsis = "status HOST:PORT",
+    .summary = "primaries, replicas, keys, memory, slot map",
+    .help = "usage: slotpilot status HOST:PORT [--json]\n",
+    .min_pos = 1,
+    .max_pos = 1,
+    .entry = 1,
+    .pos_err = "status: give one HOST:PORT",
+    .run = run,
+};

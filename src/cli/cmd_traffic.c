@@ -8,24 +8,32 @@
 #include "base/clock.h"
 #include "cli/traffic_run.h"
 
-enum {
-	O_CONNS = 1,
-	O_RATIO,
-	O_KEYS,
-	O_VSIZE,
-	O_RATE,
-	O_SECS,
-	O_VERIFY,
-	O_PREFIX,
-	O_SERIES
-};
+enum { O_PREFIX = 1 };
+
+typedef struct tr_args {
+	sp_traffic_opts to;
+	double seconds;
+	int verify;
+	const char *series;
+} tr_args;
 
 static const sp_optdef opts[] = {
-    {"connections", 'c', 1, O_CONNS}, {"read-ratio", 0, 1, O_RATIO},
-    {"keys", 0, 1, O_KEYS},	      {"value-size", 0, 1, O_VSIZE},
-    {"rate", 0, 1, O_RATE},	      {"seconds", 0, 1, O_SECS},
-    {"verify", 0, 0, O_VERIFY},	      {"prefix", 0, 1, O_PREFIX},
-    {"series", 0, 1, O_SERIES},	      {NULL, 0, 0, 0}};
+    {.name = "connections",
+     .shortname = 'c',
+     .has_arg = 1,
+     .kind = SP_OPT_INT,
+     .lo = 1,
+     .hi = 256,
+     .off = offsetof(tr_args, to.connections)},
+    SP_OPT_TYPED("read-ratio", SP_OPT_NUM, 1, 0, 1, tr_args, to.read_ratio),
+    SP_OPT_TYPED("keys", SP_OPT_LONG, 1, 1, 100000000, tr_args, to.keys),
+    SP_OPT_I("value-size", 16, 1 << 20, tr_args, to.value_size),
+    SP_OPT_TYPED("rate", SP_OPT_NUM, 1, 0, 1e7, tr_args, to.rate),
+    SP_OPT_TYPED("seconds", SP_OPT_POSITIVE, 1, 0, 86400, tr_args, seconds),
+    SP_OPT_F("verify", tr_args, verify),
+    {.name = "prefix", .has_arg = 1, .id = O_PREFIX},
+    SP_OPT_S("series", tr_args, series),
+    SP_OPT_END};
 
 static const char help[] =
     "usage: slotpilot traffic HOST:PORT [--seconds S] [--rate OPS]\n"
@@ -43,43 +51,11 @@ static const char help[] =
     "Exit: 0 no error seen, 1 errors or lost/stale data, 2 usage, 3 "
     "unreachable,\n5 interrupted.\n";
 
-typedef struct tr_args {
-	sp_traffic_opts to;
-	double seconds;
-	int verify;
-	const char *series;
-} tr_args;
-
 static int on_opt(void *ud, int id, const char *val)
 {
 	tr_args *a = ud;
-	double d;
-	int n;
 
 	switch (id) {
-	case O_CONNS:
-		return sp_cli_int("--connections", val, 1, 256,
-				  &a->to.connections);
-	case O_RATIO:
-		return sp_cli_num("--read-ratio", val, 0, 1, &a->to.read_ratio);
-	case O_KEYS:
-		if (sp_cli_int("--keys", val, 1, 100000000, &n) != 0)
-			return -1;
-		a->to.keys = n;
-		return 0;
-	case O_VSIZE:
-		return sp_cli_int("--value-size", val, 16, 1 << 20,
-				  &a->to.value_size);
-	case O_RATE:
-		return sp_cli_num("--rate", val, 0, 1e7, &a->to.rate);
-	case O_SECS:
-		if (sp_cli_positive("--seconds", val, 86400, &d) != 0)
-			return -1;
-		a->seconds = d;
-		return 0;
-	case O_VERIFY:
-		a->verify = 1;
-		return 0;
 	case O_PREFIX:
 		if (strlen(val) == 0 || strlen(val) >= sizeof(a->to.prefix)) {
 			sp_cli_errorf("--prefix: must be 1..%zu bytes",
@@ -88,14 +64,11 @@ static int on_opt(void *ud, int id, const char *val)
 		}
 		snprintf(a->to.prefix, sizeof(a->to.prefix), "%s", val);
 		return 0;
-	case O_SERIES:
-		a->series = val;
-		return 0;
 	}
 	return -1;
 }
 
-int sp_cmd_traffic(int argc, char **argv)
+static int traffic_main(int argc, char **argv)
 {
 	sp_cli cli;
 	tr_args a = {.to = sp_traffic_defaults(), .seconds = 10};
@@ -143,3 +116,10 @@ int sp_cmd_traffic(int argc, char **argv)
 	return *sp_cli_stop_flag() && rc == SP_EXIT_OK ? SP_EXIT_INTERRUPTED
 						       : rc;
 }
+
+const sp_cmd sp_def_traffic = {
+    .name = "traffic",
+    .synopsis = "traffic HOST:PORT",
+    .summary = "cluster load generator: latency, errors, lost writes",
+    .raw = traffic_main,
+};

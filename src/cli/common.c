@@ -139,9 +139,12 @@ int sp_cli_bytes(const char *opt, const char *val, long long *out)
 enum { G_JSON = -1, G_YES = -2, G_PASS = -3, G_USER = -4, G_TIMEOUT = -5 };
 
 static const sp_optdef globals[] = {
-    {"json", 0, 0, G_JSON},	  {"yes", 'y', 0, G_YES},
-    {"pass", 'a', 1, G_PASS},	  {"user", 0, 1, G_USER},
-    {"timeout", 0, 1, G_TIMEOUT}, {NULL, 0, 0, 0}};
+    {.name = "json", .shortname = 0, .has_arg = 0, .id = G_JSON},
+    {.name = "yes", .shortname = 'y', .has_arg = 0, .id = G_YES},
+    {.name = "pass", .shortname = 'a', .has_arg = 1, .id = G_PASS},
+    {.name = "user", .shortname = 0, .has_arg = 1, .id = G_USER},
+    {.name = "timeout", .shortname = 0, .has_arg = 1, .id = G_TIMEOUT},
+    SP_OPT_END};
 
 static const sp_optdef *find_opt(const sp_optdef *defs, const char *arg,
 				 size_t nlen, char shortname)
@@ -181,6 +184,67 @@ static int apply_global(sp_cli *cli, int id, const char *val)
 		cli->conn.timeout_ms = ms;
 		cli->conn.connect_timeout_ms = ms;
 		return 0;
+	}
+	return -1;
+}
+
+/* The value of the choice named val; -1 after printing "--opt: "val" is
+ * not a, b or c". */
+static int choose(const char *opt, const sp_choice *c, const char *val,
+		  int *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; c[i].name != NULL; i++, n++)
+		if (strcmp(c[i].name, val) == 0) {
+			*out = c[i].value;
+			return 0;
+		}
+	fprintf(stderr, "slotpilot: %s: \"%s\" is not ", opt, val);
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "%s%s", c[i].name,
+			i + 2 < n   ? ", "
+			: i + 1 < n ? " or "
+				    : "\n");
+	return -1;
+}
+
+/* Fills d's field in the struct at ud from val, or hands it to fn. */
+static int apply_opt(const sp_optdef *d, sp_opt_fn fn, void *ud,
+		     const char *val)
+{
+	char *f = (char *)ud + d->off, opt[64];
+	int n;
+
+	snprintf(opt, sizeof(opt), "--%s", d->name);
+	if (d->also)
+		*(int *)((char *)ud + d->also - 1) = 1;
+	switch (d->kind) {
+	case SP_OPT_CUSTOM:
+		return fn != NULL ? fn(ud, d->id, val) : -1;
+	case SP_OPT_FLAG:
+		*(int *)f = 1;
+		return 0;
+	case SP_OPT_STRING:
+		*(const char **)f = val;
+		return 0;
+	case SP_OPT_INT:
+		return sp_cli_int(opt, val, (long)d->lo, (long)d->hi, (int *)f);
+	case SP_OPT_LONG:
+		if (sp_cli_int(opt, val, (long)d->lo, (long)d->hi, &n) != 0)
+			return -1;
+		*(long *)f = n;
+		return 0;
+	case SP_OPT_NUM:
+		return sp_cli_num(opt, val, d->lo, d->hi, (double *)f);
+	case SP_OPT_POSITIVE:
+		return sp_cli_positive(opt, val, d->hi, (double *)f);
+	case SP_OPT_BYTES:
+		return sp_cli_bytes(opt, val, (long long *)f);
+	case SP_OPT_CHOICE:
+		return choose(opt, d->choices, val, (int *)f);
+	case SP_OPT_PARSE:
+		return d->parse(val, f);
 	}
 	return -1;
 }
@@ -234,7 +298,7 @@ int sp_cli_parse(sp_cli *cli, int argc, char **argv, const sp_optdef *defs,
 			return -1;
 		}
 		if (d->id < 0 ? apply_global(cli, d->id, val)
-			      : fn(ud, d->id, val))
+			      : apply_opt(d, fn, ud, val))
 			return -1;
 	}
 	return 0;
@@ -262,4 +326,88 @@ sp_log sp_cli_log(const sp_cli *cli)
 {
 	sp_log l = {.out = cli->json ? NULL : stderr, .json = 0};
 	return l;
+}
+
+int sp_cli_ask(const sp_cli *cli, const char *question)
+{
+	int ok = sp_cli_confirm(cli, question);
+
+	return ok > 0 ? SP_EXIT_OK : ok < 0 ? SP_EXIT_USAGE : SP_EXIT_FAILED;
+}
+
+json_t *sp_json_fixed(double v, int decimals)
+{
+	char buf[64];
+
+	/* Through the decimal text, so the value is the one %.Nf shows. */
+	if (!isfinite(v))
+		return json_null();
+	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+	return json_real(strtod(buf, NULL));
+}
+
+void sp_cli_json_print(json_t *o)
+{
+	if (o != NULL)
+		json_dumpf(o, stdout,
+			   JSON_COMPACT | JSON_ENSURE_ASCII |
+			       JSON_REAL_PRECISION(15));
+	putchar('\n');
+	json_decref(o);
+}
+
+/* Everything before d->run; -1 to go on, else the exit code. */
+static int prologue(const sp_cmd *d, int argc, char **argv, void *args,
+		    sp_cli_ctx *x)
+{
+	int rc;
+
+	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+		fputs(d->help, stdout);
+		return SP_EXIT_OK;
+	}
+	if (sp_cli_parse(&x->cli, argc, argv, d->opts, d->hook, args, x->pos,
+			 &x->npos))
+		return SP_EXIT_USAGE;
+	if (d->pos_err != NULL &&
+	    (x->npos < d->min_pos || x->npos > d->max_pos)) {
+		sp_cli_errorf("%s%s%s", d->pos_err, d->pos_help ? "\n" : "",
+			      d->pos_help ? d->help : "");
+		return SP_EXIT_USAGE;
+	}
+	if (d->check != NULL && (rc = d->check(x, args)) != SP_EXIT_OK)
+		return rc;
+	if (d->entry &&
+	    sp_parse_hostport(x->pos[0], x->host, &x->port, &x->err) != SP_OK)
+		return sp_cli_fail(&x->cli, &x->err);
+	return -1;
+}
+
+int sp_cli_main(const sp_cmd *d, int argc, char **argv)
+{
+	sp_cli_ctx *x = calloc(1, sizeof(*x));
+	void *args = calloc(1, d->args_size ? d->args_size : 1);
+	int rc = SP_EXIT_INTERNAL;
+
+	if (d->raw != NULL) {
+		rc = d->raw(argc, argv);
+		goto out;
+	}
+	if (x == NULL || args == NULL ||
+	    (x->pos = calloc((size_t)argc + 1, sizeof(*x->pos))) == NULL)
+		goto out;
+	x->name = argv[0];
+	x->variant = d->variant;
+	if (d->init != NULL)
+		d->init(args);
+	if ((rc = prologue(d, argc, argv, args, x)) < 0)
+		rc = d->run(x, args);
+	if (d->fini != NULL)
+		d->fini(args);
+out:
+	if (x != NULL)
+		free(x->pos);
+	free(x);
+	free(args);
+	return rc;
 }

@@ -1,42 +1,17 @@
 /*
- * main.c - the slotpilot command: dispatch to one command group.
+ * main.c - the slotpilot command: the command table, the usage text made
+ * from it, and dispatch to one command.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 
-static const char usage[] =
-    "usage: slotpilot COMMAND [ARGS] [OPTIONS]\n"
-    "\n"
-    "Commands:\n"
-    "  local up|down|status     a cluster of redis-server processes on this "
-    "machine\n"
-    "  create NODE...           bootstrap a cluster from empty nodes\n"
-    "  status HOST:PORT         primaries, replicas, keys, memory, slot map\n"
-    "  check HOST:PORT          validate the cluster (exit 0 healthy, 1 "
-    "findings)\n"
-    "  reshard HOST:PORT ...    move slots between primaries (journaled)\n"
-    "  resume HOST:PORT         finish an interrupted operation\n"
-    "  fix HOST:PORT            close open slots, cover uncovered slots\n"
-    "  rebalance HOST:PORT      balance by slots, keys or memory\n"
-    "  plan rebalance HOST:PORT --out FILE   the same, as a reviewable plan\n"
-    "  apply FILE               apply a plan (refuses a stale one)\n"
-    "  add-node HOST:PORT NEW   join a node (primary or --replica)\n"
-    "  remove-node HOST:PORT NODE  drain, re-home replicas, forget, reset\n"
-    "  failover HOST:PORT NODE  manual failover through a replica\n"
-    "  expand HOST:PORT --primaries N   provision, join, rebalance, validate\n"
-    "  shrink HOST:PORT --primaries N   remove primaries, deprovision\n"
-    "  rollback HOST:PORT       undo the last operation (slots, added nodes)\n"
-    "  traffic HOST:PORT        cluster load generator: latency, errors, "
-    "lost writes\n"
-    "  preflight HOST:PORT      readiness report before scaling (exit 0 "
-    "ready)\n"
-    "  backup HOST:PORT --dir DIR   RDB of every primary; backup verify DIR\n"
-    "  autoscale HOST:PORT --config FILE   daemon: rules, metrics, status "
-    "page\n"
-    "  keyslot KEY...           hash slot of each key\n"
-    "  conf                     print a node configuration template\n"
+/* The usage text around the command table. */
+static const char head[] = "usage: slotpilot COMMAND [ARGS] [OPTIONS]\n"
+			   "\n"
+			   "Commands:\n";
+static const char tail[] =
     "\n"
     "Global options:\n"
     "  --json                   machine-readable output\n"
@@ -50,50 +25,59 @@ static const char usage[] =
     "4 refused by the cluster's state, 5 interrupted, 10 internal error.\n"
     "Run 'slotpilot COMMAND --help' for a command's options.\n";
 
+/* In the order of the usage text. */
+const sp_cmd *const sp_cmds[] = {&sp_def_local,
+				 &sp_def_create,
+				 &sp_def_status,
+				 &sp_def_check,
+				 &sp_def_reshard,
+				 &sp_def_resume,
+				 &sp_def_fix,
+				 &sp_def_rebalance,
+				 &sp_def_plan,
+				 &sp_def_apply,
+				 &sp_def_add_node,
+				 &sp_def_remove_node,
+				 &sp_def_failover,
+				 &sp_def_expand,
+				 &sp_def_shrink,
+				 &sp_def_rollback,
+				 &sp_def_traffic,
+				 &sp_def_preflight,
+				 &sp_def_backup,
+				 &sp_def_autoscale,
+				 &sp_def_keyslot,
+				 &sp_def_conf,
+				 NULL};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fputs(head, f);
+	for (i = 0; sp_cmds[i] != NULL; i++)
+		fprintf(f, "  %-24s %s\n", sp_cmds[i]->synopsis,
+			sp_cmds[i]->summary);
+	fputs(tail, f);
+}
+
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} cmds[] = {
-	    {"keyslot", sp_cmd_keyslot},
-	    {"check", sp_cmd_check},
-	    {"status", sp_cmd_status},
-	    {"create", sp_cmd_create},
-	    {"local", sp_cmd_local},
-	    {"conf", sp_cmd_conf},
-	    {"reshard", sp_cmd_reshard},
-	    {"resume", sp_cmd_resume},
-	    {"fix", sp_cmd_fix},
-	    {"rebalance", sp_cmd_rebalance},
-	    {"plan", sp_cmd_plan},
-	    {"apply", sp_cmd_apply},
-	    {"add-node", sp_cmd_add_node},
-	    {"remove-node", sp_cmd_remove_node},
-	    {"failover", sp_cmd_failover},
-	    {"expand", sp_cmd_expand},
-	    {"shrink", sp_cmd_shrink},
-	    {"rollback", sp_cmd_rollback},
-	    {"preflight", sp_cmd_preflight},
-	    {"backup", sp_cmd_backup},
-	    {"traffic", sp_cmd_traffic},
-	    {"autoscale", sp_cmd_autoscale},
-	};
 	size_t i;
 
 	if (argc < 2) {
-		fputs(usage, stderr);
+		usage(stderr);
 		return SP_EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
-		fputs(usage, stdout);
+		usage(stdout);
 		return SP_EXIT_OK;
 	}
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (strcmp(argv[1], cmds[i].name) == 0)
-			return cmds[i].fn(argc - 1, argv + 1);
+	for (i = 0; sp_cmds[i] != NULL; i++)
+		if (strcmp(argv[1], sp_cmds[i]->name) == 0)
+			return sp_cli_main(sp_cmds[i], argc - 1, argv + 1);
 	sp_cli_errorf("unknown command \"%s\"", argv[1]);
-	fputs(usage, stderr);
+	usage(stderr);
 	return SP_EXIT_USAGE;
 }

@@ -14,6 +14,7 @@
 #include "cli/progress.h"
 #include "cluster/converge.h"
 #include "engine/bigkeys.h"
+#include "ops/scale.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -37,8 +38,12 @@ volatile sig_atomic_t *sp_cli_stop_flag(void)
 	return &stop_flag;
 }
 
-static int parse_rate(const char *val, sp_migrate_opts *m)
+const sp_choice sp_prov_kinds[] = {
+    {"local", SP_PROV_LOCAL}, {"exec", SP_PROV_EXEC}, {NULL, 0}};
+
+int sp_move_parse_rate(const char *val, void *mig)
 {
+	sp_migrate_opts *m = mig;
 	char *end;
 	double v = strtod(val, &end);
 
@@ -59,72 +64,12 @@ static int parse_rate(const char *val, sp_migrate_opts *m)
 	return -1;
 }
 
-/* The --traffic-* and latency guard options. */
-static int traffic_opt(sp_move_args *a, int id, const char *val)
+void sp_print_nothing_json(const char *why)
 {
-	int n;
-
-	if (id >= MO_TRAFFIC && id <= MO_TR_SERIES)
-		a->traffic = 1;
-	switch (id) {
-	case MO_TRAFFIC:
-		return 0;
-	case MO_TR_RATE:
-		return sp_cli_positive("--traffic-rate", val, 1e7, &a->tr.rate);
-	case MO_TR_CONNS:
-		return sp_cli_int("--traffic-connections", val, 1, 256,
-				  &a->tr.connections);
-	case MO_TR_KEYS:
-		if (sp_cli_int("--traffic-keys", val, 1, 100000000, &n) != 0)
-			return -1;
-		a->tr.keys = n;
-		return 0;
-	case MO_TR_BEFORE:
-		return sp_cli_int("--traffic-before", val, 1, 3600,
-				  &a->tr_before_s);
-	case MO_TR_AFTER:
-		return sp_cli_int("--traffic-after", val, 1, 3600,
-				  &a->tr_after_s);
-	case MO_TR_SERIES:
-		a->tr_series = val;
-		return 0;
-	case MO_MAXP99:
-		return sp_cli_positive("--max-p99-ms", val, 60000,
-				       &a->mig.max_p99_ms);
-	case MO_MAXINC:
-		return sp_cli_positive("--max-latency-increase", val, 100000,
-				       &a->mig.max_increase_pct);
-	}
-	return -1;
-}
-
-int sp_move_opt(sp_move_args *a, int id, const char *val)
-{
-	switch (id) {
-	case MO_DRY:
-		a->dry_run = 1;
-		return 0;
-	case MO_WINDOW:
-		return sp_cli_int("--window", val, 1, 1024, &a->mig.window);
-	case MO_PARALLEL:
-		return sp_cli_int("--parallel", val, 1, 64, &a->mig.parallel);
-	case MO_PIPELINE:
-		return sp_cli_int("--pipeline", val, 1, 100000,
-				  &a->mig.pipeline);
-	case MO_BATCH:
-		return sp_cli_int("--batch-keys", val, 1, 100000,
-				  &a->mig.batch_keys);
-	case MO_RATE:
-		return parse_rate(val, &a->mig);
-	case MO_JDIR:
-		a->journal_dir = val;
-		return 0;
-	case MO_WAIT:
-		return sp_cli_int("--wait", val, 0, 3600, &a->wait_s);
-	case MO_MAXKEY:
-		return sp_cli_bytes("--max-key-bytes", val, &a->max_key_bytes);
-	}
-	return traffic_opt(a, id, val);
+	sp_cli_json_print(json_pack("{s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:b}",
+				    "event", "summary", "ok", 1, "slots", 0,
+				    "keys", 0, "bytes", 0, "seconds", 0,
+				    "retries", 0, why, 1));
 }
 
 void sp_move_args_init(sp_move_args *a)
@@ -231,9 +176,11 @@ static void pair_text(const sp_opplan *p, size_t a, size_t b, int n,
 static void pair_json(const sp_opplan *p, size_t a, size_t b, int n,
 		      const char *ranges, void *ud)
 {
-	printf("{\"event\":\"move\",\"from\":\"%s\",\"to\":\"%s\","
-	       "\"slots\":%d,\"ranges\":\"%s\"}\n",
-	       p->nodes[a].addr, p->nodes[b].addr, n, ranges);
+	(void)ud;
+	sp_cli_json_print(json_pack("{s:s, s:s, s:s, s:i, s:s}", "event",
+				    "move", "from", p->nodes[a].addr, "to",
+				    p->nodes[b].addr, "slots", n, "ranges",
+				    ranges));
 }
 
 /* The moves grouped by (source, target) with their ranges. */
@@ -247,7 +194,8 @@ void sp_print_moves(const sp_opplan *p, FILE *f)
 void sp_print_moves_json(const sp_opplan *p)
 {
 	for_each_pair(p, pair_json, NULL);
-	printf("{\"event\":\"dry_run\",\"slots\":%zu}\n", p->nmoves);
+	sp_cli_json_print(json_pack("{s:s, s:I}", "event", "dry_run", "slots",
+				    (json_int_t)p->nmoves));
 }
 
 /* Runs p (journaled) with progress; returns the exit code. */
@@ -314,9 +262,10 @@ sp_err sp_drop_big_keys(const sp_cli *cli, sp_opplan *p, long long limit,
 		const sp_big_key *b = &big.items[i];
 		skip[b->slot] = 1;
 		if (cli->json)
-			printf("{\"event\":\"big_key\",\"slot\":%d,"
-			       "\"node\":\"%s\",\"bytes\":%lld}\n",
-			       b->slot, p->nodes[b->node].addr, b->bytes);
+			sp_cli_json_print(json_pack(
+			    "{s:s, s:i, s:s, s:I}", "event", "big_key", "slot",
+			    b->slot, "node", p->nodes[b->node].addr, "bytes",
+			    (json_int_t)b->bytes));
 		else
 			fprintf(stderr,
 				"slotpilot: key \"%.*s\"%s in slot %d on %s "

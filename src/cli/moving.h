@@ -12,45 +12,6 @@
 
 #define SP_DEFAULT_JOURNAL_DIR ".slotpilot/journal"
 
-/* Option ids of the engine options (above any command's own ids). */
-enum {
-	MO_DRY = 100,
-	MO_WINDOW,
-	MO_PARALLEL,
-	MO_RATE,
-	MO_BATCH,
-	MO_JDIR,
-	MO_WAIT,
-	MO_MAXKEY,
-	MO_TRAFFIC,
-	MO_TR_RATE,
-	MO_TR_CONNS,
-	MO_TR_KEYS,
-	MO_TR_BEFORE,
-	MO_TR_AFTER,
-	MO_TR_SERIES,
-	MO_MAXP99,
-	MO_MAXINC,
-	MO_PIPELINE
-};
-
-/* Entries for a command's sp_optdef table. */
-#define SP_MOVE_OPTDEFS                                                        \
-	{"dry-run", 0, 0, MO_DRY}, {"window", 0, 1, MO_WINDOW},                \
-	    {"parallel", 0, 1, MO_PARALLEL}, {"rate", 0, 1, MO_RATE},          \
-	    {"batch-keys", 0, 1, MO_BATCH}, {"journal-dir", 0, 1, MO_JDIR},    \
-	    {"wait", 0, 1, MO_WAIT}, {"max-key-bytes", 0, 1, MO_MAXKEY},       \
-	    {"traffic", 0, 0, MO_TRAFFIC}, {"traffic-rate", 0, 1, MO_TR_RATE}, \
-	    {"traffic-connections", 0, 1, MO_TR_CONNS},                        \
-	    {"traffic-keys", 0, 1, MO_TR_KEYS},                                \
-	    {"traffic-before", 0, 1, MO_TR_BEFORE},                            \
-	    {"traffic-after", 0, 1, MO_TR_AFTER},                              \
-	    {"traffic-series", 0, 1, MO_TR_SERIES},                            \
-	    {"max-p99-ms", 0, 1, MO_MAXP99}, {"pipeline", 0, 1, MO_PIPELINE},  \
-	{                                                                      \
-		"max-latency-increase", 0, 1, MO_MAXINC                        \
-	}
-
 typedef struct sp_move_args {
 	sp_migrate_opts mig;
 	const char *journal_dir;
@@ -65,11 +26,65 @@ typedef struct sp_move_args {
 	sp_trun *run; /* while the load runs */
 } sp_move_args;
 
+/* local and exec, for --provisioner and --deprovision. */
+extern const sp_choice sp_prov_kinds[];
+
+/* --rate N(slots|keys|mb) into an sp_migrate_opts; 0, or -1 after
+ * printing why. */
+int sp_move_parse_rate(const char *val, void *mig);
+
+#define SP_MO_(n, k, arg, l, h, type, f) SP_OPT_TYPED(n, k, arg, l, h, type, f)
+/* The --traffic-* options also turn the load generator on. */
+#define SP_MO_TR_(n, k, arg, l, h, type, m, f)                                 \
+	{                                                                      \
+		.name = (n), .has_arg = (arg), .kind = (k), .lo = (l),         \
+		.hi = (h), .off = offsetof(type, m.f),                         \
+		.also = 1 + offsetof(type, m.traffic)                          \
+	}
+
+/* Entries for a command's sp_optdef table; m names its sp_move_args. */
+#define SP_MOVE_OPTDEFS(type, m)                                               \
+	SP_MO_("dry-run", SP_OPT_FLAG, 0, 0, 0, type, m.dry_run),              \
+	    SP_MO_("window", SP_OPT_INT, 1, 1, 1024, type, m.mig.window),      \
+	    SP_MO_("parallel", SP_OPT_INT, 1, 1, 64, type, m.mig.parallel),    \
+	    {.name = "rate",                                                   \
+	     .has_arg = 1,                                                     \
+	     .kind = SP_OPT_PARSE,                                             \
+	     .off = offsetof(type, m.mig),                                     \
+	     .parse = sp_move_parse_rate},                                     \
+	    SP_MO_("batch-keys", SP_OPT_INT, 1, 1, 100000, type,               \
+		   m.mig.batch_keys),                                          \
+	    SP_MO_("journal-dir", SP_OPT_STRING, 1, 0, 0, type,                \
+		   m.journal_dir),                                             \
+	    SP_MO_("wait", SP_OPT_INT, 1, 0, 3600, type, m.wait_s),            \
+	    SP_MO_("max-key-bytes", SP_OPT_BYTES, 1, 0, 0, type,               \
+		   m.max_key_bytes),                                           \
+	    SP_MO_TR_("traffic", SP_OPT_FLAG, 0, 0, 0, type, m, traffic),      \
+	    SP_MO_TR_("traffic-rate", SP_OPT_POSITIVE, 1, 0, 1e7, type, m,     \
+		      tr.rate),                                                \
+	    SP_MO_TR_("traffic-connections", SP_OPT_INT, 1, 1, 256, type, m,   \
+		      tr.connections),                                         \
+	    SP_MO_TR_("traffic-keys", SP_OPT_LONG, 1, 1, 100000000, type, m,   \
+		      tr.keys),                                                \
+	    SP_MO_TR_("traffic-before", SP_OPT_INT, 1, 1, 3600, type, m,       \
+		      tr_before_s),                                            \
+	    SP_MO_TR_("traffic-after", SP_OPT_INT, 1, 1, 3600, type, m,        \
+		      tr_after_s),                                             \
+	    SP_MO_TR_("traffic-series", SP_OPT_STRING, 1, 0, 0, type, m,       \
+		      tr_series),                                              \
+	    SP_MO_("max-p99-ms", SP_OPT_POSITIVE, 1, 0, 60000, type,           \
+		   m.mig.max_p99_ms),                                          \
+	    SP_MO_("pipeline", SP_OPT_INT, 1, 1, 100000, type,                 \
+		   m.mig.pipeline),                                            \
+	    SP_MO_("max-latency-increase", SP_OPT_POSITIVE, 1, 0, 100000,      \
+		   type, m.mig.max_increase_pct)
+
+/* The JSON summary of a run that had nothing to move, with why: true
+ * ("nothing", "balanced", "applied"). */
+void sp_print_nothing_json(const char *why);
+
 /* Defaults: the engine's, .slotpilot/journal, 30 s. */
 void sp_move_args_init(sp_move_args *a);
-
-/* Applies one MO_* option; 0, or -1 after printing why. */
-int sp_move_opt(sp_move_args *a, int id, const char *val);
 
 /*
  * With --traffic: starts the load on the cluster at host:port and lets it

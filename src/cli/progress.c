@@ -37,11 +37,13 @@ void sp_progress_update(void *ud, const sp_migrate_stats *s)
 		return;
 	p->last_ms = now;
 	if (cli->json) {
-		printf("{\"event\":\"progress\",\"slots_done\":%lld,"
-		       "\"slots_total\":%lld,\"keys\":%lld,\"bytes\":%lld,"
-		       "\"retries\":%lld,\"seconds\":%.3f}\n",
-		       s->slots_done, s->slots_total, s->keys, s->bytes,
-		       s->retries, s->seconds);
+		sp_cli_json_print(json_pack(
+		    "{s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "event", "progress",
+		    "slots_done", (json_int_t)s->slots_done, "slots_total",
+		    (json_int_t)s->slots_total, "keys", (json_int_t)s->keys,
+		    "bytes", (json_int_t)s->bytes, "retries",
+		    (json_int_t)s->retries, "seconds",
+		    sp_json_fixed(s->seconds, 3)));
 		fflush(stdout);
 	} else if (cli->tty) {
 		bar(s);
@@ -73,6 +75,19 @@ static void guard_text(const sp_migrate_stats *s)
 		       s->guard_out_of_reach_s);
 }
 
+static void guard_json(const sp_migrate_stats *s)
+{
+	sp_cli_json_print(json_pack(
+	    "{s:s, s:o, s:o, s:o, s:o, s:i, s:i, s:o, s:i}", "event", "guard",
+	    "baseline_p99_ms", sp_json_fixed(s->guard_baseline_ms, 3),
+	    "budget_ms", sp_json_fixed(s->guard_budget_ms, 3), "worst_p99_ms",
+	    sp_json_fixed(s->guard_worst_ms, 3), "throttled_s",
+	    sp_json_fixed(s->throttled_s, 2), "min_window", s->guard_min_window,
+	    "max_pause_ms", s->guard_max_pause_ms, "out_of_reach_s",
+	    sp_json_fixed(s->guard_out_of_reach_s, 2), "min_parallel",
+	    s->guard_min_parallel));
+}
+
 void sp_progress_summary(sp_progress *p, const sp_migrate_stats *s, sp_err rc)
 {
 	double secs = s->seconds > 0 ? s->seconds : 1e-9;
@@ -82,24 +97,19 @@ void sp_progress_summary(sp_progress *p, const sp_migrate_stats *s, sp_err rc)
 		fputc('\n', stderr);
 	}
 	if (p->cli->json && s->guarded)
-		printf("{\"event\":\"guard\",\"baseline_p99_ms\":%.3f,"
-		       "\"budget_ms\":%.3f,\"worst_p99_ms\":%.3f,"
-		       "\"throttled_s\":%.2f,\"min_window\":%d,"
-		       "\"max_pause_ms\":%d,\"out_of_reach_s\":%.2f,"
-		       "\"min_parallel\":%d}\n",
-		       s->guard_baseline_ms, s->guard_budget_ms,
-		       s->guard_worst_ms, s->throttled_s, s->guard_min_window,
-		       s->guard_max_pause_ms, s->guard_out_of_reach_s,
-		       s->guard_min_parallel);
+		guard_json(s);
 	else if (s->guarded)
 		guard_text(s);
 	if (p->cli->json) {
-		printf("{\"event\":\"summary\",\"ok\":%s,\"slots\":%lld,"
-		       "\"slots_total\":%lld,\"keys\":%lld,\"bytes\":%lld,"
-		       "\"seconds\":%.3f,\"retries\":%lld,\"error\":\"%s\"}\n",
-		       rc == SP_OK ? "true" : "false", s->slots_done,
-		       s->slots_total, s->keys, s->bytes, s->seconds,
-		       s->retries, rc == SP_OK ? "" : sp_strerror(rc));
+		sp_cli_json_print(json_pack(
+		    "{s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:I, s:s}", "event",
+		    "summary", "ok", rc == SP_OK, "slots",
+		    (json_int_t)s->slots_done, "slots_total",
+		    (json_int_t)s->slots_total, "keys", (json_int_t)s->keys,
+		    "bytes", (json_int_t)s->bytes, "seconds",
+		    sp_json_fixed(s->seconds, 3), "retries",
+		    (json_int_t)s->retries, "error",
+		    rc == SP_OK ? "" : sp_strerror(rc)));
 		return;
 	}
 	printf("%s %lld of %lld slots, %lld keys, %.1f MB in %.2f s "

@@ -41,15 +41,17 @@ static void live_line(sp_trun *r, double at, const char *phase,
 		      const sp_traffic_counts *d)
 {
 	if (r->cli->json) {
-		printf("{\"event\":\"traffic_second\",\"seconds\":%.1f,"
-		       "\"phase\":\"%s\",\"ops\":%llu,\"p50_ms\":%.3f,"
-		       "\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-		       "\"errors\":%llu,\"moved\":%llu,\"ask\":%llu}\n",
-		       at, phase, (unsigned long long)d->lat.n, pct_ms(d, 0.5),
-		       pct_ms(d, 0.99), pct_ms(d, 0.999),
-		       sp_us_ms(d->lat.max_us), (unsigned long long)d->errors,
-		       (unsigned long long)d->events[SP_TE_MOVED],
-		       (unsigned long long)d->events[SP_TE_ASK]);
+		sp_cli_json_print(json_pack(
+		    "{s:s, s:o, s:s, s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:I}",
+		    "event", "traffic_second", "seconds", sp_json_fixed(at, 1),
+		    "phase", phase, "ops", (json_int_t)d->lat.n, "p50_ms",
+		    sp_json_fixed(pct_ms(d, 0.5), 3), "p99_ms",
+		    sp_json_fixed(pct_ms(d, 0.99), 3), "p999_ms",
+		    sp_json_fixed(pct_ms(d, 0.999), 3), "max_ms",
+		    sp_json_fixed(sp_us_ms(d->lat.max_us), 3), "errors",
+		    (json_int_t)d->errors, "moved",
+		    (json_int_t)d->events[SP_TE_MOVED], "ask",
+		    (json_int_t)d->events[SP_TE_ASK]));
 		fflush(stdout);
 		return;
 	}
