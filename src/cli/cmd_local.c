@@ -9,8 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cluster/converge.h"
-#include "ops/create.h"
+#include "ops/local_cluster.h"
 #include "provision/local.h"
 
 #define DEFAULT_DIR ".slotpilot/local"
@@ -91,121 +90,28 @@ static int print_nodes(const sp_cli *cli, const char *dir, int already,
 	return SP_EXIT_OK;
 }
 
-static void stop_all(const char *dir, const int *ports, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		sp_local_stop(dir, ports[i], NULL);
-}
-
-/* Starts again the stopped nodes of an existing local cluster. */
-static int restart(const sp_cli *cli, local_args *a, sp_local_node *v, size_t n)
-{
-	sp_check_opts copts = sp_check_defaults();
-	sp_log log = sp_cli_log(cli);
-	sp_error err = {0};
-	size_t i;
-
-	sp_logf(&log, "restart", "Starting the stopped nodes of %s", a->lo.dir);
-	for (i = 0; i < n; i++)
-		if (!v[i].alive &&
-		    sp_local_start(&a->lo, v[i].port, &err) != SP_OK)
-			return sp_cli_fail(cli, &err);
-	copts.expect_nodes = (int)n;
-	if (sp_wait_healthy(a->lo.bind, v[0].port, &cli->conn, &copts, 60000,
-			    200, NULL, &err) != SP_OK)
-		return sp_cli_fail(cli, &err);
-	return SP_EXIT_OK;
-}
-
-/* Starts fresh nodes on free ports and creates the cluster. */
-static int fresh(const sp_cli *cli, local_args *a)
-{
-	int total = a->primaries * (1 + a->replicas), i, rc = SP_EXIT_OK;
-	char **addrs = calloc((size_t)total, sizeof(*addrs));
-	int *ports = calloc((size_t)total, sizeof(*ports));
-	sp_create_plan plan = {0};
-	sp_log log = sp_cli_log(cli);
-	sp_error err = {0};
-	int started = 0;
-
-	if (addrs == NULL || ports == NULL) {
-		rc = SP_EXIT_INTERNAL;
-		goto out;
-	}
-	for (i = 0; i < total; i++) {
-		ports[i] = a->port + i;
-		if (ports[i] + 10000 > 65535 ||
-		    !sp_local_port_free(a->lo.bind, ports[i])) {
-			sp_cli_errorf("port %d (or its bus port %d) on %s is "
-				      "already in use; choose another --port",
-				      ports[i], ports[i] + 10000, a->lo.bind);
-			rc = SP_EXIT_REFUSED;
-			goto out;
-		}
-		if ((addrs[i] = malloc(SP_ADDR_MAX)) == NULL) {
-			rc = SP_EXIT_INTERNAL;
-			goto out;
-		}
-		sp_format_addr(addrs[i], SP_ADDR_MAX, a->lo.bind, ports[i]);
-	}
-	sp_logf(&log, "start",
-		"Starting %d redis-server nodes on %s:%d-%d in %s", total,
-		a->lo.bind, ports[0], ports[total - 1], a->lo.dir);
-	for (started = 0; started < total; started++)
-		if (sp_local_start(&a->lo, ports[started], &err) != SP_OK)
-			goto fail;
-	if (sp_create_plan_make((const char *const *)addrs, (size_t)total,
-				a->replicas, &plan, &err) != SP_OK ||
-	    sp_create_preflight(&plan, &cli->conn, &err) != SP_OK ||
-	    sp_create_run(&plan, &cli->conn, 60000, &log, &err) != SP_OK)
-		goto fail;
-	goto out;
-fail:
-	rc = sp_cli_fail(cli, &err);
-	sp_cli_errorf(
-	    "stopping the nodes started so far (their logs stay in %s)",
-	    a->lo.dir);
-	stop_all(a->lo.dir, ports,
-		 (size_t)(started < total ? started + 1 : total));
-out:
-	sp_create_plan_free(&plan);
-	for (i = 0; addrs != NULL && i < total; i++)
-		free(addrs[i]);
-	free(addrs);
-	free(ports);
-	return rc;
-}
-
+/* Starts, restarts or finds the cluster (ops/local_cluster.h). */
 static int up(const sp_cli *cli, local_args *a)
 {
-	sp_local_node *v = NULL;
+	sp_local_up_opts o = {.lo = a->lo,
+			      .primaries = a->primaries,
+			      .replicas = a->replicas,
+			      .port = a->port};
+	sp_log log = sp_cli_log(cli);
+	sp_local_up_state st;
 	sp_error err = {0};
-	size_t n, i, alive = 0;
 	char what[512];
-	int rc;
+	int entry;
 
-	if (sp_local_list(a->lo.dir, &v, &n, &err) != SP_OK)
+	if (sp_local_cluster_up(&o, &cli->conn, &log, &st, &entry, &err) !=
+	    SP_OK)
 		return sp_cli_fail(cli, &err);
-	for (i = 0; i < n; i++)
-		alive += (size_t)v[i].alive;
-	if (n > 0 && alive == n)
-		rc = SP_EXIT_OK;
-	else if (n > 0)
-		rc = restart(cli, a, v, n);
-	else
-		rc = fresh(cli, a);
-	if (rc == SP_EXIT_OK) {
-		snprintf(what, sizeof(what),
-			 "Local cluster %s in %s (entry 127.0.0.1:%d). Stop it "
-			 "with: slotpilot local down --dir %s",
-			 n > 0 && alive == n ? "already running" : "up",
-			 a->lo.dir, n > 0 ? v[0].port : a->port, a->lo.dir);
-		rc = print_nodes(cli, a->lo.dir, n > 0 && alive == n, what);
-	}
-	free(v);
-	return rc;
+	snprintf(what, sizeof(what),
+		 "Local cluster %s in %s (entry 127.0.0.1:%d). Stop it "
+		 "with: slotpilot local down --dir %s",
+		 st == SP_LOCAL_UP_RUNNING ? "already running" : "up",
+		 a->lo.dir, entry, a->lo.dir);
+	return print_nodes(cli, a->lo.dir, st == SP_LOCAL_UP_RUNNING, what);
 }
 
 /* Starts a->count empty nodes on free ports; prints HOST:PORT lines. */
@@ -278,6 +184,10 @@ static int run(sp_cli_ctx *x, void *args)
 {
 	local_args *a = args;
 	const char *sub = x->pos[0];
+
+	/* -a / REDISCLI_AUTH: the nodes are started with that password
+	 * (requirepass and masterauth), so that we can talk to them. */
+	a->lo.pass = x->cli.conn.pass;
 
 	if (strcmp(sub, "up") == 0)
 		return up(&x->cli, a);

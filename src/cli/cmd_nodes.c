@@ -6,7 +6,6 @@
 
 #include "cli/moving.h"
 #include "ops/scale.h"
-#include "provision/local.h"
 
 typedef struct nodes_args {
 	sp_add_opts add;
@@ -63,27 +62,6 @@ static const char help[] =
     "the entry node) or exec (--deprovision-cmd CMD HOST:PORT) the removed\n"
     "nodes are then taken away, as shrink does.\n";
 
-static sp_err remove_and_deprovision(nodes_args *a, const char *host, int port,
-				     const char *name, const sp_conn_opts *co,
-				     const sp_log *log, sp_removed *removed,
-				     sp_error *err)
-{
-	char dir[1024];
-	size_t i;
-	sp_err rc;
-
-	/* The directory must be read while the entry node still answers. */
-	if (a->deprovision && a->prov.kind == SP_PROV_LOCAL &&
-	    a->prov.dir == NULL &&
-	    sp_local_dir_of(host, port, co, dir, sizeof(dir), NULL) == SP_OK)
-		a->prov.dir = dir;
-	rc = sp_remove_node(host, port, name, &a->rm, co, log, removed, err);
-	for (i = 0; rc == SP_OK && a->deprovision && i < removed->n; i++)
-		rc = sp_deprovision(&a->prov, removed->addr[i], err);
-	a->prov.dir = a->prov.dir == dir ? NULL : a->prov.dir;
-	return rc;
-}
-
 static void init(void *args)
 {
 	nodes_args *a = args;
@@ -131,9 +109,10 @@ static int run(sp_cli_ctx *x, void *args)
 		e = sp_add_node(x->host, x->port, node, &a->add, &x->cli.conn,
 				&log, out, &x->err);
 	else if (which == 1)
-		e = remove_and_deprovision(a, x->host, x->port, node,
-					   &x->cli.conn, &log, &removed,
-					   &x->err);
+		e = sp_remove_and_deprovision(x->host, x->port, node, &a->rm,
+					      a->deprovision ? &a->prov : NULL,
+					      &x->cli.conn, &log, &removed,
+					      &x->err);
 	else
 		e = sp_failover(x->host, x->port, node, &x->cli.conn,
 				a->wait_s * 1000, out, &x->err);

@@ -15,6 +15,7 @@
 #include "engine/bigkeys.h"
 #include "ops/recover.h"
 #include "ops/reshard.h"
+#include "ops/resume.h"
 
 typedef struct move_args {
 	sp_reshard_req req;
@@ -133,39 +134,6 @@ static const char resume_help[] =
     "Finishes the newest unfinished operation in the journal directory,\n"
     "reconciled with the live cluster (also after SIGKILL or a failover).\n";
 
-/* Plans the rest of rec on the live cluster, retrying while it settles
- * (a failover in progress, a slot briefly claimed twice). */
-static sp_err plan_rest(const sp_cli *cli, const sp_journal_rec *rec,
-			const char *host, int port, int wait_s, sp_opplan *p,
-			sp_error *err)
-{
-	long long deadline = sp_now_ms() + (long long)wait_s * 1000;
-	sp_cluster c = {0};
-	int closed = 0;
-	sp_err rc;
-
-	for (;;) {
-		rc = sp_cluster_gather(host, port, &cli->conn, &c, err);
-		if (rc == SP_OK)
-			rc = sp_resume_prepare(&c, &cli->conn, &closed, err);
-		if (rc == SP_OK && closed > 0) {
-			/* Let the closed slots learn their owner by gossip. */
-			sp_cluster_free(&c);
-			rc = sp_wait_reachable_ok(host, port, &cli->conn,
-						  wait_s * 1000, err);
-			if (rc == SP_OK)
-				rc = sp_cluster_gather(host, port, &cli->conn,
-						       &c, err);
-		}
-		if (rc == SP_OK)
-			rc = sp_resume_plan(rec, &c, p, err);
-		sp_cluster_free(&c);
-		if (rc == SP_OK || sp_now_ms() > deadline)
-			return rc;
-		sp_sleep_ms(500);
-	}
-}
-
 static int resume(sp_cli_ctx *x, void *args)
 {
 	const sp_cli *cli = &x->cli;
@@ -181,8 +149,8 @@ static int resume(sp_cli_ctx *x, void *args)
 
 	if (rec == NULL)
 		return SP_EXIT_INTERNAL;
-	if (sp_journal_find_open(a->m.journal_dir, path, sizeof(path), &err) ==
-	    SP_ERR_NOTFOUND) {
+	rc = sp_resume_find(a->m.journal_dir, path, sizeof(path), rec, &err);
+	if (rc == SP_ERR_NOTFOUND) {
 		if (cli->json)
 			sp_print_nothing_json("nothing");
 		else
@@ -190,8 +158,9 @@ static int resume(sp_cli_ctx *x, void *args)
 		free(rec);
 		return SP_EXIT_OK;
 	}
-	if (sp_journal_load(path, rec, &err) != SP_OK ||
-	    plan_rest(cli, rec, host, port, a->m.wait_s, &p, &err) != SP_OK) {
+	if (rc != SP_OK ||
+	    sp_resume_plan_live(rec, host, port, &cli->conn, a->m.wait_s * 1000,
+				&p, &err) != SP_OK) {
 		rc = sp_cli_fail(cli, &err);
 		goto out;
 	}

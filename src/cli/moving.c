@@ -232,14 +232,11 @@ int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
 /* Waits until the cluster passes its checks (protocol rule 1). */
 int sp_wait_ready(const sp_cli *cli, const char *host, int port, int wait_s)
 {
-	sp_check_opts copts = sp_check_defaults();
 	sp_error err = {0};
 
-	if (sp_wait_healthy(host, port, &cli->conn, &copts, wait_s * 1000, 250,
-			    NULL, &err) == SP_OK)
+	if (sp_wait_ready_to_move(host, port, &cli->conn, wait_s * 1000,
+				  &err) == SP_OK)
 		return SP_EXIT_OK;
-	sp_error_prefix(&err, "the cluster is not ready to move slots "
-			      "(run slotpilot fix or resume first)");
 	return sp_cli_fail(cli, &err);
 }
 

@@ -360,16 +360,44 @@ out:
 }
 
 /* The provisioner with its local directory found from the entry node. */
-static sp_provisioner with_dir(const sp_scale_opts *o, const char *host,
-			       int port, const sp_conn_opts *co, char *dir,
-			       size_t len)
+/* base, with the local provisioner's directory found from the entry
+ * node when it was not given (read while the entry still answers). */
+static sp_provisioner prov_with_dir(const sp_provisioner *base,
+				    const char *host, int port,
+				    const sp_conn_opts *co, char *dir,
+				    size_t len)
 {
-	sp_provisioner prov = o->prov;
+	sp_provisioner prov = *base;
 
 	if (prov.kind == SP_PROV_LOCAL && prov.dir == NULL &&
 	    sp_local_dir_of(host, port, co, dir, len, NULL) == SP_OK)
 		prov.dir = dir;
 	return prov;
+}
+
+static sp_provisioner with_dir(const sp_scale_opts *o, const char *host,
+			       int port, const sp_conn_opts *co, char *dir,
+			       size_t len)
+{
+	return prov_with_dir(&o->prov, host, port, co, dir, len);
+}
+
+sp_err sp_remove_and_deprovision(const char *host, int port, const char *name,
+				 const sp_remove_opts *rm,
+				 const sp_provisioner *prov,
+				 const sp_conn_opts *co, const sp_log *log,
+				 sp_removed *removed, sp_error *err)
+{
+	char dir[1024];
+	sp_provisioner p;
+	sp_err rc;
+
+	if (prov != NULL)
+		p = prov_with_dir(prov, host, port, co, dir, sizeof(dir));
+	rc = sp_remove_node(host, port, name, rm, co, log, removed, err);
+	for (size_t i = 0; rc == SP_OK && prov != NULL && i < removed->n; i++)
+		rc = sp_deprovision(&p, removed->addr[i], err);
+	return rc;
 }
 
 /* 1 when removing primary i would take the entry node (c->nodes[0], where

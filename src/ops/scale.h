@@ -56,4 +56,16 @@ sp_err sp_rollback(const char *host, int port, const sp_scale_opts *o,
 		   const sp_conn_opts *co, const sp_log *log, size_t *moved,
 		   sp_error *err);
 
+/*
+ * remove-node's workflow: removes the node `name` (sp_remove_node: drain,
+ * re-home or remove its replicas, forget it everywhere, retire it) and
+ * then, when prov is not NULL, takes every removed node away with it.
+ * *removed lists them (the caller's value, nothing to free).
+ */
+sp_err sp_remove_and_deprovision(const char *host, int port, const char *name,
+				 const sp_remove_opts *rm,
+				 const sp_provisioner *prov,
+				 const sp_conn_opts *co, const sp_log *log,
+				 sp_removed *removed, sp_error *err);
+
 #endif
