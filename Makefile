@@ -79,6 +79,7 @@ demo-down: all
 # network may crash us, and the sanitizers make sure it does not.
 test: deps
 	scripts/layers.sh
+	$(PY) scripts/sizes.py
 	$(MAKE) format-check
 	$(MAKE) all
 	$(MAKE) BUILD=build-san SANITIZE=1 unit integration
