@@ -400,24 +400,26 @@ sp_err sp_json_read_owners(json_t *jo, const char *path, size_t nnodes,
 static sp_err load_moves(json_t *jm, json_t *jo, sp_journal_rec *r,
 			 sp_error *err)
 {
-	int n = (int)r->nnodes, s, a, b;
+	int n = (int)r->plan.nnodes, s, a, b;
 	size_t i;
 
 	if (!json_is_array(jm) || json_array_size(jm) > SP_SLOTS)
 		return sp_seterr(err, SP_ERR_PROTOCOL, "%s: bad moves",
 				 r->path);
-	r->nmoves = json_array_size(jm);
-	if ((r->moves = calloc(r->nmoves + 1, sizeof(*r->moves))) == NULL)
+	r->plan.nmoves = json_array_size(jm);
+	if ((r->plan.moves =
+		 calloc(r->plan.nmoves + 1, sizeof(*r->plan.moves))) == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
-	for (i = 0; i < r->nmoves; i++) {
+	for (i = 0; i < r->plan.nmoves; i++) {
 		if (json_unpack(json_array_get(jm, i), "[i,i,i]", &s, &a, &b) ||
 		    s < 0 || s >= SP_SLOTS || a < 0 || a >= n || b < 0 ||
 		    b >= n)
 			return sp_seterr(err, SP_ERR_PROTOCOL,
 					 "%s: bad move %zu", r->path, i);
-		r->moves[i] = (sp_move){s, a, b};
+		r->plan.moves[i] = (sp_move){s, a, b};
 	}
-	return sp_json_read_owners(jo, r->path, r->nnodes, r->owners, err);
+	return sp_json_read_owners(jo, r->path, r->plan.nnodes, r->plan.owners,
+				   err);
 }
 
 static sp_err load_begin(json_t *o, sp_journal_rec *r, sp_error *err)
@@ -444,8 +446,8 @@ static sp_err load_begin(json_t *o, sp_journal_rec *r, sp_error *err)
 		? json_integer_value(json_object_get(o, "time_ms"))
 		: json_integer_value(json_object_get(o, "time")) * 1000;
 	snprintf(r->entry, sizeof(r->entry), "%s", entry);
-	if ((rc = sp_json_read_nodes(jn, r->path, &r->nodes, &r->nnodes,
-				     err)) != SP_OK)
+	if ((rc = sp_json_read_nodes(jn, r->path, &r->plan.nodes,
+				     &r->plan.nnodes, err)) != SP_OK)
 		return rc;
 	return load_moves(jm, jo, r, err);
 }
@@ -484,7 +486,7 @@ sp_err sp_journal_load(const char *path, sp_journal_rec *r, sp_error *err)
 
 	memset(r, 0, sizeof(*r));
 	for (i = 0; i < SP_SLOTS; i++)
-		r->owners[i] = -1;
+		r->plan.owners[i] = -1;
 	snprintf(r->path, sizeof(r->path), "%s", path);
 	if ((f = fopen(path, "r")) == NULL)
 		return sp_seterr(err, SP_ERR_SYSTEM, "cannot read %s: %s", path,
@@ -518,11 +520,8 @@ sp_err sp_journal_load(const char *path, sp_journal_rec *r, sp_error *err)
 
 void sp_journal_rec_free(sp_journal_rec *r)
 {
-	free(r->nodes);
-	free(r->moves);
-	r->nodes = NULL;
-	r->moves = NULL;
-	r->nnodes = r->nmoves = 0;
+	if (r != NULL)
+		sp_opplan_free(&r->plan);
 }
 
 /* The newest by recorded seq and creation time (see newer). */

@@ -85,18 +85,15 @@ typedef struct sp_journal_rec {
 	char status[16];      /* "" while the operation never ended */
 	long long seq;	      /* order of creation in its directory; 0: old */
 	long long created_ms; /* creation time (ms since the epoch) */
-	sp_endpoint *nodes;
-	size_t nnodes;
-	sp_move *moves;
-	size_t nmoves;
+	sp_opplan plan;	      /* nodes, moves and owners before it; owned */
 	unsigned char done[SP_SLOTS]; /* 1: the slot's move was recorded done */
-	int owners[SP_SLOTS];	      /* before the operation; -1 none */
 } sp_journal_rec;
 
 /* Reads path into *rec (free with sp_journal_rec_free). Errors:
  * SP_ERR_PROTOCOL for a file that is not a slotpilot journal. */
 sp_err sp_journal_load(const char *path, sp_journal_rec *rec, sp_error *err);
 
+/* Releases what *rec owns (its plan); accepts NULL. */
 void sp_journal_rec_free(sp_journal_rec *rec);
 
 /*

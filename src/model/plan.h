@@ -22,4 +22,20 @@ typedef struct sp_move {
 	int dst;
 } sp_move;
 
+/*
+ * An operation's plan, the one value journal records, plan files and the
+ * engine's callers share: the endpoints taking part, the moves between
+ * them, and each slot's owner before the operation (its snapshot).
+ */
+typedef struct sp_opplan {
+	sp_endpoint *nodes; /* every reachable primary; owned */
+	size_t nnodes;
+	sp_move *moves; /* owned */
+	size_t nmoves;
+	int owners[SP_SLOTS]; /* before the operation: index into nodes, -1 */
+} sp_opplan;
+
+/* Releases what *p owns and leaves it empty; accepts NULL. */
+void sp_opplan_free(sp_opplan *p);
+
 #endif

@@ -53,7 +53,7 @@ static sp_err plan_for(const sp_journal_rec *rec, const sp_cluster *c,
 
 	if ((rc = sp_opplan_from_cluster(c, out, err)) != SP_OK)
 		return rc;
-	if ((out->moves = calloc(rec->nmoves + 1, sizeof(*out->moves))) ==
+	if ((out->moves = calloc(rec->plan.nmoves + 1, sizeof(*out->moves))) ==
 	    NULL) {
 		sp_opplan_free(out);
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
@@ -71,9 +71,9 @@ sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 	if ((rc = plan_for(rec, c, out, err)) != SP_OK)
 		return rc;
 	open_slots(c, open);
-	for (i = 0; i < rec->nmoves; i++) {
-		const sp_move *m = &rec->moves[i];
-		const sp_endpoint *dst = &rec->nodes[m->dst];
+	for (i = 0; i < rec->plan.nmoves; i++) {
+		const sp_move *m = &rec->plan.moves[i];
+		const sp_endpoint *dst = &rec->plan.nodes[m->dst];
 		int d = find_ep(out, dst->id), o = out->owners[m->slot], s;
 
 		if (d < 0) {
@@ -92,7 +92,7 @@ sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 				       m->slot);
 			goto fail;
 		}
-		s = o != d ? o : other_than(out, d, rec->nodes[m->src].id);
+		s = o != d ? o : other_than(out, d, rec->plan.nodes[m->src].id);
 		if (s < 0)
 			continue;
 		out->moves[out->nmoves++] = (sp_move){m->slot, s, d};
@@ -186,16 +186,17 @@ sp_err sp_rollback_plan(const sp_journal_rec *rec, const sp_cluster *c,
 
 	if ((rc = plan_for(rec, c, out, err)) != SP_OK)
 		return rc;
-	for (i = 0; i < rec->nmoves; i++) {
-		int s = rec->moves[i].slot, was = rec->owners[s], d, o;
+	for (i = 0; i < rec->plan.nmoves; i++) {
+		int s = rec->plan.moves[i].slot, was = rec->plan.owners[s], d,
+		    o;
 		if (seen[s] || was < 0)
 			continue;
 		seen[s] = 1;
-		if ((d = find_ep(out, rec->nodes[was].id)) < 0) {
+		if ((d = find_ep(out, rec->plan.nodes[was].id)) < 0) {
 			rc = sp_seterr(err, SP_ERR_CLUSTER,
 				       "slot %d belonged to %s, which is no "
 				       "longer a reachable primary",
-				       s, rec->nodes[was].addr);
+				       s, rec->plan.nodes[was].addr);
 			sp_opplan_free(out);
 			return rc;
 		}

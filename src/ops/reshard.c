@@ -39,15 +39,6 @@ sp_err sp_opplan_from_cluster(const sp_cluster *c, sp_opplan *p, sp_error *err)
 	return SP_OK;
 }
 
-void sp_opplan_free(sp_opplan *p)
-{
-	free(p->nodes);
-	free(p->moves);
-	p->nodes = NULL;
-	p->moves = NULL;
-	p->nnodes = p->nmoves = 0;
-}
-
 sp_err sp_opplan_resolve(const sp_opplan *p, const sp_cluster *c,
 			 const char *name, int *idx, sp_error *err)
 {

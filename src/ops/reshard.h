@@ -13,14 +13,6 @@
 #include "engine/migrate.h"
 #include "model/cluster.h"
 
-typedef struct sp_opplan {
-	sp_endpoint *nodes; /* every reachable primary; owned */
-	size_t nnodes;
-	sp_move *moves; /* owned */
-	size_t nmoves;
-	int owners[SP_SLOTS]; /* before the operation: index into nodes, -1 */
-} sp_opplan;
-
 typedef struct sp_reshard_req {
 	const char *from;   /* "all", or a comma list of node names */
 	const char *to;	    /* node name */
@@ -31,8 +23,6 @@ typedef struct sp_reshard_req {
 /* Fills p->nodes and p->owners from c (no moves). Free with
  * sp_opplan_free. */
 sp_err sp_opplan_from_cluster(const sp_cluster *c, sp_opplan *p, sp_error *err);
-
-void sp_opplan_free(sp_opplan *p);
 
 /*
  * The index in p->nodes of the primary named by `name`: a full node id, a
