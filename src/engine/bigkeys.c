@@ -118,6 +118,8 @@ sp_err sp_big_keys_append(sp_big_keys *b, const sp_big_key *k)
 
 void sp_big_keys_free(sp_big_keys *b)
 {
+	if (b == NULL)
+		return;
 	free(b->items);
 	memset(b, 0, sizeof(*b));
 }

@@ -802,6 +802,8 @@ void sp_backup_result_free(sp_backup_result *r)
 {
 	size_t i;
 
+	if (r == NULL)
+		return;
 	for (i = 0; r->files != NULL && i < r->n; i++)
 		free(r->files[i].slots);
 	free(r->files);
@@ -945,6 +947,8 @@ out:
 
 void sp_verify_result_free(sp_verify_result *r)
 {
+	if (r == NULL)
+		return;
 	free(r->items);
 	memset(r, 0, sizeof(*r));
 }

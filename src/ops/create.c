@@ -203,6 +203,8 @@ fail:
 
 void sp_create_plan_free(sp_create_plan *p)
 {
+	if (p == NULL)
+		return;
 	free(p->nodes);
 	memset(p, 0, sizeof(*p));
 }

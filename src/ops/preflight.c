@@ -912,6 +912,8 @@ void sp_preflight_report_free(sp_preflight_report *r)
 {
 	size_t i, p;
 
+	if (r == NULL)
+		return;
 	for (i = 0; r->nodes != NULL && i < r->nnodes; i++)
 		for (p = 0; p < SP_PF_MAX_PARAMS; p++)
 			free(r->nodes[i].values[p]);

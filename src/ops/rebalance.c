@@ -323,6 +323,8 @@ out:
 
 void sp_plan_file_free(sp_plan_file *f)
 {
+	if (f == NULL)
+		return;
 	sp_opplan_free(&f->plan);
 }
 
