@@ -22,8 +22,9 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import (HOST, REDIS_CLI, SLOTPILOT, load_keys, make_cluster_with_redis_cli,
-                      slot_owner_map, spread_keys, verify_keys, wait_cluster_healthy)
+from conftest import (REDIS_CLI, SLOTPILOT, load_keys, make_cluster_by_hand,
+                      make_cluster_with_redis_cli, slot_owner_map, spread_keys, verify_keys,
+                      wait_cluster_healthy)
 
 DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
 WORKFLOW = os.path.join(DOCS, "ci-workflow.yml")
@@ -206,14 +207,7 @@ def test_workflow_runs_as_written_preflight_plan_approval_canary_check_apply_che
 def test_small_plan_skips_the_approval_job(node_pool, tmp_path):
     """Three primaries by hand, 200 slots off balance: the plan moves fewer
     than APPROVE_OVER slots, so the rollout runs without the approval job."""
-    nodes = node_pool.start(3)
-    ranges = [(0, 5661), (5662, 10922), (10923, 16383)]
-    for i, (n, (a, b)) in enumerate(zip(nodes, ranges)):
-        n.cli("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
-        n.cli("CLUSTER", "ADDSLOTSRANGE", a, b)
-    for n in nodes[1:]:
-        n.cli("CLUSTER", "MEET", HOST, nodes[0].port)
-    wait_cluster_healthy(nodes)
+    nodes = make_cluster_by_hand(node_pool, [(0, 5661), (5662, 10922), (10923, 16383)])
     r = Runner(tmp_path, {"cluster": nodes[0].addr, "canary_slots": "10"},
                {"PREFLIGHT_OPTS": LOOSE, "PLAN_OPTS": "--threshold 0"})
     results = r.run()
