@@ -75,6 +75,32 @@ static double slot_weight(const sp_plan_input *in, int s)
 	return in->slot_weight != NULL ? in->slot_weight[s] : 1.0;
 }
 
+/* A weight is a finite number >= 0 (!(w >= 0) also catches NaN). */
+static int weight_ok(double w)
+{
+	return w >= 0 && isfinite(w);
+}
+
+/* The error for weight w of node or slot i. */
+static sp_err bad_weight(sp_error *err, const char *what, long long i, double w)
+{
+	return sp_seterr(err, SP_ERR_USAGE,
+			 "planner: %s %lld has weight %g: a weight must be a "
+			 "finite number >= 0",
+			 what, i, w);
+}
+
+/* SP_OK unless the weights of what ("node", "slot") overflowed. */
+static sp_err sum_ok(sp_error *err, const char *what, double sum)
+{
+	if (isfinite(sum))
+		return SP_OK;
+	return sp_seterr(err, SP_ERR_USAGE,
+			 "planner: the %s weights add up to more than a "
+			 "double holds",
+			 what);
+}
+
 /* Checks the node weights; *wsum gets their total. */
 static sp_err check_nodes(const sp_plan_input *in, double *wsum, sp_error *err)
 {
@@ -84,20 +110,11 @@ static sp_err check_nodes(const sp_plan_input *in, double *wsum, sp_error *err)
 	*wsum = 0;
 	for (i = 0; i < in->nnodes; i++) {
 		w = node_weight(in, i);
-		/* !(w >= 0) also catches NaN */
-		if (!(w >= 0) || !isfinite(w))
-			return sp_seterr(err, SP_ERR_USAGE,
-					 "planner: node %zu has weight %g: "
-					 "a weight must be a finite number "
-					 ">= 0",
-					 i, w);
+		if (!weight_ok(w))
+			return bad_weight(err, "node", (long long)i, w);
 		*wsum += w;
 	}
-	if (!isfinite(*wsum))
-		return sp_seterr(err, SP_ERR_USAGE,
-				 "planner: the node weights add up to more "
-				 "than a double holds");
-	return SP_OK;
+	return sum_ok(err, "node", *wsum);
 }
 
 /* Checks owners and slot weights; *owned and *total get the number and
@@ -119,22 +136,14 @@ static sp_err check_slots(const sp_plan_input *in, size_t *owned, double *total,
 					 "%zu",
 					 s, o, in->nnodes);
 		w = slot_weight(in, s);
-		if (!(w >= 0) || !isfinite(w))
-			return sp_seterr(err, SP_ERR_USAGE,
-					 "planner: slot %d has weight %g: "
-					 "a weight must be a finite number "
-					 ">= 0",
-					 s, w);
+		if (!weight_ok(w))
+			return bad_weight(err, "slot", s, w);
 		if (o >= 0) {
 			(*owned)++;
 			*total += w;
 		}
 	}
-	if (!isfinite(*total))
-		return sp_seterr(err, SP_ERR_USAGE,
-				 "planner: the slot weights add up to more "
-				 "than a double holds");
-	return SP_OK;
+	return sum_ok(err, "slot", *total);
 }
 
 static sp_err check_input(const sp_plan_input *in, double *wsum, size_t *owned,
