@@ -39,8 +39,8 @@ static sp_err provision_local(const sp_provisioner *p, const char *host,
 }
 
 /* The HOST:PORT lines of the exec provisioner's output, exactly count. */
-static sp_err parse_addrs(const sp_provisioner *p, char *text, int count,
-			  char (*addrs)[SP_ADDR_MAX], sp_error *err)
+static sp_err parse_addrs(char *text, int count, char (*addrs)[SP_ADDR_MAX],
+			  sp_error *err)
 {
 	char host[SP_HOST_MAX], *line, *save = NULL;
 	int got = 0, port;
@@ -60,7 +60,6 @@ static sp_err parse_addrs(const sp_provisioner *p, char *text, int count,
 				 "the provisioner printed %d addresses, %d "
 				 "were asked for",
 				 got, count);
-	(void)p;
 	return SP_OK;
 }
 
@@ -87,7 +86,7 @@ static sp_err provision_exec(const sp_provisioner *p, int count,
 			       "the provisioner \"%s\" failed (exit %d)",
 			       p->provision, code);
 	} else {
-		rc = parse_addrs(p, out, count, addrs, err);
+		rc = parse_addrs(out, count, addrs, err);
 	}
 	free(out);
 	return rc;
