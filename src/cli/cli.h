@@ -149,6 +149,20 @@ typedef struct sp_cmd {
 	int (*raw)(int argc, char **argv);
 } sp_cmd;
 
+/*
+ * Descriptor shorthands. SP_CMD gives the --help columns and takes the
+ * other fields as designated initializers; SP_POS is the positional rule
+ * (count range, the message when it is off, whether the help follows);
+ * SP_ONE_NODE is the common rule of exactly one HOST:PORT, the entry node.
+ */
+#define SP_CMD(n, syn, sum, ...)                                               \
+	{                                                                      \
+		.name = n, .synopsis = syn, .summary = sum, __VA_ARGS__        \
+	}
+#define SP_POS(lo, hi, err, with_help)                                         \
+	.min_pos = lo, .max_pos = hi, .pos_err = err, .pos_help = with_help
+#define SP_ONE_NODE(n) SP_POS(1, 1, n ": give one HOST:PORT", 1), .entry = 1
+
 /* The command table, in usage order, ended by a NULL name (main.c). */
 extern const sp_cmd *const sp_cmds[];
 

@@ -98,16 +98,8 @@ done:
 	return rc;
 }
 
-const sp_cmd sp_def_autoscale = {
-    .name = "autoscale",
-    .synopsis = "autoscale HOST:PORT --config FILE  ",
-    .summary = "daemon: rules, metrics, status page",
-    .help = help,
-    .opts = opts,
-    .min_pos = 1,
-    .max_pos = 1,
-    .entry = 1,
-    .pos_err = "autoscale: give the entry node HOST:PORT",
-    .args_size = sizeof(as_args),
-    .run = run,
-};
+const sp_cmd sp_def_autoscale =
+    SP_CMD("autoscale", "autoscale HOST:PORT --config FILE  ",
+	   "daemon: rules, metrics, status page", .help = help, .opts = opts,
+	   SP_POS(1, 1, "autoscale: give the entry node HOST:PORT", 0),
+	   .entry = 1, .args_size = sizeof(as_args), .run = run);

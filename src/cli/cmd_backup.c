@@ -186,13 +186,7 @@ static int run(sp_cli_ctx *x, void *args)
 	return SP_EXIT_USAGE;
 }
 
-const sp_cmd sp_def_backup = {
-    .name = "backup",
-    .synopsis = "backup HOST:PORT --dir DIR  ",
-    .summary = "RDB of every primary; backup verify DIR",
-    .help = help,
-    .opts = opts,
-    .args_size = sizeof(sp_backup_opts),
-    .init = init,
-    .run = run,
-};
+const sp_cmd sp_def_backup = SP_CMD(
+    "backup", "backup HOST:PORT --dir DIR  ",
+    "RDB of every primary; backup verify DIR", .help = help, .opts = opts,
+    .args_size = sizeof(sp_backup_opts), .init = init, .run = run);

@@ -125,18 +125,8 @@ out:
 	return rc;
 }
 
-const sp_cmd sp_def_check = {
-    .name = "check",
-    .synopsis = "check HOST:PORT",
-    .summary = "validate the cluster (exit 0 healthy, 1 findings)",
-    .help = help,
-    .opts = opts,
-    .min_pos = 1,
-    .max_pos = 1,
-    .entry = 1,
-    .pos_err = "check: give one HOST:PORT",
-    .pos_help = 1,
-    .args_size = sizeof(check_args),
-    .init = init,
-    .run = run,
-};
+const sp_cmd sp_def_check =
+    SP_CMD("check", "check HOST:PORT",
+	   "validate the cluster (exit 0 healthy, 1 findings)", .help = help,
+	   .opts = opts, SP_ONE_NODE("check"), .args_size = sizeof(check_args),
+	   .init = init, .run = run);

@@ -47,15 +47,9 @@ static int run(sp_cli_ctx *x, void *args)
 	return SP_EXIT_OK;
 }
 
-const sp_cmd sp_def_conf = {
-    .name = "conf",
-    .synopsis = "conf",
-    .summary = "print a node configuration template",
-    .help = "usage: slotpilot conf [--port 6379] [--announce-ip IP] "
-	    "[--node-timeout 5000]\n",
-    .opts = opts,
-    .check = no_pos,
-    .args_size = sizeof(conf_args),
-    .init = init,
-    .run = run,
-};
+const sp_cmd sp_def_conf =
+    SP_CMD("conf", "conf", "print a node configuration template",
+	   .help = "usage: slotpilot conf [--port 6379] [--announce-ip IP] "
+		   "[--node-timeout 5000]\n",
+	   .opts = opts, .check = no_pos, .args_size = sizeof(conf_args),
+	   .init = init, .run = run);

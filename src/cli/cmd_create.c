@@ -82,10 +82,8 @@ out:
 	return rc;
 }
 
-const sp_cmd sp_def_create = {
-    .name = "create",
-    .synopsis = "create NODE...",
-    .summary = "bootstrap a cluster from empty nodes",
+const sp_cmd sp_def_create = SP_CMD(
+    "create", "create NODE...", "bootstrap a cluster from empty nodes",
     .help = "usage: slotpilot create HOST:PORT... [--replicas N] "
 	    "[--wait SECONDS] [--yes] [--json]\n"
 	    "Bootstraps a cluster from empty cluster-enabled nodes: "
@@ -93,8 +91,4 @@ const sp_cmd sp_def_create = {
 	    "replicas on other hosts than their primary\nwhen "
 	    "possible; waits until every node agrees "
 	    "(default 60 s).\n",
-    .opts = opts,
-    .args_size = sizeof(create_args),
-    .init = init,
-    .run = run,
-};
+    .opts = opts, .args_size = sizeof(create_args), .init = init, .run = run);

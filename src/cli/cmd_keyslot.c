@@ -69,15 +69,9 @@ static int run(sp_cli_ctx *x, void *args)
 	return SP_EXIT_OK;
 }
 
-const sp_cmd sp_def_keyslot = {
-    .name = "keyslot",
-    .synopsis = "keyslot KEY...",
-    .summary = "hash slot of each key",
-    .help = "usage: slotpilot keyslot KEY... [--json]\n"
-	    "Prints the hash slot of each key (CRC16 mod 16384, "
-	    "hash tags honoured).\n",
-    .min_pos = 1,
-    .max_pos = INT_MAX,
-    .pos_err = "keyslot: give at least one key",
-    .run = run,
-};
+const sp_cmd sp_def_keyslot =
+    SP_CMD("keyslot", "keyslot KEY...", "hash slot of each key",
+	   .help = "usage: slotpilot keyslot KEY... [--json]\n"
+		   "Prints the hash slot of each key (CRC16 mod 16384, "
+		   "hash tags honoured).\n",
+	   SP_POS(1, INT_MAX, "keyslot: give at least one key", 0), .run = run);

@@ -201,17 +201,8 @@ static int run(sp_cli_ctx *x, void *args)
 	return SP_EXIT_USAGE;
 }
 
-const sp_cmd sp_def_local = {
-    .name = "local",
-    .synopsis = "local up|down|status",
-    .summary = "a cluster of redis-server processes on this machine",
-    .help = help,
-    .opts = opts,
-    .min_pos = 1,
-    .max_pos = 1,
-    .pos_err = "local: give one of up, down, status",
-    .pos_help = 1,
-    .args_size = sizeof(local_args),
-    .init = init,
-    .run = run,
-};
+const sp_cmd sp_def_local =
+    SP_CMD("local", "local up|down|status",
+	   "a cluster of redis-server processes on this machine", .help = help,
+	   .opts = opts, SP_POS(1, 1, "local: give one of up, down, status", 1),
+	   .args_size = sizeof(local_args), .init = init, .run = run);

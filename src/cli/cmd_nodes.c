@@ -126,13 +126,10 @@ static int run(sp_cli_ctx *x, void *args)
 }
 
 #define NODES_CMD(n, syn, sum, v)                                              \
-	{                                                                      \
-		.name = n, .synopsis = syn, .summary = sum, .help = help,      \
-		.opts = opts, .min_pos = 2, .max_pos = 2, .entry = 1,          \
-		.pos_err = n ": give HOST:PORT and a node", .pos_help = 1,     \
-		.args_size = sizeof(nodes_args), .init = init, .run = run,     \
-		.variant = v                                                   \
-	}
+	SP_CMD(n, syn, sum, .help = help, .opts = opts,                        \
+	       SP_POS(2, 2, n ": give HOST:PORT and a node", 1), .entry = 1,   \
+	       .args_size = sizeof(nodes_args), .init = init, .run = run,      \
+	       .variant = v)
 
 const sp_cmd sp_def_add_node =
     NODES_CMD("add-node", "add-node HOST:PORT NEW",

@@ -404,20 +404,8 @@ out:
 	return rc;
 }
 
-const sp_cmd sp_def_preflight = {
-    .name = "preflight",
-    .synopsis = "preflight HOST:PORT",
-    .summary = "readiness report before scaling (exit 0 ready)",
-    .help = help,
-    .opts = opts,
-    .hook = on_opt,
-    .min_pos = 1,
-    .max_pos = 1,
-    .entry = 1,
-    .pos_err = "preflight: give one HOST:PORT",
-    .pos_help = 1,
-    .args_size = sizeof(pf_args),
-    .init = init,
-    .run = run,
-    .fini = fini,
-};
+const sp_cmd sp_def_preflight = SP_CMD(
+    "preflight", "preflight HOST:PORT",
+    "readiness report before scaling (exit 0 ready)", .help = help,
+    .opts = opts, .hook = on_opt, SP_ONE_NODE("preflight"),
+    .args_size = sizeof(pf_args), .init = init, .run = run, .fini = fini);

@@ -367,13 +367,10 @@ static int run_apply(sp_cli_ctx *x, void *args)
 
 /* rebalance, plan rebalance and apply: the same options, one positional. */
 #define RB_CMD(n, syn, sum, err, ent, fn)                                      \
-	{                                                                      \
-		.name = n, .synopsis = syn, .summary = sum,                    \
-		.help = rebalance_help, .opts = opts, .hook = on_opt,          \
-		.min_pos = 1, .max_pos = 1, .entry = ent, .pos_err = err,      \
-		.args_size = sizeof(rb_args), .init = init_args, .run = fn,    \
-		.fini = free_args                                              \
-	}
+	SP_CMD(n, syn, sum, .help = rebalance_help, .opts = opts,              \
+	       .hook = on_opt, SP_POS(1, 1, err, 0), .entry = ent,             \
+	       .args_size = sizeof(rb_args), .init = init_args, .run = fn,     \
+	       .fini = free_args)
 
 const sp_cmd sp_def_rebalance = RB_CMD(
     "rebalance", "rebalance HOST:PORT", "balance by slots, keys or memory",

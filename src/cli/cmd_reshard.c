@@ -116,12 +116,8 @@ static int run_reshard(sp_cli_ctx *x, void *args)
 
 /* reshard, resume and fix: the same options, one HOST:PORT. */
 #define MOVE_CMD(n, syn, sum, h, fn)                                           \
-	{                                                                      \
-		.name = n, .synopsis = syn, .summary = sum, .help = h,         \
-		.opts = opts, .min_pos = 1, .max_pos = 1, .entry = 1,          \
-		.pos_err = n ": give one HOST:PORT", .pos_help = 1,            \
-		.args_size = sizeof(move_args), .init = init_args, .run = fn   \
-	}
+	SP_CMD(n, syn, sum, .help = h, .opts = opts, SP_ONE_NODE(n),           \
+	       .args_size = sizeof(move_args), .init = init_args, .run = fn)
 
 const sp_cmd sp_def_reshard = MOVE_CMD(
     "reshard", "reshard HOST:PORT ...",

@@ -146,12 +146,10 @@ static int run(sp_cli_ctx *x, void *args)
 }
 
 #define SCALE_CMD(n, syn, sum, v)                                              \
-	{                                                                      \
-		.name = n, .synopsis = syn, .summary = sum, .help = help,      \
-		.opts = opts, .hook = add_remove, .min_pos = 1, .max_pos = 1,  \
-		.entry = 1, .check = usable, .args_size = sizeof(scale_args),  \
-		.init = init, .run = run, .variant = v                         \
-	}
+	SP_CMD(n, syn, sum, .help = help, .opts = opts, .hook = add_remove,    \
+	       .min_pos = 1, .max_pos = 1, .entry = 1, .check = usable,        \
+	       .args_size = sizeof(scale_args), .init = init, .run = run,      \
+	       .variant = v)
 
 const sp_cmd sp_def_expand =
     SCALE_CMD("expand", "expand HOST:PORT --primaries N  ",

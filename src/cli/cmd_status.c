@@ -225,14 +225,7 @@ out:
 	return rc;
 }
 
-const sp_cmd sp_def_status = {
-    .name = "status",
-    .synopsis = "status HOST:PORT",
-    .summary = "primaries, replicas, keys, memory, slot map",
+const sp_cmd sp_def_status = SP_CMD(
+    "status", "status HOST:PORT", "primaries, replicas, keys, memory, slot map",
     .help = "usage: slotpilot status HOST:PORT [--json]\n",
-    .min_pos = 1,
-    .max_pos = 1,
-    .entry = 1,
-    .pos_err = "status: give one HOST:PORT",
-    .run = run,
-};
+    SP_POS(1, 1, "status: give one HOST:PORT", 0), .entry = 1, .run = run);
