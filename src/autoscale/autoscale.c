@@ -405,7 +405,7 @@ static sp_err repair(as_daemon *d, const sp_metrics *m, sp_error *err)
 		if ((rc = sp_parse_hostport(g->from, host, &port, err)) ||
 		    (rc = sp_resolve_ip(g->to_host, ip, sizeof(ip), err)) ||
 		    (rc = sp_node_meet(host, port, d->r->conn, ip, g->to_port,
-				       err)))
+				       g->to_bus, err)))
 			break;
 		emit(
 		    d, "meet",

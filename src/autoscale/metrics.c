@@ -105,6 +105,12 @@ static sp_err find_gaps(const sp_cluster *c, sp_metrics *m)
 			snprintf(g->to_host, sizeof(g->to_host), "%s",
 				 nb->host);
 			g->to_port = nb->port;
+			g->to_bus =
+			    c->nodes[b].view.myself >= 0
+				? c->nodes[b]
+				      .view.nodes[c->nodes[b].view.myself]
+				      .cport
+				: 0;
 			snprintf(g->to_addr, sizeof(g->to_addr), "%s",
 				 nb->addr);
 		}

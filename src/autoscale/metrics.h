@@ -54,6 +54,7 @@ typedef struct sp_gossip_gap {
 	char from[SP_ADDR_MAX];
 	char to_host[SP_HOST_MAX];
 	int to_port;
+	int to_bus; /* its bus port, from its own myself line; 0 if unknown */
 	char to_addr[SP_ADDR_MAX];
 } sp_gossip_gap;
 

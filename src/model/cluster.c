@@ -307,3 +307,12 @@ size_t sp_cluster_primaries(const sp_cluster *c, int *idx, size_t max)
 	}
 	return k;
 }
+
+int sp_node_state_bus_port(const sp_node_state *n)
+{
+	const sp_view *v = &n->view;
+
+	return v->myself >= 0 && (size_t)v->myself < v->nnodes
+		   ? v->nodes[v->myself].cport
+		   : 0;
+}

@@ -61,6 +61,9 @@ sp_node_state *sp_cluster_add(sp_cluster *c, const char *host, int port);
 /* Index of the node with this node id (by its own myself line), or -1. */
 int sp_cluster_find_id(const sp_cluster *c, const char *id);
 
+/* The bus port n announces in its own myself line, or 0 if unknown. */
+int sp_node_state_bus_port(const sp_node_state *n);
+
 /* Index of the node at this host:port, or -1. */
 int sp_cluster_find_addr(const sp_cluster *c, const char *host, int port);
 

@@ -354,6 +354,7 @@ sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
 	long long deadline = sp_now_ms() + wait_ms;
 	sp_check_opts copts = sp_check_defaults();
 	char ip[SP_HOST_MAX];
+	int bus = 0;
 	sp_err rc;
 	size_t i;
 
@@ -371,14 +372,16 @@ sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
 				  "CLUSTER SET-CONFIG-EPOCH %lld", NULL,
 				  (long long)i + 1, 0)) != SP_OK)
 			return rc;
-	if ((rc = sp_resolve_ip(p->nodes[0].host, ip, sizeof(ip), err)) !=
-	    SP_OK)
+	if ((rc = sp_resolve_ip(p->nodes[0].host, ip, sizeof(ip), err)) ||
+	    (rc = sp_node_bus_port(p->nodes[0].host, p->nodes[0].port, opts,
+				   &bus, err)))
 		return rc;
 	sp_logf(log, "meet", "Joining %zu nodes through %s", p->n,
 		p->nodes[0].addr);
 	for (i = 1; i < p->n; i++)
 		if ((rc = sp_node_meet(p->nodes[i].host, p->nodes[i].port, opts,
-				       ip, p->nodes[0].port, err)) != SP_OK)
+				       ip, p->nodes[0].port, bus, err)) !=
+		    SP_OK)
 			return rc;
 	if ((rc = wait_met(p, opts, deadline, err)) != SP_OK)
 		return rc;

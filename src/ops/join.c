@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "base/clock.h"
+#include "model/topology.h"
 
 sp_err sp_node_inspect(const char *host, int port, const char *addr,
 		       const sp_conn_opts *co, char *id, char *why, size_t len,
@@ -77,14 +78,47 @@ sp_err sp_resolve_ip(const char *host, char *ip, size_t len, sp_error *err)
 }
 
 sp_err sp_node_meet(const char *host, int port, const sp_conn_opts *co,
-		    const char *ip, int meet_port, sp_error *err)
+		    const char *ip, int meet_port, int meet_bus, sp_error *err)
 {
 	sp_conn *c = NULL;
 	sp_err rc;
 
-	if ((rc = sp_conn_open(host, port, co, &c, err)) == SP_OK)
+	if ((rc = sp_conn_open(host, port, co, &c, err)) != SP_OK)
+		return rc;
+	if (meet_bus > 0)
+		rc = sp_conn_cmd(c, NULL, err, "CLUSTER MEET %s %d %d", ip,
+				 meet_port, meet_bus);
+	else
 		rc = sp_conn_cmd(c, NULL, err, "CLUSTER MEET %s %d", ip,
 				 meet_port);
+	sp_conn_close(c);
+	return rc;
+}
+
+sp_err sp_node_bus_port(const char *host, int port, const sp_conn_opts *co,
+			int *bus, sp_error *err)
+{
+	redisReply *r = NULL;
+	sp_view v = {0};
+	sp_conn *c = NULL;
+	sp_err rc;
+
+	*bus = 0;
+	if ((rc = sp_conn_open(host, port, co, &c, err)) != SP_OK ||
+	    (rc = sp_conn_cmd(c, &r, err, "CLUSTER NODES")) != SP_OK ||
+	    (rc = sp_reply_expect(c, r, REDIS_REPLY_STRING, "CLUSTER NODES",
+				  err)) != SP_OK ||
+	    (rc = sp_view_parse(&v, r->str, r->len, err)) != SP_OK)
+		goto out;
+	if (v.myself < 0)
+		rc = sp_seterr(err, SP_ERR_PROTOCOL,
+			       "%s:%d: CLUSTER NODES has no myself line", host,
+			       port);
+	else
+		*bus = v.nodes[v.myself].cport;
+	sp_view_free(&v);
+out:
+	freeReplyObject(r);
 	sp_conn_close(c);
 	return rc;
 }

@@ -21,9 +21,18 @@ sp_err sp_node_inspect(const char *host, int port, const char *addr,
 /* The numeric address of host, as CLUSTER MEET requires. */
 sp_err sp_resolve_ip(const char *host, char *ip, size_t len, sp_error *err);
 
-/* Runs "CLUSTER MEET ip port" on host:port. */
+/*
+ * Runs "CLUSTER MEET ip port [bus]" on host:port. The bus port is sent
+ * whenever it is known (bus > 0): a node whose cluster-port is not
+ * port + 10000 cannot be met without it.
+ */
 sp_err sp_node_meet(const char *host, int port, const sp_conn_opts *co,
-		    const char *ip, int meet_port, sp_error *err);
+		    const char *ip, int meet_port, int meet_bus, sp_error *err);
+
+/* The cluster bus port host:port announces in its own "myself" line of
+ * CLUSTER NODES (cluster-port, or port + 10000, or the announced one). */
+sp_err sp_node_bus_port(const char *host, int port, const sp_conn_opts *co,
+			int *bus, sp_error *err);
 
 /*
  * CLUSTER REPLICATE primary_id on host:port, retried until deadline (ms,

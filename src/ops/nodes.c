@@ -125,7 +125,8 @@ static sp_err join(const sp_cluster *c, const char *nhost, int nport,
 		return sp_seterr(err, SP_ERR_CLUSTER, "cannot add %s: %s",
 				 naddr, why);
 	if ((rc = sp_resolve_ip(c->nodes[0].host, ip, sizeof(ip), err)) ||
-	    (rc = sp_node_meet(nhost, nport, co, ip, c->nodes[0].port, err)))
+	    (rc = sp_node_meet(nhost, nport, co, ip, c->nodes[0].port,
+			       sp_node_state_bus_port(&c->nodes[0]), err)))
 		return rc;
 	*added = 1;
 	return SP_OK;
