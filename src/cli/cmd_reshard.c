@@ -61,7 +61,8 @@ static int reshard(const sp_cli *cli, move_args *a, const char *entry,
 	sp_error err = {0};
 	int rc;
 
-	if (sp_cluster_gather(host, port, &cli->conn, &c, &err) != SP_OK ||
+	if (sp_reshard_gather(host, port, &cli->conn, &a->req,
+			      a->m.wait_s * 1000, &c, &err) != SP_OK ||
 	    sp_reshard_plan(&c, &a->req, &p, &err) != SP_OK ||
 	    (a->m.max_key_bytes > 0 &&
 	     sp_drop_big_keys(cli, &p, a->m.max_key_bytes, &err) != SP_OK)) {

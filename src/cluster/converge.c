@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Summarises the first findings into err for a timeout message. */
@@ -71,4 +72,69 @@ sp_err sp_wait_ready_to_move(const char *host, int port, const sp_conn_opts *co,
 		sp_error_prefix(err, "the cluster is not ready to move slots "
 				     "(run slotpilot fix or resume first)");
 	return rc;
+}
+
+int sp_view_names(const sp_view *v, const char *name)
+{
+	char host[SP_HOST_MAX];
+	size_t i, len = strlen(name);
+	int port;
+
+	if (strchr(name, ':') != NULL &&
+	    sp_parse_hostport(name, host, &port, NULL) == SP_OK) {
+		for (i = 0; i < v->nnodes; i++)
+			if (v->nodes[i].port == port &&
+			    (strcmp(v->nodes[i].ip, host) == 0 ||
+			     strcasecmp(v->nodes[i].hostname, host) == 0))
+				return 1;
+		return 0;
+	}
+	for (i = 0; len >= 6 && len <= SP_ID_LEN && i < v->nnodes; i++)
+		if (strncasecmp(v->nodes[i].id, name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * 1 while some name is half-known (known to some reachable member, not to
+ * all), or, within the first `grace` of the wait, known to none: a MEET
+ * can be on its way (the new node starts the handshake on its next cron).
+ */
+static int names_unsettled(const sp_cluster *c, const char *const *names,
+			   size_t nnames, int grace)
+{
+	size_t i, k;
+
+	for (k = 0; k < nnames; k++) {
+		int knows = 0, live = 0;
+		for (i = 0; i < c->nnodes; i++) {
+			if (!c->nodes[i].reachable)
+				continue;
+			live++;
+			knows += sp_view_names(&c->nodes[i].view, names[k]);
+		}
+		if ((knows > 0 && knows < live) || (knows == 0 && grace))
+			return 1;
+	}
+	return 0;
+}
+
+sp_err sp_gather_knowing(const char *host, int port, const sp_conn_opts *co,
+			 const char *const *names, size_t nnames, int wait_ms,
+			 sp_cluster *c, sp_error *err)
+{
+	long long start = sp_now_ms(), deadline = start + wait_ms;
+	long long grace_end = start + (wait_ms < 5000 ? wait_ms : 5000);
+	sp_err rc;
+
+	for (;;) {
+		if ((rc = sp_cluster_gather(host, port, co, c, err)) != SP_OK)
+			return rc;
+		if (!names_unsettled(c, names, nnames,
+				     sp_now_ms() < grace_end) ||
+		    sp_now_ms() >= deadline)
+			return SP_OK;
+		sp_cluster_free(c);
+		sp_sleep_ms(200);
+	}
 }

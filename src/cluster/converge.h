@@ -33,4 +33,22 @@ sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,
 sp_err sp_wait_ready_to_move(const char *host, int port, const sp_conn_opts *co,
 			     int wait_ms, sp_error *err);
 
+/*
+ * Protocol rule 1 for names: gathers the cluster into *c (owned by the
+ * caller, freed with sp_cluster_free) like sp_cluster_gather, but while a
+ * named node is known to some reachable member and not yet to all of
+ * them, gathers again every 200 ms, for at most wait_ms; a name no member
+ * knows is looked for during the first 5 s of that (a MEET may be in
+ * flight). A name is a node id, an id prefix of 6+ characters, or
+ * HOST:PORT (address or announced hostname). Returns SP_OK with the last
+ * state once the names are settled or the time is up: the caller's
+ * resolution then reports an unknown name (exit 2).
+ */
+sp_err sp_gather_knowing(const char *host, int port, const sp_conn_opts *co,
+			 const char *const *names, size_t nnames, int wait_ms,
+			 sp_cluster *c, sp_error *err);
+
+/* 1 if view v has a line for name (as sp_gather_knowing reads names). */
+int sp_view_names(const sp_view *v, const char *name);
+
 #endif

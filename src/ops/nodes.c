@@ -144,7 +144,9 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 	sp_err rc;
 
 	if ((rc = sp_parse_hostport(new_addr, nhost, &nport, err)) != SP_OK ||
-	    (rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+	    (rc = sp_gather_knowing(host, port, co, &o->replica_of,
+				    o->replica_of != NULL, o->wait_ms, &c,
+				    err)) != SP_OK)
 		return rc;
 	sp_format_addr(naddr, sizeof(naddr), nhost, nport);
 	if (o->replica_of != NULL &&
@@ -458,7 +460,8 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	int i, k, idx[64], primary;
 	sp_err rc;
 
-	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+	if ((rc = sp_gather_knowing(host, port, co, &name, 1, o->wait_ms, &c,
+				    err)) != SP_OK)
 		return rc;
 	if ((rc = sp_find_node(&c, name, &i, err)) != SP_OK ||
 	    (rc = may_remove(&c, i, o, co, err)) != SP_OK)
@@ -515,7 +518,8 @@ sp_err sp_failover(const char *host, int port, const char *name,
 	sp_conn *conn = NULL;
 	sp_err rc;
 
-	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+	if ((rc = sp_gather_knowing(host, port, co, &name, 1, wait_ms, &c,
+				    err)) != SP_OK)
 		return rc;
 	if ((rc = sp_find_node(&c, name, &i, err)) != SP_OK)
 		goto out;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cluster/converge.h"
+
 sp_err sp_opplan_from_cluster(const sp_cluster *c, sp_opplan *p, sp_error *err)
 {
 	int idx[SP_SLOTS], *claims = NULL, map_ok;
@@ -37,6 +39,29 @@ sp_err sp_opplan_from_cluster(const sp_cluster *c, sp_opplan *p, sp_error *err)
 	}
 	free(claims);
 	return SP_OK;
+}
+
+sp_err sp_reshard_gather(const char *host, int port, const sp_conn_opts *co,
+			 const sp_reshard_req *req, int wait_ms, sp_cluster *c,
+			 sp_error *err)
+{
+	const char *names[64];
+	char *list = NULL, *tok, *save = NULL;
+	size_t n = 0;
+	sp_err rc;
+
+	if (req->to != NULL)
+		names[n++] = req->to;
+	if (req->from != NULL && strcmp(req->from, "all") != 0) {
+		if ((list = strdup(req->from)) == NULL)
+			return sp_seterr(err, SP_ERR_OOM, "out of memory");
+		for (tok = strtok_r(list, ",", &save); tok && n < 64;
+		     tok = strtok_r(NULL, ",", &save))
+			names[n++] = tok;
+	}
+	rc = sp_gather_knowing(host, port, co, names, n, wait_ms, c, err);
+	free(list);
+	return rc;
 }
 
 sp_err sp_opplan_resolve(const sp_opplan *p, const sp_cluster *c,

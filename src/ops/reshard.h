@@ -20,6 +20,16 @@ typedef struct sp_reshard_req {
 	const char *ranges; /* "a-b,c,..." or NULL */
 } sp_reshard_req;
 
+/*
+ * Gathers the cluster into *c (caller frees with sp_cluster_free), waiting
+ * up to wait_ms for gossip to settle the nodes req names (DESIGN rule 1):
+ * a target added a moment ago is known to the entry node before it is
+ * resolved.
+ */
+sp_err sp_reshard_gather(const char *host, int port, const sp_conn_opts *co,
+			 const sp_reshard_req *req, int wait_ms, sp_cluster *c,
+			 sp_error *err);
+
 /* Fills p->nodes and p->owners from c (no moves). Free with
  * sp_opplan_free. */
 sp_err sp_opplan_from_cluster(const sp_cluster *c, sp_opplan *p, sp_error *err);

@@ -1,7 +1,10 @@
 """Addresses as operators configure them: nodes whose cluster bus port is
 not port + 10000 (cluster-port, common in containers)."""
 
-from conftest import (assert_rc, pick_port, redis_cli_check, redis_cli_clean,
+import subprocess
+
+from conftest import (REDIS_CLI, assert_rc, describe, pick_port,
+                      redis_cli_check, redis_cli_clean, redis_cli_cluster,
                       run_sp, wait_until)
 
 
@@ -50,3 +53,39 @@ def test_create_and_add_node_with_custom_bus_ports(node_pool):
     assert _announced_bus_ports(nodes[1])[nodes[3].addr] == nodes[3].bus
     rc, out = redis_cli_check(nodes[0].addr)
     assert redis_cli_clean(rc, out), out
+
+
+# ---------------------------------------------------------------------------
+# convergence before resolution (DESIGN rule 1)
+
+
+def test_reshard_to_a_node_added_a_moment_ago_waits_for_gossip(node_pool):
+    """redis-cli's add-node returns once it sent MEET; the entry node may not
+    have heard of the new node yet. reshard --to its id waits for gossip
+    instead of exiting 2."""
+    nodes = redis_cli_cluster(node_pool, 3, 0)
+    new = node_pool.start(1)[0]
+    p = subprocess.run([REDIS_CLI, "--cluster", "add-node", new.addr,
+                        nodes[1].addr], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = run_sp("reshard", nodes[0].addr, "--from", "all", "--to", new.myid(),
+               "--slots", "30", "--yes", "--wait", "60", timeout=120)
+    assert_rc(p, 0)
+    mine = [n for n in nodes[0].cluster_nodes() if n["id"] == new.myid()]
+    assert mine and sum(b - a + 1 for a, b in mine[0]["slots"]) == 30, mine
+    rc, out = redis_cli_check(nodes[0].addr)
+    assert redis_cli_clean(rc, out), out
+
+
+def test_an_id_no_node_knows_is_still_exit_2_and_nothing_moves(node_pool):
+    nodes = redis_cli_cluster(node_pool, 3, 0)
+    before = [(n["id"], n["slots"]) for n in nodes[0].cluster_nodes()]
+    for args in (["reshard", nodes[0].addr, "--from", "all", "--to",
+                  "0123456789abcdef", "--slots", "10", "--yes"],
+                 ["remove-node", nodes[0].addr, "0123456789abcdef", "--yes"],
+                 ["failover", nodes[0].addr, "127.0.0.1:1", "--yes"]):
+        p = run_sp(*args, "--wait", "30", timeout=60)
+        assert_rc(p, 2)
+        assert "unknown node" in p.stderr, describe(p)
+    assert [(n["id"], n["slots"]) for n in nodes[0].cluster_nodes()] == before
