@@ -99,7 +99,8 @@ typedef int (*sp_opt_fn)(void *ud, int id, const char *val);
  * Parses argv[1..argc-1] (argv[0] is the command name): global options
  * into *cli, typed ones in defs into the struct at ud, custom ones through
  * fn (may be NULL when there are none), and the rest as positionals,
- * which are left, in order, at pos[0..*npos-1] (pos has argc slots).
+ * which are left, in order, at pos[0..*npos-1] (pos has argc slots;
+ * they, like string options, point into argv: nothing is allocated).
  * Returns 0, or -1 after printing a usage error.
  */
 int sp_cli_parse(sp_cli *cli, int argc, char **argv, const sp_optdef *defs,
