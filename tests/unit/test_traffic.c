@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "replies.h"
 #include "traffic/traffic.c"
 
 /* ---- histogram ---- */
@@ -80,17 +81,6 @@ static void test_hist_empty_and_huge_samples(void **state)
 	assert_int_equal(h->b[SP_HIST_BUCKETS - 1], 1);
 	assert_int_equal(sp_hist_pct(h, 0.5), UINT64_MAX / 2);
 	free(h);
-}
-
-/* ---- replies built by hand ---- */
-
-static redisReply *r_str(const char *s)
-{
-	redisReply *r = calloc(1, sizeof(*r));
-	r->type = REDIS_REPLY_STRING;
-	r->len = strlen(s);
-	r->str = strdup(s);
-	return r;
 }
 
 static void test_value_sequence_numbers(void **state)
