@@ -23,7 +23,8 @@ typedef struct sp_http sp_http;
 
 /*
  * Listens on addr ("HOST:PORT", numeric IPv4 or IPv6 host) and serves
- * through fn(ud, ...). On success *out is the caller's (sp_http_stop).
+ * through fn(ud, ...). On success *out is the caller's (sp_http_stop);
+ * ud is borrowed until then.
  * Errors: SP_ERR_USAGE (bad address), SP_ERR_SYSTEM (cannot listen:
  * port in use, the message names it).
  */

@@ -74,18 +74,20 @@ typedef struct sp_metrics {
 	double taken_at;	 /* wall clock, seconds */
 } sp_metrics;
 
-/* Releases what *m owns and leaves it empty; accepts an empty one. */
+/* Releases what *m owns and leaves it empty; accepts NULL. */
 void sp_metrics_free(sp_metrics *m);
 
-/* Deep copy of src into *dst (which must be empty). SP_ERR_OOM. */
+/* Deep copy of src into *dst (which must be empty; caller frees it with
+ * sp_metrics_free). SP_ERR_OOM. */
 sp_err sp_metrics_copy(sp_metrics *dst, const sp_metrics *src, sp_error *err);
 
 /*
- * Builds *out (empty on entry; the caller frees it) from a gathered
- * cluster: roles, slots, replicas, keys, memory, cluster health, which
- * nodes are members (a reachable node that knows no other node and owns
- * no slot is not), and the gossip gaps between reachable members. The
- * load fields are set from INFO when the gather read it. Pure.
+ * Builds *out (empty on entry) from a gathered cluster: roles, slots,
+ * replicas, keys, memory, cluster health, which nodes are members (a
+ * reachable node that knows no other node and owns no slot is not), and
+ * the gossip gaps between reachable members. The load fields are set
+ * from INFO when the gather read it. Pure. Caller frees *out with
+ * sp_metrics_free.
  */
 sp_err sp_metrics_from_cluster(const sp_cluster *c, sp_metrics *out,
 			       sp_error *err);
@@ -108,10 +110,11 @@ void sp_metrics_rates(sp_metrics *cur, const sp_metrics *prev);
 
 /*
  * Reads the cluster from host:port and the load of every reachable
- * node into *out (caller frees). `remember` lists addresses seen before
- * (n of them, may be NULL): one that no node names any more is visited
- * too, so that a node every peer forgot is still seen. Only the entry
- * node being unreachable is an error (its class: SP_ERR_IO, ...).
+ * node into *out (caller frees with sp_metrics_free). `remember` lists
+ * addresses seen before (n of them, may be NULL): one that no node names
+ * any more is visited too, so that a node every peer forgot is still
+ * seen. Only the entry node being unreachable is an error (its class:
+ * SP_ERR_IO, ...).
  */
 sp_err sp_metrics_collect(const char *host, int port, const sp_conn_opts *co,
 			  char (*remember)[SP_ADDR_MAX], size_t nremember,
@@ -144,8 +147,8 @@ typedef struct sp_prom_sample {
 
 /*
  * Parses an /api/v1/query answer (a JSON text) of resultType vector into
- * *out (caller frees), keeping the value of `label` of each sample.
- * SP_ERR_PROTOCOL, with the reason, for anything else. Pure.
+ * *out (caller frees with free), keeping the value of `label` of each
+ * sample. SP_ERR_PROTOCOL, with the reason, for anything else. Pure.
  */
 sp_err sp_prom_parse_vector(const char *json, const char *label,
 			    sp_prom_sample **out, size_t *n, sp_error *err);

@@ -99,7 +99,8 @@ typedef int (*sp_opt_fn)(void *ud, int id, const char *val);
  * Parses argv[1..argc-1] (argv[0] is the command name): global options
  * into *cli, typed ones in defs into the struct at ud, custom ones through
  * fn (may be NULL when there are none), and the rest as positionals,
- * which are left, in order, at pos[0..*npos-1] (pos has argc slots).
+ * which are left, in order, at pos[0..*npos-1] (pos has argc slots;
+ * they, like string options, point into argv: nothing is allocated).
  * Returns 0, or -1 after printing a usage error.
  */
 int sp_cli_parse(sp_cli *cli, int argc, char **argv, const sp_optdef *defs,
@@ -121,11 +122,11 @@ typedef struct sp_cli_ctx {
 /*
  * One command: its line in the usage text, its --help, its options and
  * positionals, and the function that does the work (the shape of curl's
- * tool_getparam.c). `plan rebalance` and traffic (which also takes -h and
- * repeats its help on stderr after a usage error) set raw and call
- * sp_cli_parse or sp_cli_main themselves.
+ * tool_getparam.c). A command made of subcommands (`plan rebalance`)
+ * lists them in subs instead.
  */
-typedef struct sp_cmd {
+typedef struct sp_cmd sp_cmd;
+struct sp_cmd {
 	const char *name;
 	const char *synopsis; /* left column of `slotpilot --help` */
 	const char *summary;  /* right column */
@@ -136,7 +137,10 @@ typedef struct sp_cmd {
 	int entry;	     /* pos[0] is the entry node HOST:PORT */
 	const char *pos_err; /* printed when the positional count is off */
 	int pos_help;	     /* and then the help text */
-	int variant;	     /* for commands that share one run function */
+	/* -h is --help too, and a usage error while parsing or in the
+	 * positional count repeats the help on stderr (traffic). */
+	int usage_help;
+	int variant; /* for commands that share one run function */
 	/* Before the entry node is parsed: SP_EXIT_OK to go on, else the
 	 * exit code after printing why (with pos_err NULL it also checks
 	 * the positional count). */
@@ -146,8 +150,11 @@ typedef struct sp_cmd {
 	/* Returns the exit code; args is zeroed then init'ed and parsed. */
 	int (*run)(sp_cli_ctx *x, void *args);
 	void (*fini)(void *args); /* frees what options allocated, or NULL */
-	int (*raw)(int argc, char **argv);
-} sp_cmd;
+	/* Subcommands, ended by NULL: argv[1] names the one that runs on
+	 * argv[1..]; with anything else, --help prints help and the rest
+	 * prints pos_err (exit SP_EXIT_USAGE). */
+	const sp_cmd *const *subs;
+};
 
 /*
  * Descriptor shorthands. SP_CMD gives the --help columns and takes the

@@ -384,23 +384,13 @@ const sp_cmd sp_def_apply =
 static const sp_cmd plan_rebalance =
     RB_CMD("rebalance", "", "", "rebalance: give one HOST:PORT", 1, run_plan);
 
-static int plan_raw(int argc, char **argv)
-{
-	if (argc < 2 || strcmp(argv[1], "rebalance") != 0) {
-		if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-			fputs(rebalance_help, stdout);
-			return SP_EXIT_OK;
-		}
-		sp_cli_errorf("plan: the only plan is 'plan rebalance "
-			      "HOST:PORT --out FILE'");
-		return SP_EXIT_USAGE;
-	}
-	return sp_cli_main(&plan_rebalance, argc - 1, argv + 1);
-}
+static const sp_cmd *const plan_subs[] = {&plan_rebalance, NULL};
 
 const sp_cmd sp_def_plan = {
     .name = "plan",
     .synopsis = "plan rebalance HOST:PORT --out FILE  ",
     .summary = "the same, as a reviewable plan",
-    .raw = plan_raw,
+    .help = rebalance_help,
+    .pos_err = "plan: the only plan is 'plan rebalance HOST:PORT --out FILE'",
+    .subs = plan_subs,
 };

@@ -2,7 +2,6 @@
  * cmd_traffic.c - `slotpilot traffic HOST:PORT`: drive a bounded load
  * through the built-in cluster client and report what clients see.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -68,51 +67,38 @@ static int on_opt(void *ud, int id, const char *val)
 	return -1;
 }
 
-static int traffic_main(int argc, char **argv)
+static void init_args(void *args)
 {
-	sp_cli cli;
-	tr_args a = {.to = sp_traffic_defaults(), .seconds = 10};
-	sp_trun_opts ro = {0};
+	tr_args *a = args;
+
+	a->to = sp_traffic_defaults();
+	a->seconds = 10;
+}
+
+static int run(sp_cli_ctx *x, void *args)
+{
+	tr_args *a = args;
+	sp_trun_opts ro = {.series = a->series, .live = 1};
 	sp_traffic_verify v;
 	sp_error err = {0};
-	sp_trun run;
-	char **pos = calloc((size_t)argc + 1, sizeof(char *));
+	sp_trun r;
 	long long end;
-	int npos = 0, rc;
+	int rc;
 
-	if (pos == NULL)
-		return SP_EXIT_INTERNAL;
-	if (argc > 1 &&
-	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		fputs(help, stdout);
-		free(pos);
-		return SP_EXIT_OK;
-	}
-	if (sp_cli_parse(&cli, argc, argv, opts, on_opt, &a, pos, &npos) != 0 ||
-	    npos != 1) {
-		if (npos != 1)
-			sp_cli_errorf("traffic needs one HOST:PORT");
-		fputs(help, stderr);
-		free(pos);
-		return SP_EXIT_USAGE;
-	}
-	if (sp_parse_hostport(pos[0], a.to.host, &a.to.port, &err) != SP_OK ||
-	    sp_traffic_validate(&a.to, &err) != SP_OK) {
+	snprintf(a->to.host, sizeof(a->to.host), "%s", x->host);
+	a->to.port = x->port;
+	if (sp_traffic_validate(&a->to, &err) != SP_OK) {
 		sp_cli_errorf("%s", err.msg);
-		free(pos);
 		return SP_EXIT_USAGE;
 	}
-	free(pos);
-	a.to.conn = &cli.conn;
-	ro.series = a.series;
-	ro.live = 1;
-	if ((rc = sp_trun_start(&run, &cli, &a.to, &ro, "run")) != SP_EXIT_OK)
+	a->to.conn = &x->cli.conn;
+	if ((rc = sp_trun_start(&r, &x->cli, &a->to, &ro, "run")) != SP_EXIT_OK)
 		return rc;
 	sp_cli_trap_signals();
-	end = sp_now_ms() + (long long)(a.seconds * 1000.0);
+	end = sp_now_ms() + (long long)(a->seconds * 1000.0);
 	while (sp_now_ms() < end && !*sp_cli_stop_flag())
 		sp_sleep_ms(end - sp_now_ms() < 50 ? end - sp_now_ms() : 50);
-	rc = sp_trun_finish(&run, a.verify, &v) ? SP_EXIT_FAILED : SP_EXIT_OK;
+	rc = sp_trun_finish(&r, a->verify, &v) ? SP_EXIT_FAILED : SP_EXIT_OK;
 	return *sp_cli_stop_flag() && rc == SP_EXIT_OK ? SP_EXIT_INTERRUPTED
 						       : rc;
 }
@@ -121,5 +107,15 @@ const sp_cmd sp_def_traffic = {
     .name = "traffic",
     .synopsis = "traffic HOST:PORT",
     .summary = "cluster load generator: latency, errors, lost writes",
-    .raw = traffic_main,
+    .help = help,
+    .opts = opts,
+    .hook = on_opt,
+    .min_pos = 1,
+    .max_pos = 1,
+    .entry = 1,
+    .pos_err = "traffic needs one HOST:PORT",
+    .usage_help = 1,
+    .args_size = sizeof(tr_args),
+    .init = init_args,
+    .run = run,
 };

@@ -356,25 +356,46 @@ void sp_cli_json_print(json_t *o)
 	json_decref(o);
 }
 
+static int wants_help(const sp_cmd *d, int argc, char **argv)
+{
+	return argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+			     (d->usage_help && strcmp(argv[1], "-h") == 0));
+}
+
+/* After a parse error (parsed 0) or with the positional count off: says
+ * so, as d asks, and returns SP_EXIT_USAGE. */
+static int usage_error(const sp_cmd *d, const sp_cli_ctx *x, int parsed)
+{
+	int off = d->pos_err != NULL &&
+		  (x->npos < d->min_pos || x->npos > d->max_pos);
+
+	if (d->usage_help) {
+		if (off)
+			sp_cli_errorf("%s", d->pos_err);
+		fputs(d->help, stderr);
+	} else if (parsed) {
+		sp_cli_errorf("%s%s%s", d->pos_err, d->pos_help ? "\n" : "",
+			      d->pos_help ? d->help : "");
+	}
+	return SP_EXIT_USAGE;
+}
+
 /* Everything before d->run; -1 to go on, else the exit code. */
 static int prologue(const sp_cmd *d, int argc, char **argv, void *args,
 		    sp_cli_ctx *x)
 {
 	int rc;
 
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+	if (wants_help(d, argc, argv)) {
 		fputs(d->help, stdout);
 		return SP_EXIT_OK;
 	}
 	if (sp_cli_parse(&x->cli, argc, argv, d->opts, d->hook, args, x->pos,
 			 &x->npos))
-		return SP_EXIT_USAGE;
+		return usage_error(d, x, 0);
 	if (d->pos_err != NULL &&
-	    (x->npos < d->min_pos || x->npos > d->max_pos)) {
-		sp_cli_errorf("%s%s%s", d->pos_err, d->pos_help ? "\n" : "",
-			      d->pos_help ? d->help : "");
-		return SP_EXIT_USAGE;
-	}
+	    (x->npos < d->min_pos || x->npos > d->max_pos))
+		return usage_error(d, x, 1);
 	if (d->check != NULL && (rc = d->check(x, args)) != SP_EXIT_OK)
 		return rc;
 	if (d->entry &&
@@ -383,16 +404,32 @@ static int prologue(const sp_cmd *d, int argc, char **argv, void *args,
 	return -1;
 }
 
+/* d's subcommand named by argv[1], on argv[1..]. */
+static int run_sub(const sp_cmd *d, int argc, char **argv)
+{
+	size_t i;
+
+	for (i = 0; argc >= 2 && d->subs[i] != NULL; i++)
+		if (strcmp(argv[1], d->subs[i]->name) == 0)
+			return sp_cli_main(d->subs[i], argc - 1, argv + 1);
+	if (wants_help(d, argc, argv)) {
+		fputs(d->help, stdout);
+		return SP_EXIT_OK;
+	}
+	sp_cli_errorf("%s", d->pos_err);
+	return SP_EXIT_USAGE;
+}
+
 int sp_cli_main(const sp_cmd *d, int argc, char **argv)
 {
-	sp_cli_ctx *x = calloc(1, sizeof(*x));
-	void *args = calloc(1, d->args_size ? d->args_size : 1);
+	sp_cli_ctx *x = NULL;
+	void *args = NULL;
 	int rc = SP_EXIT_INTERNAL;
 
-	if (d->raw != NULL) {
-		rc = d->raw(argc, argv);
-		goto out;
-	}
+	if (d->subs != NULL)
+		return run_sub(d, argc, argv);
+	x = calloc(1, sizeof(*x));
+	args = calloc(1, d->args_size ? d->args_size : 1);
 	if (x == NULL || args == NULL ||
 	    (x->pos = calloc((size_t)argc + 1, sizeof(*x->pos))) == NULL)
 		goto out;

@@ -90,13 +90,14 @@ void sp_move_args_init(sp_move_args *a);
  * With --traffic: starts the load on the cluster at host:port and lets it
  * run --traffic-before seconds (phase "before"), then opens the phase
  * "during". Does nothing without --traffic or when already running.
- * Returns 0, or the exit code after printing why.
+ * Returns 0, or the exit code after printing why. a->run is then owned
+ * by a until sp_traffic_end frees it; cli must outlive it.
  */
 int sp_traffic_begin(const sp_cli *cli, sp_move_args *a, const char *host,
 		     int port);
 
 /* Opens the phase "after", lets it run --traffic-after seconds, verifies
- * every written key and prints the phases side by side. */
+ * every written key, prints the phases side by side and frees a->run. */
 void sp_traffic_end(sp_move_args *a);
 
 /* The moves grouped by (source, target) with their ranges, as text or as
@@ -108,8 +109,9 @@ void sp_print_moves_json(const sp_opplan *p);
  * exit code after printing why. */
 int sp_wait_ready(const sp_cli *cli, const char *host, int port, int wait_s);
 
-/* Runs p journaled (a new journal when *jp is NULL) with progress and a
- * summary; returns the exit code. */
+/* Runs p journaled (a new journal when *jp is NULL, then the caller's
+ * to sp_journal_close) with progress and a summary; returns the exit
+ * code. */
 int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
 		 sp_journal **jp, const char *op, const char *entry);
 

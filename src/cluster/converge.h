@@ -15,9 +15,10 @@
 /*
  * Gathers the cluster from host:port until sp_check_cluster finds nothing
  * (with *copts), polling every interval_ms, for at most timeout_ms.
- * On SP_OK, *last (if not NULL) holds the healthy cluster, owned by the
- * caller. On SP_ERR_CLUSTER (not healthy in time), err lists the findings that
- * remained and *last holds the last state seen. An unreachable entry node is
+ * On SP_OK, *last (if not NULL) holds the healthy cluster. On
+ * SP_ERR_CLUSTER (not healthy in time), err lists the findings that
+ * remained and *last holds the last state seen. Whatever the result, the
+ * caller frees *last with sp_cluster_free. An unreachable entry node is
  * retried until the timeout, then its error is returned.
  */
 sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,

@@ -33,6 +33,7 @@ sp_err sp_find_big_keys(const sp_endpoint *nodes, const sp_move *moves,
 			size_t nmoves, long long limit, const sp_conn_opts *co,
 			sp_big_keys *out, sp_error *err);
 
+/* Releases what *b owns and leaves it empty; accepts NULL. */
 void sp_big_keys_free(sp_big_keys *b);
 
 /* Appends a copy of *k to b; SP_ERR_OOM on allocation failure. */

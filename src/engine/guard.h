@@ -42,7 +42,8 @@ typedef struct sp_guard_report {
 /*
  * Measures the baseline on nodes[which[0..n-1]] and starts the probe
  * thread. Returns SP_OK with *out NULL when o asks for no guard. On SP_OK
- * the caller owns *out (sp_guard_stop).
+ * the caller owns *out (sp_guard_stop). Borrows nodes and which: they
+ * must outlive the guard.
  */
 sp_err sp_guard_start(const sp_endpoint *nodes, const int *which, size_t n,
 		      const sp_migrate_opts *o, sp_guard **out, sp_error *err);

@@ -55,7 +55,8 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 			const int *owners, const sp_move *moves, size_t nmoves,
 			sp_journal **out, sp_error *err);
 
-/* Opens an existing journal for appending (resume). */
+/* Opens an existing journal for appending (resume). On success *out is
+ * owned by the caller (sp_journal_close). */
 sp_err sp_journal_reopen(const char *path, sp_journal **out, sp_error *err);
 
 /*
@@ -111,12 +112,13 @@ sp_err sp_journal_find_last(const char *dir, char *path, size_t len,
 			    sp_error *err);
 
 /* JSON shared by journals and plan files: the node list [{id, addr}] and
- * the slot map as [[first, last, node], ...] ranges. */
+ * the slot map as [[first, last, node], ...] ranges. Each returns a new
+ * reference (caller json_decrefs), or NULL when out of memory. */
 json_t *sp_json_nodes(const sp_endpoint *nodes, size_t n);
 json_t *sp_json_owners(const int *owners);
 
 /* Reads them back, validated; errors (SP_ERR_PROTOCOL) name path. The
- * caller frees *out. */
+ * caller frees *out (free); jn and jo are borrowed. */
 sp_err sp_json_read_nodes(json_t *jn, const char *path, sp_endpoint **out,
 			  size_t *n, sp_error *err);
 sp_err sp_json_read_owners(json_t *jo, const char *path, size_t nnodes,

@@ -66,7 +66,7 @@ sp_err sp_findings_add(sp_findings *f, const char *code, sp_severity sev,
 /* Number of findings of severity SP_SEV_ERR. */
 size_t sp_findings_errors(const sp_findings *f);
 
-/* Releases *f; accepts an empty list. */
+/* Releases what *f owns and leaves it empty; accepts NULL. */
 void sp_findings_free(sp_findings *f);
 
 #endif

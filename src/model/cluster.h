@@ -55,7 +55,8 @@ typedef struct sp_cluster {
 /* Releases everything *c owns; accepts an empty cluster. */
 void sp_cluster_free(sp_cluster *c);
 
-/* Appends an empty node state for host:port; returns it, or NULL on OOM. */
+/* Appends an empty node state for host:port; returns it (it points into
+ * c, valid until the next add), or NULL on OOM. */
 sp_node_state *sp_cluster_add(sp_cluster *c, const char *host, int port);
 
 /* Index of the node with this node id (by its own myself line), or -1. */

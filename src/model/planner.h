@@ -53,6 +53,7 @@ typedef struct sp_plan {
  */
 sp_err sp_plan_rebalance(const sp_plan_input *in, sp_plan *out, sp_error *err);
 
+/* Releases what *p owns; accepts NULL. */
 void sp_plan_free(sp_plan *p);
 
 #endif

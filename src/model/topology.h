@@ -76,13 +76,13 @@ typedef struct sp_view {
  */
 sp_err sp_view_parse(sp_view *v, const char *text, size_t len, sp_error *err);
 
-/* Releases what *v owns and leaves it empty; accepts an empty view. */
+/* Releases what *v owns and leaves it empty; accepts NULL. */
 void sp_view_free(sp_view *v);
 
 /* Index of the node with this id in v, or -1. */
 int sp_view_find(const sp_view *v, const char *id);
 
-/* The "myself" node, or NULL. */
+/* The "myself" node (borrowed from v), or NULL. */
 const sp_node *sp_view_self(const sp_view *v);
 
 /* 1 if the node is a primary (has the master flag). */

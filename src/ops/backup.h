@@ -73,6 +73,7 @@ typedef struct sp_backup_result {
 sp_err sp_backup_run(const char *host, int port, const sp_backup_opts *o,
 		     sp_backup_result *out, sp_error *err);
 
+/* Releases what *r owns; accepts NULL. */
 void sp_backup_result_free(sp_backup_result *r);
 
 /* One file's verdict in sp_backup_verify. */
@@ -99,6 +100,7 @@ typedef struct sp_verify_result {
  */
 sp_err sp_backup_verify(const char *dir, sp_verify_result *out, sp_error *err);
 
+/* Releases what *r owns; accepts NULL. */
 void sp_verify_result_free(sp_verify_result *r);
 
 #endif

@@ -34,12 +34,13 @@ typedef struct sp_create_plan {
 /*
  * Makes the plan for the n addresses ("HOST:PORT") with `replicas` per
  * primary. At least 3 primaries are required. Errors: SP_ERR_USAGE (bad
- * or duplicate address, too few nodes), SP_ERR_OOM. Caller frees *out.
+ * or duplicate address, too few nodes), SP_ERR_OOM. Caller frees *out
+ * with sp_create_plan_free.
  */
 sp_err sp_create_plan_make(const char *const *addrs, size_t n, int replicas,
 			   sp_create_plan *out, sp_error *err);
 
-/* Releases *p; accepts an empty plan. */
+/* Releases what *p owns; accepts NULL and an empty plan. */
 void sp_create_plan_free(sp_create_plan *p);
 
 /* Prints the plan for a human. */

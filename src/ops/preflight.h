@@ -129,6 +129,7 @@ typedef struct sp_preflight_report {
 sp_err sp_preflight_run(const char *host, int port, const sp_preflight_opts *o,
 			sp_preflight_report *out, sp_error *err);
 
+/* Releases what *r owns; accepts NULL. */
 void sp_preflight_report_free(sp_preflight_report *r);
 
 /* The section a finding code belongs to ("check", "config", "bigkeys",

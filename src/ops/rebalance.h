@@ -49,6 +49,7 @@ sp_err sp_measure_slots(const sp_opplan *p, const sp_conn_opts *co, int bytes,
  * Plans a rebalance of c into *out (moves) and *dist (the planner's
  * loads and targets per node of out->nodes). stats may be NULL when
  * balancing by slots. SP_ERR_USAGE for unknown nodes and bad weights.
+ * Caller frees *out with sp_opplan_free and *dist with sp_plan_free.
  */
 sp_err sp_rebalance_plan(const sp_cluster *c, const sp_rebalance_req *req,
 			 const sp_slot_stats *stats, sp_opplan *out,
@@ -69,9 +70,11 @@ typedef struct sp_plan_file {
 } sp_plan_file;
 
 /* Reads and validates a plan file. SP_ERR_USAGE for a file that is not
- * a slotpilot plan or is truncated, naming what is wrong. */
+ * a slotpilot plan or is truncated, naming what is wrong. Caller frees
+ * *out with sp_plan_file_free. */
 sp_err sp_plan_read(const char *path, sp_plan_file *out, sp_error *err);
 
+/* Releases what *f owns (its plan); accepts NULL. */
 void sp_plan_file_free(sp_plan_file *f);
 
 /*

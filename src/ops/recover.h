@@ -17,7 +17,8 @@
  * current owner (after a failover, the promoted replica); slots owned by
  * their target but still open somewhere get their final SETSLOT NODE.
  * SP_ERR_CLUSTER when a target is no longer a reachable primary or a
- * slot has no single owner (the message says which).
+ * slot has no single owner (the message says which). Caller frees *out
+ * with sp_opplan_free.
  */
 sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 		      sp_opplan *out, sp_error *err);
@@ -46,7 +47,7 @@ sp_err sp_wait_reachable_ok(const char *host, int port, const sp_conn_opts *co,
  * The moves that return every slot the journaled operation rec moved to
  * the owner recorded in its snapshot. Slots it did not move are left
  * alone. SP_ERR_CLUSTER when a recorded owner is no longer a reachable
- * primary (naming it).
+ * primary (naming it). Caller frees *out with sp_opplan_free.
  */
 sp_err sp_rollback_plan(const sp_journal_rec *rec, const sp_cluster *c,
 			sp_opplan *out, sp_error *err);

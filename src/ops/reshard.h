@@ -51,6 +51,7 @@ sp_err sp_parse_slot_ranges(const char *s, unsigned char *set, sp_error *err);
  * (largest remainders get the extra ones), lowest slots first. Slots the
  * target already owns are left out, so re-running a finished reshard by
  * ranges plans nothing. Every error is SP_ERR_USAGE and changes nothing.
+ * Caller frees *out with sp_opplan_free.
  */
 sp_err sp_reshard_plan(const sp_cluster *c, const sp_reshard_req *req,
 		       sp_opplan *out, sp_error *err);
@@ -66,8 +67,9 @@ typedef struct sp_run_opts {
 
 /*
  * Runs the plan through the engine, journaled: a new journal when *jp is
- * NULL (created in journal_dir; *jp is then the caller's), or appending
- * to *jp. Writes the end record: complete, interrupted or failed.
+ * NULL (created in journal_dir; *jp is then the caller's, to
+ * sp_journal_close), or appending to *jp, which stays the caller's. Writes the
+ * end record: complete, interrupted or failed.
  */
 sp_err sp_run_plan(const sp_opplan *p, sp_journal **jp, const sp_run_opts *o,
 		   sp_migrate_stats *stats, sp_error *err);

@@ -1,5 +1,5 @@
 /*
- * traffic.c - the cluster client and load generator (see traffic.h).
+ * traffic.c - the load generator on cluster/client.h (see traffic.h).
  */
 #include "traffic/traffic.h"
 
@@ -11,28 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/backoff.h"
 #include "base/clock.h"
-#include "model/keyslot.h"
-#include "model/topology.h"
-
-#define MAX_NODES      1024 /* addresses learnt from the network, at most */
-#define BACKOFF_MAX_MS 200
-
-typedef struct cnode {
-	char host[SP_HOST_MAX];
-	int port;
-	sp_conn *c;
-} cnode;
-
-/* The cluster client of one worker. */
-typedef struct ccl {
-	const sp_traffic_opts *o;
-	cnode *nodes;
-	size_t n, cap;
-	int map[SP_SLOTS]; /* index into nodes, or -1 */
-	unsigned seed;
-} ccl;
 
 typedef struct worker {
 	struct sp_traffic *t;
@@ -41,7 +20,8 @@ typedef struct worker {
 	int started;
 	pthread_mutex_t mu;
 	sp_traffic_counts c; /* under mu */
-	ccl cl;
+	sp_client *cl;
+	unsigned seed;	 /* for the keys and reads of this worker */
 	uint32_t *acked; /* last acknowledged sequence of each owned key */
 	long owned;
 	uint32_t seq;
@@ -98,277 +78,12 @@ sp_err sp_traffic_validate(const sp_traffic_opts *o, sp_error *err)
 	return SP_OK;
 }
 
-const char *sp_terr_name(sp_terr e)
-{
-	static const char *names[SP_TE__COUNT] = {
-	    "moved",   "ask",  "tryagain", "clusterdown",
-	    "loading", "conn", "timeout",  "other"};
-	return (unsigned)e < SP_TE__COUNT ? names[e] : "?";
-}
-
 static long long now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-/* ---- the cluster client ---- */
-
-/* Index of host:port in the node table, added when new; -1 when full. */
-static int node_index(ccl *cl, const char *host, int port)
-{
-	size_t i;
-
-	for (i = 0; i < cl->n; i++)
-		if (cl->nodes[i].port == port &&
-		    strcmp(cl->nodes[i].host, host) == 0)
-			return (int)i;
-	if (cl->n == cl->cap) {
-		size_t cap = cl->cap ? cl->cap * 2 : 16;
-		cnode *nn;
-		if (cap > MAX_NODES ||
-		    (nn = realloc(cl->nodes, cap * sizeof(*nn))) == NULL)
-			return -1;
-		cl->nodes = nn;
-		cl->cap = cap;
-	}
-	memset(&cl->nodes[cl->n], 0, sizeof(cl->nodes[cl->n]));
-	snprintf(cl->nodes[cl->n].host, SP_HOST_MAX, "%s", host);
-	cl->nodes[cl->n].port = port;
-	return (int)cl->n++;
-}
-
-static void node_drop(ccl *cl, int i)
-{
-	sp_conn_close(cl->nodes[i].c);
-	cl->nodes[i].c = NULL;
-}
-
-static sp_err node_conn(ccl *cl, int i, sp_conn **out, sp_error *err)
-{
-	cnode *nd = &cl->nodes[i];
-	sp_err rc;
-
-	if (nd->c == NULL && (rc = sp_conn_open(nd->host, nd->port, cl->o->conn,
-						&nd->c, err)) != SP_OK)
-		return rc;
-	*out = nd->c;
-	return SP_OK;
-}
-
-/* Applies one CLUSTER SLOTS entry: [start, end, [host, port, ...], ...]. */
-static void apply_range(ccl *cl, const sp_conn *from, const redisReply *e)
-{
-	const redisReply *m;
-	const char *host;
-	long long a, b, s;
-	int idx;
-
-	if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-	    e->element[0]->type != REDIS_REPLY_INTEGER ||
-	    e->element[1]->type != REDIS_REPLY_INTEGER)
-		return;
-	m = e->element[2];
-	if (m->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
-	    m->element[0]->type != REDIS_REPLY_STRING ||
-	    m->element[1]->type != REDIS_REPLY_INTEGER)
-		return;
-	a = e->element[0]->integer;
-	b = e->element[1]->integer;
-	if (a < 0 || b >= SP_SLOTS || a > b || m->element[1]->integer < 1 ||
-	    m->element[1]->integer > 65535 || m->element[0]->len >= SP_HOST_MAX)
-		return;
-	/* An empty or "?" host means "the address you reached me on". */
-	host = m->element[0]->len > 0 && strcmp(m->element[0]->str, "?") != 0
-		   ? m->element[0]->str
-		   : from->host;
-	if ((idx = node_index(cl, host, (int)m->element[1]->integer)) < 0)
-		return;
-	for (s = a; s <= b; s++)
-		cl->map[s] = idx;
-}
-
-/* Reads the slot map from the first node that answers CLUSTER SLOTS. */
-static sp_err ccl_refresh(ccl *cl, sp_error *err)
-{
-	sp_err rc = SP_ERR_IO;
-	redisReply *r = NULL;
-	sp_conn *c;
-	size_t i, j;
-
-	for (i = 0; i < cl->n; i++) {
-		if ((rc = node_conn(cl, (int)i, &c, err)) != SP_OK)
-			continue;
-		rc = sp_conn_cmd(c, &r, err, "CLUSTER SLOTS");
-		if (rc == SP_OK &&
-		    (rc = sp_reply_expect(c, r, REDIS_REPLY_ARRAY,
-					  "CLUSTER SLOTS", err)) == SP_OK) {
-			if (r->elements > 0) {
-				for (j = 0; j < SP_SLOTS; j++)
-					cl->map[j] = -1;
-				for (j = 0; j < r->elements; j++)
-					apply_range(cl, c, r->element[j]);
-				freeReplyObject(r);
-				return SP_OK;
-			}
-			/* A node that serves nothing (reset, or not joined
-			 * yet) knows nothing: ask the next one. */
-			rc = sp_seterr(err, SP_ERR_CLUSTERDOWN,
-				       "%s: CLUSTER SLOTS is empty", c->addr);
-		}
-		freeReplyObject(r);
-		r = NULL;
-		if (rc == SP_ERR_IO || rc == SP_ERR_TIMEOUT)
-			node_drop(cl, (int)i);
-	}
-	return rc;
-}
-
-/* Parses "MOVED 3999 127.0.0.1:6381" (or ASK) out of an error message. */
-static int parse_redirect(ccl *cl, const char *msg, const char *word)
-{
-	const char *p = strstr(msg, word);
-	char host[SP_HOST_MAX], addr[SP_ADDR_MAX];
-	int port, slot;
-	sp_error e;
-
-	if (p == NULL ||
-	    sscanf(p + strlen(word), "%d %271s", &slot, addr) != 2 ||
-	    sp_parse_hostport(addr, host, &port, &e) != SP_OK)
-		return -1;
-	return node_index(cl, host, port);
-}
-
-/* The client retries fast: a redirect or TRYAGAIN settles in ms. */
-static void backoff(ccl *cl, int attempt)
-{
-	sp_backoff_sleep(attempt < 6 ? attempt : 6, 5, BACKOFF_MAX_MS,
-			 &cl->seed);
-}
-
-/* Sends one command to node i, preceded by ASKING when asking. */
-static sp_err send_to(ccl *cl, int i, int asking, int argc, const char **argv,
-		      const size_t *lens, redisReply **out, sp_error *err)
-{
-	sp_conn *c;
-	sp_err rc;
-
-	if ((rc = node_conn(cl, i, &c, err)) != SP_OK)
-		return rc;
-	if (!asking)
-		return sp_conn_cmdv(c, out, err, argc, argv, lens);
-	if ((rc = sp_conn_append(c, err, "ASKING")) != SP_OK ||
-	    (rc = sp_conn_appendv(c, err, argc, argv, lens)) != SP_OK)
-		return rc;
-	if ((rc = sp_conn_read(c, NULL, err, "ASKING")) != SP_OK) {
-		sp_conn_drain(c);
-		return rc;
-	}
-	return sp_conn_read(c, out, err, argv[0]);
-}
-
-static sp_terr terr_of(sp_err rc)
-{
-	switch (rc) {
-	case SP_ERR_MOVED:
-		return SP_TE_MOVED;
-	case SP_ERR_ASK:
-		return SP_TE_ASK;
-	case SP_ERR_TRYAGAIN:
-		return SP_TE_TRYAGAIN;
-	case SP_ERR_CLUSTERDOWN:
-		return SP_TE_CLUSTERDOWN;
-	case SP_ERR_LOADING:
-		return SP_TE_LOADING;
-	case SP_ERR_IO:
-		return SP_TE_CONN;
-	case SP_ERR_TIMEOUT:
-		return SP_TE_TIMEOUT;
-	default:
-		return SP_TE_OTHER;
-	}
-}
-
-/*
- * Runs one command on the node serving slot, following redirects and
- * retrying what a cluster client retries. events[] counts what happened
- * on the way; *unsure is set when a write may have been applied without
- * an answer. On failure *last is the type of the last error.
- */
-static sp_err ccl_exec(ccl *cl, int slot, int argc, const char **argv,
-		       const size_t *lens, redisReply **out, uint64_t *events,
-		       int *unsure, sp_terr *last, sp_error *err)
-{
-	int attempt, ask = -1, node;
-	sp_err rc = SP_ERR_CLUSTERDOWN;
-
-	for (attempt = 0; attempt < cl->o->max_attempts; attempt++) {
-		node = ask >= 0 ? ask : cl->map[slot];
-		if (node < 0) {
-			rc = sp_seterr(err, SP_ERR_CLUSTERDOWN,
-				       "no node serves slot %d", slot);
-			*last = SP_TE_CLUSTERDOWN;
-			events[SP_TE_CLUSTERDOWN]++;
-			backoff(cl, attempt);
-			ccl_refresh(cl, err);
-			continue;
-		}
-		rc = send_to(cl, node, ask >= 0, argc, argv, lens, out, err);
-		ask = -1;
-		if (rc == SP_OK)
-			return SP_OK;
-		*last = terr_of(rc);
-		events[*last]++;
-		if (rc == SP_ERR_MOVED) {
-			int to = parse_redirect(cl, err->msg, "MOVED ");
-			if (to >= 0)
-				cl->map[slot] = to;
-			else
-				ccl_refresh(cl, err);
-		} else if (rc == SP_ERR_ASK) {
-			if ((ask = parse_redirect(cl, err->msg, "ASK ")) < 0)
-				break;
-		} else if (rc == SP_ERR_TRYAGAIN || rc == SP_ERR_LOADING) {
-			backoff(cl, attempt);
-		} else if (rc == SP_ERR_CLUSTERDOWN) {
-			/* The node may have left the cluster (a removed node
-			 * serves no slot): ask the others again. */
-			backoff(cl, attempt);
-			ccl_refresh(cl, err);
-		} else if (rc == SP_ERR_IO || rc == SP_ERR_TIMEOUT) {
-			*unsure = 1;
-			node_drop(cl, node);
-			backoff(cl, attempt);
-			ccl_refresh(cl, err);
-		} else {
-			break; /* a real error: no retry helps */
-		}
-	}
-	return rc;
-}
-
-static void ccl_free(ccl *cl)
-{
-	size_t i;
-
-	for (i = 0; i < cl->n; i++)
-		sp_conn_close(cl->nodes[i].c);
-	free(cl->nodes);
-	cl->nodes = NULL;
-	cl->n = cl->cap = 0;
-}
-
-static sp_err ccl_init(ccl *cl, const sp_traffic_opts *o, unsigned seed,
-		       sp_error *err)
-{
-	memset(cl, 0, sizeof(*cl));
-	cl->o = o;
-	cl->seed = seed;
-	if (node_index(cl, o->host, o->port) < 0)
-		return sp_seterr(err, SP_ERR_OOM, "out of memory");
-	return ccl_refresh(cl, err);
 }
 
 /* ---- the load ---- */
@@ -415,18 +130,16 @@ static long long one_op(worker *w, sp_traffic_counts *c)
 	char key[96], head[16];
 	const char *argv[3];
 	size_t lens[3];
-	long li = (long)(rand_r(&w->cl.seed) % (unsigned)w->owned);
-	int is_read = (double)rand_r(&w->cl.seed) / RAND_MAX < o->read_ratio;
-	int unsure = 0, slot;
+	long li = (long)(rand_r(&w->seed) % (unsigned)w->owned);
+	int is_read = (double)rand_r(&w->seed) / RAND_MAX < o->read_ratio;
+	sp_client_trace tr = {.events = c->events, .last = SP_CEV_OTHER};
 	uint32_t seq = 0;
 	redisReply *r = NULL;
-	sp_terr last = SP_TE_OTHER;
 	sp_error e;
 	long long t0;
 	sp_err rc;
 
 	key_name(w, li, key, sizeof(key));
-	slot = sp_keyslot(key, strlen(key));
 	argv[0] = is_read ? "GET" : "SET";
 	argv[1] = key;
 	lens[0] = 3;
@@ -439,12 +152,11 @@ static long long one_op(worker *w, sp_traffic_counts *c)
 		lens[2] = (size_t)o->value_size;
 	}
 	t0 = now_us();
-	rc = ccl_exec(&w->cl, slot, is_read ? 2 : 3, argv, lens, &r, c->events,
-		      &unsure, &last, &e);
+	rc = sp_client_cmd(w->cl, is_read ? 2 : 3, argv, lens, &r, &tr, &e);
 	t0 = now_us() - t0;
 	if (rc != SP_OK) {
 		c->errors++;
-		c->failed[last]++;
+		c->failed[tr.last]++;
 	} else if (is_read) {
 		c->reads++;
 		check_read(w, li, r, c);
@@ -467,7 +179,7 @@ static void publish(worker *w, const sp_traffic_counts *d, long long us)
 	w->c.errors += d->errors;
 	w->c.stale_reads += d->stale_reads;
 	w->c.lost_reads += d->lost_reads;
-	for (i = 0; i < SP_TE__COUNT; i++) {
+	for (i = 0; i < SP_CEV__COUNT; i++) {
 		w->c.failed[i] += d->failed[i];
 		w->c.events[i] += d->events[i];
 	}
@@ -508,6 +220,7 @@ static void *worker_main(void *arg)
 static sp_err worker_init(worker *w, struct sp_traffic *t, int id,
 			  sp_error *err)
 {
+	sp_client_opts co;
 	sp_err rc;
 
 	w->t = t;
@@ -518,8 +231,11 @@ static sp_err worker_init(worker *w, struct sp_traffic *t, int id,
 	if (w->acked == NULL || w->val == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	memset(w->val, 'v', (size_t)t->o.value_size);
-	if ((rc = ccl_init(&w->cl, &t->o,
-			   (unsigned)now_us() ^ (unsigned)(id * 7919), err)) !=
+	w->seed = (unsigned)now_us() ^ (unsigned)(id * 7919);
+	co.conn = t->o.conn;
+	co.max_attempts = t->o.max_attempts;
+	co.seed = w->seed;
+	if ((rc = sp_client_new(t->o.host, t->o.port, &co, &w->cl, err)) !=
 	    SP_OK)
 		sp_error_prefix(err, "traffic: reading the slot map from %s:%d",
 				t->o.host, t->o.port);
@@ -573,7 +289,7 @@ void sp_traffic_counts_sub(sp_traffic_counts *a, const sp_traffic_counts *b)
 	a->errors -= b->errors;
 	a->stale_reads -= b->stale_reads;
 	a->lost_reads -= b->lost_reads;
-	for (i = 0; i < SP_TE__COUNT; i++) {
+	for (i = 0; i < SP_CEV__COUNT; i++) {
 		a->failed[i] -= b->failed[i];
 		a->events[i] -= b->events[i];
 	}
@@ -594,7 +310,7 @@ void sp_traffic_snapshot(sp_traffic *t, sp_traffic_counts *out)
 		out->errors += w->c.errors;
 		out->stale_reads += w->c.stale_reads;
 		out->lost_reads += w->c.lost_reads;
-		for (i = 0; i < SP_TE__COUNT; i++) {
+		for (i = 0; i < SP_CEV__COUNT; i++) {
 			out->failed[i] += w->c.failed[i];
 			out->events[i] += w->c.events[i];
 		}
@@ -622,15 +338,12 @@ static sp_err verify_worker(worker *w, sp_traffic_verify *v, sp_error *err)
 	char key[96];
 	const char *argv[2];
 	size_t lens[2];
-	uint64_t ev[SP_TE__COUNT];
 	long li;
 
 	argv[0] = "GET";
 	lens[0] = 3;
 	for (li = 0; li < w->owned; li++) {
 		redisReply *r = NULL;
-		sp_terr last;
-		int unsure = 0;
 		if (w->acked[li] == 0)
 			continue;
 		v->keys_written++;
@@ -638,8 +351,8 @@ static sp_err verify_worker(worker *w, sp_traffic_verify *v, sp_error *err)
 		key_name(w, li, key, sizeof(key));
 		argv[1] = key;
 		lens[1] = strlen(key);
-		if (ccl_exec(&w->cl, sp_keyslot(key, lens[1]), 2, argv, lens,
-			     &r, ev, &unsure, &last, err) != SP_OK) {
+		if (sp_client_cmd(w->cl, 2, argv, lens, &r, NULL, err) !=
+		    SP_OK) {
 			v->failed++;
 			continue;
 		}
@@ -662,7 +375,7 @@ sp_err sp_traffic_verify_keys(sp_traffic *t, sp_traffic_verify *out,
 	sp_traffic_stop(t);
 	for (i = 0; i < t->nw; i++) {
 		/* The map may be old: moves finished since the last op. */
-		ccl_refresh(&t->w[i].cl, err);
+		sp_client_refresh(t->w[i].cl, err);
 		verify_worker(&t->w[i], out, err);
 	}
 	if (out->keys_written > 0 && out->checked == 0)
@@ -681,7 +394,7 @@ void sp_traffic_free(sp_traffic *t)
 		return;
 	sp_traffic_stop(t);
 	for (i = 0; t->w != NULL && i < t->nw; i++) {
-		ccl_free(&t->w[i].cl);
+		sp_client_free(t->w[i].cl);
 		free(t->w[i].acked);
 		free(t->w[i].val);
 		pthread_mutex_destroy(&t->w[i].mu);

@@ -1,15 +1,13 @@
 /*
- * traffic.h - a cluster client and load generator that measures what
- * clients see while the cluster changes.
+ * traffic.h - a load generator that measures what clients see while the
+ * cluster changes.
  *
- * The client is the small part of a smart cluster client that matters for
- * migrations: a slot map from CLUSTER SLOTS, MOVED updates the map, ASK is
- * answered with ASKING at the named node, TRYAGAIN / CLUSTERDOWN / LOADING
- * are retried with backoff, and a lost connection refreshes the map. Each
- * worker thread owns one connection per node and a share of the key space,
- * so every key has a single writer: values carry a per-key increasing
- * sequence number, and a read that returns an older one than the last
- * acknowledged write is a stale read; a missing one is a lost write.
+ * Each worker thread owns a cluster client (cluster/client.h: the slot
+ * map, redirects and retries, one connection per node) and a share of the
+ * key space, so every key has a single writer: values carry a per-key
+ * increasing sequence number, and a read that returns an older one than
+ * the last acknowledged write is a stale read; a missing one is a lost
+ * write.
  *
  * Counters live per worker under the worker's own lock; a snapshot sums
  * them, and the difference of two snapshots is an interval (one second,
@@ -20,31 +18,18 @@
 
 #include <stdint.h>
 
-#include "io/conn.h"
+#include "cluster/client.h"
 #include "model/latency.h"
-
-/* What went wrong with an operation, as the client saw it. */
-typedef enum sp_terr {
-	SP_TE_MOVED = 0, /* redirects followed (not errors) */
-	SP_TE_ASK,
-	SP_TE_TRYAGAIN, /* retried */
-	SP_TE_CLUSTERDOWN,
-	SP_TE_LOADING,
-	SP_TE_CONN, /* connection lost or refused, retried */
-	SP_TE_TIMEOUT,
-	SP_TE_OTHER,
-	SP_TE__COUNT
-} sp_terr;
 
 /* Counters of one interval (or since the start). */
 typedef struct sp_traffic_counts {
 	uint64_t reads, writes;
-	uint64_t errors;	       /* operations that failed for good */
-	uint64_t failed[SP_TE__COUNT]; /* ... by the last error's type */
-	uint64_t events[SP_TE__COUNT]; /* redirects and retries seen */
-	uint64_t stale_reads;	       /* older than the acknowledged write */
-	uint64_t lost_reads;	       /* missing after an acknowledged write */
-	sp_hist lat;		       /* every finished operation */
+	uint64_t errors;		/* operations that failed for good */
+	uint64_t failed[SP_CEV__COUNT]; /* ... by the last error's type */
+	uint64_t events[SP_CEV__COUNT]; /* redirects and retries seen */
+	uint64_t stale_reads;		/* older than the acknowledged write */
+	uint64_t lost_reads; /* missing after an acknowledged write */
+	sp_hist lat;	     /* every finished operation */
 } sp_traffic_counts;
 
 typedef struct sp_traffic_opts {
@@ -72,7 +57,8 @@ typedef struct sp_traffic sp_traffic;
 /*
  * Reads the slot map from the cluster and starts the workers. On SP_OK
  * *out is a running generator the caller stops with sp_traffic_stop and
- * frees with sp_traffic_free. o is copied.
+ * frees with sp_traffic_free. o is copied; o->conn is borrowed and must
+ * outlive the generator.
  */
 sp_err sp_traffic_start(const sp_traffic_opts *o, sp_traffic **out,
 			sp_error *err);
@@ -105,8 +91,5 @@ sp_err sp_traffic_verify_keys(sp_traffic *t, sp_traffic_verify *out,
 
 /* Frees t (stopping it first); accepts NULL. */
 void sp_traffic_free(sp_traffic *t);
-
-/* Short name of an error type ("moved", "tryagain", ...). */
-const char *sp_terr_name(sp_terr e);
 
 #endif

@@ -78,3 +78,45 @@ def test_create_refuses_bad_replicas_value_exits_2():
     addrs = ["%s:%d" % (HOST, free_unused_port()) for _ in range(3)]
     p = run_sp("create", *addrs, "--replicas", "-1", "--yes")
     assert_rc(p, 2)
+
+
+def test_traffic_takes_dash_h_for_its_help():
+    p = run_sp("traffic", "-h")
+    assert_rc(p, 0)
+    assert p.stdout.startswith("usage: slotpilot traffic HOST:PORT"), describe(p)
+
+
+def test_traffic_usage_error_repeats_its_help_on_stderr():
+    p = run_sp("traffic", "%s:%d" % (HOST, free_unused_port()), "--no-such")
+    assert_rc(p, 2)
+    assert "unknown option --no-such" in p.stderr, describe(p)
+    assert "usage: slotpilot traffic HOST:PORT" in p.stderr, describe(p)
+    assert p.stdout == "", describe(p)
+
+
+def test_traffic_without_address_says_so_and_shows_its_help():
+    p = run_sp("traffic")
+    assert_rc(p, 2)
+    assert "traffic needs one HOST:PORT" in p.stderr, describe(p)
+    assert "usage: slotpilot traffic HOST:PORT" in p.stderr, describe(p)
+
+
+@pytest.mark.parametrize("args", [[], ["frobnicate"], ["-h"]])
+def test_plan_names_its_only_subcommand(args):
+    p = run_sp("plan", *args)
+    assert_rc(p, 2)
+    assert "the only plan is 'plan rebalance" in p.stderr, describe(p)
+
+
+def test_plan_help_and_its_subcommand_help_exit_0():
+    for args in (["--help"], ["rebalance", "--help"]):
+        p = run_sp("plan", *args)
+        assert_rc(p, 0)
+        assert "slotpilot plan rebalance HOST:PORT --out FILE" in p.stdout, \
+            describe(p)
+
+
+def test_plan_rebalance_without_address_exits_2():
+    p = run_sp("plan", "rebalance")
+    assert_rc(p, 2)
+    assert "rebalance: give one HOST:PORT" in p.stderr, describe(p)
