@@ -386,11 +386,8 @@ static const sp_cmd plan_rebalance =
 
 static const sp_cmd *const plan_subs[] = {&plan_rebalance, NULL};
 
-const sp_cmd sp_def_plan = {
-    .name = "plan",
-    .synopsis = "plan rebalance HOST:PORT --out FILE  ",
-    .summary = "the same, as a reviewable plan",
-    .help = rebalance_help,
+const sp_cmd sp_def_plan = SP_CMD(
+    "plan", "plan rebalance HOST:PORT --out FILE  ",
+    "the same, as a reviewable plan", .help = rebalance_help,
     .pos_err = "plan: the only plan is 'plan rebalance HOST:PORT --out FILE'",
-    .subs = plan_subs,
-};
+    .subs = plan_subs);

@@ -103,19 +103,9 @@ static int run(sp_cli_ctx *x, void *args)
 						       : rc;
 }
 
-const sp_cmd sp_def_traffic = {
-    .name = "traffic",
-    .synopsis = "traffic HOST:PORT",
-    .summary = "cluster load generator: latency, errors, lost writes",
-    .help = help,
-    .opts = opts,
-    .hook = on_opt,
-    .min_pos = 1,
-    .max_pos = 1,
-    .entry = 1,
-    .pos_err = "traffic needs one HOST:PORT",
-    .usage_help = 1,
-    .args_size = sizeof(tr_args),
-    .init = init_args,
-    .run = run,
-};
+const sp_cmd sp_def_traffic = SP_CMD(
+    "traffic", "traffic HOST:PORT",
+    "cluster load generator: latency, errors, lost writes", .help = help,
+    .opts = opts, .hook = on_opt,
+    SP_POS(1, 1, "traffic needs one HOST:PORT", 0), .entry = 1, .usage_help = 1,
+    .args_size = sizeof(tr_args), .init = init_args, .run = run);
