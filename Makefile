@@ -61,7 +61,7 @@ $(BUILD)/slotpilot: $(CLI_OBJ) $(BUILD)/libslotpilot.a
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libslotpilot.a $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libslotpilot.a $(wildcard src/*/*.h)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libslotpilot.a $(wildcard src/*/*.h) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libslotpilot.a $(LDLIBS_ALL) -lcmocka
