@@ -54,20 +54,45 @@ static const sp_node *line_of(const sp_cluster *c, int i)
 	return k >= 0 ? &v->nodes[k] : NULL;
 }
 
+/*
+ * Dead means dead: node i is flagged fail, or we cannot reach it and some
+ * reachable peer flags it pfail or fail. Such a node counts for nothing in
+ * replica accounting and placement.
+ */
+static int is_dead(const sp_cluster *c, int i)
+{
+	const sp_node *l = line_of(c, i);
+	size_t k;
+
+	if (l != NULL && (l->flags & SP_NF_FAIL))
+		return 1;
+	if (c->nodes[i].reachable)
+		return 0;
+	for (k = 0; k < c->nnodes; k++) {
+		const sp_view *v = &c->nodes[k].view;
+		int at = c->nodes[k].reachable ? sp_view_find(v, c->nodes[i].id)
+					       : -1;
+		if (at >= 0 &&
+		    (v->nodes[at].flags & (SP_NF_PFAIL | SP_NF_FAIL)))
+			return 1;
+	}
+	return 0;
+}
+
 static int is_primary(const sp_cluster *c, int i)
 {
 	const sp_node *n = line_of(c, i);
-	return n != NULL && (n->flags & SP_NF_MASTER) &&
-	       !(n->flags & SP_NF_FAIL);
+	return n != NULL && (n->flags & SP_NF_MASTER) && !is_dead(c, i);
 }
 
+/* The live replicas of the primary with this id. */
 static int replicas_of(const sp_cluster *c, const char *id, int *out, int max)
 {
 	int i, n = 0;
 
 	for (i = 0; (size_t)i < c->nnodes; i++) {
 		const sp_node *l = line_of(c, i);
-		if (l != NULL && !(l->flags & SP_NF_FAIL) &&
+		if (l != NULL && !is_dead(c, i) &&
 		    strcmp(l->master_id, id) == 0 && n < max)
 			out[n++] = i;
 	}
@@ -434,10 +459,12 @@ static sp_err may_remove(const sp_cluster *c, int i, const sp_remove_opts *o,
 	if (o->force || p < 0 || !c->nodes[p].reachable)
 		return SP_OK;
 	/* Only a removal that lowers the healthy replicas below the barrier
-	 * is refused: a dead replica (not counted) can always go. */
+	 * is refused: a dead replica, or one we cannot reach (killed a
+	 * moment ago, before any peer flags it), is not counted and can
+	 * always go. */
 	n = replicas_of(c, l->master_id, reps, 64);
 	for (k = 0, counted = 0; k < n; k++)
-		counted |= reps[k] == i;
+		counted |= reps[k] == i && c->nodes[i].reachable;
 	if (counted &&
 	    n - 1 < sp_config_get_ll(c->nodes[p].host, c->nodes[p].port, co,
 				     "cluster-migration-barrier", 1))

@@ -430,6 +430,22 @@ def test_remove_killed_replica_by_id(node_pool, tmp_path):
     checks_pass(others[0], "--expect-nodes", 5)
 
 
+def test_remove_replica_killed_a_moment_ago_before_any_peer_flags_it(node_pool, tmp_path):
+    """Dead means dead: a replica slotpilot cannot reach is not counted
+    against cluster-migration-barrier, so it can be removed at once, before
+    its peers flag it pfail or fail (node timeout)."""
+    nodes = cluster(node_pool, 3, 1)
+    victim = [n for n in nodes if not myself(n)["primary"]][0]
+    vid = victim.myid()
+    others = [n for n in nodes if n is not victim]
+    victim.kill(signal.SIGKILL)  # returns once the process is gone
+    assert not victim.alive()
+    p = remove_node(tmp_path, others[0], vid)
+    assert_rc(p, 0)
+    assert_forgotten(others, vid, "dead replica")
+    checks_pass(others[0], "--expect-nodes", 5)
+
+
 def test_remove_refuses_dead_primary_that_owns_slots(node_pool, tmp_path):
     nodes = cluster(node_pool, 3, 0)
     victim = primary_by_slot(nodes, 8000)
