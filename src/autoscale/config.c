@@ -21,17 +21,17 @@
 #include "base/files.h"
 
 typedef enum ktype {
-	K_DUR,	  /* seconds: "30", "30s", "500ms", "5m", "1h" */
-	K_DBL,	  /* a number */
-	K_INT,	  /* a whole number */
-	K_BOOL,	  /* true/false, yes/no, on/off, 1/0 */
-	K_STR,	  /* text */
-	K_ADDR,	  /* HOST:PORT */
-	K_SOURCE, /* nodes | prometheus */
-	K_PROV,	  /* local | exec */
-	K_WINDOW, /* HH:MM-HH:MM */
-	K_SCOPE,  /* scale-in | all */
-	K_RATE,	  /* 100slots, 5000keys, 10mb (per second) */
+	K_DUR,	   /* seconds: "30", "30s", "500ms", "5m", "1h" */
+	K_DBL,	   /* a number */
+	K_INT,	   /* a whole number */
+	K_BOOL,	   /* true/false, yes/no, on/off, 1/0 */
+	K_STR,	   /* text */
+	K_ADDR,	   /* HOST:PORT */
+	K_SOURCE,  /* nodes | prometheus */
+	K_PROV,	   /* local | exec */
+	K_WINDOW,  /* HH:MM-HH:MM */
+	K_SCOPE,   /* scale-in | all */
+	K_RATE,	   /* 100slots, 5000keys, 10mb (per second) */
 	K_PROMDUR, /* a Prometheus range: 30s, 1m */
 	K_TOKEN	   /* a bearer token, never echoed */
 } ktype;

@@ -136,8 +136,9 @@ static sp_err parse_addr(const char *addr, struct sockaddr_storage *ss,
 
 int sp_http_token_ok(const char *t)
 {
-	size_t n = strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			     "0123456789-._~+/");
+	size_t n =
+	    strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		      "0123456789-._~+/");
 
 	return n > 0 && n < 256 && strspn(t + n, "=") == strlen(t + n) &&
 	       strlen(t) < 256;

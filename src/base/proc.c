@@ -43,9 +43,9 @@ static int dropped(const char *var, const char *const *drop)
 
 /* What every child gets from our environment: what a shell and its
  * tools need to run, never a credential. */
-static const char *const base_env[] = {
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE",
-    "LC_*", "TZ",   "TMPDIR", NULL};
+static const char *const base_env[] = {"PATH",	"HOME",	  "USER",     "LOGNAME",
+				       "SHELL", "LANG",	  "LANGUAGE", "LC_*",
+				       "TZ",	"TMPDIR", NULL};
 
 /* 1 if pattern (a NAME or a "PREFIX*", n bytes) names var "NAME=...". */
 static int names(const char *pat, size_t n, const char *var)

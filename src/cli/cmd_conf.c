@@ -44,7 +44,8 @@ static int run(sp_cli_ctx *x, void *args)
 	conf_args *a = args;
 	char buf[4096];
 
-	if (strcmp(a->lo.bind, "0.0.0.0") == 0 || strcmp(a->lo.bind, "::") == 0) {
+	if (strcmp(a->lo.bind, "0.0.0.0") == 0 ||
+	    strcmp(a->lo.bind, "::") == 0) {
 		sp_cli_errorf("--announce-ip %s: give the node's own address "
 			      "(it binds to it and announces it)",
 			      a->lo.bind);

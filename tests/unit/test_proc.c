@@ -65,8 +65,7 @@ test_env_set_and_dropped_variables_reach_only_the_child(void **state)
 	unsetenv(SP_PASS_ENV);
 }
 
-static void
-test_only_base_variables_are_inherited_unless_passed(void **state)
+static void test_only_base_variables_are_inherited_unless_passed(void **state)
 {
 	sp_proc_spec spec = {.capture = 1};
 	char *out = NULL;
