@@ -613,7 +613,7 @@ static sp_err lock_dir(as_daemon *d, sp_error *err)
 	if ((rc = sp_mkdirs(d->c->journal_dir, err)) != SP_OK)
 		return rc;
 	snprintf(path, sizeof(path), "%s/autoscale.lock", d->c->journal_dir);
-	if ((d->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+	if ((d->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		return sp_seterr(err, SP_ERR_SYSTEM, "cannot open %s: %s", path,
 				 strerror(errno));
 	if (flock(d->lockfd, LOCK_EX | LOCK_NB) != 0)
@@ -621,6 +621,36 @@ static sp_err lock_dir(as_daemon *d, sp_error *err)
 				 "another autoscaler uses %s (%s is locked)",
 				 d->c->journal_dir, path);
 	return SP_OK;
+}
+
+/* Serves the pages on cfg->listen, behind the INI's http_token or else
+ * SLOTPILOT_HTTP_TOKEN; a listener other hosts can reach is a warning,
+ * louder without a token. */
+static sp_err start_http(as_daemon *d, sp_http **http, sp_error *err)
+{
+	const char *token = d->c->http_token;
+
+	if (d->c->listen[0] == '\0')
+		return SP_OK;
+	if (token[0] == '\0')
+		token = getenv(SP_AS_TOKEN_ENV);
+	if (token != NULL && token[0] == '\0')
+		token = NULL;
+	if (token != NULL && !sp_http_token_ok(token))
+		return sp_seterr(err, SP_ERR_USAGE,
+				 "%s: the token must be 1 to 255 of A-Z a-z "
+				 "0-9 - . _ ~ + / (then = padding)",
+				 SP_AS_TOKEN_ENV);
+	if (!sp_http_is_loopback(d->c->listen))
+		sp_logf(d->r->log, "listen",
+			"warning: %s is not a loopback address: other hosts "
+			"can reach /status and /metrics%s",
+			d->c->listen,
+			token != NULL ? " (with the token)"
+				      : " without a token; set http_token "
+					"or " SP_AS_TOKEN_ENV);
+	return sp_http_start(d->c->listen, token, sp_as_http, &d->sh, http,
+			     err);
 }
 
 static void daemon_free(as_daemon *d)
@@ -646,9 +676,7 @@ sp_err sp_autoscale(const sp_as_run *r, sp_error *err)
 	d.sh.started = wall();
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = lock_dir(&d, err)) != SP_OK ||
-	    (r->cfg->listen[0] &&
-	     (rc = sp_http_start(r->cfg->listen, sp_as_http, &d.sh, &http,
-				 err)) != SP_OK))
+	    (rc = start_http(&d, &http, err)) != SP_OK)
 		goto out;
 	emit(&d, "start",
 	     json_pack("{s:s, s:s, s:b, s:f, s:s}", "cluster", entry, "listen",

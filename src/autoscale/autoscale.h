@@ -26,11 +26,15 @@ typedef enum sp_as_source {
 	SP_AS_SRC_PROMETHEUS
 } sp_as_source;
 
+/* The bearer token of the HTTP endpoints when the INI sets none. */
+#define SP_AS_TOKEN_ENV "SLOTPILOT_HTTP_TOKEN"
+
 typedef struct sp_as_config {
 	/* [daemon] */
 	double interval_s;
 	int dry_run;
 	char listen[SP_ADDR_MAX];
+	char http_token[256]; /* "": SLOTPILOT_HTTP_TOKEN, or none */
 	char journal_dir[SP_AS_PATH_MAX];
 	char alert_command[SP_AS_PATH_MAX];
 	int maint_start, maint_end; /* minutes after local midnight; -1 */

@@ -17,21 +17,23 @@
 #include <strings.h>
 
 #include "autoscale/autoscale.h"
+#include "autoscale/http.h"
 #include "base/files.h"
 
 typedef enum ktype {
-	K_DUR,	  /* seconds: "30", "30s", "500ms", "5m", "1h" */
-	K_DBL,	  /* a number */
-	K_INT,	  /* a whole number */
-	K_BOOL,	  /* true/false, yes/no, on/off, 1/0 */
-	K_STR,	  /* text */
-	K_ADDR,	  /* HOST:PORT */
-	K_SOURCE, /* nodes | prometheus */
-	K_PROV,	  /* local | exec */
-	K_WINDOW, /* HH:MM-HH:MM */
-	K_SCOPE,  /* scale-in | all */
-	K_RATE,	  /* 100slots, 5000keys, 10mb (per second) */
-	K_PROMDUR /* a Prometheus range: 30s, 1m */
+	K_DUR,	   /* seconds: "30", "30s", "500ms", "5m", "1h" */
+	K_DBL,	   /* a number */
+	K_INT,	   /* a whole number */
+	K_BOOL,	   /* true/false, yes/no, on/off, 1/0 */
+	K_STR,	   /* text */
+	K_ADDR,	   /* HOST:PORT */
+	K_SOURCE,  /* nodes | prometheus */
+	K_PROV,	   /* local | exec */
+	K_WINDOW,  /* HH:MM-HH:MM */
+	K_SCOPE,   /* scale-in | all */
+	K_RATE,	   /* 100slots, 5000keys, 10mb (per second) */
+	K_PROMDUR, /* a Prometheus range: 30s, 1m */
+	K_TOKEN	   /* a bearer token, never echoed */
 } ktype;
 
 typedef struct keydef {
@@ -50,6 +52,7 @@ static const keydef keys[] = {
     {"daemon", "listen", K_ADDR, F(listen), 0, 0},
     {"daemon", "journal_dir", K_STR, F(journal_dir), 0, 0},
     {"daemon", "alert_command", K_STR, F(alert_command), 0, 0},
+    {"daemon", "http_token", K_TOKEN, F(http_token), 0, 0},
     {"daemon", "maintenance_window", K_WINDOW, F(maint_start), 0, 0},
     {"daemon", "maintenance_scope", K_SCOPE, F(maint_all), 0, 1},
     {"source", "source", K_SOURCE, F(source), 0, 0},
@@ -294,6 +297,14 @@ static int set_value(parse_ctx *x, const keydef *k, const char *v)
 		if (strlen(v) >= k->size)
 			return fail(x, "the value is longer than %s%s",
 				    "the limit", "");
+		memcpy(field, v, strlen(v) + 1);
+		return 1;
+	case K_TOKEN:
+		if (strlen(v) >= k->size || !sp_http_token_ok(v))
+			return fail(x, "the token must be %s%s",
+				    "1 to 255 of A-Z a-z 0-9 - . _ ~ + / "
+				    "(then = padding)",
+				    "");
 		memcpy(field, v, strlen(v) + 1);
 		return 1;
 	case K_ADDR:

@@ -20,10 +20,10 @@ void sp_as_run_hook(const char *cmd, const char *code, const char *msg,
 	char v[3][SP_ERRMSG_MAX + 32], *input = NULL;
 	const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
 	const char *set[] = {v[0], v[1], v[2], NULL};
-	/* The hook is the operator's program, not a Redis client: it gets
-	 * no password of ours. */
-	const char *drop[] = {"SLOTPILOT_ALERT_*", "SLOTPILOT_CLUSTER",
-			      "REDISCLI_AUTH", NULL};
+	/* The hook is the operator's program, not a Redis client: base/proc
+	 * passes it no password of ours (REDISCLI_AUTH only when the
+	 * operator lists it in SLOTPILOT_PASS_ENV). */
+	const char *drop[] = {"SLOTPILOT_ALERT_*", "SLOTPILOT_CLUSTER", NULL};
 	sp_proc_spec spec = {.argv = argv,
 			     .env_set = set,
 			     .env_drop = drop,

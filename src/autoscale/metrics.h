@@ -128,6 +128,14 @@ typedef struct sp_prom_source {
 } sp_prom_source;
 
 /*
+ * Copies url into out (len bytes, NUL-terminated) with the password of
+ * its user info replaced by "***" ("http://u:***@host"; a user info
+ * without ':' is a token and becomes "***"). Every message, log line and
+ * page that names the Prometheus server shows this form only.
+ */
+void sp_prom_redact_url(const char *url, char *out, size_t len);
+
+/*
  * Replaces the load fields of every member of m by what Prometheus
  * reports (redis_exporter: redis_memory_used_bytes,
  * redis_memory_max_bytes, rate of redis_commands_processed_total and of

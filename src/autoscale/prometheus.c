@@ -135,12 +135,32 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 	return b->oom ? 0 : len;
 }
 
+void sp_prom_redact_url(const char *url, char *out, size_t len)
+{
+	const char *auth = strstr(url, "://"), *end, *at, *colon;
+
+	auth = auth != NULL ? auth + 3 : url;
+	end = auth + strcspn(auth, "/?#");
+	for (at = NULL, colon = auth; colon < end; colon++)
+		if (*colon == '@')
+			at = colon; /* the last '@' ends the user info */
+	if (at == NULL) {
+		snprintf(out, len, "%s", url);
+		return;
+	}
+	colon = memchr(auth, ':', (size_t)(at - auth));
+	if (colon == NULL)
+		snprintf(out, len, "%.*s***%s", (int)(auth - url), url, at);
+	else
+		snprintf(out, len, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
 /* GET url/api/v1/query?query=q; the body goes to *body (caller frees). */
 static sp_err query(const sp_prom_source *src, const char *q, sp_buf *body,
 		    sp_error *err)
 {
 	CURL *h = curl_easy_init();
-	char *eq = NULL, url[2048];
+	char *eq = NULL, url[2048], shown[1024];
 	long code = 0;
 	CURLcode cc;
 
@@ -158,15 +178,17 @@ static sp_err query(const sp_prom_source *src, const char *q, sp_buf *body,
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	curl_free(eq);
 	curl_easy_cleanup(h);
+	/* Errors reach /status, alerts and logs: no password in them. */
+	sp_prom_redact_url(src->url, shown, sizeof(shown));
 	if (cc != CURLE_OK)
 		return sp_seterr(
 		    err,
 		    cc == CURLE_OPERATION_TIMEDOUT ? SP_ERR_TIMEOUT : SP_ERR_IO,
-		    "prometheus %s: %s", src->url, curl_easy_strerror(cc));
+		    "prometheus %s: %s", shown, curl_easy_strerror(cc));
 	if (code != 200 || body->oom)
 		return sp_seterr(err, SP_ERR_PROTOCOL,
-				 "prometheus %s: HTTP %ld for %s", src->url,
-				 code, q);
+				 "prometheus %s: HTTP %ld for %s", shown, code,
+				 q);
 	return SP_OK;
 }
 

@@ -364,7 +364,9 @@ void sp_as_render_status(const sp_as_shared *sh, sp_buf *b)
 	json_decref(o);
 }
 
-/* The page: a shell that draws /status every two seconds. */
+/* The page: a shell that draws /status every two seconds. Every string
+ * from the cluster reaches the document as text (textContent, title,
+ * setAttribute on elements it builds), never as markup. */
 static const char page[] =
     "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
     "<title>slotpilot autoscaler</title><style>"
@@ -383,6 +385,7 @@ static const char page[] =
     "<th>cpu %</th><th>p95 ms</th><th>replicas</th></tr></thead>"
     "<tbody></tbody></table>\n<script>\n"
     "function hue(i){return 'hsl('+((i*67)%360)+',60%,55%)';}\n"
+    "function el(t){return document.createElement(t);}\n"
     "function f(v,d){return v===null||v===undefined?'-':"
     "(typeof v==='number'?v.toFixed(d):v);}\n"
     "function draw(s){\n"
@@ -401,20 +404,22 @@ static const char page[] =
     "d.reason:'none';\n"
     " var idx={},k=0;s.nodes.forEach(function(n){if(n.role==='primary')"
     "idx[n.addr]=k++;});\n"
-    " var cells=[],owner=new Array(16384);s.slot_map.forEach(function(r){"
+    " var owner=new Array(16384);s.slot_map.forEach(function(r){"
     "for(var i=r[0];i<=r[1];i++)owner[i]=r[2];});\n"
-    " for(var c=0;c<128;c++){var o=owner[c*128];cells.push('<div "
-    "class=\"cell\" "
-    "title=\"slots '+(c*128)+'-'+(c*128+127)+': '+(o||'none')+'\" "
-    "style=\"background:'+(o?hue(idx[o]||0):'#000')+'\"></div>');}\n"
-    " document.getElementById('slotmap').innerHTML=cells.join('');\n"
-    " var rows=s.nodes.map(function(n){return '<tr data-addr=\"'+n.addr+"
-    "'\"><td>'+n.addr+'</td><td>'+n.role+'</td><td>'+f(n.slots,0)+"
-    "'</td><td>'+f(n.keys,0)+'</td><td>'+f(n.used_memory,0)+'</td><td>'+"
-    "f(n.mem_ratio,3)+'</td><td>'+f(n.ops_per_sec,0)+'</td><td>'+"
-    "f(n.cpu_pct,1)+'</td><td>'+f(n.latency_p95_ms,2)+'</td><td>'+"
-    "f(n.replicas,0)+'</td></tr>';});\n"
-    " document.querySelector('#nodes tbody').innerHTML=rows.join('');\n"
+    " var map=document.getElementById('slotmap'),cells=[];\n"
+    " for(var c=0;c<128;c++){var o=owner[c*128],e=el('div');"
+    "e.className='cell';e.title='slots '+(c*128)+'-'+(c*128+127)+': '+"
+    "(o||'none');e.style.background=o?hue(idx[o]||0):'#000';"
+    "cells.push(e);}\n"
+    " map.replaceChildren.apply(map,cells);\n"
+    " var rows=s.nodes.map(function(n){var tr=el('tr');"
+    "tr.setAttribute('data-addr',n.addr);[n.addr,n.role,f(n.slots,0),"
+    "f(n.keys,0),f(n.used_memory,0),f(n.mem_ratio,3),f(n.ops_per_sec,0),"
+    "f(n.cpu_pct,1),f(n.latency_p95_ms,2),f(n.replicas,0)].forEach("
+    "function(v){var td=el('td');td.textContent=String(v);"
+    "tr.appendChild(td);});return tr;});\n"
+    " var tb=document.querySelector('#nodes tbody');"
+    "tb.replaceChildren.apply(tb,rows);\n"
     "}\n"
     "function load(){fetch('/status').then(function(r){return r.json();})"
     ".then(draw).catch(function(e){document.getElementById('state')"

@@ -41,6 +41,39 @@ static int dropped(const char *var, const char *const *drop)
 	return 0;
 }
 
+/* What every child gets from our environment: what a shell and its
+ * tools need to run, never a credential. */
+static const char *const base_env[] = {"PATH",	"HOME",	  "USER",     "LOGNAME",
+				       "SHELL", "LANG",	  "LANGUAGE", "LC_*",
+				       "TZ",	"TMPDIR", NULL};
+
+/* 1 if pattern (a NAME or a "PREFIX*", n bytes) names var "NAME=...". */
+static int names(const char *pat, size_t n, const char *var)
+{
+	if (n > 0 && pat[n - 1] == '*')
+		return strncmp(var, pat, n - 1) == 0;
+	return n > 0 && strncmp(var, pat, n) == 0 && var[n] == '=';
+}
+
+/* 1 if var is in base_env or named by the operator's SP_PASS_ENV list
+ * (names or PREFIX* patterns, separated by spaces or commas). */
+static int passed(const char *var, const char *pass)
+{
+	size_t n;
+
+	for (const char *const *b = base_env; *b != NULL; b++)
+		if (names(*b, strlen(*b), var))
+			return 1;
+	while (pass != NULL && *pass != '\0') {
+		pass += strspn(pass, " ,\t");
+		n = strcspn(pass, " ,\t");
+		if (names(pass, n, var))
+			return 1;
+		pass += n;
+	}
+	return 0;
+}
+
 /* 1 if env_set sets the variable of "NAME=...". */
 static int overridden(const char *var, const char *const *set)
 {
@@ -52,10 +85,12 @@ static int overridden(const char *var, const char *const *set)
 	return 0;
 }
 
-/* environ minus the dropped and overridden variables, plus env_set. The
- * array is the caller's to free; its strings are borrowed. */
+/* The passed variables of environ minus the dropped and overridden ones,
+ * plus env_set. The array is the caller's to free; its strings are
+ * borrowed. getenv is safe here: nothing in slotpilot calls setenv. */
 static char **build_env(const sp_proc_spec *s)
 {
+	const char *pass = getenv(SP_PASS_ENV);
 	size_t n = 0, k = 0, i, nset = 0;
 	char **env;
 
@@ -66,7 +101,8 @@ static char **build_env(const sp_proc_spec *s)
 	if ((env = calloc(n + nset + 1, sizeof(*env))) == NULL)
 		return NULL;
 	for (i = 0; i < n; i++)
-		if (!dropped(environ[i], s->env_drop) &&
+		if (passed(environ[i], pass) &&
+		    !dropped(environ[i], s->env_drop) &&
 		    !overridden(environ[i], s->env_set))
 			env[k++] = environ[i];
 	for (i = 0; i < nset; i++)

@@ -7,6 +7,12 @@
  * setenv or fork: the daemon has threads (libmicrohttpd's), where a
  * forked child may only exec and setenv races every getenv. Every run
  * has a deadline; a child still running at its deadline is killed.
+ *
+ * A child gets only PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE,
+ * LC_*, TZ and TMPDIR from our environment, plus what its caller sets,
+ * plus the variables the operator names in SLOTPILOT_PASS_ENV (names or
+ * PREFIX* patterns, separated by spaces or commas): REDISCLI_AUTH and
+ * any other secret of ours stays with us unless the operator passes it.
  */
 #ifndef SP_PROC_H
 #define SP_PROC_H
@@ -15,12 +21,16 @@
 
 #include "base/error.h"
 
+/* The operator's list of further variables children may inherit. */
+#define SP_PASS_ENV "SLOTPILOT_PASS_ENV"
+
 typedef struct sp_proc_spec {
 	/* argv[0] is the program, searched on PATH; NULL-terminated. */
 	const char *const *argv;
 	const char *dir;	     /* working directory, or NULL */
 	const char *const *env_set;  /* "NAME=value" added, or NULL */
-	const char *const *env_drop; /* names (or "PREFIX_*") removed */
+	const char *const *env_drop; /* names (or "PREFIX_*") removed,
+					passed or not */
 	const char *input;	     /* written to stdin, or NULL */
 	int capture;		     /* 1: stdout returned in *out */
 	size_t max_out;		     /* capture limit (default 64 KiB) */

@@ -1,6 +1,11 @@
 /*
  * cmd_conf.c - `slotpilot conf`: the node configuration slotpilot expects,
  * as a template for Terraform, Ansible or a Kubernetes ConfigMap.
+ *
+ * It binds to the address it announces (127.0.0.1 unless --announce-ip
+ * says otherwise), never 0.0.0.0, keeps protected-mode on, and writes
+ * requirepass and masterauth when a password is given (-a/--pass or
+ * REDISCLI_AUTH).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +29,7 @@ static void init(void *args)
 	conf_args *a = args;
 
 	a->port = 6379;
-	a->lo = sp_local_defaults(".");
-	a->lo.bind = "0.0.0.0";
+	a->lo = sp_local_defaults("."); /* bind 127.0.0.1 */
 }
 
 /* No positionals; a stray one is a usage error without a message. */
@@ -40,16 +44,35 @@ static int run(sp_cli_ctx *x, void *args)
 	conf_args *a = args;
 	char buf[4096];
 
-	(void)x;
-	if (sp_local_conf(&a->lo, a->port, buf, sizeof(buf)) < 0)
-		return SP_EXIT_INTERNAL;
+	if (strcmp(a->lo.bind, "0.0.0.0") == 0 ||
+	    strcmp(a->lo.bind, "::") == 0) {
+		sp_cli_errorf("--announce-ip %s: give the node's own address "
+			      "(it binds to it and announces it)",
+			      a->lo.bind);
+		return SP_EXIT_USAGE;
+	}
+	a->lo.pass = x->cli.conn.pass;
+	if (sp_local_conf(&a->lo, a->port, buf, sizeof(buf)) < 0) {
+		sp_cli_errorf("the configuration is too long (password?)");
+		return SP_EXIT_USAGE;
+	}
 	fputs(buf, stdout);
+	if (a->lo.pass == NULL || a->lo.pass[0] == '\0')
+		fprintf(stderr, "slotpilot conf: no password (-a or "
+				"REDISCLI_AUTH): with protected-mode on, the "
+				"node accepts loopback clients only\n");
 	return SP_EXIT_OK;
 }
 
-const sp_cmd sp_def_conf =
-    SP_CMD("conf", "conf", "print a node configuration template",
-	   .help = "usage: slotpilot conf [--port 6379] [--announce-ip IP] "
-		   "[--node-timeout 5000]\n",
-	   .opts = opts, .check = no_pos, .args_size = sizeof(conf_args),
-	   .init = init, .run = run);
+const sp_cmd sp_def_conf = SP_CMD(
+    "conf", "conf", "print a node configuration template",
+    .help = "usage: slotpilot conf [--port 6379] [--announce-ip IP] "
+	    "[--node-timeout 5000] [-a PASSWORD]\n"
+	    "Prints a redis.conf for one cluster node: bind and "
+	    "cluster-announce-ip IP\n"
+	    "(default 127.0.0.1; 0.0.0.0 is refused), protected-mode yes, "
+	    "and requirepass\n"
+	    "and masterauth when a password is given (-a, or "
+	    "REDISCLI_AUTH).\n",
+    .opts = opts, .check = no_pos, .args_size = sizeof(conf_args), .init = init,
+    .run = run);

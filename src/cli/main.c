@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
@@ -65,6 +66,9 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	/* Backups, journals and configs may hold the dataset or passwords:
+	 * nothing slotpilot creates is readable by other users. */
+	umask(077);
 	if (argc < 2) {
 		usage(stderr);
 		return SP_EXIT_USAGE;

@@ -303,7 +303,9 @@ static sp_err fetch_job(job *j, sp_error *err)
 	    (rc = dbsize(c, &j->f.keys, err)) != SP_OK ||
 	    (rc = sync_prelude(c, j->o->diskless, err)) != SP_OK)
 		goto out;
-	if ((fd = open(j->part, O_WRONLY | O_CREAT | O_EXCL, 0644)) < 0) {
+	/* 0600: an RDB file is the whole dataset. */
+	if ((fd = open(j->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		       0600)) < 0) {
 		rc = sp_seterr(err, SP_ERR_SYSTEM, "cannot create %s: %s",
 			       j->part, strerror(errno));
 		goto out;
@@ -686,6 +688,25 @@ static json_t *file_json(const sp_backup_file *f)
 	    (json_int_t)f->keys, "seconds", f->seconds);
 }
 
+/* Writes m to path, created 0600 whatever the umask: the manifest names
+ * every node and file of the backup. Returns 0, or -1 with errno. */
+static int dump_private(json_t *m, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	int bad;
+
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	bad = json_dumpf(m, f, JSON_INDENT(1)) != 0;
+	if (fclose(f) != 0)
+		bad = 1;
+	return bad ? -1 : 0;
+}
+
 static sp_err write_manifest(const char *host, int port,
 			     const sp_backup_opts *o, const sp_backup_result *r,
 			     char *tmp, size_t tmplen, sp_error *err)
@@ -709,8 +730,7 @@ static sp_err write_manifest(const char *host, int port,
 		return sp_seterr(err, SP_ERR_OOM, "cannot build the manifest");
 	path_join(final, sizeof(final), o->dir, SP_BACKUP_MANIFEST);
 	path_join(tmp, tmplen, o->dir, SP_BACKUP_MANIFEST ".tmp");
-	bad = json_dump_file(m, tmp, JSON_INDENT(1)) != 0 ||
-	      rename(tmp, final) != 0;
+	bad = dump_private(m, tmp) != 0 || rename(tmp, final) != 0;
 	json_decref(m);
 	if (bad)
 		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
@@ -720,6 +740,20 @@ static sp_err write_manifest(const char *host, int port,
 }
 
 /* ------------------------------------------------------------------ */
+
+/* Creates dir (and its parents) and makes dir itself 0700: only its
+ * owner may list or enter a backup. */
+static sp_err make_private_dir(const char *dir, sp_error *err)
+{
+	sp_err rc;
+
+	if ((rc = sp_mkdirs(dir, err)) != SP_OK)
+		return rc;
+	if (chmod(dir, 0700) != 0)
+		return sp_seterr(err, SP_ERR_SYSTEM, "--dir %s: %s", dir,
+				 strerror(errno));
+	return SP_OK;
+}
 
 /* After a failure: removes what this run wrote. */
 static void undo(job *jobs, size_t n, const char *dir, int made_dir,
@@ -772,7 +806,7 @@ sp_err sp_backup_run(const char *host, int port, const sp_backup_opts *o,
 	    (rc = sp_cluster_gather(host, port, o->conn, &c, err)) != SP_OK ||
 	    (rc = plan_jobs(&c, o, &jobs, &n, err)) != SP_OK)
 		goto out;
-	if (!exists && (rc = sp_mkdirs(o->dir, err)) != SP_OK) {
+	if (!exists && (rc = make_private_dir(o->dir, err)) != SP_OK) {
 		err->code = rc = SP_ERR_USAGE;
 		goto out;
 	}

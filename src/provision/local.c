@@ -17,6 +17,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,53 @@ sp_local_opts sp_local_defaults(const char *dir)
 	return o;
 }
 
+/* printf onto buf at *n (< len); 0, or -1 when it does not fit. */
+static int put(char *buf, size_t len, int *n, const char *fmt, ...)
+{
+	va_list ap;
+	int m;
+
+	va_start(ap, fmt);
+	m = vsnprintf(buf + *n, len - (size_t)*n, fmt, ap);
+	va_end(ap);
+	if (m < 0 || (size_t)(*n + m) >= len)
+		return -1;
+	*n += m;
+	return 0;
+}
+
+/* Appends key and text as a redis.conf double-quoted string (quote,
+ * backslash and control bytes escaped), so that a password can neither
+ * break the line nor add a directive. 0, or -1 when it does not fit. */
+static int put_quoted(char *buf, size_t len, int *n, const char *key,
+		      const char *text)
+{
+	const unsigned char *c = (const unsigned char *)text;
+	int bad = put(buf, len, n, "%s \"", key);
+
+	for (; *c != '\0' && bad == 0; c++) {
+		if (*c == '"' || *c == '\\')
+			bad = put(buf, len, n, "\\%c", *c);
+		else if (*c < 0x20 || *c == 0x7f)
+			bad = put(buf, len, n, "\\x%02x", *c);
+		else
+			bad = put(buf, len, n, "%c", *c);
+	}
+	return bad != 0 ? -1 : put(buf, len, n, "\"\n");
+}
+
+/* requirepass and masterauth lines when o->pass is set. */
+static int put_auth(const sp_local_opts *o, char *buf, size_t len, int *n)
+{
+	if (o->pass == NULL || o->pass[0] == '\0')
+		return 0;
+	if (put_quoted(buf, len, n, "requirepass", o->pass) != 0)
+		return -1;
+	return put_quoted(buf, len, n, "masterauth", o->pass);
+}
+
+/* protected-mode stays on: nodes bind one address, and one without a
+ * password then accepts loopback clients only (Redis 7). */
 int sp_local_conf(const sp_local_opts *o, int port, char *buf, size_t len)
 {
 	int n;
@@ -51,7 +99,7 @@ int sp_local_conf(const sp_local_opts *o, int port, char *buf, size_t len)
 		     "# slotpilot local node %d\n"
 		     "port %d\n"
 		     "bind %s\n"
-		     "protected-mode no\n"
+		     "protected-mode yes\n"
 		     "cluster-enabled yes\n"
 		     "cluster-config-file nodes.conf\n"
 		     "cluster-node-timeout %d\n"
@@ -70,14 +118,8 @@ int sp_local_conf(const sp_local_opts *o, int port, char *buf, size_t len)
 		     o->migration_barrier, o->bind, port, port + 10000);
 	if (n < 0 || (size_t)n >= len)
 		return -1;
-	if (o->pass != NULL && o->pass[0] != '\0') {
-		int m = snprintf(buf + n, len - (size_t)n,
-				 "requirepass \"%s\"\nmasterauth \"%s\"\n",
-				 o->pass, o->pass);
-		if (m < 0 || (size_t)(n + m) >= len)
-			return -1;
-		n += m;
-	}
+	if (put_auth(o, buf, len, &n) != 0)
+		return -1;
 	return n;
 }
 

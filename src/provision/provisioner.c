@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/proc.h"
 #include "io/config.h"
@@ -63,13 +64,30 @@ static sp_err parse_addrs(char *text, int count, char (*addrs)[SP_ADDR_MAX],
 	return SP_OK;
 }
 
+/* "SLOTPILOT=<this binary>" into buf: an exec provisioner that calls
+ * slotpilot (examples/provision-local.sh) runs the same one. The rest of
+ * its environment is base/proc's (no REDISCLI_AUTH unless passed). */
+static const char *self_var(char *buf, size_t len)
+{
+	static const char name[] = "SLOTPILOT=";
+	ssize_t n;
+
+	memcpy(buf, name, sizeof(name));
+	n = readlink("/proc/self/exe", buf + sizeof(name) - 1,
+		     len - sizeof(name));
+	if (n <= 0)
+		return NULL;
+	buf[sizeof(name) - 1 + (size_t)n] = '\0';
+	return buf;
+}
+
 /* Runs the operator's command; it must print `count` HOST:PORT lines. */
 static sp_err provision_exec(const sp_provisioner *p, int count,
 			     char (*addrs)[SP_ADDR_MAX], sp_error *err)
 {
-	char n[48], *out = NULL;
+	char n[48], self[1100], *out = NULL;
 	const char *argv[] = {"/bin/sh", "-c", p->provision, NULL};
-	const char *set[] = {n, NULL};
+	const char *set[] = {n, self_var(self, sizeof(self)), NULL};
 	sp_proc_spec spec = {.argv = argv,
 			     .env_set = set,
 			     .capture = 1,
@@ -105,9 +123,9 @@ sp_err sp_provision(const sp_provisioner *p, const char *host, int port,
 static sp_err deprovision_exec(const sp_provisioner *p, const char *addr,
 			       sp_error *err)
 {
-	char script[2048], node[SP_ADDR_MAX + 16];
+	char script[2048], node[SP_ADDR_MAX + 16], self[1100];
 	const char *argv[] = {"/bin/sh", "-c", script, "slotpilot", addr, NULL};
-	const char *set[] = {node, NULL};
+	const char *set[] = {node, self_var(self, sizeof(self)), NULL};
 	sp_proc_spec spec = {.argv = argv,
 			     .env_set = set,
 			     .timeout_ms = p->timeout_ms > 0 ? p->timeout_ms

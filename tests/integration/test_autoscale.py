@@ -11,13 +11,17 @@ The daemon runs with intervals of 0.2-0.5 s so that sustained windows are
 short; no assertion is about time.
 """
 
+import base64
+import http.server
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -25,7 +29,8 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-from conftest import (HOST, SLOTPILOT, follow_redirects_to_new_primaries, parse_cluster_nodes, pick_port, pick_port_range,
+from conftest import (HOST, SLOTPILOT, follow_redirects_to_new_primaries, make_cluster_with_redis_cli,
+                      parse_cluster_nodes, pick_port, pick_port_range,
                       pid_alive, read_pidfile, redis_cli_check, redis_cli_clean, run_sp,
                       wait_until)
 from conftest import cleanup_local  # shared helpers
@@ -811,3 +816,192 @@ def test_prometheus_scrapes_the_daemon_which_reads_memory_from_it(
     assert r and int(r[0]["value"][1]) > 0, r
     assert d.stop() == 0, d.stderr()
     assert len(c.primaries()) == 3
+
+
+# ---------------------------------------------------------------------------
+# secrets: the bearer token, the listen warning, no credential shown, the
+# page's text, the alert command's environment (issue 14, point 8)
+
+TOKEN = "tok-Secret-9d2f"
+NODE_PASS = "node-Secret-5150"
+PROM_PASS = "prom-Secret-2323"
+
+
+def http_req(port, path, headers=None, timeout=5):
+    """(status, headers, body) of a GET, 4xx included."""
+    req = urllib.request.Request("http://%s:%d%s" % (HOST, port, path), headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def serving(port):
+    def up():
+        try:
+            return http_req(port, "/healthz", timeout=2)[0] in (200, 401, 503)
+        except OSError:
+            return False
+    return up
+
+
+def test_http_token_guards_every_page_bearer_or_basic(procs, node_pool, tmp_path):
+    nodes = node_pool.start(3)
+    make_cluster_with_redis_cli(nodes, 0)
+    port = pick_port()
+    d = procs.start([SLOTPILOT, "autoscale", nodes[0].addr, "--config",
+                     write_config(tmp_path / "d.ini", base_config(tmp_path, "dry_run = true\n")),
+                     "--listen", "%s:%d" % (HOST, port)],
+                    tmp_path / "d.out", tmp_path / "d.err",
+                    env=dict(os.environ, SLOTPILOT_HTTP_TOKEN=TOKEN))
+    wait_until(serving(port), 30, 0.1, "the daemon to listen")
+    good = {"Authorization": "Bearer " + TOKEN}
+    wait_until(lambda: http_req(port, "/healthz", good)[0] == 200, 30, 0.2, "a snapshot")
+    for path in ("/", "/status", "/metrics", "/healthz", "/nope"):
+        st, hd, body = http_req(port, path)
+        assert st == 401, (path, st, body)
+        assert "Bearer" in hd.get("WWW-Authenticate", ""), (path, dict(hd))
+        assert TOKEN not in body
+        assert http_req(port, path, {"Authorization": "Bearer " + TOKEN + "x"})[0] == 401
+        assert http_req(port, path, {"Authorization": "Bearer"})[0] == 401
+    assert http_req(port, "/status", good)[0] == 200
+    assert "slotpilot_collects_total" in http_req(port, "/metrics", good)[2]
+    assert http_req(port, "/nope", good)[0] == 404
+    basic = base64.b64encode(("anyone:" + TOKEN).encode()).decode()
+    assert http_req(port, "/", {"Authorization": "Basic " + basic})[0] == 200
+    wrong = base64.b64encode(b"anyone:nope").decode()
+    assert http_req(port, "/", {"Authorization": "Basic " + wrong})[0] == 401
+    assert d.stop() == 0, d.stderr()
+    assert "warning" not in d.stderr(), d.stderr()  # loopback: no warning
+    assert TOKEN not in d.stdout() + d.stderr()
+
+
+def test_http_token_in_the_ini_file_and_a_bad_one_refused(procs, node_pool, tmp_path):
+    nodes = node_pool.start(3)
+    make_cluster_with_redis_cli(nodes, 0)
+    p = run_sp("autoscale", nodes[0].addr, "--config", write_config(
+        tmp_path / "bad.ini", base_config(tmp_path, "http_token = has space\n")))
+    assert p.returncode == 2 and "bad.ini:4" in p.stderr and "has space" not in p.stderr, (
+        p.stdout + p.stderr)
+    port = pick_port()
+    d = start_daemon(procs, tmp_path, nodes[0].addr, base_config(
+        tmp_path, "dry_run = true\nhttp_token = %s\n" % TOKEN), "--listen", "%s:%d" % (HOST, port))
+    wait_until(serving(port), 30, 0.1, "the daemon to listen")
+    assert http_req(port, "/status")[0] == 401
+    assert http_req(port, "/status", {"Authorization": "Bearer " + TOKEN})[0] == 200
+    assert d.stop() == 0, d.stderr()
+
+
+def test_a_listen_address_other_hosts_reach_is_warned_about(node_pool, tmp_path):
+    nodes = node_pool.start(3)
+    make_cluster_with_redis_cli(nodes, 0)
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: the daemon warns,
+    # then cannot listen (exit 1), and nothing leaves the machine.
+    p = run_sp("autoscale", nodes[0].addr, "--config", write_config(
+        tmp_path / "d.ini", base_config(tmp_path)), "--listen", "192.0.2.1:%d" % pick_port(),
+        timeout=60)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "192.0.2.1" in p.stderr and "not a loopback address" in p.stderr, p.stderr
+    assert "without a token" in p.stderr, p.stderr
+
+
+def test_credentials_never_show_in_status_alerts_logs_or_the_alert_command(
+        procs, node_pool, tmp_path):
+    nodes = node_pool.start(3, password=NODE_PASS)
+    make_cluster_with_redis_cli(nodes, 0, password=NODE_PASS)
+    dead = pick_port()  # nothing listens there: every Prometheus query fails
+    hook_out = tmp_path / "alert.txt"
+    hook = tmp_path / "hook.sh"
+    hook.write_text('#!/bin/sh\nenv > %s.env\ncat >> %s\n' % (hook_out, hook_out))
+    os.chmod(str(hook), 0o755)
+    port = pick_port()
+    cfg = base_config(tmp_path, "alert_command = %s\n" % hook) + (
+        "[source]\nsource = prometheus\nprometheus_url = http://alice:%s@%s:%d\n"
+        "prometheus_timeout = 2s\n" % (PROM_PASS, HOST, dead))
+    d = procs.start([SLOTPILOT, "autoscale", nodes[0].addr, "--config",
+                     write_config(tmp_path / "d.ini", cfg), "--listen", "%s:%d" % (HOST, port)],
+                    tmp_path / "d.out", tmp_path / "d.err",
+                    env=dict(os.environ, REDISCLI_AUTH=NODE_PASS, SLOTPILOT_HTTP_TOKEN=TOKEN,
+                             SP_TEST_OTHER_SECRET="other-Secret-77"))
+    al = wait_event(d, lambda e: e["event"] == "alert" and e["code"] == "metrics-missing", 60,
+                    "the metrics-missing alert")
+    assert "alice:***@" in al["msg"], al
+    wait_until(lambda: hook_out.exists() and "metrics-missing" in hook_out.read_text(), 30, 0.2,
+               "the alert command to run")
+    auth = {"Authorization": "Bearer " + TOKEN}
+    st, _, body = http_req(port, "/status", auth)
+    assert st == 200 and "alice:***@" in json.loads(body)["nodes"][0]["error"], body
+    shown = {"/status": body, "/healthz": http_req(port, "/healthz", auth)[2],
+             "/metrics": http_req(port, "/metrics", auth)[2], "/": http_req(port, "/", auth)[2]}
+    env = dict(line.split("=", 1) for line in
+               open(str(hook_out) + ".env").read().splitlines() if "=" in line)
+    assert env["SLOTPILOT_ALERT_CODE"] == "metrics-missing" and "PATH" in env
+    for var in ("REDISCLI_AUTH", "SLOTPILOT_HTTP_TOKEN", "SP_TEST_OTHER_SECRET"):
+        assert var not in env, env
+    assert d.stop() == 0, d.stderr()
+    shown.update({"stdout": d.stdout(), "stderr": d.stderr(), "alert stdin": hook_out.read_text(),
+                  "alert env": "\n".join(env.values())})
+    for where, text in shown.items():
+        for secret in (NODE_PASS, PROM_PASS, TOKEN, "other-Secret-77"):
+            assert secret not in text, "%s shows %s:\n%s" % (where, secret, text[:2000])
+
+
+HOSTILE = '<img src=x id="pwned">'
+
+
+class _HostileStatus(http.server.BaseHTTPRequestHandler):
+    """Serves the daemon's real page and a /status whose every string is
+    markup, as a hostile or broken cluster could make them."""
+    page = b""
+
+    def do_GET(self):  # noqa: N802 - the http.server API
+        if self.path == "/status":
+            n = {"addr": HOSTILE + "a", "role": HOSTILE + "r", "slots": HOSTILE + "s",
+                 "keys": 1, "used_memory": 1, "mem_ratio": 0.5, "ops_per_sec": 1,
+                 "cpu_pct": 1, "latency_p95_ms": 1, "replicas": 0}
+            body = json.dumps({
+                "entry": HOSTILE + "e", "dry_run": False,
+                "cluster": {"state_ok": True, "primaries": 1, "members": 1, "frozen": False},
+                "operation": {"action": HOSTILE + "o", "target": 1, "slots_done": 0,
+                              "slots_total": 1, "keys": 0},
+                "last_decision": {"rule": HOSTILE + "d", "action": "none", "reason": HOSTILE},
+                "slot_map": [[0, 16383, HOSTILE + "a"]], "nodes": [n]}).encode()
+            ctype = "application/json"
+        else:
+            body, ctype = self.page, "text/html; charset=utf-8"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_status_page_shows_cluster_strings_as_text_never_markup(procs, node_pool, tmp_path):
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip("chromium is not installed")
+    nodes = node_pool.start(3)
+    make_cluster_with_redis_cli(nodes, 0)
+    port = pick_port()
+    d = start_daemon(procs, tmp_path, nodes[0].addr, base_config(tmp_path, "dry_run = true\n"),
+                     "--listen", "%s:%d" % (HOST, port))
+    wait_until(serving(port), 30, 0.1, "the daemon to listen")
+    st, _, page = http_req(port, "/")
+    assert st == 200, page
+    assert d.stop() == 0, d.stderr()
+    _HostileStatus.page = page.encode()
+    srv = http.server.HTTPServer((HOST, pick_port()), _HostileStatus)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        dom = chromium_dom(procs, tmp_path, srv.server_address[1])
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        th.join(10)
+    assert "&lt;img src=x" in dom, dom[:3000]  # the script ran and drew text
+    assert "<img" not in dom, dom[:3000]  # no element was made from the strings
+    assert len(re.findall(r"<td>&lt;img src=x", dom)) == 3, dom[:3000]

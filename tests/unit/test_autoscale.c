@@ -564,6 +564,24 @@ static void test_prometheus_vector_is_parsed_by_label(void **st)
 	assert_null(s);
 }
 
+static void test_prometheus_url_password_is_redacted(void **st)
+{
+	static const char *const cases[][2] = {
+	    {"http://127.0.0.1:9090", "http://127.0.0.1:9090"},
+	    {"http://u:s3cret@prom:9090/x", "http://u:***@prom:9090/x"},
+	    {"https://tok3n@prom", "https://***@prom"},
+	    {"http://u:p@ss@prom/a@b", "http://u:***@prom/a@b"},
+	    {"http://prom/path?u=a@b", "http://prom/path?u=a@b"},
+	};
+	char out[128];
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sp_prom_redact_url(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
+	}
+}
+
 static void test_exposition_escapes_label_values(void **st)
 {
 	sp_buf b = {0};
@@ -614,6 +632,7 @@ int main(void)
 	    cmocka_unit_test(test_latency_adds_replicas_only_when_configured),
 	    cmocka_unit_test(test_info_gives_memory_load_and_data_p95),
 	    cmocka_unit_test(test_prometheus_vector_is_parsed_by_label),
+	    cmocka_unit_test(test_prometheus_url_password_is_redacted),
 	    cmocka_unit_test(test_exposition_escapes_label_values),
 	};
 

@@ -53,6 +53,8 @@ test_env_set_and_dropped_variables_reach_only_the_child(void **state)
 	setenv("REDISCLI_AUTH", "secret", 1);
 	setenv("SP_TEST_A", "a", 1);
 	setenv("SP_TESTB", "b", 1);
+	/* the operator passes all three; drop still wins */
+	setenv(SP_PASS_ENV, "REDISCLI_AUTH,SP_TEST*", 1);
 	assert_int_equal(sh("echo \"$SLOTPILOT_COUNT/${REDISCLI_AUTH-none}/"
 			    "${SP_TEST_A-none}/$SP_TESTB\"",
 			    &spec, &out, &rc),
@@ -60,6 +62,34 @@ test_env_set_and_dropped_variables_reach_only_the_child(void **state)
 	assert_string_equal(out, "2/none/none/b\n");
 	assert_null(getenv("SLOTPILOT_COUNT")); /* ours is untouched */
 	free(out);
+	unsetenv(SP_PASS_ENV);
+}
+
+static void test_only_base_variables_are_inherited_unless_passed(void **state)
+{
+	sp_proc_spec spec = {.capture = 1};
+	char *out = NULL;
+	sp_err rc;
+
+	(void)state;
+	setenv("REDISCLI_AUTH", "secret", 1);
+	setenv("SP_TEST_TOKEN", "t", 1);
+	setenv("HOME", "/home/sp-test", 1);
+	unsetenv(SP_PASS_ENV);
+	assert_int_equal(sh("echo \"${REDISCLI_AUTH-none}/${SP_TEST_TOKEN-none}"
+			    "/$HOME/${SLOTPILOT_PASS_ENV-none}\"",
+			    &spec, &out, &rc),
+			 0);
+	assert_string_equal(out, "none/none//home/sp-test/none\n");
+	free(out);
+	setenv(SP_PASS_ENV, " SP_TEST_TOKEN REDISCLI_AUTH ", 1);
+	assert_int_equal(
+	    sh("echo \"$REDISCLI_AUTH/$SP_TEST_TOKEN\"", &spec, &out, &rc), 0);
+	assert_string_equal(out, "secret/t\n");
+	free(out);
+	unsetenv(SP_PASS_ENV);
+	unsetenv("REDISCLI_AUTH");
+	unsetenv("SP_TEST_TOKEN");
 }
 
 static void test_input_is_fed_to_stdin(void **state)
@@ -143,6 +173,8 @@ int main(void)
 	    cmocka_unit_test(test_output_is_captured_and_exit_code_returned),
 	    cmocka_unit_test(
 		test_env_set_and_dropped_variables_reach_only_the_child),
+	    cmocka_unit_test(
+		test_only_base_variables_are_inherited_unless_passed),
 	    cmocka_unit_test(test_input_is_fed_to_stdin),
 	    cmocka_unit_test(
 		test_child_not_reading_a_large_input_does_not_kill_us),
