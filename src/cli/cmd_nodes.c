@@ -28,6 +28,8 @@ static const sp_optdef opts[] = {
      .kind = SP_OPT_STRING,
      .off = offsetof(nodes_args, add.replica_of),
      .also = 1 + offsetof(nodes_args, add.replica)},
+    SP_OPT_F("copy-acl", nodes_args, add.match.copy_acl),
+    SP_OPT_S("allow-drift", nodes_args, add.match.allow_drift),
     SP_OPT_I("node-wait", 1, 3600, nodes_args, wait_s),
     SP_OPT_F("with-replicas", nodes_args, rm.with_replicas),
     SP_OPT_F("failover-first", nodes_args, rm.failover_first),
@@ -46,12 +48,17 @@ static const sp_optdef opts[] = {
 
 static const char help[] =
     "usage: slotpilot add-node HOST:PORT NEW_HOST:NEW_PORT [--replica |\n"
-    "                 --replica-of NODE] [--node-wait 60] [--yes] [--json]\n"
+    "                 --replica-of NODE] [--copy-acl] [--allow-drift LIST]\n"
+    "                 [--node-wait 60] [--yes] [--json]\n"
     "       slotpilot remove-node HOST:PORT NODE [--with-replicas]\n"
     "                 [--failover-first] [--force] [--retire reset|shutdown|"
     "none]\n"
     "                 [engine options as for reshard] [--yes] [--json]\n"
     "       slotpilot failover HOST:PORT NODE [--node-wait 60] [--yes]\n"
+    "A new primary must match the cluster: same server version, ACL users\n"
+    "and cluster settings (--copy-acl copies the users; --allow-drift\n"
+    "version,acl,SETTING,... accepts those differences); the cluster's\n"
+    "functions are copied onto it before it joins.\n"
     "add-node waits until every node knows the new one and agrees; a replica\n"
     "goes to the primary with the fewest replicas on another host (unless\n"
     "--replica-of) and waits for its first sync. remove-node drains a\n"

@@ -129,11 +129,25 @@ static sp_err converge(const char *host, int port, const sp_conn_opts *co,
 	return sp_wait_healthy(host, port, co, &copts, wait_ms, 200, NULL, err);
 }
 
-/* MEETs the new node unless it is a member already; sets id. */
-static sp_err join(const sp_cluster *c, const char *nhost, int nport,
-		   const char *naddr, const sp_conn_opts *co, char *id,
-		   int *added, sp_error *err)
+/* A reachable primary to take as the cluster's reference, or -1. */
+static int reference_primary(const sp_cluster *c)
 {
+	int i;
+
+	for (i = 0; (size_t)i < c->nnodes; i++)
+		if (c->nodes[i].reachable && is_primary(c, i))
+			return i;
+	return -1;
+}
+
+/* MEETs the new node unless it is a member already; sets id. A new
+ * primary first matches the cluster (version, users, settings, functions). */
+static sp_err join(const sp_cluster *c, const char *nhost, int nport,
+		   const char *naddr, const sp_add_opts *o,
+		   const sp_conn_opts *co, char *id, int *added, sp_error *err)
+{
+	int ref;
+
 	char why[SP_ERRMSG_MAX], ip[SP_HOST_MAX];
 	int i = sp_cluster_find_addr(c, nhost, nport);
 	sp_err rc;
@@ -149,6 +163,10 @@ static sp_err join(const sp_cluster *c, const char *nhost, int nport,
 	if (why[0] != '\0')
 		return sp_seterr(err, SP_ERR_CLUSTER, "cannot add %s: %s",
 				 naddr, why);
+	if (!o->replica && (ref = reference_primary(c)) >= 0 &&
+	    (rc = sp_node_match(c->nodes[ref].host, c->nodes[ref].port, nhost,
+				nport, co, &o->match, err)) != SP_OK)
+		return rc;
 	if ((rc = sp_resolve_ip(c->nodes[0].host, ip, sizeof(ip), err)) ||
 	    (rc = sp_node_meet(nhost, nport, co, ip, c->nodes[0].port,
 			       sp_node_state_bus_port(&c->nodes[0]), err)))
@@ -181,7 +199,7 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 			      c.nodes[pi].addr)) != SP_OK)))
 		goto out;
 	before = c.nnodes;
-	if ((rc = join(&c, nhost, nport, naddr, co, new_id, &added, err)))
+	if ((rc = join(&c, nhost, nport, naddr, o, co, new_id, &added, err)))
 		goto out;
 	sp_logf(log, "meet", "%s %s; waiting for gossip to converge", naddr,
 		added ? "joined" : "is a member already");

@@ -18,12 +18,14 @@
 
 #include "base/log.h"
 #include "model/cluster.h"
+#include "ops/match.h"
 #include "ops/reshard.h"
 
 typedef struct sp_add_opts {
 	int replica;		/* join as a replica */
 	const char *replica_of; /* its primary (name), or NULL: pick one */
 	int wait_ms;
+	sp_match_opts match; /* a new primary must match the cluster */
 } sp_add_opts;
 
 /*
