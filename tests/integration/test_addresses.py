@@ -89,3 +89,62 @@ def test_an_id_no_node_knows_is_still_exit_2_and_nothing_moves(node_pool):
         assert_rc(p, 2)
         assert "unknown node" in p.stderr, describe(p)
     assert [(n["id"], n["slots"]) for n in nodes[0].cluster_nodes()] == before
+
+
+# ---------------------------------------------------------------------------
+# announced addresses, hostnames, IPv6
+
+
+def _slots_moved_to(node, nid):
+    mine = [n for n in node.cluster_nodes() if n["id"] == nid]
+    return sum(b - a + 1 for a, b in mine[0]["slots"]) if mine else 0
+
+
+def _create_move_check(nodes, entry_of, cluster_addr_of):
+    """create through the addresses cluster_addr_of gives, then check,
+    reshard and check again through entry_of(node)."""
+    p = run_sp("create", *[cluster_addr_of(n) for n in nodes], "--yes",
+               "--wait", "60", timeout=90)
+    assert_rc(p, 0)
+    entry = entry_of(nodes[0])
+    assert_rc(run_sp("check", entry, "--wait", "30", timeout=60), 0)
+    target = nodes[2].myid()
+    p = run_sp("reshard", entry, "--from", "all", "--to", target,
+               "--slots", "50", "--yes", timeout=120)
+    assert_rc(p, 0)
+    assert _slots_moved_to(nodes[0], target) == 16384 // 3 + 1 + 50 or \
+        _slots_moved_to(nodes[0], target) == 16384 // 3 + 50
+    assert_rc(run_sp("check", entry, timeout=60), 0)
+
+
+def test_nodes_announcing_another_address_as_behind_nat(node_pool):
+    """Each node binds 127.0.0.1 and 127.0.0.2 and announces 127.0.0.2
+    (cluster-announce-ip): slotpilot, entered at 127.0.0.1, must use the
+    announced addresses for every other node."""
+    nodes = node_pool.start(3, extra_conf=["bind 127.0.0.1 127.0.0.2",
+                                           "cluster-announce-ip 127.0.0.2"])
+    _create_move_check(nodes, lambda n: n.addr,
+                       lambda n: "127.0.0.2:%d" % n.port)
+    for v in nodes[1].cluster_nodes():
+        assert v["addr"].startswith("127.0.0.2:"), v
+
+
+def test_hostnames_as_the_preferred_endpoint_and_an_entry_by_name(node_pool):
+    nodes = node_pool.start(3, extra_conf=[
+        "cluster-announce-hostname localhost",
+        "cluster-preferred-endpoint-type hostname"])
+    _create_move_check(nodes, lambda n: "localhost:%d" % n.port,
+                       lambda n: n.addr)
+    p = run_sp("traffic", "localhost:%d" % nodes[0].port, "--seconds", "2",
+               "--rate", "200", "--keys", "200", timeout=60)
+    assert_rc(p, 0)
+
+
+def test_a_cluster_on_ipv6_loopback(node_pool):
+    nodes = node_pool.start(3, extra_conf=["bind 127.0.0.1 ::1"])
+    _create_move_check(nodes, lambda n: "[::1]:%d" % n.port,
+                       lambda n: "[::1]:%d" % n.port)
+    for v in nodes[1].cluster_nodes():
+        assert v["addr"].startswith("::1:"), v
+    code, out = redis_cli_check("::1:%d" % nodes[0].port)
+    assert redis_cli_clean(code, out), out
