@@ -16,8 +16,10 @@
 
 typedef struct local_args {
 	int primaries, replicas, port, purge;
-	int count; /* spawn: how many nodes */
-	int only;  /* down: just this port (0: all) */
+	int count;	      /* spawn: how many nodes */
+	int node_timeout_set; /* --node-timeout given (else spawn reads dir's)
+			       */
+	int only;	      /* down: just this port (0: all) */
 	int port_set;
 	sp_local_opts lo;
 } local_args;
@@ -33,7 +35,13 @@ static const sp_optdef opts[] = {
      .off = offsetof(local_args, port),
      .also = 1 + offsetof(local_args, port_set)},
     SP_OPT_S("dir", local_args, lo.dir),
-    SP_OPT_I("node-timeout", 100, 600000, local_args, lo.node_timeout_ms),
+    {.name = "node-timeout",
+     .has_arg = 1,
+     .kind = SP_OPT_INT,
+     .lo = 100,
+     .hi = 600000,
+     .off = offsetof(local_args, lo.node_timeout_ms),
+     .also = 1 + offsetof(local_args, node_timeout_set)},
     SP_OPT_F("purge", local_args, purge),
     SP_OPT_S("redis-server", local_args, lo.server),
     SP_OPT_I("count", 1, 100, local_args, count),
@@ -124,6 +132,9 @@ static int spawn(const sp_cli *cli, local_args *a)
 
 	if (addrs == NULL)
 		return SP_EXIT_INTERNAL;
+	if (!a->node_timeout_set)
+		a->lo.node_timeout_ms =
+		    sp_local_dir_node_timeout(a->lo.dir, a->lo.node_timeout_ms);
 	if (sp_local_spawn(&a->lo, first, a->count, addrs, &err) != SP_OK) {
 		free(addrs);
 		return sp_cli_fail(cli, &err);

@@ -399,6 +399,28 @@ int sp_local_next_port(const char *dir, int dflt)
 	return port;
 }
 
+int sp_local_dir_node_timeout(const char *dir, int dflt)
+{
+	sp_local_node *v = NULL;
+	char path[PATH_MAX_SP + 300], line[256];
+	int value = dflt, t;
+	size_t n = 0;
+	FILE *f = NULL;
+
+	if (sp_local_list(dir, &v, &n, NULL) == SP_OK && n > 0) {
+		snprintf(path, sizeof(path), "%s/%d/redis.conf", dir,
+			 v[n - 1].port);
+		f = fopen(path, "r");
+	}
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "cluster-node-timeout %d", &t) == 1 && t > 0)
+			value = t;
+	if (f != NULL)
+		fclose(f);
+	free(v);
+	return value;
+}
+
 sp_err sp_local_dir_of(const char *host, int port,
 		       const sp_conn_opts *conn_opts, char *dir, size_t len,
 		       sp_error *err)

@@ -82,6 +82,10 @@ sp_err sp_local_spawn(const sp_local_opts *o, int first, int count,
 /* The port after the highest one under dir, or dflt when dir is empty. */
 int sp_local_next_port(const char *dir, int dflt);
 
+/* The cluster-node-timeout of the highest node's redis.conf under dir, or
+ * dflt when there is none: spawned nodes match the directory's. */
+int sp_local_dir_node_timeout(const char *dir, int dflt);
+
 /* The cluster directory of a local node: its CONFIG GET dir, one level
  * up (DIR/<port> -> DIR). */
 sp_err sp_local_dir_of(const char *host, int port,
