@@ -44,7 +44,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PY       := /usr/bin/python3
 PYTEST_ARGS ?=
 
-.PHONY: all deps demo demo-down test unit integration sanitize bench clean format format-check
+.PHONY: integration-valkey all deps demo demo-down test unit integration sanitize bench clean format format-check
 
 all: $(BUILD)/slotpilot
 
@@ -89,8 +89,19 @@ unit: $(UNIT_BIN)
 		echo "== $$t"; $$t || fail=1; done; \
 	if [ $$fail -ne 0 ]; then echo "unit tests failed"; exit 1; fi
 
+# The tests that change a cluster run again on Valkey 8.0 (one suite,
+# parametrised by SLOTPILOT_SERVER); read-only tests run on Redis only.
+MATRIX_TESTS := $(addprefix tests/integration/,test_create.py test_migrate.py \
+	test_rebalance.py test_nodes.py test_scale.py test_match.py \
+	test_addresses.py)
+
 integration: $(BUILD)/slotpilot
 	SLOTPILOT=$(abspath $(BUILD)/slotpilot) $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	$(MAKE) integration-valkey
+
+integration-valkey: $(BUILD)/slotpilot
+	SLOTPILOT=$(abspath $(BUILD)/slotpilot) SLOTPILOT_SERVER=valkey-server \
+		$(PY) -m pytest -q -p no:cacheprovider $(MATRIX_TESTS) $(PYTEST_ARGS)
 
 sanitize:
 	$(MAKE) BUILD=build-san SANITIZE=1 all

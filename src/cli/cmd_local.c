@@ -44,6 +44,7 @@ static const sp_optdef opts[] = {
      .also = 1 + offsetof(local_args, node_timeout_set)},
     SP_OPT_F("purge", local_args, purge),
     SP_OPT_S("redis-server", local_args, lo.server),
+    SP_OPT_S("server", local_args, lo.server),
     SP_OPT_I("count", 1, 100, local_args, count),
     SP_OPT_I("only", 1, 65535, local_args, only),
     SP_OPT_END};
@@ -51,6 +52,7 @@ static const sp_optdef opts[] = {
 static const char help[] =
     "usage: slotpilot local up [--primaries 3] [--replicas 1] [--port 30001]\n"
     "                          [--dir .slotpilot/local] [--node-timeout 5000]\n"
+    "                          [--server redis-server|valkey-server]\n"
     "       slotpilot local down [--dir DIR] [--only PORT] [--purge]\n"
     "       slotpilot local spawn [--dir DIR] [--count 1] [--port P]\n"
     "       slotpilot local status [--dir DIR] [--json]\n"

@@ -236,7 +236,7 @@ sp_err sp_local_start(const sp_local_opts *o, int port, sp_error *err)
 	return wait_ping(o, port, ndir, err);
 }
 
-/* 1 if pid runs a redis-server (by /proc/PID/comm or cmdline). */
+/* 1 if pid runs a redis-server or a valkey-server (by its cmdline). */
 static int is_redis(pid_t pid)
 {
 	char path[64], buf[256] = "";
@@ -251,7 +251,8 @@ static int is_redis(pid_t pid)
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	return strstr(buf, "redis-server") != NULL;
+	return strstr(buf, "redis-server") != NULL ||
+	       strstr(buf, "valkey-server") != NULL;
 }
 
 static pid_t read_pid(const char *path)

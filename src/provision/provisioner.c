@@ -15,6 +15,24 @@
 
 #define EXEC_TIMEOUT_MS (10 * 60 * 1000)
 
+/* 1 if the node at host:port is a Valkey server (INFO has valkey_version):
+ * the local provisioner then starts valkey-server nodes, as the cluster's. */
+static int is_valkey(const char *host, int port, const sp_conn_opts *co)
+{
+	redisReply *r = NULL;
+	sp_conn *c = NULL;
+	char v[32];
+	int yes = 0;
+
+	if (sp_conn_open(host, port, co, &c, NULL) == SP_OK &&
+	    sp_conn_cmd(c, &r, NULL, "INFO server") == SP_OK &&
+	    r->type == REDIS_REPLY_STRING)
+		yes = sp_info_field(r->str, "valkey_version", v, sizeof(v));
+	freeReplyObject(r);
+	sp_conn_close(c);
+	return yes;
+}
+
 static sp_err provision_local(const sp_provisioner *p, const char *host,
 			      int port, const sp_conn_opts *co, int count,
 			      char (*addrs)[SP_ADDR_MAX], sp_error *err)
@@ -30,6 +48,8 @@ static sp_err provision_local(const sp_provisioner *p, const char *host,
 		return rc;
 	lo = sp_local_defaults(dir);
 	lo.pass = co != NULL ? co->pass : NULL;
+	if (is_valkey(host, port, co))
+		lo.server = "valkey-server";
 	/* New nodes must match the old ones (the guides' first rule). */
 	lo.node_timeout_ms =
 	    (int)sp_config_get_ll(host, port, co, "cluster-node-timeout", 5000);

@@ -34,7 +34,11 @@ from harness import (HOST, _reap, follow_redirects_to_new_primaries, is_redis_se
                      kill_pids_in_dir, pid_alive, pid_cmdline, port_free, read_pidfile,
                      redis_pids_under, stop_pid, wait_until)
 SLOTPILOT = os.environ.get("SLOTPILOT", "/work/main/build/slotpilot")
-REDIS_SERVER = "/usr/bin/redis-server"
+# The server under test: redis-server (Redis 7.0, the default) or
+# valkey-server (Valkey 8.0); `make test` runs the cluster-changing tests on
+# both. redis-cli stays the oracle for both.
+SERVER = os.environ.get("SLOTPILOT_SERVER", "redis-server")
+REDIS_SERVER = "/usr/bin/" + SERVER
 REDIS_CLI = "/usr/bin/redis-cli"
 NODE_TIMEOUT_MS = 2000
 # Cluster bus ports are +10000: keep both below 32768, where the kernel

@@ -78,7 +78,9 @@ def pid_cmdline(pid):
 
 
 def is_redis_server_pid(pid):
-    return pid_alive(pid) and "redis-server" in pid_cmdline(pid)
+    """pid runs a redis-server or a valkey-server."""
+    cmd = pid_cmdline(pid) if pid_alive(pid) else ""
+    return "redis-server" in cmd or "valkey-server" in cmd
 
 
 def stop_pid(pid, timeout=5.0):

@@ -33,7 +33,7 @@ from conftest import (HOST, SLOTPILOT, follow_redirects_to_new_primaries, make_c
                       parse_cluster_nodes, pick_port, pick_port_range,
                       pid_alive, read_pidfile, redis_cli_check, redis_cli_clean, run_sp,
                       wait_until)
-from conftest import cleanup_local  # shared helpers
+from conftest import SERVER, cleanup_local  # shared helpers
 
 PROMETHEUS = "/usr/bin/prometheus"
 EXPORTER = "/usr/bin/prometheus-redis-exporter"
@@ -153,7 +153,8 @@ def make_cluster(tmp_path, primaries=3, replicas=1):
     n = primaries * (1 + replicas)
     base = pick_port_range(n + 8)  # expand spawns above the highest port
     p = run_sp("local", "up", "--dir", str(d), "--port", base, "--primaries", primaries,
-               "--replicas", replicas, "--node-timeout", 2000, timeout=180)
+               "--replicas", replicas, "--node-timeout", 2000, "--server", SERVER,
+               timeout=180)
     assert p.returncode == 0, p.stderr
     c = Cluster(d, base, n)
     p = run_sp("check", c.entry, "--expect-nodes", n, "--wait", 30, timeout=60)

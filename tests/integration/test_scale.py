@@ -21,7 +21,7 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from conftest import (follow_redirects_to_new_primaries, HOST, SLOTPILOT, Node, assert_rc, describe, parse_cluster_nodes, pick_port_range, pid_alive,
                       read_pidfile, redis_cli_check, redis_cli_clean, run_sp, wait_until)
-from conftest import cleanup_local, redis_pids_under  # shared helpers
+from conftest import SERVER, cleanup_local, redis_pids_under  # shared helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROVISION_LOCAL = os.path.join(ROOT, "examples", "provision-local.sh")
@@ -90,7 +90,8 @@ class Cluster:
 
 def local_up(d, base):
     return run_sp("local", "up", "--dir", str(d), "--port", base, "--primaries", PRIMARIES,
-                  "--replicas", REPLICAS, "--node-timeout", 2000, timeout=180)
+                  "--replicas", REPLICAS, "--node-timeout", 2000, "--server", SERVER,
+                  timeout=180)
 
 
 def _make_cluster(d, journal):
