@@ -101,7 +101,9 @@ integration: $(BUILD)/slotpilot
 
 integration-valkey: $(BUILD)/slotpilot
 	SLOTPILOT=$(abspath $(BUILD)/slotpilot) SLOTPILOT_SERVER=valkey-server \
-		$(PY) -m pytest -q -p no:cacheprovider $(MATRIX_TESTS) $(PYTEST_ARGS)
+		$(PY) -m pytest -q -p no:cacheprovider $(MATRIX_TESTS) \
+		"tests/integration/test_autoscale.py::test_memory_pressure_scales_out_once_and_cooldown_holds_the_next" \
+		$(PYTEST_ARGS)
 
 sanitize:
 	$(MAKE) BUILD=build-san SANITIZE=1 all
