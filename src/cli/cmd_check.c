@@ -27,6 +27,7 @@ static void init(void *args)
 	check_args *a = args;
 
 	a->copts = sp_check_defaults();
+	a->copts.placement = 1;
 	a->wait_s = 0;
 }
 

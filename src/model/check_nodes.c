@@ -339,3 +339,46 @@ sp_err sp_rule_roles(check_ctx *x)
 	}
 	return rc;
 }
+
+/* 1 when the reachable members' lines name two or more distinct hosts. */
+static int many_hosts(const check_ctx *x)
+{
+	const char *first = NULL;
+	size_t k;
+
+	for (k = 0; k < x->nm; k++) {
+		const sp_node *l = x->m[k].line;
+		if (l == NULL || l->ip[0] == '\0')
+			continue;
+		if (first == NULL)
+			first = l->ip;
+		else if (strcmp(first, l->ip) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+sp_err sp_rule_placement(check_ctx *x)
+{
+	sp_err rc = SP_OK;
+	size_t k;
+	int p;
+
+	if (!x->opts->placement || !many_hosts(x))
+		return SP_OK;
+	for (k = 0; k < x->nm && rc == SP_OK; k++) {
+		const member *mb = x->byaddr[k];
+		const sp_node *l = mb->line;
+		if (l == NULL || mb->failed || !(l->flags & SP_NF_SLAVE) ||
+		    (p = sp_roster_find(x, l->master_id)) < 0 ||
+		    x->m[p].line == NULL || l->ip[0] == '\0' ||
+		    strcmp(l->ip, x->m[p].line->ip) != 0)
+			continue;
+		rc = sp_findings_add(x->out, "replica-same-host", SP_SEV_WARN,
+				     -1, mb->addr,
+				     "replica %s is on the host of its primary "
+				     "%s: one host failure takes both",
+				     mb->addr, x->m[p].addr);
+	}
+	return rc;
+}

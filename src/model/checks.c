@@ -28,7 +28,7 @@
 
 sp_check_opts sp_check_defaults(void)
 {
-	sp_check_opts o = {-1, -1, -1};
+	sp_check_opts o = {-1, -1, -1, 0};
 
 	return o;
 }
@@ -354,6 +354,7 @@ static sp_err run_rules(check_ctx *x)
 	    sp_rule_multi_owner, sp_rule_open,	  sp_rule_owners,
 	    sp_rule_membership,	 sp_rule_failing, sp_rule_roles,
 	    sp_rule_handshake,	 sp_rule_epochs,  sp_rule_expected,
+	    sp_rule_placement,
 	};
 	size_t i;
 	sp_err rc = SP_OK;

@@ -28,6 +28,7 @@ typedef struct sp_check_opts {
 	int expect_nodes;     /* -1: not checked */
 	int expect_primaries; /* -1: not checked */
 	int min_replicas;     /* -1: not checked */
+	int placement;	      /* 1: report replicas on their primary's host */
 } sp_check_opts;
 
 /* Options with nothing optional checked. */
@@ -52,6 +53,8 @@ sp_check_opts sp_check_defaults(void);
  *   expect-nodes       node count differs from opts
  *   expect-primaries   primary count differs from opts
  *   min-replicas       a primary has fewer replicas than opts
+ *   replica-same-host  with opts->placement, in a cluster spanning two
+ *                      or more hosts: a replica on its primary's host
  * Finding codes are static strings. Returns SP_OK, SP_ERR_OOM, or
  * SP_ERR_INTERNAL when out is NULL.
  */

@@ -92,5 +92,6 @@ sp_err sp_rule_handshake(check_ctx *x);	  /* handshake */
 sp_err sp_rule_epochs(check_ctx *x);	  /* epoch-collision */
 /* expect-nodes, expect-primaries, min-replicas */
 sp_err sp_rule_expected(check_ctx *x);
+sp_err sp_rule_placement(check_ctx *x); /* replica-same-host */
 
 #endif

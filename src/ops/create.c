@@ -106,6 +106,86 @@ static int pick_replica(const sp_create_plan *p, int pi, const int *taken)
 	return other >= 0 ? other : same;
 }
 
+/*
+ * Replica placement as a bipartite matching: the seats (primary i's k-th
+ * replica) on one side, the unassigned nodes on the other, an edge where
+ * the node's host differs from the primary's. A maximum matching (Kuhn's
+ * augmenting paths) puts every replica on another host whenever such a
+ * placement exists, which the greedy choice does not (three hosts with a
+ * primary and a spare each: the last primary is left with its own host's
+ * spare unless the replicas rotate by one host).
+ */
+typedef struct seats {
+	const sp_create_plan *p;
+	int nseats;   /* nprimaries * replicas */
+	int *node_of; /* seat -> node index, or -1 */
+	int *seat_of; /* node index -> seat, or -1 */
+	int *seen;    /* node index -> visit stamp */
+	int stamp;
+} seats;
+
+static int seat_primary(const seats *st, int seat)
+{
+	return seat % st->p->nprimaries;
+}
+
+static int ok_edge(const seats *st, int seat, int node)
+{
+	return strcmp(st->p->nodes[node].host,
+		      st->p->nodes[seat_primary(st, seat)].host) != 0;
+}
+
+static int augment(seats *st, int seat)
+{
+	size_t i;
+
+	for (i = (size_t)st->p->nprimaries; i < st->p->n; i++) {
+		int v = (int)i;
+		if (st->seen[v] == st->stamp || !ok_edge(st, seat, v))
+			continue;
+		st->seen[v] = st->stamp;
+		if (st->seat_of[v] < 0 || augment(st, st->seat_of[v])) {
+			st->seat_of[v] = seat;
+			st->node_of[seat] = v;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void seats_free(seats *st)
+{
+	free(st->node_of);
+	free(st->seat_of);
+	free(st->seen);
+}
+
+/* Fills seats; 0, or -1 when out of memory. */
+static int match_seats(const sp_create_plan *p, seats *st)
+{
+	int s;
+
+	st->p = p;
+	st->nseats = p->nprimaries * p->replicas;
+	st->node_of = malloc(((size_t)st->nseats + 1) * sizeof(int));
+	st->seat_of = malloc(p->n * sizeof(int));
+	st->seen = calloc(p->n, sizeof(int));
+	st->stamp = 0;
+	if (st->node_of == NULL || st->seat_of == NULL || st->seen == NULL) {
+		seats_free(st);
+		st->node_of = st->seat_of = st->seen = NULL;
+		return -1;
+	}
+	for (s = 0; s < st->nseats; s++)
+		st->node_of[s] = -1;
+	memset(st->seat_of, 0xff, p->n * sizeof(int));
+	for (s = 0; s < st->nseats; s++) {
+		st->stamp++;
+		augment(st, s);
+	}
+	return 0;
+}
+
 /* The primary with the fewest replicas so far (the first on ties). */
 static int neediest_primary(const sp_create_plan *p)
 {
@@ -120,7 +200,8 @@ static int neediest_primary(const sp_create_plan *p)
 static void assign(sp_create_plan *p, int *taken)
 {
 	int per = 16384 / p->nprimaries, extra = 16384 % p->nprimaries;
-	int first = 0, i, round, r;
+	int first = 0, i, seat, r;
+	seats st = {0};
 	size_t left;
 
 	for (i = 0; i < p->nprimaries; i++) {
@@ -134,14 +215,23 @@ static void assign(sp_create_plan *p, int *taken)
 	for (i = p->nprimaries; (size_t)i < p->n; i++)
 		p->nodes[i].primary_of = -1, p->nodes[i].first_slot = -1,
 		p->nodes[i].last_slot = -1;
-	/* Round by round, so every primary gets its k-th replica in turn. */
-	for (round = 0; round < p->replicas; round++)
-		for (i = 0; i < p->nprimaries; i++) {
-			if ((r = pick_replica(p, i, taken)) < 0)
-				return;
-			taken[r] = 1;
-			p->nodes[r].primary_of = i;
-		}
+	/* Seats matched to nodes on other hosts first; a seat no such node
+	 * can fill takes whatever is left (and shares its primary's host). */
+	if (match_seats(p, &st) == 0)
+		for (seat = 0; seat < st.nseats; seat++)
+			if ((r = st.node_of[seat]) >= 0)
+				taken[r] = 1, p->nodes[r].primary_of =
+						  seat_primary(&st, seat);
+	for (seat = 0; seat < st.nseats; seat++) {
+		if (st.node_of != NULL && st.node_of[seat] >= 0)
+			continue;
+		i = seat % p->nprimaries;
+		if ((r = pick_replica(p, i, taken)) < 0)
+			break;
+		taken[r] = 1;
+		p->nodes[r].primary_of = i;
+	}
+	seats_free(&st);
 	/* Nodes beyond primaries * (1 + replicas) become extra replicas. */
 	for (left = 0; left < p->n; left++) {
 		i = neediest_primary(p);
@@ -212,7 +302,7 @@ void sp_create_plan_free(sp_create_plan *p)
 void sp_create_plan_print(const sp_create_plan *p, FILE *f)
 {
 	size_t j;
-	int k;
+	int k, shared;
 
 	fprintf(f, "Create a cluster of %d primaries and %zu replicas:\n",
 		p->nprimaries, p->n - (size_t)p->nprimaries);
@@ -223,9 +313,30 @@ void sp_create_plan_print(const sp_create_plan *p, FILE *f)
 			nd->last_slot - nd->first_slot + 1);
 		for (j = 0; j < p->n; j++)
 			if (p->nodes[j].primary_of == k)
-				fprintf(f, "    replica %s\n",
-					p->nodes[j].addr);
+				fprintf(f, "    replica %s%s\n",
+					p->nodes[j].addr,
+					strcmp(p->nodes[j].host, nd->host) == 0
+					    ? "  (same host as its primary)"
+					    : "");
 	}
+	if ((shared = sp_create_shared_hosts(p)) > 0)
+		fprintf(f,
+			"warning: %d replica%s share%s a host with %s primary: "
+			"no placement of these nodes avoids it\n",
+			shared, shared == 1 ? "" : "s", shared == 1 ? "s" : "",
+			shared == 1 ? "its" : "their");
+}
+
+int sp_create_shared_hosts(const sp_create_plan *p)
+{
+	int n = 0;
+	size_t j;
+
+	for (j = 0; j < p->n; j++)
+		n += p->nodes[j].primary_of >= 0 &&
+		     strcmp(p->nodes[j].host,
+			    p->nodes[p->nodes[j].primary_of].host) == 0;
+	return n;
 }
 
 sp_err sp_create_preflight(sp_create_plan *p, const sp_conn_opts *opts,

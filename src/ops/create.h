@@ -46,6 +46,10 @@ void sp_create_plan_free(sp_create_plan *p);
 /* Prints the plan for a human. */
 void sp_create_plan_print(const sp_create_plan *p, FILE *f);
 
+/* How many replicas of p share a host with their primary (0 whenever a
+ * placement without that exists: the planner finds it). */
+int sp_create_shared_hosts(const sp_create_plan *p);
+
 /*
  * Checks that every node answers, is cluster-enabled, knows only itself,
  * owns no slot and holds no key, and records node ids. Nothing changes.

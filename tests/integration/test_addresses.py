@@ -148,3 +148,48 @@ def test_a_cluster_on_ipv6_loopback(node_pool):
         assert v["addr"].startswith("::1:"), v
     code, out = redis_cli_check("::1:%d" % nodes[0].port)
     assert redis_cli_clean(code, out), out
+
+
+# ---------------------------------------------------------------------------
+# placement by host (two hosts on loopback: 127.0.0.1 and, announced,
+# 127.0.0.2)
+
+
+def _two_host_nodes(pool):
+    here = pool.start(3)
+    there = pool.start(3, extra_conf=["bind 127.0.0.1 127.0.0.2",
+                                      "cluster-announce-ip 127.0.0.2"])
+    for n in there:
+        n.announced = "127.0.0.2:%d" % n.port
+    for n in here:
+        n.announced = n.addr
+    return here + there
+
+
+def test_create_puts_no_replica_on_its_primarys_host_and_check_reports_one(node_pool):
+    nodes = _two_host_nodes(node_pool)
+    p = run_sp("create", *[n.announced for n in nodes], "--replicas", "1",
+               "--yes", "--wait", "60", timeout=90)
+    assert_rc(p, 0)
+    assert "same host" not in p.stdout, p.stdout
+    host = {}
+    for v in nodes[0].cluster_nodes():
+        host[v["id"]] = v["addr"].rsplit(":", 1)[0]
+    view = nodes[0].cluster_nodes()
+    reps = [v for v in view if not v["primary"]]
+    assert len(reps) == 3
+    for r in reps:
+        assert host[r["id"]] != host[r["master"]], view
+    assert_rc(run_sp("check", nodes[0].addr, "--wait", "30", timeout=60), 0)
+
+    # Move one replica under a primary on its own host: check reports it.
+    r = reps[0]
+    same = [v for v in view if v["primary"] and host[v["id"]] == host[r["id"]]]
+    node = [n for n in nodes if n.myid() == r["id"]][0]
+    node.cli("CLUSTER", "REPLICATE", same[0]["id"])
+    wait_until(lambda: all(any(v["id"] == r["id"] and v["master"] == same[0]["id"]
+                               for v in n.cluster_nodes()) for n in nodes),
+               30, desc="the replica's new primary known everywhere")
+    p = run_sp("check", nodes[0].addr, "--json", timeout=60)
+    assert_rc(p, 1)
+    assert "replica-same-host" in p.stdout, describe(p)
