@@ -93,7 +93,7 @@ unit: $(UNIT_BIN)
 # parametrised by SLOTPILOT_SERVER); read-only tests run on Redis only.
 MATRIX_TESTS := $(addprefix tests/integration/,test_create.py test_migrate.py \
 	test_rebalance.py test_nodes.py test_scale.py test_match.py \
-	test_addresses.py)
+	test_addresses.py test_hosts.py)
 
 integration: $(BUILD)/slotpilot
 	SLOTPILOT=$(abspath $(BUILD)/slotpilot) $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)

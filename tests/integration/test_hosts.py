@@ -1,0 +1,112 @@
+"""Many hosts: clusters across network namespaces of our own (netns.py),
+slotpilot run inside one of them, addresses from 10.99.0.0/24 that exist
+only there. Skipped with the reason where namespaces cannot be made."""
+
+import json
+
+import pytest
+
+from conftest import REDIS_SERVER, SLOTPILOT, wait_until
+from netns import Hosts
+
+REASON = Hosts.available()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+
+
+@pytest.fixture
+def hosts(tmp_path):
+    h = Hosts(3, tmp_path / "hosts", server=REDIS_SERVER)
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def sp(h, *args, host=0, timeout=120):
+    return h.run(host, [SLOTPILOT] + list(args), timeout=timeout)
+
+
+def rc_ok(p, code=0):
+    assert p.returncode == code, "exit %d, expected %d\nstdout: %s\nstderr: %s" % (
+        p.returncode, code, p.stdout[-2000:], p.stderr[-2000:])
+
+
+def views(h, addr):
+    """id -> (addr, role, primary id) from addr's CLUSTER NODES."""
+    out = {}
+    for line in h.cli(0, addr, "CLUSTER", "NODES").splitlines():
+        f = line.split()
+        out[f[0]] = (f[1].split("@")[0], "master" in f[2], f[3])
+    return out
+
+
+def host_of(addr):
+    return addr.rsplit(":", 1)[0]
+
+
+def redis_cli_check(h, addr):
+    r = h.run(0, ["redis-cli", "--cluster", "check", addr], timeout=60)
+    return r.returncode == 0 and "[ERR]" not in r.stdout and \
+        "[WARNING]" not in r.stdout, r.stdout
+
+
+def test_create_across_three_hosts_rotates_replicas_off_their_primarys_host(hosts):
+    h = hosts
+    # One node for a primary and one for a replica on each host, listed
+    # host by host: the greedy placement put the last replica on its
+    # primary's host.
+    addrs = [h.start_node(i, p) for i in range(3) for p in (6379, 6380)]
+    p = sp(h, "create", *addrs, "--replicas", "1", "--yes", "--wait", "60")
+    rc_ok(p)
+    v = views(h, addrs[0])
+    reps = [x for x in v.values() if not x[1]]
+    assert len(reps) == 3, v
+    for addr, _, prim in reps:
+        assert host_of(addr) != host_of(v[prim][0]), v
+    ok, out = redis_cli_check(h, addrs[0])
+    assert ok, out
+    rc_ok(sp(h, "check", addrs[0], "--expect-nodes", "6", "--min-replicas", "1"))
+
+
+def test_add_node_replica_goes_to_a_primary_on_another_host_then_rebalance(hosts):
+    h = hosts
+    addrs = [h.start_node(i, 6379) for i in range(3)]
+    rc_ok(sp(h, "create", *addrs, "--yes", "--wait", "60"))
+    # A fourth primary on host 2 and a replica on host 2: the replica must
+    # not go under host 2's primaries.
+    new_primary = h.start_node(2, 6390)
+    rc_ok(sp(h, "add-node", addrs[0], new_primary, "--yes"))
+    replica = h.start_node(2, 6391)
+    rc_ok(sp(h, "add-node", addrs[0], replica, "--replica", "--yes"))
+    v = views(h, addrs[0])
+    mine = [x for x in v.values() if x[0] == replica][0]
+    assert host_of(v[mine[2]][0]) != host_of(replica), v
+    rc_ok(sp(h, "rebalance", addrs[0], "--use-empty-masters", "--yes",
+             "--json"))
+    counts = {}
+    for line in h.cli(0, addrs[0], "CLUSTER", "NODES").splitlines():
+        f = line.split()
+        if "master" in f[2]:
+            counts[f[1].split("@")[0]] = sum(
+                int(r.split("-")[-1]) - int(r.split("-")[0]) + 1
+                for r in f[8:] if not r.startswith("["))
+    assert len(counts) == 4 and min(counts.values()) >= 4000, counts
+    ok, out = redis_cli_check(h, addrs[0])
+    assert ok, out
+
+
+def test_redis_py_inside_a_host_sees_the_cluster(hosts):
+    """The oracle works across hosts too: redis-py, run in host 1, writes
+    and reads through every primary."""
+    h = hosts
+    addrs = [h.start_node(i, 6379) for i in range(3)]
+    rc_ok(sp(h, "create", *addrs, "--yes", "--wait", "60"))
+    code = ("import redis.cluster as c; r = c.RedisCluster(host=%r, port=6379,"
+            " decode_responses=True); [r.set('k%%d' %% i, i) for i in range(300)];"
+            " print(sum(1 for i in range(300) if r.get('k%%d' %% i) == str(i)))"
+            % host_of(addrs[1]))
+    r = h.run(1, ["/usr/bin/python3", "-c", code], timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "300", r.stdout + r.stderr
+    wait_until(lambda: json.loads(sp(h, "status", addrs[2], "--json", host=2)
+                                  .stdout or "{}") != {}, 20,
+               desc="status from host 2")
