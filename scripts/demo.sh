@@ -6,7 +6,7 @@
 set -eu
 SP=${1:-build/slotpilot}
 DIR=${DEMO_DIR:-.slotpilot/demo}
-PORT=${DEMO_PORT:-30001}
+PORT=${DEMO_PORT:-21001}
 ENTRY=127.0.0.1:$PORT
 JOURNAL=$DIR/journal
 STOP=$DIR/traffic.stop

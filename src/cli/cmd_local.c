@@ -50,7 +50,7 @@ static const sp_optdef opts[] = {
     SP_OPT_END};
 
 static const char help[] =
-    "usage: slotpilot local up [--primaries 3] [--replicas 1] [--port 30001]\n"
+    "usage: slotpilot local up [--primaries 3] [--replicas 1] [--port 21001]\n"
     "                          [--dir .slotpilot/local] [--node-timeout 5000]\n"
     "                          [--server redis-server|valkey-server]\n"
     "       slotpilot local down [--dir DIR] [--only PORT] [--purge]\n"
@@ -187,7 +187,7 @@ static void init(void *args)
 
 	a->primaries = 3;
 	a->replicas = 1;
-	a->port = 30001;
+	a->port = 21001;
 	a->count = 1;
 	a->lo = sp_local_defaults(DEFAULT_DIR);
 }
