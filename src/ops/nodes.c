@@ -114,6 +114,13 @@ static sp_err join(const sp_cluster *c, const char *nhost, int nport,
 	sp_err rc;
 
 	*added = 0;
+	if (i >= 0 && c->nodes[i].foreign)
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "cannot add %s: it is member %s's address, "
+				 "but another node answers there (%s); forget "
+				 "%s first",
+				 naddr, c->nodes[i].id, c->nodes[i].err_msg,
+				 c->nodes[i].id);
 	if (i >= 0 && c->nodes[i].reachable) {
 		snprintf(id, SP_ID_LEN + 1, "%s", c->nodes[i].id);
 		return SP_OK; /* re-run: it already joined */
