@@ -346,14 +346,14 @@ sp_err sp_local_purge(const char *dir, int port, sp_error *err)
 
 /* The value of a "key value" line of the node's redis.conf, unquoted;
  * "" when absent. */
-static void conf_value(const char *conf, const char *key, char *buf,
-		       size_t len)
+static void conf_value(const char *conf, const char *key, char *buf, size_t len)
 {
 	size_t klen = strlen(key), n;
 	const char *p = conf, *v;
 
 	buf[0] = '\0';
-	for (; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+	for (; p != NULL && *p != '\0';
+	     p = strchr(p, '\n'), p = p ? p + 1 : p) {
 		if (strncmp(p, key, klen) != 0 || p[klen] != ' ')
 			continue;
 		v = p + klen + 1;
