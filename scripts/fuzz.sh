@@ -13,9 +13,11 @@ shift || true
 secs=${FUZZ_SECONDS:-20}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-	for b in "$build"/fuzz_*; do targets+=("${b##*/fuzz_}"); done
+	for b in "$build"/fuzz_*; do
+		[ -f "$b" ] && [ -x "$b" ] && targets+=("${b##*/fuzz_}")
+	done
 fi
-mkdir -p "$build/artifacts"
+mkdir -p "$build/artifacts" "$build/logs"
 fail=0
 for t in "${targets[@]}"; do
 	bin="$build/fuzz_$t" seeds="tests/fuzz/corpus/$t" work="$build/corpus/$t"
@@ -27,12 +29,12 @@ for t in "${targets[@]}"; do
 	mkdir -p "$work"
 	if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-max_len=65536 -artifact_prefix="$build/artifacts/$t-" \
-		-print_final_stats=1 "$work" "$seeds" >"$build/fuzz_$t.log" 2>&1; then
+		-print_final_stats=1 "$work" "$seeds" >"$build/logs/$t.log" 2>&1; then
 		echo "fuzz: $t: ok ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' \
-			"$build/fuzz_$t.log" | grep -o '[0-9]*$') runs in ${secs}s)"
+			"$build/logs/$t.log" | grep -o '[0-9]*$') runs in ${secs}s)"
 	else
-		echo "fuzz: $t: FAILED (see $build/fuzz_$t.log and $build/artifacts/)" >&2
-		tail -40 "$build/fuzz_$t.log" >&2
+		echo "fuzz: $t: FAILED (see $build/logs/$t.log and $build/artifacts/)" >&2
+		tail -40 "$build/logs/$t.log" >&2
 		fail=1
 	fi
 done

@@ -8,8 +8,9 @@ import signal
 import subprocess
 
 from conftest import (HOST, REDIS_SERVER, _ALL_NODES, Node, _write_conf, assert_rc, describe,
-                      finding_codes, make_cluster_by_hand, pid_alive, read_pidfile, run_sp,
-                      sp_json, wait_cluster_healthy, wait_until)
+                      finding_codes, make_cluster_by_hand, pick_port, pid_alive, read_pidfile,
+                      run_sp, sp_json, wait_cluster_healthy, wait_until)
+from test_autoscale import base_config, events, http_get, procs, start_daemon, status  # noqa: F401
 
 RANGES = [(0, 5460), (5461, 10922), (10923, 16383)]
 
@@ -43,10 +44,14 @@ def cluster_with_empty_fourth(pool):
 
 
 def replace_by_foreign(pool, victim, extra_conf=None):
-    """Kills victim and starts a stranger on its address."""
+    """Kills victim and starts a stranger on its address. Its bus listens
+    elsewhere: a peer whose PING reached it would see the other id and
+    drop the address itself (Redis marks the node noaddr), and then only
+    a race would leave slotpilot anything to check."""
     vid = victim.myid()
     victim.kill(signal.SIGKILL)
-    return vid, start_at(pool, victim.port, extra_conf=extra_conf)
+    bus = ["cluster-port %d" % pick_port()]
+    return vid, start_at(pool, victim.port, extra_conf=bus + (extra_conf or []))
 
 
 def assert_not_met(members, stranger, sid):
@@ -91,6 +96,36 @@ def test_add_node_does_not_meet_a_foreign_node_at_a_members_address(node_pool):
     assert_rc(p, 4)
     assert "foreign" in p.stderr and vid in p.stderr, describe(p)
     assert_not_met(nodes, stranger, sid)
+
+
+def collects(port):
+    for line in http_get(port, "/metrics")[1].splitlines():
+        if line.startswith("slotpilot_collects_total "):
+            return float(line.split()[1])
+    raise AssertionError("no slotpilot_collects_total in /metrics")
+
+
+def test_daemon_gossip_repair_does_not_meet_a_foreign_node(procs, node_pool, tmp_path):
+    nodes, extra = cluster_with_empty_fourth(node_pool)
+    vid, stranger = replace_by_foreign(node_pool, extra)
+    sid = stranger.myid()
+    port = pick_port()
+    d = start_daemon(procs, tmp_path, nodes[0].addr, base_config(tmp_path) +
+                     "[gossip]\ngrace = 0.5s\nalert_after = 60s\n",
+                     "--listen", "%s:%d" % (HOST, port))
+
+    def seen_foreign():
+        assert d.alive(), "the daemon exited: %s" % d.stderr()[-2000:]
+        ns = [n for n in status(port)["nodes"] if n["addr"] == stranger.addr]
+        return ns and not ns[0]["reachable"] and "foreign" in ns[0]["error"]
+    wait_until(seen_foreign, 30, 0.2, "the daemon to see the foreign node")
+    # Witness: ten more snapshots (3 s at 0.3 s) are past the 0.5 s grace
+    # after which a gossip gap is repaired by a MEET.
+    first = collects(port)
+    wait_until(lambda: collects(port) >= first + 10, 30, 0.2, "ten more snapshots")
+    assert not [e for e in events(d) if e["event"] == "meet"], events(d)
+    assert_not_met(nodes, stranger, sid)
+    assert d.stop() == 0
 
 
 # ---------------------------------------------------------------------------
