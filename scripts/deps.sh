@@ -5,7 +5,7 @@ set -eu
 PKGS="redis-server redis-tools libhiredis-dev libjansson-dev libcmocka-dev \
 python3-pytest python3-redis python3-yaml jq pkg-config gcc make \
 libinih-dev libmicrohttpd-dev libcurl4-openssl-dev prometheus \
-prometheus-redis-exporter chromium clang-format"
+prometheus-redis-exporter chromium clang-format clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
