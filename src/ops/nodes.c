@@ -504,8 +504,10 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	    (rc = rehome(host, port, id, &reps, o, co, log, out, err)) != SP_OK)
 		goto out;
 	sp_logf(log, "forget", "forgetting %s on every node", leaving.addr);
+	/* A foreign node answers at the member's address now: the member is
+	 * forgotten, the stranger is never handed to a deprovisioner. */
 	if ((rc = forget(host, port, id, &leaving, o, co, err)) == SP_OK &&
-	    out->n < 8)
+	    out->n < 8 && !leaving.foreign)
 		snprintf(out->addr[out->n++], SP_ADDR_MAX, "%s", leaving.addr);
 out:
 	sp_cluster_free(&c);

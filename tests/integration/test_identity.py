@@ -98,6 +98,23 @@ def test_add_node_does_not_meet_a_foreign_node_at_a_members_address(node_pool):
     assert_not_met(nodes, stranger, sid)
 
 
+def test_remove_node_forgets_a_replaced_member_but_never_deprovisions_the_stranger(
+        node_pool, tmp_path):
+    nodes, extra = cluster_with_empty_fourth(node_pool)
+    vid, stranger = replace_by_foreign(node_pool, extra)
+    sid = stranger.myid()
+    marker = tmp_path / "deprovisioned"
+    p = run_sp("remove-node", nodes[0].addr, vid, "--deprovision", "exec",
+               "--deprovision-cmd", "echo >> %s" % marker,
+               "--journal-dir", str(tmp_path / "j"), "--yes", timeout=120)
+    assert_rc(p, 0)
+    for n in nodes:
+        assert vid not in [e["id"] for e in n.cluster_nodes()], n.addr
+    assert not marker.exists(), "the deprovisioner ran for %s" % marker.read_text()
+    assert stranger.alive() and stranger.myid() == sid
+    assert_not_met(nodes, stranger, sid)
+
+
 def collects(port):
     for line in http_get(port, "/metrics")[1].splitlines():
         if line.startswith("slotpilot_collects_total "):
