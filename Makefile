@@ -5,6 +5,8 @@
 #   make test       unit + integration suites, under ASan/UBSan
 #   make sanitize   build build-san/slotpilot with ASan/UBSan
 #   make bench      benchmarks against redis-cli (bench/)
+#   make fuzz       libFuzzer targets (clang) into build-fuzz/
+#   make fuzz-run   each fuzz target FUZZ_SECONDS (20) over tests/fuzz/corpus/
 #   make clean
 #
 # `make demo` and `make test` first run scripts/deps.sh, which installs the
@@ -26,6 +28,11 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 ifeq ($(SANITIZE),1)
 OPT      := -O1 -g $(SANFLAGS)
 endif
+# The library for the fuzz targets: instrumented for libFuzzer, which the
+# targets link (-fsanitize=fuzzer); clang only.
+ifeq ($(FUZZ),1)
+OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
 PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lhiredis -ljansson -lmicrohttpd -linih -lcurl)
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(PKGCFLAGS) -Isrc $(CFLAGS)
@@ -40,11 +47,15 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+FUZZ_SECONDS ?= 20
 
 PY       := /usr/bin/python3
 PYTEST_ARGS ?=
 
-.PHONY: integration-valkey all deps demo demo-down test unit integration sanitize bench clean format format-check
+.PHONY: all deps demo demo-down test unit integration integration-valkey sanitize bench clean \
+	format format-check fuzz fuzz-bins fuzz-run
 
 all: $(BUILD)/slotpilot
 
@@ -65,6 +76,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libslotpilot.a $(wildcard src/*/*.h) $
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libslotpilot.a $(LDLIBS_ALL) -lcmocka
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libslotpilot.a $(wildcard src/*/*.h)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(BUILD)/libslotpilot.a $(LDLIBS_ALL)
 
 deps:
 	@scripts/deps.sh
@@ -111,12 +126,20 @@ sanitize:
 bench: deps all
 	@scripts/bench.sh $(BUILD)/slotpilot
 
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang FUZZ=1 fuzz-bins
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz-run: fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build-fuzz
+
 format:
-	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 format-check:
-	@clang-format --dry-run --Werror src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c \
+	@clang-format --dry-run --Werror src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h \
 		|| { echo 'unformatted code: run make format'; exit 1; }
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

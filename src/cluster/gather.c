@@ -30,23 +30,67 @@ static sp_err read_string(sp_conn *c, const char *what, redisReply **r,
 }
 
 /*
- * Visits one node: CLUSTER NODES, CLUSTER INFO and INFO in one pipeline.
- * Fills n; on failure records the error in n and returns it.
+ * Reads the CLUSTER MYID reply and checks it against expect, the id the
+ * node's peers gave for this address ("" for the entry node, which is
+ * taken as it is). Anything else answering there is foreign: a reused
+ * address, another cluster, a standalone server. It is marked so (and
+ * treated as unreachable) and must never be met, moved to, forgotten or
+ * deprovisioned under the id it does not have.
+ */
+static sp_err check_myid(sp_node_state *n, sp_conn *c, const char *expect,
+			 sp_error *err)
+{
+	redisReply *r = NULL;
+	sp_error e;
+	sp_err rc;
+
+	sp_error_clear(&e);
+	rc = sp_conn_read(c, &r, &e, "CLUSTER MYID");
+	if (rc == SP_OK)
+		rc = sp_reply_expect(c, r, REDIS_REPLY_STRING, "CLUSTER MYID",
+				     &e);
+	if (rc == SP_ERR_SERVER && expect[0] != '\0') {
+		n->foreign = 1;
+		rc = sp_seterr(err, SP_ERR_CLUSTER,
+			       "%s: foreign node: not a cluster node (%s), "
+			       "its peers know this address as %s",
+			       n->addr, e.msg, expect);
+	} else if (rc != SP_OK) {
+		sp_seterr(err, rc, "%s", e.msg);
+	} else if (expect[0] != '\0' && strcmp(r->str, expect) != 0) {
+		n->foreign = 1;
+		rc = sp_seterr(err, SP_ERR_CLUSTER,
+			       "%s: foreign node: CLUSTER MYID is %.40s, its "
+			       "peers know this address as %s",
+			       n->addr, r->str, expect);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * Visits one node: CLUSTER MYID, CLUSTER NODES, CLUSTER INFO and INFO in
+ * one pipeline. Fills n; on failure records the error in n and returns
+ * it. A node whose id is not the one its peers gave is foreign (above).
  */
 static sp_err visit(sp_node_state *n, const sp_conn_opts *opts, sp_error *err)
 {
+	char expect[SP_ID_LEN + 1];
 	sp_conn *c = NULL;
 	redisReply *nodes = NULL, *cinfo = NULL, *info = NULL;
 	const sp_node *self;
 	sp_err rc;
 
+	snprintf(expect, sizeof(expect), "%s", n->id);
 	if ((rc = sp_conn_open(n->host, n->port, opts, &c, err)) != SP_OK)
 		goto out;
-	if ((rc = sp_conn_append(c, err, "CLUSTER NODES")) != SP_OK ||
+	if ((rc = sp_conn_append(c, err, "CLUSTER MYID")) != SP_OK ||
+	    (rc = sp_conn_append(c, err, "CLUSTER NODES")) != SP_OK ||
 	    (rc = sp_conn_append(c, err, "CLUSTER INFO")) != SP_OK ||
 	    (rc = sp_conn_append(c, err, "INFO")) != SP_OK)
 		goto out;
-	if ((rc = read_string(c, "CLUSTER NODES", &nodes, err)) != SP_OK ||
+	if ((rc = check_myid(n, c, expect, err)) != SP_OK ||
+	    (rc = read_string(c, "CLUSTER NODES", &nodes, err)) != SP_OK ||
 	    (rc = read_string(c, "CLUSTER INFO", &cinfo, err)) != SP_OK ||
 	    (rc = read_string(c, "INFO", &info, err)) != SP_OK)
 		goto out;

@@ -13,6 +13,10 @@
  * sp_cluster_free). Unreachable nodes other than the entry are recorded
  * with reachable = 0. If the entry node itself is unreachable, returns its
  * error (SP_ERR_IO / SP_ERR_TIMEOUT / SP_ERR_NOAUTH) and *out is empty.
+ * Every node but the entry must answer CLUSTER MYID with the id its peers
+ * gave for its address; one that does not (or is no cluster node) is
+ * foreign: recorded with foreign = 1, reachable = 0, the id its peers gave
+ * and an error naming both ids, and its view is not followed.
  */
 sp_err sp_cluster_gather(const char *host, int port, const sp_conn_opts *opts,
 			 sp_cluster *out, sp_error *err);

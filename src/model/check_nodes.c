@@ -34,9 +34,10 @@ sp_err sp_rule_unreachable(check_ctx *x)
 
 		if (n->reachable)
 			continue;
-		rc = sp_findings_add(x->out, "unreachable", SP_SEV_ERR, -1,
-				     n->addr, "%s did not answer: %s", n->addr,
-				     unreachable_why(n));
+		rc = sp_findings_add(
+		    x->out, n->foreign ? "foreign" : "unreachable", SP_SEV_ERR,
+		    -1, n->addr, "%s did not answer%s: %s", n->addr,
+		    n->foreign ? " as itself" : "", unreachable_why(n));
 	}
 	return rc;
 }

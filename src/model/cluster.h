@@ -20,6 +20,9 @@ typedef struct sp_node_state {
 	char addr[SP_ADDR_MAX];
 	char id[SP_ID_LEN + 1]; /* from its own "myself" line; "" if unknown */
 	int reachable;
+	/* answered with another id than its peers gave (gather.c): treated
+	 * as unreachable, and never met, moved to, forgotten or removed */
+	int foreign;
 	sp_err err_code; /* why it is unreachable */
 	char err_msg[SP_ERRMSG_MAX];
 	sp_view view; /* its CLUSTER NODES; empty if unreachable */

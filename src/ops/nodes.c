@@ -153,6 +153,13 @@ static sp_err join(const sp_cluster *c, const char *nhost, int nport,
 	sp_err rc;
 
 	*added = 0;
+	if (i >= 0 && c->nodes[i].foreign)
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "cannot add %s: it is member %s's address, "
+				 "but another node answers there (%s); forget "
+				 "%s first",
+				 naddr, c->nodes[i].id, c->nodes[i].err_msg,
+				 c->nodes[i].id);
 	if (i >= 0 && c->nodes[i].reachable) {
 		snprintf(id, SP_ID_LEN + 1, "%s", c->nodes[i].id);
 		return SP_OK; /* re-run: it already joined */
@@ -546,8 +553,10 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	    (rc = rehome(host, port, id, &reps, o, co, log, out, err)) != SP_OK)
 		goto out;
 	sp_logf(log, "forget", "forgetting %s on every node", leaving.addr);
+	/* A foreign node answers at the member's address now: the member is
+	 * forgotten, the stranger is never handed to a deprovisioner. */
 	if ((rc = forget(host, port, id, &leaving, o, co, err)) == SP_OK &&
-	    out->n < 8)
+	    out->n < 8 && !leaving.foreign)
 		snprintf(out->addr[out->n++], SP_ADDR_MAX, "%s", leaving.addr);
 out:
 	sp_cluster_free(&c);

@@ -30,6 +30,7 @@
 #include "base/files.h"
 #include "base/proc.h"
 #include "io/conn.h"
+#include "model/topology.h"
 
 #define PATH_MAX_SP 1024
 
@@ -324,15 +325,35 @@ sp_err sp_local_list(const char *dir, sp_local_node **out, size_t *n,
 	return SP_OK;
 }
 
+/*
+ * 1 if pid is the redis-server we started in ndir: a redis-server whose
+ * working directory is ndir (spawn runs it there and it never leaves). A
+ * stale pid file may name any process, even another node's server.
+ */
+static int is_ours(pid_t pid, const char *ndir)
+{
+	char link[64], cwd[PATH_MAX_SP], real[PATH_MAX_SP];
+	ssize_t n;
+
+	if (!is_redis(pid) || realpath(ndir, real) == NULL)
+		return 0;
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
+	if ((n = readlink(link, cwd, sizeof(cwd) - 1)) < 0)
+		return 0;
+	cwd[n] = '\0';
+	return strcmp(cwd, real) == 0;
+}
+
 sp_err sp_local_stop(const char *dir, int port, sp_error *err)
 {
-	char path[PATH_MAX_SP];
+	char path[PATH_MAX_SP + 16], ndir[PATH_MAX_SP];
 	long long deadline;
 	pid_t pid;
 
-	snprintf(path, sizeof(path), "%s/%d/redis.pid", dir, port);
+	snprintf(ndir, sizeof(ndir), "%s/%d", dir, port);
+	snprintf(path, sizeof(path), "%s/redis.pid", ndir);
 	pid = read_pid(path);
-	if (!is_redis(pid))
+	if (!is_ours(pid, ndir))
 		return SP_OK;
 	if (kill(pid, SIGTERM) != 0 && errno != ESRCH)
 		return sp_seterr(err, SP_ERR_SYSTEM, "kill %d: %s", (int)pid,
@@ -364,6 +385,121 @@ sp_err sp_local_purge(const char *dir, int port, sp_error *err)
 		return sp_seterr(err, SP_ERR_SYSTEM, "cannot remove %s: %s",
 				 path, strerror(errno));
 	return SP_OK;
+}
+
+/* The value of a "key value" line of the node's redis.conf, unquoted;
+ * "" when absent. */
+static void conf_value(const char *conf, const char *key, char *buf, size_t len)
+{
+	size_t klen = strlen(key), n;
+	const char *p = conf, *v;
+
+	buf[0] = '\0';
+	for (; p != NULL && *p != '\0';
+	     p = strchr(p, '\n'), p = p ? p + 1 : p) {
+		if (strncmp(p, key, klen) != 0 || p[klen] != ' ')
+			continue;
+		v = p + klen + 1;
+		n = strcspn(v, "\r\n");
+		if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+			v++, n -= 2;
+		snprintf(buf, len, "%.*s", (int)(n < len ? n : len - 1), v);
+		return;
+	}
+}
+
+/*
+ * Asks the node at host:port which process it is and what it holds.
+ * 0 when it does not answer; 1 when it does, with *pid its process_id
+ * and *keys / *slots what it still holds (-1 if it would not say).
+ */
+static int node_holds(const char *host, int port, const char *pass,
+		      long long *pid, long long *keys, int *slots)
+{
+	sp_conn_opts co = {
+	    .connect_timeout_ms = 1000, .timeout_ms = 2000, .pass = pass};
+	redisReply *info = NULL, *db = NULL, *nodes = NULL;
+	const sp_node *self;
+	sp_conn *c = NULL;
+	sp_view v;
+
+	*pid = -1, *keys = -1, *slots = -1;
+	if (sp_conn_open(host, port, &co, &c, NULL) != SP_OK)
+		return 0;
+	if (sp_conn_cmd(c, &info, NULL, "INFO server") == SP_OK &&
+	    info->type == REDIS_REPLY_STRING)
+		sp_info_ll(info->str, "process_id", pid);
+	if (sp_conn_cmd(c, &db, NULL, "DBSIZE") == SP_OK &&
+	    db->type == REDIS_REPLY_INTEGER)
+		*keys = db->integer;
+	if (sp_conn_cmd(c, &nodes, NULL, "CLUSTER NODES") == SP_OK &&
+	    nodes->type == REDIS_REPLY_STRING &&
+	    sp_view_parse(&v, nodes->str, nodes->len, NULL) == SP_OK) {
+		self = sp_view_self(&v);
+		*slots = self != NULL ? self->nslots : -1;
+		sp_view_free(&v);
+	}
+	freeReplyObject(info);
+	freeReplyObject(db);
+	freeReplyObject(nodes);
+	sp_conn_close(c);
+	return 1;
+}
+
+/* Refuses (SP_ERR_CLUSTER) to take away what is not ours or not empty. */
+static sp_err may_remove(const char *ndir, const char *host, int port,
+			 const char *conf, sp_error *err)
+{
+	char bind[SP_HOST_MAX], pass[256], path[PATH_MAX_SP + 16];
+	long long npid, keys;
+	int slots;
+	pid_t pid;
+
+	conf_value(conf, "bind", bind, sizeof(bind));
+	if (strcmp(bind, host) != 0)
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "%s:%d is not the local node in %s (it binds "
+				 "%s); left alone",
+				 host, port, ndir, bind[0] ? bind : "nothing");
+	snprintf(path, sizeof(path), "%s/redis.pid", ndir);
+	pid = read_pid(path);
+	conf_value(conf, "requirepass", pass, sizeof(pass));
+	if (!node_holds(host, port, pass[0] ? pass : NULL, &npid, &keys,
+			&slots))
+		return SP_OK; /* nothing answers: sp_local_stop checks pid */
+	if (!is_ours(pid, ndir) || npid != (long long)pid)
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "%s:%d is answered by process %lld, not by "
+				 "the redis-server %s/redis.pid names (%d); "
+				 "left alone",
+				 host, port, npid, ndir, (int)pid);
+	if (keys != 0 || slots != 0)
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "%s:%d still holds %lld keys and %d slots "
+				 "(-1: would not say); left alone",
+				 host, port, keys, slots);
+	return SP_OK;
+}
+
+sp_err sp_local_deprovision(const char *dir, const char *host, int port,
+			    sp_error *err)
+{
+	char ndir[PATH_MAX_SP], path[PATH_MAX_SP + 16], conf[4096];
+	FILE *f;
+	size_t n;
+	sp_err rc;
+
+	snprintf(ndir, sizeof(ndir), "%s/%d", dir, port);
+	snprintf(path, sizeof(path), "%s/redis.conf", ndir);
+	if ((f = fopen(path, "r")) == NULL)
+		return SP_OK; /* not a node of ours: nothing to take away */
+	n = fread(conf, 1, sizeof(conf) - 1, f);
+	fclose(f);
+	conf[n] = '\0';
+	if ((rc = may_remove(ndir, host, port, conf, err)) != SP_OK ||
+	    (rc = sp_local_stop(dir, port, err)) != SP_OK)
+		return rc;
+	return sp_local_purge(dir, port, err);
 }
 
 sp_err sp_local_spawn(const sp_local_opts *o, int first, int count,

@@ -60,10 +60,22 @@ sp_err sp_local_list(const char *dir, sp_local_node **out, size_t *n,
 		     sp_error *err);
 
 /*
- * Stops the node on `port` under dir: SIGTERM, up to 10 s, then SIGKILL.
- * A node that does not run is not an error.
+ * Stops the node on `port` under dir: SIGTERM, up to 10 s, then SIGKILL,
+ * only if its pid file names a redis-server running in DIR/<port> (a
+ * stale pid file is left alone). A node that does not run is not an error.
  */
 sp_err sp_local_stop(const char *dir, int port, sp_error *err);
+
+/*
+ * Takes the local node host:port away (stop, then purge), but only when
+ * it is ours and empty: DIR/<port>/redis.conf binds host; whatever answers
+ * at host:port is the process DIR/<port>/redis.pid names, a redis-server
+ * running in DIR/<port>; and it holds no keys and no slots. Otherwise
+ * SP_ERR_CLUSTER naming what did not match, and nothing is touched. A
+ * port with no directory of ours is not an error (nothing to do).
+ */
+sp_err sp_local_deprovision(const char *dir, const char *host, int port,
+			    sp_error *err);
 
 /*
  * Removes DIR/<port>/ and everything in it, if it holds our redis.conf.

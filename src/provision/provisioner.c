@@ -174,9 +174,7 @@ sp_err sp_deprovision(const sp_provisioner *p, const char *addr, sp_error *err)
 	if (p->kind == SP_PROV_LOCAL) {
 		if (p->dir == NULL)
 			return SP_OK;
-		if ((rc = sp_local_stop(p->dir, port, err)) != SP_OK)
-			return rc;
-		return sp_local_purge(p->dir, port, err);
+		return sp_local_deprovision(p->dir, host, port, err);
 	}
 	if (p->deprovision == NULL)
 		return SP_OK;

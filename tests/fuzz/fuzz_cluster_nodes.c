@@ -1,12 +1,10 @@
-/* Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
- * tests/fuzz/fuzz_cluster_nodes.c src/model/topology.c src/base/error.c -o
- * build/fuzz_cluster_nodes && mkdir -p build/corpus && build/fuzz_cluster_nodes
- * build/corpus tests/fixtures */
 /*
  * fuzz_cluster_nodes.c - libFuzzer target for sp_view_parse: any bytes
  * must give either a consistent view or SP_ERR_PROTOCOL with an empty
- * view; the formatters are run on whatever was parsed. Seeds are the
- * captured replies in tests/fixtures/cluster_nodes_*.txt.
+ * view; the formatters are run on whatever was parsed. Seeds (in
+ * tests/fuzz/corpus/cluster_nodes/) are the captured replies of
+ * tests/fixtures/cluster_nodes_*.txt and of scripts/fuzz_seeds.py. Built by
+ * `make fuzz`, run by `make fuzz-run` (README, "Fuzzing").
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +13,7 @@
 
 #include "model/topology.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* Aborts (a finding) unless a successful parse is self-consistent. */
 static void check_view(const sp_view *v)

@@ -543,6 +543,37 @@ static void test_unreachable_node_is_an_error(void **state)
 	fx_free(&f);
 }
 
+static void test_foreign_node_is_its_own_finding(void **state)
+{
+	sp_check_opts o = {6, 3, -1};
+	sp_findings out;
+	const sp_finding *u;
+	sp_cluster c;
+	sp_error err;
+	fx f;
+
+	(void)state;
+	fx_load(&f, "failover_3x1", up5, 5);
+	/* As gather leaves a node whose address answers with another id. */
+	fx_add_down(&f, 30103, ID_30103);
+	fx_build(&f, &c);
+	c.nodes[5].foreign = 1;
+	snprintf(c.nodes[5].err_msg, sizeof(c.nodes[5].err_msg),
+		 "127.0.0.1:30103: foreign node: CLUSTER MYID is abc, its "
+		 "peers know this address as %s",
+		 ID_30103);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(sp_check_cluster(&c, &o, &out, &err), SP_OK);
+	assert_int_equal(count_code(&out, "unreachable"), 0);
+	u = only(&out, "foreign");
+	assert_string_equal(u->node, "127.0.0.1:30103");
+	assert_contains(u->msg, "did not answer as itself: foreign node");
+	assert_contains(u->msg, ID_30103);
+	sp_findings_free(&out);
+	sp_cluster_free(&c);
+	fx_free(&f);
+}
+
 static void test_failed_over_primary_is_reported_once(void **state)
 {
 	sp_check_opts o = {6, 3, -1};
@@ -981,6 +1012,7 @@ int main(void)
 	    cmocka_unit_test(test_slot_claimed_by_two_primaries),
 	    cmocka_unit_test(test_unreachable_node_is_an_error),
 	    cmocka_unit_test(test_failed_over_primary_is_reported_once),
+	    cmocka_unit_test(test_foreign_node_is_its_own_finding),
 	    cmocka_unit_test(
 		test_failed_over_primary_leaves_one_without_replica),
 	    cmocka_unit_test(test_pfail_in_one_view_is_an_error),
