@@ -48,7 +48,9 @@ static const char reshard_help[] =
     "ID: a node id, a unique id prefix (6+ chars) or HOST:PORT of a primary.\n"
     "Waits (--wait seconds) until the cluster is healthy, then moves the\n"
     "slots, journaled; SIGINT/SIGTERM stop at the next slot boundary and\n"
-    "'slotpilot resume' finishes the operation. With --max-key-bytes, every\n"
+    "'slotpilot resume' finishes the operation. A node that gives no answer\n"
+    "for --wait seconds ends the move (exit 3): run resume once it answers\n"
+    "or after its failover. With --max-key-bytes, every\n"
     "key of the planned slots is measured first; slots holding a bigger key\n"
     "are reported and stay where they are.\n";
 

@@ -63,6 +63,35 @@ static sp_err plan_for(const sp_journal_rec *rec, const sp_cluster *c,
 	return SP_OK;
 }
 
+/* The error for a slot that no reachable primary alone claims: the
+ * owner that does not answer, when some node still sees one. */
+static sp_err no_owner(const sp_cluster *c, int slot, sp_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < c->nnodes; i++) {
+		const sp_view *v = &c->nodes[i].view;
+		const sp_node *n;
+		char addr[SP_ADDR_MAX];
+		int ci;
+		if (!c->nodes[i].reachable || v->owner[slot] < 0)
+			continue;
+		n = &v->nodes[v->owner[slot]];
+		if ((ci = sp_cluster_find_id(c, n->id)) >= 0 &&
+		    c->nodes[ci].reachable)
+			continue;
+		sp_format_addr(addr, sizeof(addr), n->ip, n->port);
+		return sp_seterr(err, SP_ERR_CLUSTER,
+				 "slot %d belongs to %s, which does not "
+				 "answer: run slotpilot resume again once it "
+				 "answers or after its failover",
+				 slot, addr);
+	}
+	return sp_seterr(err, SP_ERR_CLUSTER,
+			 "slot %d has no single owner now; run slotpilot fix",
+			 slot);
+}
+
 sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 		      sp_opplan *out, sp_error *err)
 {
@@ -88,10 +117,7 @@ sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 		if (o == d && !open[m->slot])
 			continue;
 		if (o < 0) {
-			rc = sp_seterr(err, SP_ERR_CLUSTER,
-				       "slot %d has no single owner now; run "
-				       "slotpilot fix",
-				       m->slot);
+			rc = no_owner(c, m->slot, err);
 			goto fail;
 		}
 		s = o != d ? o : other_than(out, d, rec->plan.nodes[m->src].id);
@@ -120,15 +146,21 @@ static int live_primary(const sp_cluster *c, const char *id)
 sp_err sp_resume_prepare(const sp_cluster *c, const sp_conn_opts *co,
 			 int *closed, sp_error *err)
 {
+	int claims[SP_SLOTS];
 	sp_conn *conn = NULL;
 	sp_err rc = SP_OK;
 	size_t i, j;
 
 	*closed = 0;
+	sp_cluster_claims(c, claims);
 	for (i = 0; i < c->nnodes && rc == SP_OK; i++) {
 		const sp_view *v = &c->nodes[i].view;
 		for (j = 0; j < v->nopen && rc == SP_OK; j++) {
-			if (live_primary(c, v->open[j].peer))
+			/* Only once a reachable primary has taken the slot over
+			 * (a failover): a peer that merely does not answer
+			 * still owns it (unreachable is not absent). */
+			if (live_primary(c, v->open[j].peer) ||
+			    claims[v->open[j].slot] < 0)
 				continue;
 			if (conn == NULL &&
 			    (rc = sp_conn_open(c->nodes[i].host,
