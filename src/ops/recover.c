@@ -547,28 +547,25 @@ static void decide_owner(fixer *f, sp_fix_step *st, const long long *counts)
 }
 
 /*
- * What fix does to one slot, from the live key counts (read only): its
- * owner (picked or chosen when it has none), then: reverted onto the
- * owner when no other primary holds its keys; finished when one open
- * peer holds them all; otherwise stray keys are moved home.
+ * What fix does to one slot, given the key counts of every primary (a
+ * pure function of the plan): its owner (picked or chosen when it has
+ * none), then: reverted onto the owner when no other primary holds its
+ * keys; finished when one open peer holds them all; otherwise stray keys
+ * are moved home.
  */
-static sp_err decide(fixer *f, int slot, sp_fix_step *st, sp_error *err)
+static void decide_counts(fixer *f, int slot, const long long *counts,
+			  sp_fix_step *st)
 {
-	long long *counts = calloc(f->p.nnodes, sizeof(long long)), elsewhere;
+	long long elsewhere;
 	int o, h = -1, nholders = 0;
-	sp_err rc;
 	size_t i;
 
-	if (counts == NULL)
-		return sp_seterr(err, SP_ERR_OOM, "out of memory");
 	memset(st, 0, sizeof(*st));
 	st->slot = slot;
 	st->holder = -1;
-	if ((rc = count_keys(f, slot, counts, err)) != SP_OK)
-		goto out;
 	decide_owner(f, st, counts);
 	if (st->kind == SP_FIX_CHOOSE)
-		goto out;
+		return;
 	o = st->owner;
 	for (i = 0, elsewhere = 0; i < f->p.nnodes; i++)
 		if ((int)i != o && counts[i] > 0)
@@ -591,7 +588,18 @@ static sp_err decide(fixer *f, int slot, sp_fix_step *st, sp_error *err)
 		    "without REPLACE, then close it",
 		    elsewhere, nholders, f->p.nodes[o].addr);
 	}
-out:
+}
+
+/* decide_counts on the live key counts (COUNTKEYSINSLOT, read only). */
+static sp_err decide(fixer *f, int slot, sp_fix_step *st, sp_error *err)
+{
+	long long *counts = calloc(f->p.nnodes, sizeof(long long));
+	sp_err rc;
+
+	if (counts == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if ((rc = count_keys(f, slot, counts, err)) == SP_OK)
+		decide_counts(f, slot, counts, st);
 	free(counts);
 	return rc;
 }
