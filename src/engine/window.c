@@ -87,7 +87,9 @@ static sp_err read_setslot(worker *w, sp_conn *c, int *res)
 		w->err = e;
 		return r;
 	}
-	if ((*res = setslot_result(r, e.msg)) == R_ERR)
+	/* Kept for any result but OK: check_results quotes it when the
+	 * result is not one the step accepts. */
+	if ((*res = setslot_result(r, e.msg)) != R_OK)
 		w->err = e;
 	return SP_OK;
 }
@@ -410,6 +412,77 @@ static void close_window(worker *w, wslot *ws, size_t k, int *res)
 				left);
 }
 
+/* Node's own CLUSTER NODES, parsed into *v (the caller frees it). */
+static sp_err read_view(worker *w, int node, sp_view *v)
+{
+	redisReply *r = NULL;
+	sp_conn *c;
+	sp_err rc;
+
+	if ((rc = sp_mover_conn_to(w, node, &c)) != SP_OK)
+		return rc;
+	if ((rc = sp_conn_cmd(c, &r, &w->err, "CLUSTER NODES")) == SP_OK &&
+	    (rc = sp_reply_expect(c, r, REDIS_REPLY_STRING, "CLUSTER NODES",
+				  &w->err)) == SP_OK)
+		rc = sp_view_parse(v, r->str, r->len, &w->err);
+	sp_mover_heard(w, node, !c->ctx->err);
+	freeReplyObject(r);
+	return rc;
+}
+
+/* SP_ERR_CLUSTER naming the first slot of the window that node n of the
+ * pair (0 source, 1 target) holds open other than toward the pair. */
+static sp_err open_elsewhere(worker *w, const wslot *ws, size_t k, int n,
+			     const sp_view *v)
+{
+	const sp_endpoint *peer = &w->sh->nodes[n == 0 ? w->p->dst : w->p->src];
+	const sp_endpoint *self = &w->sh->nodes[n == 0 ? w->p->src : w->p->dst];
+	size_t i, j;
+
+	for (j = 0; j < v->nopen; j++)
+		for (i = 0; i < k; i++) {
+			const sp_open_slot *o = &v->open[j];
+			if (o->slot != ws[i].slot ||
+			    (o->importing == n &&
+			     strcmp(o->peer, peer->id) == 0))
+				continue;
+			return sp_seterr(
+			    &w->err, SP_ERR_CLUSTER,
+			    "slot %d is already open on %s (%s %.8s), not "
+			    "by this move: left alone, and nothing of its "
+			    "window was opened; let that move finish (or run "
+			    "slotpilot fix), then run this one again",
+			    o->slot, self->addr,
+			    o->importing ? "IMPORTING from" : "MIGRATING to",
+			    o->peer);
+		}
+	return SP_OK;
+}
+
+/*
+ * One mover per slot: before opening the window, the source's and the
+ * target's own views are read, and a slot either holds open toward any
+ * node other than the pair's other end belongs to another mover (another
+ * slotpilot, redis-cli, an operator): opening it here would send part of
+ * its keys to a second target. A slot open toward this very pair is a
+ * move of ours being resumed, and is continued.
+ */
+static sp_err check_not_open(worker *w, const wslot *ws, size_t k)
+{
+	sp_view v = {0};
+	sp_err rc = SP_OK;
+	int n;
+
+	for (n = 0; n < 2 && rc == SP_OK; n++) {
+		if ((rc = read_view(w, n == 0 ? w->p->src : w->p->dst, &v)) ==
+		    SP_OK)
+			rc = open_elsewhere(w, ws, k, n, &v);
+		sp_view_free(&v);
+		memset(&v, 0, sizeof(v));
+	}
+	return rc;
+}
+
 /* Moves one window of up to k slots of the pair. */
 sp_err sp_mover_move_window(worker *w, const sp_move *m, size_t k, wslot *ws,
 			    int *res)
@@ -420,6 +493,8 @@ sp_err sp_mover_move_window(worker *w, const sp_move *m, size_t k, wslot *ws,
 	for (i = 0; i < k; i++)
 		ws[i] = (wslot){.slot = m[i].slot, .state = S_MOVING};
 	sp_mover_throttle(w->sh, SP_RATE_SLOTS, (double)k);
+	if ((rc = check_not_open(w, ws, k)) != SP_OK)
+		return rc; /* nothing opened: nothing to close */
 	if ((rc = open_window(w, ws, k, res)) == SP_OK &&
 	    (rc = sp_mover_drain(w, ws, k)) == SP_OK &&
 	    (rc = finalize(w, ws, k, res)) == SP_OK)

@@ -179,13 +179,13 @@ def not_done(recs):
     return planned - done
 
 
-def slow_move(tmp_path, nodes, src, dst, kv):
+def slow_move(tmp_path, nodes, src, dst, kv, window=len(MOVE_SLOTS)):
     """A reshard of MOVE_SLOTS src -> dst slow enough to be caught
     mid-window; returns (Background, open slot seen)."""
     argv = [SLOTPILOT, "reshard", dst.addr,
             "--from", src.myid(), "--to", dst.myid(),
             "--slot-ranges", "%d-%d" % (MOVE_SLOTS[0], MOVE_SLOTS[-1]),
-            "--window", str(len(MOVE_SLOTS)), "--batch-keys", "10", "--pipeline", "1",
+            "--window", str(window), "--batch-keys", "10", "--pipeline", "1",
             "--rate", "2000keys", "--wait", str(WAIT), "--timeout", "1000", "--journal-dir", jdir(tmp_path), "--yes"]
     bg = Background(argv, tmp_path, "reshard")
     seen = {}
@@ -277,3 +277,68 @@ def test_move_gives_up_on_a_killed_source_then_resume_after_failover(node_pool, 
     checks_pass(dst)
     verify_keys(dst, kv)
     assert all(slot_owner_map(dst)[s] == dst.myid() for s in MOVE_SLOTS)
+
+
+# ---------------------------------------------------------------------------
+# 5. one mover per slot
+
+
+def test_a_move_leaves_a_slot_another_mover_opened_meanwhile_alone(node_pool, tmp_path):
+    """While our move works on its first window, another mover opens a slot
+    of a later window toward a third primary: the engine reads the slot's
+    state before it opens that window, leaves it alone and says so."""
+    nodes, kv = three_primaries_with_keys(node_pool, 1000)
+    a, b, c = nodes
+    many = keys_for(MOVE_SLOTS, PER_SLOT)
+    load_keys(a, many)
+    kv.update(many)
+    theirs = MOVE_SLOTS[-1]
+    bg, slot = slow_move(tmp_path, nodes, a, b, kv, window=4)
+    try:
+        assert slot < theirs - 4, "the move is already at the last window"
+        open_by_hand(a, c, theirs)  # another mover's: a -> c
+        rc = bg.wait(BOUND)
+    finally:
+        bg.stop()
+    out, err = bg.text()
+    assert rc == 4, "expected exit 4, got %s%s" % (rc, bg.describe())
+    assert "slot %d is already open on %s" % (theirs, a.addr) in err, bg.describe()
+    assert "[%d->-%s]" % (theirs, c.myid()) in slots_field(a), \
+        "the other mover's MIGRATING state was touched: %s" % slots_field(a)
+    assert "[%d-<-%s]" % (theirs, a.myid()) in slots_field(c)
+    assert not any("-<-" in f or "->-" in f for f in slots_field(b)), slots_field(b)
+    assert b.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", theirs) == 0
+    owners = slot_owner_map(a)
+    assert owners[slot] == b.myid(), "the window before was not finished"
+    verify_keys(a, kv)
+
+
+def test_a_second_mover_started_mid_window_moves_none_of_the_first_movers_keys(node_pool,
+                                                                              tmp_path):
+    """The second mover, planned while the first one's window is open, waits
+    for a healthy cluster (no slot open), then finds its plan stale: exit 4,
+    and nothing reaches its target."""
+    nodes, kv = three_primaries_with_keys(node_pool, 1000)
+    a, b, c = nodes
+    many = keys_for(MOVE_SLOTS, PER_SLOT)
+    load_keys(a, many)
+    kv.update(many)
+    first, slot = slow_move(tmp_path, nodes, a, b, kv)
+    try:
+        second_dir = tmp_path / "second"
+        second_dir.mkdir()
+        p = run_sp("reshard", c.addr, "--from", a.myid(), "--to", c.myid(),
+                   "--slot-ranges", "%d-%d" % (MOVE_SLOTS[0], MOVE_SLOTS[-1]),
+                   "--journal-dir", jdir(second_dir), "--yes", timeout=BOUND)
+        rc = first.wait(BOUND)
+    finally:
+        first.stop()
+    assert_rc(p, 4)
+    assert "not the owner" in p.stderr, describe(p)
+    assert rc == 0, "the first mover failed%s" % first.describe()
+    assert all(c.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+               for s in MOVE_SLOTS), "keys of the moved slots reached the second target"
+    owners = slot_owner_map(a)
+    assert all(owners[s] == b.myid() for s in MOVE_SLOTS), "the first move did not finish"
+    checks_pass(a)
+    verify_keys(a, kv)
