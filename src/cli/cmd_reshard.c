@@ -220,6 +220,20 @@ static int fix_opt(void *ud, int id, const char *val)
 			      FIX_MAX);
 		return -1;
 	}
+	if (id == O_OWNER) {
+		const char *eq = strchr(val, '=');
+		char *end;
+		long slot = eq ? strtol(val, &end, 10) : -1;
+		if (eq == NULL || end != eq || eq == val || slot < 0 ||
+		    slot >= SP_SLOTS || eq[1] == '\0') {
+			sp_cli_errorf(
+			    "--owner: \"%s\" is not SLOT=NODE (a slot "
+			    "0-16383 and a primary's id or "
+			    "HOST:PORT)",
+			    val);
+			return -1;
+		}
+	}
 	list[(*n)++] = val;
 	return 0;
 }

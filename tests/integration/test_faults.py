@@ -152,6 +152,9 @@ def test_fix_owner_for_a_slot_with_one_owner_exits_2(node_pool):
                timeout=BOUND)
     assert_rc(p, 2)
     assert "slot %d" % OPEN_SLOT in p.stderr, describe(p)
+    p = run_sp("fix", nodes[0].addr, "--yes", "--owner", "%d" % OPEN_SLOT, timeout=BOUND)
+    assert_rc(p, 2)
+    assert '--owner: "%d" is not SLOT=NODE' % OPEN_SLOT in p.stderr, describe(p)
     assert not diff_snapshot(before, ownership_snapshot(nodes))
 
 
