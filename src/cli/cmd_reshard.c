@@ -48,7 +48,9 @@ static const char reshard_help[] =
     "ID: a node id, a unique id prefix (6+ chars) or HOST:PORT of a primary.\n"
     "Waits (--wait seconds) until the cluster is healthy, then moves the\n"
     "slots, journaled; SIGINT/SIGTERM stop at the next slot boundary and\n"
-    "'slotpilot resume' finishes the operation. With --max-key-bytes, every\n"
+    "'slotpilot resume' finishes the operation. A node that gives no answer\n"
+    "for --wait seconds ends the move (exit 3): run resume once it answers\n"
+    "or after its failover. With --max-key-bytes, every\n"
     "key of the planned slots is measured first; slots holding a bigger key\n"
     "are reported and stay where they are.\n";
 
@@ -185,42 +187,167 @@ const sp_cmd sp_def_resume =
     MOVE_CMD("resume", "resume HOST:PORT", "finish an interrupted operation",
 	     resume_help, resume);
 
+#define FIX_MAX 64
+
+typedef struct fix_args {
+	move_args mv;
+	const char *unreachable[FIX_MAX];
+	const char *owners[FIX_MAX];
+	sp_fix_opts fo;
+} fix_args;
+
+enum { O_WITH_UNREACHABLE = 1, O_OWNER };
+
+static const sp_optdef fix_opts[] = {
+    {.name = "with-unreachable", .has_arg = 1, .id = O_WITH_UNREACHABLE},
+    {.name = "owner", .has_arg = 1, .id = O_OWNER},
+    SP_MOVE_OPTDEFS(fix_args, mv.m),
+    SP_OPT_END};
+
+/* --with-unreachable and --owner, repeatable; kept in argv's storage. */
+static int fix_opt(void *ud, int id, const char *val)
+{
+	fix_args *a = ud;
+	const char **list = id == O_OWNER ? a->owners : a->unreachable;
+	size_t *n = id == O_OWNER ? &a->fo.nowners : &a->fo.nwith_unreachable;
+
+	if (*n >= FIX_MAX) {
+		sp_cli_errorf("--%s: at most %d",
+			      id == O_OWNER ? "owner" : "with-unreachable",
+			      FIX_MAX);
+		return -1;
+	}
+	if (id == O_OWNER) {
+		const char *eq = strchr(val, '=');
+		char *end;
+		long slot = eq ? strtol(val, &end, 10) : -1;
+		if (eq == NULL || end != eq || eq == val || slot < 0 ||
+		    slot >= SP_SLOTS || eq[1] == '\0') {
+			sp_cli_errorf(
+			    "--owner: \"%s\" is not SLOT=NODE (a slot "
+			    "0-16383 and a primary's id or "
+			    "HOST:PORT)",
+			    val);
+			return -1;
+		}
+	}
+	list[(*n)++] = val;
+	return 0;
+}
+
+static void fix_init(void *args)
+{
+	fix_args *a = args;
+
+	init_args(&a->mv);
+	a->fo.with_unreachable = a->unreachable;
+	a->fo.owners = a->owners;
+}
+
 static const char fix_help[] =
-    "usage: slotpilot fix HOST:PORT [--yes] [--json]\n"
+    "usage: slotpilot fix HOST:PORT [--with-unreachable HOST:PORT|ID]...\n"
+    "                 [--owner SLOT=NODE]... [--dry-run] [--wait 30]\n"
+    "                 [--yes] [--json]\n"
     "Repairs a live cluster without a journal: open slots left by anyone are\n"
     "finished when their keys are already split toward one target, else\n"
     "closed where they are (stray keys moved back, never dropped); slots\n"
-    "no node covers get an owner. Ends with the cluster healthy.\n";
+    "no node covers get an owner. Prints what it will do to each slot, then\n"
+    "asks. Ends with the cluster healthy.\n"
+    "A primary that does not answer still owns its slots: fix refuses (exit\n"
+    "4, naming it) unless --with-unreachable names it as gone for good; its\n"
+    "slots are then given to other primaries without its keys. A slot that\n"
+    "two primaries claim is shown with each one's key count and config\n"
+    "epoch, and settled only with --owner SLOT=NODE (the other claimants'\n"
+    "keys move into NODE first, without REPLACE).\n";
 
-static int fix(sp_cli_ctx *x, void *args)
+/* Prints the steps, consecutive slots with the same step as one range. */
+static void print_steps(const sp_cli *cli, const sp_fix_step *st, size_t n)
 {
-	const sp_cli *cli = &x->cli;
-	move_args *a = args;
-	sp_log log = sp_cli_log(cli);
-	sp_fix_report rep;
-	sp_error err = {0};
-	int rc;
+	size_t i, j;
 
-	if ((rc = sp_cli_ask(cli, "Repair this cluster?")) != SP_EXIT_OK)
-		return rc;
-	a->m.mig.conn = &cli->conn;
-	if (sp_fix(x->host, x->port, &cli->conn, &a->m.mig, &log, &rep, &err) !=
-	    SP_OK)
-		return sp_cli_fail(cli, &err);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && st[j].slot == st[j - 1].slot + 1 &&
+				strcmp(st[j].what, st[i].what) == 0;
+		     j++)
+			;
+		if (cli->json)
+			sp_cli_json_print(
+			    json_pack("{s:s, s:i, s:i, s:s}", "event",
+				      "fix_step", "first", st[i].slot, "last",
+				      st[j - 1].slot, "what", st[i].what));
+		else if (j - i == 1)
+			printf("  slot %d: %s\n", st[i].slot, st[i].what);
+		else
+			printf("  slots %d-%d: %s\n", st[i].slot,
+			       st[j - 1].slot, st[i].what);
+	}
+}
+
+static void print_fixed(const sp_cli *cli, const sp_fix_report *rep)
+{
 	if (cli->json)
 		sp_cli_json_print(json_pack(
 		    "{s:b, s:i, s:i, s:i, s:i}", "ok", 1, "finished",
-		    rep.finished, "reverted", rep.reverted, "assigned",
-		    rep.assigned, "keys_moved", rep.keys_moved));
+		    rep->finished, "reverted", rep->reverted, "assigned",
+		    rep->assigned, "keys_moved", rep->keys_moved));
 	else
 		printf("[OK] Cluster repaired: %d open slots finished, %d "
 		       "closed, %d uncovered slots assigned, %d keys moved "
 		       "home.\n",
-		       rep.finished, rep.reverted, rep.assigned,
-		       rep.keys_moved);
-	return SP_EXIT_OK;
+		       rep->finished, rep->reverted, rep->assigned,
+		       rep->keys_moved);
 }
 
-const sp_cmd sp_def_fix =
-    MOVE_CMD("fix", "fix HOST:PORT", "close open slots, cover uncovered slots",
-	     fix_help, fix);
+static int fix(sp_cli_ctx *x, void *args)
+{
+	const sp_cli *cli = &x->cli;
+	fix_args *a = args;
+	sp_log log = sp_cli_log(cli);
+	sp_fix_report rep = {0};
+	sp_fix_plan *pl = NULL;
+	const sp_fix_step *st;
+	sp_error err = {0};
+	size_t n, i;
+	int rc, ask;
+
+	if (sp_fix_prepare(x->host, x->port, &cli->conn, &a->fo, &pl, &err) !=
+	    SP_OK)
+		return sp_cli_fail(cli, &err);
+	st = sp_fix_steps(pl, &n);
+	if (!cli->json)
+		printf(n ? "Fix will change %zu slots:\n"
+			 : "Nothing to fix (%zu slots).\n",
+		       n);
+	print_steps(cli, st, n);
+	for (i = 0, ask = n > 0; i < n; i++)
+		ask &= st[i].kind != SP_FIX_CHOOSE; /* sp_fix_run refuses */
+	rc = a->mv.m.dry_run ? SP_EXIT_OK
+	     : ask	     ? sp_cli_ask(cli, "Repair this cluster?")
+			     : SP_EXIT_OK;
+	if (rc == SP_EXIT_OK && !a->mv.m.dry_run) {
+		a->mv.m.mig.conn = &cli->conn;
+		a->mv.m.mig.give_up_ms = a->mv.m.wait_s * 1000;
+		rc = sp_fix_run(pl, &a->mv.m.mig, &log, &rep, &err) == SP_OK
+			 ? SP_EXIT_OK
+			 : sp_cli_fail(cli, &err);
+	}
+	sp_fix_plan_free(pl);
+	if (rc == SP_EXIT_OK && !a->mv.m.dry_run)
+		print_fixed(cli, &rep);
+	return rc;
+}
+
+const sp_cmd sp_def_fix = {.name = "fix",
+			   .synopsis = "fix HOST:PORT",
+			   .summary = "close open slots, cover uncovered slots",
+			   .help = fix_help,
+			   .opts = fix_opts,
+			   .hook = fix_opt,
+			   .min_pos = 1,
+			   .max_pos = 1,
+			   .entry = 1,
+			   .pos_err = "fix: give one HOST:PORT",
+			   .pos_help = 1,
+			   .args_size = sizeof(fix_args),
+			   .init = fix_init,
+			   .run = fix};

@@ -216,6 +216,8 @@ int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
 
 	ro.mig.conn = &cli->conn;
 	ro.mig.stop = sp_cli_stop_flag();
+	if (a->wait_s > 0) /* --wait also bounds a node's silence */
+		ro.mig.give_up_ms = a->wait_s * 1000;
 	sp_cli_trap_signals();
 	if (p->nnodes > 0 &&
 	    (code = sp_traffic_begin(cli, a, p->nodes[0].host,

@@ -215,7 +215,7 @@ static sp_err read_batches(worker *w, sp_conn *c, const batch *b, size_t n,
 		if (!sp_mover_retryable(r))
 			rc = r;
 		else if (r == SP_ERR_TIMEOUT || r == SP_ERR_IO)
-			solo[b[i].slot_i]++;
+			solo[b[i].slot_i]++, w->migrate_ioerr = 1;
 		w->err = e;
 	}
 	return rc;
@@ -355,6 +355,34 @@ out:
 	return rc;
 }
 
+/*
+ * After a failed round: the node that did not answer, noted with
+ * sp_mover_heard, or -1. The source, when our connection to it broke or
+ * timed out; the target, when the source's MIGRATE could not reach it
+ * and it does not answer our PING either (a MIGRATE timing out on a big
+ * key is not a silent target).
+ */
+static int silent_node(worker *w)
+{
+	int src = w->p->src, dst = w->p->dst, ok;
+	redisReply *r = NULL;
+	sp_error e;
+	sp_conn *c;
+
+	if (w->conns[src] == NULL || w->conns[src]->ctx->err) {
+		sp_mover_heard(w, src, 0);
+		return src;
+	}
+	sp_mover_heard(w, src, 1);
+	if (!w->migrate_ioerr)
+		return -1;
+	ok = sp_mover_conn_to(w, dst, &c) == SP_OK &&
+	     sp_conn_cmd(c, &r, &e, "PING") == SP_OK;
+	freeReplyObject(r);
+	sp_mover_heard(w, dst, ok);
+	return ok ? -1 : dst;
+}
+
 /* Empties every moving slot of the window onto the target. */
 sp_err sp_mover_drain(worker *w, wslot *ws, size_t k)
 {
@@ -368,15 +396,21 @@ sp_err sp_mover_drain(worker *w, wslot *ws, size_t k)
 		goto out;
 	}
 	while (!empty) {
-		int failed = 0;
+		int failed = 0, silent;
 		memset(fails, 0, k * sizeof(int));
+		w->migrate_ioerr = 0;
 		rc = drain_round(w, ws, k, fails, solo, &empty);
 		for (i = 0; i < k; i++)
 			failed |= fails[i];
 		if (rc == SP_OK && !failed)
 			continue;
+		silent = silent_node(w);
 		if ((rc != SP_OK && !sp_mover_retryable(rc)) ||
-		    ++attempt > w->sh->o->max_retries) {
+		    ++attempt > w->sh->o->max_retries ||
+		    (silent >= 0 && sp_mover_gone(w, silent))) {
+			if (silent >= 0 &&
+			    sp_mover_retryable(rc ? rc : w->err.code))
+				sp_mover_give_up(w, silent);
 			if (rc == SP_OK)
 				rc = w->err.code ? w->err.code : SP_ERR_SERVER;
 			sp_error_prefix(&w->err,

@@ -24,7 +24,8 @@ sp_migrate_opts sp_migrate_defaults(void)
 			     .pipeline = 2,
 			     .batch_bytes = 4 << 20,
 			     .timeout_ms = 5000,
-			     .max_retries = 8};
+			     .max_retries = 8,
+			     .give_up_ms = 30000};
 	return o;
 }
 
@@ -83,6 +84,65 @@ void sp_mover_add_stats(shared *sh, long long keys, long long bytes,
 void sp_mover_backoff(worker *w, int attempt)
 {
 	sp_backoff_sleep(attempt, 50, 2000, &w->seed);
+}
+
+/* The bound on a node's silence; 0 means the default. */
+static long long give_up_ms(const shared *sh)
+{
+	return sh->o->give_up_ms > 0 ? sh->o->give_up_ms : 30000;
+}
+
+void sp_mover_heard(worker *w, int node, int ok)
+{
+	shared *sh = w->sh;
+	long long now = sp_now_ms();
+
+	pthread_mutex_lock(&sh->mu);
+	if (ok)
+		sh->silent_since[node] = 0;
+	else if (sh->silent_since[node] == 0)
+		sh->silent_since[node] = now;
+	else if (now - sh->silent_since[node] >= give_up_ms(sh))
+		sh->gone[node] = 1;
+	pthread_mutex_unlock(&sh->mu);
+}
+
+void sp_mover_give_up(worker *w, int node)
+{
+	pthread_mutex_lock(&w->sh->mu);
+	w->sh->gone[node] = 1;
+	if (w->sh->silent_since[node] == 0)
+		w->sh->silent_since[node] = sp_now_ms();
+	pthread_mutex_unlock(&w->sh->mu);
+}
+
+int sp_mover_gone(worker *w, int node)
+{
+	shared *sh = w->sh;
+	int gone;
+
+	pthread_mutex_lock(&sh->mu);
+	if (!sh->gone[node] && sh->silent_since[node] > 0 &&
+	    sp_now_ms() - sh->silent_since[node] >= give_up_ms(sh))
+		sh->gone[node] = 1;
+	gone = sh->gone[node];
+	pthread_mutex_unlock(&sh->mu);
+	return gone;
+}
+
+int sp_mover_gone_names(shared *sh, char *buf, size_t len)
+{
+	size_t i, used = strlen(buf);
+	int n = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	for (i = 0; i < sh->nnodes; i++)
+		if (sh->gone[i] && used < len)
+			used += (size_t)snprintf(buf + used, len - used, "%s%s",
+						 n++ ? ", " : "",
+						 sh->nodes[i].addr);
+	pthread_mutex_unlock(&sh->mu);
+	return n;
 }
 
 /* 1 for errors worth another try: the node or the target was busy.
@@ -352,11 +412,20 @@ static void watch(shared *sh, long long start)
 }
 
 /* The run's result once every worker has stopped (see sp_migrate). */
-static sp_err outcome(const shared *sh, size_t nthreads, size_t nmoves,
-		      sp_error *err)
+static sp_err outcome(shared *sh, size_t nthreads, size_t nmoves, sp_error *err)
 {
+	char gone[256] = "";
+
 	if (nthreads == 0)
 		return sp_seterr(err, SP_ERR_SYSTEM, "cannot start threads");
+	if (sh->failed && sp_mover_gone_names(sh, gone, sizeof(gone)) > 0)
+		return sp_seterr(err, SP_ERR_TIMEOUT,
+				 "%s; gave up on %s (no answer within %lld s): "
+				 "the journal keeps the unfinished slots; once "
+				 "it answers again, or after its failover, run "
+				 "slotpilot resume",
+				 sh->first_err.msg, gone,
+				 give_up_ms(sh) / 1000);
 	if (sh->failed)
 		return sp_seterr(err, sh->first_rc, "%s", sh->first_err.msg);
 	if (sh->stats.slots_done < (long long)nmoves)
@@ -387,6 +456,12 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
 	if (nmoves == 0)
 		return SP_OK;
 	pthread_mutex_init(&sh.mu, NULL);
+	sh.silent_since = calloc(nnodes, sizeof(*sh.silent_since));
+	sh.gone = calloc(nnodes, 1);
+	if (sh.silent_since == NULL || sh.gone == NULL) {
+		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+		goto out;
+	}
 	sh.stats.slots_total = (long long)nmoves;
 	sh.tokens_ms = start;
 	if ((rc = make_pairs(&sh, moves, nmoves, &sorted, err)) != SP_OK ||
@@ -418,5 +493,7 @@ out:
 	free(ws);
 	free(sorted);
 	free(sh.pairs);
+	free(sh.silent_since);
+	free(sh.gone);
 	return rc;
 }

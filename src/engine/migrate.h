@@ -67,6 +67,10 @@ typedef struct sp_migrate_opts {
 	long long batch_bytes; /* payload of one MIGRATE (default 4 MiB) */
 	int timeout_ms;	       /* MIGRATE base timeout (default 5000) */
 	int max_retries;       /* per step (default 8) */
+	/* How long a node may go without answering before the move gives
+	 * up on it (default 30000 ms, --wait): every retry loop stops
+	 * there, and a node given up on is not asked again in this run. */
+	int give_up_ms;
 	sp_rate_unit rate_unit;
 	double rate; /* units per second, when rate_unit is set */
 	/* Latency guard: the engine probes the nodes it moves between and

@@ -35,6 +35,10 @@ typedef struct shared {
 	long long tokens_ms;
 	int running;
 	sp_guard *guard; /* NULL without a latency budget */
+	/* Per node: when it stopped answering (0 while it answers), and
+	 * whether the run gave up on it (see sp_mover_heard). */
+	long long *silent_since;
+	unsigned char *gone;
 } shared;
 
 typedef struct worker {
@@ -42,7 +46,9 @@ typedef struct worker {
 	const pair *p;
 	sp_conn **conns; /* one per node, opened when first needed */
 	unsigned seed;
-	int no_bumpepoch; /* the target refused CLUSTER BUMPEPOCH once */
+	int no_bumpepoch;  /* the target refused CLUSTER BUMPEPOCH once */
+	int migrate_ioerr; /* a MIGRATE of the last round could not reach
+			    * the target (IOERR or timeout) */
 	sp_error err;
 } worker;
 
@@ -65,6 +71,24 @@ void sp_mover_add_stats(shared *sh, long long keys, long long bytes,
 
 /* Sleeps 50 ms * 2^attempt (at most 2 s), with jitter from w->seed. */
 void sp_mover_backoff(worker *w, int attempt);
+
+/*
+ * Every wait has a deadline (DESIGN.md, rule 8). The steps note here
+ * whether a node answered (ok = 1) or not; a node silent for
+ * o->give_up_ms, or one a step ran out of retries on (sp_mover_give_up),
+ * is given up on: the worker's connection calls to it fail at once from
+ * then on, so the window closes what it can within the bound and the
+ * run ends.
+ */
+void sp_mover_heard(worker *w, int node, int ok);
+void sp_mover_give_up(worker *w, int node);
+
+/* 1 when the run has given up on node. */
+int sp_mover_gone(worker *w, int node);
+
+/* Appends the addresses of the nodes given up on to buf (", "-joined);
+ * returns how many there are. */
+int sp_mover_gone_names(shared *sh, char *buf, size_t len);
 
 /* 1 for errors worth another try: the node or the target was busy. */
 int sp_mover_retryable(sp_err rc);

@@ -20,6 +20,10 @@ sp_err sp_mover_conn_to(worker *w, int i, sp_conn **out)
 	const sp_endpoint *e = &w->sh->nodes[i];
 	sp_err rc;
 
+	if (sp_mover_gone(w, i))
+		return sp_seterr(&w->err, SP_ERR_TIMEOUT,
+				 "%s does not answer: the move gave up on it",
+				 e->addr);
 	if (w->conns[i] != NULL && w->conns[i]->pending > 0)
 		sp_conn_drain(w->conns[i]);
 	if (w->conns[i] != NULL && w->conns[i]->ctx->err) {
@@ -28,8 +32,10 @@ sp_err sp_mover_conn_to(worker *w, int i, sp_conn **out)
 	}
 	if (w->conns[i] == NULL &&
 	    (rc = sp_conn_open(e->host, e->port, w->sh->o->conn, &w->conns[i],
-			       &w->err)) != SP_OK)
+			       &w->err)) != SP_OK) {
+		sp_mover_heard(w, i, 0);
 		return rc;
+	}
 	*out = w->conns[i];
 	return SP_OK;
 }
@@ -81,7 +87,9 @@ static sp_err read_setslot(worker *w, sp_conn *c, int *res)
 		w->err = e;
 		return r;
 	}
-	if ((*res = setslot_result(r, e.msg)) == R_ERR)
+	/* Kept for any result but OK: check_results quotes it when the
+	 * result is not one the step accepts. */
+	if ((*res = setslot_result(r, e.msg)) != R_OK)
 		w->err = e;
 	return SP_OK;
 }
@@ -91,8 +99,10 @@ static sp_err read_setslot(worker *w, sp_conn *c, int *res)
  * not yet done (or, with only >= 0, in that state) and reads the replies
  * into res[]. With quiet (the target's SETSLOT NODE, see finalize), every
  * moving slot but the last is made STABLE first in the same pipeline.
- * Retries the whole pipeline on connection errors: all of it is
- * idempotent. Returns an error only when the node cannot be reached.
+ * Retries the whole pipeline on connection errors (all of it is
+ * idempotent) until the retries or the node's deadline run out; then the
+ * run gives up on the node. Returns an error only when the node cannot be
+ * reached.
  */
 static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 			  const char *verb, const char *id, int *res, int quiet)
@@ -109,8 +119,11 @@ static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 			sp_mover_add_stats(w->sh, 0, 0, 1);
 			sp_mover_backoff(w, attempt);
 		}
-		if ((rc = sp_mover_conn_to(w, node, &c)) != SP_OK)
+		if ((rc = sp_mover_conn_to(w, node, &c)) != SP_OK) {
+			if (sp_mover_gone(w, node))
+				break;
 			continue;
+		}
 		for (i = 0; i < k && rc == SP_OK; i++) {
 			if (!SENT(i))
 				continue;
@@ -131,14 +144,17 @@ static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 			if (rc == SP_OK)
 				rc = read_setslot(w, c, &res[i]);
 		}
+		sp_mover_heard(w, node, rc == SP_OK);
 		if (rc == SP_OK)
 			return SP_OK;
 		sp_conn_drain(c);
-		if (!sp_mover_retryable(rc))
+		if (!sp_mover_retryable(rc) || sp_mover_gone(w, node))
 			break;
 	}
 #undef SENT
 #undef STABLE_FIRST
+	if (sp_mover_retryable(rc))
+		sp_mover_give_up(w, node);
 	return rc;
 }
 
@@ -303,8 +319,14 @@ static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
 			      quiet_ok(w))) != SP_OK ||
 	    (rc = check_results(w, ws, k, res, -2)) != SP_OK)
 		return rc;
-	/* The target owns the slots now; the rest may learn in any order. */
-	if (broadcast_node(w, ws, k, dst->id, res) == SP_OK &&
+	/* The target owns the slots now; the rest may learn in any order.
+	 * A source that did not answer its SETSLOT NODE may still hold the
+	 * slots open: they are not done (resume sends it again), and what
+	 * is left of them is only that final step. */
+	for (i = 0; i < k; i++)
+		if (ws[i].state == S_MOVING)
+			ws[i].state = S_FINAL_ONLY;
+	if ((rc = broadcast_node(w, ws, k, dst->id, res)) != SP_OK ||
 	    (rc = check_results(w, ws, k, res, R_NOT_MASTER)) != SP_OK)
 		return rc;
 	done = calloc(k, sizeof(*done));
@@ -330,11 +352,13 @@ static long long keys_on(worker *w, int node, int slot)
 	long long n = -1;
 	sp_conn *c;
 
-	if (sp_mover_conn_to(w, node, &c) == SP_OK &&
-	    sp_conn_cmd(c, &r, NULL, "CLUSTER COUNTKEYSINSLOT %d", slot) ==
-		SP_OK &&
-	    r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
+	if (sp_mover_conn_to(w, node, &c) == SP_OK) {
+		if (sp_conn_cmd(c, &r, NULL, "CLUSTER COUNTKEYSINSLOT %d",
+				slot) == SP_OK &&
+		    r->type == REDIS_REPLY_INTEGER)
+			n = r->integer;
+		sp_mover_heard(w, node, !c->ctx->err);
+	}
 	freeReplyObject(r);
 	return n;
 }
@@ -347,7 +371,7 @@ static long long keys_on(worker *w, int node, int slot)
  */
 static void close_window(worker *w, wslot *ws, size_t k, int *res)
 {
-	char left[256] = "";
+	char left[256] = "", gone[8];
 	size_t i, used = 0;
 	sp_error saved = w->err;
 
@@ -363,7 +387,7 @@ static void close_window(worker *w, wslot *ws, size_t k, int *res)
 		if (n > 0 && one.state == S_MOVING)
 			ok = sp_mover_drain(w, &one, 1) == SP_OK &&
 			     finalize(w, &one, 1, res) == SP_OK;
-		else if (n > 0)
+		else if (n > 0 || one.state == S_FINAL_ONLY)
 			ok = finalize(w, &one, 1, res) == SP_OK;
 		else if (n == 0)
 			ok = setslot_all(w, w->p->src, &one, 1, -1, "STABLE",
@@ -378,11 +402,85 @@ static void close_window(worker *w, wslot *ws, size_t k, int *res)
 						 used ? "," : "", ws[i].slot);
 	}
 	w->err = saved;
-	if (used > 0)
+	gone[0] = '\0';
+	if (used > 0 && sp_mover_gone_names(w->sh, gone, sizeof(gone)) > 0)
+		sp_error_prefix(&w->err, "slots %s left open", left);
+	else if (used > 0)
 		sp_error_prefix(&w->err,
-				"slots %s left open (run slotpilot resume or "
-				"fix once the nodes answer)",
+				"slots %s left open (run slotpilot resume "
+				"once the nodes answer)",
 				left);
+}
+
+/* Node's own CLUSTER NODES, parsed into *v (the caller frees it). */
+static sp_err read_view(worker *w, int node, sp_view *v)
+{
+	redisReply *r = NULL;
+	sp_conn *c;
+	sp_err rc;
+
+	if ((rc = sp_mover_conn_to(w, node, &c)) != SP_OK)
+		return rc;
+	if ((rc = sp_conn_cmd(c, &r, &w->err, "CLUSTER NODES")) == SP_OK &&
+	    (rc = sp_reply_expect(c, r, REDIS_REPLY_STRING, "CLUSTER NODES",
+				  &w->err)) == SP_OK)
+		rc = sp_view_parse(v, r->str, r->len, &w->err);
+	sp_mover_heard(w, node, !c->ctx->err);
+	freeReplyObject(r);
+	return rc;
+}
+
+/* SP_ERR_CLUSTER naming the first slot of the window that node n of the
+ * pair (0 source, 1 target) holds open other than toward the pair. */
+static sp_err open_elsewhere(worker *w, const wslot *ws, size_t k, int n,
+			     const sp_view *v)
+{
+	const sp_endpoint *peer = &w->sh->nodes[n == 0 ? w->p->dst : w->p->src];
+	const sp_endpoint *self = &w->sh->nodes[n == 0 ? w->p->src : w->p->dst];
+	size_t i, j;
+
+	for (j = 0; j < v->nopen; j++)
+		for (i = 0; i < k; i++) {
+			const sp_open_slot *o = &v->open[j];
+			if (o->slot != ws[i].slot ||
+			    (o->importing == n &&
+			     strcmp(o->peer, peer->id) == 0))
+				continue;
+			return sp_seterr(
+			    &w->err, SP_ERR_CLUSTER,
+			    "slot %d is already open on %s (%s %.8s), not "
+			    "by this move: left alone, and nothing of its "
+			    "window was opened; let that move finish (or run "
+			    "slotpilot fix), then run this one again",
+			    o->slot, self->addr,
+			    o->importing ? "IMPORTING from" : "MIGRATING to",
+			    o->peer);
+		}
+	return SP_OK;
+}
+
+/*
+ * One mover per slot: before opening the window, the source's and the
+ * target's own views are read, and a slot either holds open toward any
+ * node other than the pair's other end belongs to another mover (another
+ * slotpilot, redis-cli, an operator): opening it here would send part of
+ * its keys to a second target. A slot open toward this very pair is a
+ * move of ours being resumed, and is continued.
+ */
+static sp_err check_not_open(worker *w, const wslot *ws, size_t k)
+{
+	sp_view v = {0};
+	sp_err rc = SP_OK;
+	int n;
+
+	for (n = 0; n < 2 && rc == SP_OK; n++) {
+		if ((rc = read_view(w, n == 0 ? w->p->src : w->p->dst, &v)) ==
+		    SP_OK)
+			rc = open_elsewhere(w, ws, k, n, &v);
+		sp_view_free(&v);
+		memset(&v, 0, sizeof(v));
+	}
+	return rc;
 }
 
 /* Moves one window of up to k slots of the pair. */
@@ -395,6 +493,8 @@ sp_err sp_mover_move_window(worker *w, const sp_move *m, size_t k, wslot *ws,
 	for (i = 0; i < k; i++)
 		ws[i] = (wslot){.slot = m[i].slot, .state = S_MOVING};
 	sp_mover_throttle(w->sh, SP_RATE_SLOTS, (double)k);
+	if ((rc = check_not_open(w, ws, k)) != SP_OK)
+		return rc; /* nothing opened: nothing to close */
 	if ((rc = open_window(w, ws, k, res)) == SP_OK &&
 	    (rc = sp_mover_drain(w, ws, k)) == SP_OK &&
 	    (rc = finalize(w, ws, k, res)) == SP_OK)

@@ -59,16 +59,77 @@ typedef struct sp_fix_report {
 	int keys_moved; /* keys moved back into an owner */
 } sp_fix_report;
 
+/* What fix may do beyond its safe default (slotpilot fix's flags). */
+typedef struct sp_fix_opts {
+	/* --with-unreachable: primaries the operator declares gone (node
+	 * id, id prefix of 6+ characters, or HOST:PORT); their slots are
+	 * treated as owned by nobody. At most 64. */
+	const char *const *with_unreachable;
+	size_t nwith_unreachable;
+	/* --owner SLOT=NODE: who keeps a slot claimed twice (or gets one
+	 * owned by nobody). */
+	const char *const *owners;
+	size_t nowners;
+} sp_fix_opts;
+
+enum sp_fix_kind {
+	SP_FIX_REVERT, /* no keys elsewhere: closed on its owner */
+	SP_FIX_FINISH, /* its keys are split toward one peer: finished */
+	SP_FIX_HOME,   /* stray keys moved into the owner, then closed */
+	SP_FIX_CHOOSE  /* claimed twice: waits for --owner */
+};
+
+/* What fix will do to one slot. */
+typedef struct sp_fix_step {
+	int slot;
+	int kind;	   /* enum sp_fix_kind */
+	int owner;	   /* the primary that keeps (or gets) the slot */
+	int holder;	   /* SP_FIX_FINISH: the peer holding its keys */
+	int assign;	   /* the slot is given to owner first */
+	int claimed_twice; /* more than one primary claims it */
+	char what[320];	   /* for the operator, without the slot number */
+} sp_fix_step;
+
+/* Fix's view of the cluster, its connections and its steps. */
+typedef struct sp_fix_plan sp_fix_plan;
+
 /*
- * Repairs the cluster reachable from host:port: every open slot is
- * finished when its keys are already split toward one other primary
- * (that primary's copy is stale only where the source still has the key,
- * and REPLACE keeps the source's), reverted when no other primary holds
- * keys of it, and otherwise its stray keys are moved back into the owner
- * without REPLACE (a key on both sides is reported, never dropped). An
- * uncovered slot goes to the primary holding most of its keys, or the
- * one with the fewest slots. Waits until the cluster is healthy.
+ * Reads the cluster reachable from host:port and decides, per slot that
+ * is open somewhere, owned by nobody or claimed twice, what fix will do
+ * (only reads: CLUSTER NODES, COUNTKEYSINSLOT). Nothing changes here.
+ * SP_ERR_CLUSTER, naming it, when a primary that owns slots (as some
+ * node sees it) or is the peer of an open slot does not answer and is
+ * not named in fo->with_unreachable: unreachable is not absent.
+ * SP_ERR_USAGE for an override that names nothing it could apply to.
+ * On success *out is the caller's (sp_fix_plan_free).
  */
+sp_err sp_fix_prepare(const char *host, int port, const sp_conn_opts *co,
+		      const sp_fix_opts *fo, sp_fix_plan **out, sp_error *err);
+
+/* The plan's steps, by slot (owned by the plan); *n gets their count. */
+const sp_fix_step *sp_fix_steps(const sp_fix_plan *pl, size_t *n);
+
+/* Releases the plan and its connections; accepts NULL. */
+void sp_fix_plan_free(sp_fix_plan *pl);
+
+/*
+ * Carries out the plan: every open slot is finished when its keys are
+ * already split toward one other primary (that primary's copy is stale
+ * only where the source still has the key, and REPLACE keeps the
+ * source's), reverted when no other primary holds keys of it, and
+ * otherwise its stray keys are moved into the owner without REPLACE (a
+ * key on both sides is reported, never dropped). An uncovered slot goes
+ * to the primary holding most of its keys, or the one with the fewest
+ * slots; a slot claimed twice to the one the operator chose, after the
+ * other claimants' keys moved into it. Each step first re-reads its
+ * counts and stops (SP_ERR_CLUSTER) if the decision changed; a step
+ * still waiting for --owner stops it before anything changes. Waits
+ * until the cluster is healthy.
+ */
+sp_err sp_fix_run(sp_fix_plan *pl, const sp_migrate_opts *mig,
+		  const sp_log *log, sp_fix_report *rep, sp_error *err);
+
+/* sp_fix_prepare without overrides, then sp_fix_run. */
 sp_err sp_fix(const char *host, int port, const sp_conn_opts *co,
 	      const sp_migrate_opts *mig, const sp_log *log, sp_fix_report *rep,
 	      sp_error *err);
