@@ -134,6 +134,9 @@ static int spawn(const sp_cli *cli, local_args *a)
 
 	if (addrs == NULL)
 		return SP_EXIT_INTERNAL;
+	if (strcmp(a->lo.server, "redis-server") == 0 &&
+	    sp_local_dir_server(a->lo.dir) != NULL)
+		a->lo.server = sp_local_dir_server(a->lo.dir);
 	if (!a->node_timeout_set)
 		a->lo.node_timeout_ms =
 		    sp_local_dir_node_timeout(a->lo.dir, a->lo.node_timeout_ms);

@@ -558,6 +558,33 @@ int sp_local_dir_node_timeout(const char *dir, int dflt)
 	return value;
 }
 
+const char *sp_local_dir_server(const char *dir)
+{
+	const char *server = NULL;
+	sp_local_node *v = NULL;
+	char path[64], buf[256];
+	size_t n = 0, i, got;
+	FILE *f;
+
+	if (sp_local_list(dir, &v, &n, NULL) != SP_OK)
+		n = 0;
+	for (i = 0; i < n && server == NULL; i++) {
+		if (!v[i].alive)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)v[i].pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		got = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[got] = '\0'; /* argv[0] only: the program run */
+		server = strstr(buf, "valkey-server")  ? "valkey-server"
+			 : strstr(buf, "redis-server") ? "redis-server"
+						       : NULL;
+	}
+	free(v);
+	return server;
+}
+
 sp_err sp_local_dir_of(const char *host, int port,
 		       const sp_conn_opts *conn_opts, char *dir, size_t len,
 		       sp_error *err)

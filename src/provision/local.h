@@ -98,6 +98,10 @@ int sp_local_next_port(const char *dir, int dflt);
  * dflt when there is none: spawned nodes match the directory's. */
 int sp_local_dir_node_timeout(const char *dir, int dflt);
 
+/* "valkey-server" or "redis-server": what the directory's first live node
+ * runs (a static string), or NULL when none runs. */
+const char *sp_local_dir_server(const char *dir);
+
 /* The cluster directory of a local node: its CONFIG GET dir, one level
  * up (DIR/<port> -> DIR). */
 sp_err sp_local_dir_of(const char *host, int port,
