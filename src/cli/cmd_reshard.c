@@ -133,6 +133,17 @@ static const char resume_help[] =
     "Finishes the newest unfinished operation in the journal directory,\n"
     "reconciled with the live cluster (also after SIGKILL or a failover).\n";
 
+static void print_resume(const sp_journal_rec *rec, const sp_opplan *p,
+			 size_t npromoted)
+{
+	printf("Resuming %s %s: %zu slots left\n", rec->op, rec->id, p->nmoves);
+	if (npromoted > 0)
+		printf("%zu of them now move from a promoted replica: without "
+		       "REPLACE, a key on both sides keeps the target's copy\n",
+		       npromoted);
+	sp_print_moves(p, stdout);
+}
+
 static int resume(sp_cli_ctx *x, void *args)
 {
 	const sp_cli *cli = &x->cli;
@@ -141,6 +152,8 @@ static int resume(sp_cli_ctx *x, void *args)
 	int port = x->port;
 	char path[1200];
 	sp_journal_rec *rec = calloc(1, sizeof(*rec));
+	unsigned char *promoted = NULL;
+	size_t npromoted;
 	sp_journal *j = NULL;
 	sp_opplan p = {0};
 	sp_error err = {0};
@@ -163,11 +176,14 @@ static int resume(sp_cli_ctx *x, void *args)
 		rc = sp_cli_fail(cli, &err);
 		goto out;
 	}
-	if (!cli->json) {
-		printf("Resuming %s %s: %zu slots left\n", rec->op, rec->id,
-		       p.nmoves);
-		sp_print_moves(&p, stdout);
+	if ((promoted = calloc(SP_SLOTS, 1)) == NULL) {
+		rc = SP_EXIT_INTERNAL;
+		goto out;
 	}
+	if ((npromoted = sp_resume_promoted(rec, &p, promoted)) > 0)
+		a->m.mig.keep_target = promoted;
+	if (!cli->json)
+		print_resume(rec, &p, npromoted);
 	if ((rc = sp_cli_ask(cli, "Finish this operation?")) != SP_EXIT_OK)
 		goto out;
 	if (sp_journal_reopen(path, &j, &err) != SP_OK) {
@@ -180,6 +196,7 @@ out:
 	sp_opplan_free(&p);
 	sp_journal_rec_free(rec);
 	free(rec);
+	free(promoted);
 	return rc;
 }
 

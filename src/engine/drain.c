@@ -169,6 +169,15 @@ int sp_migrate_head(const sp_endpoint *dst, int timeout_ms, int replace,
 	return argc;
 }
 
+/* 1 if slot moves from a replica promoted after its primary failed
+ * (sp_migrate_opts.keep_target). */
+static int keep_target(const worker *w, int slot)
+{
+	const unsigned char *k = w->sh->o->keep_target;
+
+	return k != NULL && k[slot];
+}
+
 /* Appends the MIGRATE of batch b to c; argv and lens (the caller's)
  * need SP_MIGRATE_HEAD_MAX + b->n entries. */
 static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
@@ -179,8 +188,10 @@ static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
 	size_t j;
 
 	/* REPLACE, never COPY: the source's copy is the newest (rule 3), and
-	 * COPY would leave garbage on the source for ever. */
-	argc = sp_migrate_head(&w->sh->nodes[w->p->dst], b->timeout_ms, 1,
+	 * COPY would leave garbage on the source for ever. After a source
+	 * failover the target's copy is the newer one: no REPLACE. */
+	argc = sp_migrate_head(&w->sh->nodes[w->p->dst], b->timeout_ms,
+			       !keep_target(w, ws[b->slot_i].slot),
 			       w->sh->o->conn, nums, argv, lens);
 	for (j = 0; j < b->n; j++) {
 		const redisReply *key =
@@ -192,9 +203,9 @@ static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
 }
 
 /* Reads the replies of batches b[0..n-1]; marks failed slots. */
-static sp_err read_batches(worker *w, sp_conn *c, const batch *b, size_t n,
-			   int *fails, int *solo, long long *keys,
-			   long long *bytes)
+static sp_err read_batches(worker *w, sp_conn *c, const wslot *ws,
+			   const batch *b, size_t n, int *fails, int *solo,
+			   long long *keys, long long *bytes)
 {
 	sp_err rc = SP_OK, r;
 	sp_error e;
@@ -212,6 +223,11 @@ static sp_err read_batches(worker *w, sp_conn *c, const batch *b, size_t n,
 			continue;
 		}
 		fails[b[i].slot_i] = 1;
+		if (r == SP_ERR_BUSYKEY && w->busy != NULL &&
+		    keep_target(w, ws[b[i].slot_i].slot)) {
+			w->busy[b[i].slot_i] = 1; /* drop_stale settles it */
+			continue;
+		}
 		if (!sp_mover_retryable(r))
 			rc = r;
 		else if (r == SP_ERR_TIMEOUT || r == SP_ERR_IO)
@@ -239,7 +255,7 @@ static sp_err migrate_round(worker *w, sp_conn *c, const wslot *ws,
 		rc = sp_conn_set_timeout(
 		    c, total_ms > 600000 ? 600000 : (int)total_ms, &w->err);
 	if (rc == SP_OK)
-		rc = read_batches(w, c, b, n, fails, solo, keys, bytes);
+		rc = read_batches(w, c, ws, b, n, fails, solo, keys, bytes);
 	return rc;
 }
 
@@ -300,6 +316,54 @@ static size_t count_keys(const wslot *ws, size_t k)
 	return n;
 }
 
+/*
+ * After a source failover (keep_target): a key MIGRATE found on both sides
+ * keeps the target's copy, which came from the old primary (ahead of the
+ * replica that is the source now), and the source's stale copy is
+ * deleted. The keys that were only on the source go in the next round.
+ */
+static sp_err drop_stale(worker *w, sp_conn *src, const wslot *ws, size_t k)
+{
+	redisReply *r = NULL;
+	sp_conn *dst;
+	size_t i, j, n;
+	sp_err rc;
+
+	if ((rc = sp_mover_conn_to(w, w->p->dst, &dst)) != SP_OK)
+		return rc;
+	for (i = 0; i < k && rc == SP_OK; i++) {
+		if (!w->busy[i] || ws[i].keys == NULL)
+			continue;
+		w->busy[i] = 0;
+		n = ws[i].keys->elements;
+		for (j = 0; j < n && rc == SP_OK; j++)
+			if ((rc = sp_conn_append(dst, &w->err, "ASKING")) ==
+			    SP_OK)
+				rc =
+				    sp_conn_append(dst, &w->err, "EXISTS %b",
+						   ws[i].keys->element[j]->str,
+						   ws[i].keys->element[j]->len);
+		for (j = 0; j < n && rc == SP_OK; j++) {
+			const redisReply *key = ws[i].keys->element[j];
+			if ((rc = sp_conn_read(dst, NULL, &w->err, "ASKING")) ||
+			    (rc = sp_conn_read(dst, &r, &w->err, "EXISTS")))
+				break;
+			/* DEL of a key the source no longer has (it moved in
+			 * that batch) is answered with ASK: nothing to do. */
+			if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
+			    (rc = sp_conn_cmd(src, NULL, &w->err, "DEL %b",
+					      key->str, key->len)) ==
+				SP_ERR_ASK)
+				rc = SP_OK;
+			freeReplyObject(r);
+			r = NULL;
+		}
+	}
+	if (rc != SP_OK)
+		sp_conn_drain(dst);
+	return rc;
+}
+
 /* One round: fetch keys, size them, MIGRATE them. *empty when no slot of
  * the window holds a key any more. */
 static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
@@ -337,6 +401,8 @@ static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
 	sp_mover_throttle(w->sh, SP_RATE_KEYS, (double)nkeys);
 	sp_mover_throttle(w->sh, SP_RATE_BYTES, (double)bytes);
 	rc = send_batches(w, c, ws, b, nb, fails, solo);
+	if (rc == SP_OK && w->busy != NULL)
+		rc = drop_stale(w, c, ws, k);
 	/* No confirming round when every slot gave fewer keys than asked for
 	 * and all of them moved: while a slot is MIGRATING the source creates
 	 * no key in it (a write to a missing key is sent to the target with
@@ -391,7 +457,10 @@ sp_err sp_mover_drain(worker *w, wslot *ws, size_t k)
 	sp_err rc = SP_OK;
 	size_t i;
 
-	if (fails == NULL || solo == NULL) {
+	if (w->sh->o->keep_target != NULL)
+		w->busy = calloc(k, 1);
+	if (fails == NULL || solo == NULL ||
+	    (w->sh->o->keep_target != NULL && w->busy == NULL)) {
 		rc = sp_seterr(&w->err, SP_ERR_OOM, "out of memory");
 		goto out;
 	}
@@ -430,5 +499,7 @@ out:
 	}
 	free(fails);
 	free(solo);
+	free(w->busy);
+	w->busy = NULL;
 	return rc;
 }

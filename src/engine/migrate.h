@@ -80,6 +80,12 @@ typedef struct sp_migrate_opts {
 	double max_p99_ms;
 	double max_increase_pct;
 	int probe_ms; /* between probes (default 25) */
+	/* SP_SLOTS flags, or NULL: slots whose source is a replica promoted
+	 * after its primary failed mid-move (resume). They move without
+	 * REPLACE; a key on both sides keeps the target's copy (it came from
+	 * the old primary, which was ahead of its replica) and the source's
+	 * stale copy is deleted. Borrowed. */
+	const unsigned char *keep_target;
 	const sp_conn_opts *conn;
 	volatile sig_atomic_t *stop; /* set by a signal: stop at a boundary */
 	sp_slots_done_fn on_done;

@@ -46,9 +46,11 @@ typedef struct worker {
 	const pair *p;
 	sp_conn **conns; /* one per node, opened when first needed */
 	unsigned seed;
-	int no_bumpepoch;  /* the target refused CLUSTER BUMPEPOCH once */
-	int migrate_ioerr; /* a MIGRATE of the last round could not reach
-			    * the target (IOERR or timeout) */
+	int no_bumpepoch;    /* the target refused CLUSTER BUMPEPOCH once */
+	int migrate_ioerr;   /* a MIGRATE of the last round could not reach
+			      * the target (IOERR or timeout) */
+	unsigned char *busy; /* per window slot: a MIGRATE met BUSYKEY
+			      * (keep_target), or NULL */
 	sp_error err;
 } worker;
 

@@ -4,6 +4,8 @@
  */
 #include "ops/resume.h"
 
+#include <string.h>
+
 #include "base/clock.h"
 #include "cluster/gather.h"
 #include "ops/recover.h"
@@ -58,4 +60,27 @@ sp_err sp_resume_plan_live(const sp_journal_rec *rec, const char *host,
 			return rc;
 		sp_sleep_ms(RESUME_RETRY_MS);
 	}
+}
+
+size_t sp_resume_promoted(const sp_journal_rec *rec, const sp_opplan *p,
+			  unsigned char *out)
+{
+	const char *was[SP_SLOTS] = {0};
+	size_t i, n = 0;
+
+	memset(out, 0, SP_SLOTS);
+	for (i = 0; i < rec->plan.nmoves; i++) {
+		const sp_move *m = &rec->plan.moves[i];
+		if (m->slot >= 0 && m->slot < SP_SLOTS && m->src >= 0 &&
+		    (size_t)m->src < rec->plan.nnodes)
+			was[m->slot] = rec->plan.nodes[m->src].id;
+	}
+	for (i = 0; i < p->nmoves; i++) {
+		const sp_move *m = &p->moves[i];
+		if (was[m->slot] != NULL &&
+		    strcmp(was[m->slot], p->nodes[m->src].id) != 0 &&
+		    !out[m->slot])
+			out[m->slot] = 1, n++;
+	}
+	return n;
 }

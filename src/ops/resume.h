@@ -31,4 +31,13 @@ sp_err sp_resume_plan_live(const sp_journal_rec *rec, const char *host,
 			   int port, const sp_conn_opts *co, int wait_ms,
 			   sp_opplan *p, sp_error *err);
 
+/*
+ * Flags in out[SP_SLOTS] the slots p moves from another source than the
+ * one rec journaled for them: that source failed and a replica took over,
+ * possibly behind it. The engine moves them with keep_target. Returns how
+ * many it flagged.
+ */
+size_t sp_resume_promoted(const sp_journal_rec *rec, const sp_opplan *p,
+			  unsigned char *out);
+
 #endif

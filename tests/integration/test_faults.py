@@ -183,14 +183,14 @@ def not_done(recs):
     return planned - done
 
 
-def slow_move(tmp_path, nodes, src, dst, kv, window=len(MOVE_SLOTS)):
+def slow_move(tmp_path, nodes, src, dst, kv, window=len(MOVE_SLOTS), rate="2000keys"):
     """A reshard of MOVE_SLOTS src -> dst slow enough to be caught
     mid-window; returns (Background, open slot seen)."""
     argv = [SLOTPILOT, "reshard", dst.addr,
             "--from", src.myid(), "--to", dst.myid(),
             "--slot-ranges", "%d-%d" % (MOVE_SLOTS[0], MOVE_SLOTS[-1]),
             "--window", str(window), "--batch-keys", "10", "--pipeline", "1",
-            "--rate", "2000keys", "--wait", str(WAIT), "--timeout", "1000", "--journal-dir", jdir(tmp_path), "--yes"]
+            "--rate", rate, "--wait", str(WAIT), "--timeout", "1000", "--journal-dir", jdir(tmp_path), "--yes"]
     bg = Background(argv, tmp_path, "reshard")
     seen = {}
 
@@ -286,6 +286,58 @@ def test_move_gives_up_on_a_killed_source_then_resume_after_failover(node_pool, 
     checks_pass(dst)
     verify_keys(dst, kv)
     assert all(slot_owner_map(dst)[s] == dst.myid() for s in MOVE_SLOTS)
+
+
+def test_resume_after_a_source_failover_keeps_the_targets_newer_copy(node_pool, tmp_path):
+    """The source's replica loses its link mid-move (it cannot resync: a
+    wrong masterauth), so it keeps stale copies of the keys that move after
+    that; a key already on the target is then written there (the newest
+    copy); the source is killed and its stale replica takes over. resume
+    must move the rest without REPLACE: the target's copy of a key on both
+    sides wins, and the stale copy on the promoted source is deleted."""
+    nodes = redis_cli_cluster(node_pool, 3, 1)
+    src = [n for n in nodes if slot_owner_map(n).get(0) == n.myid()][0]
+    sid = src.myid()
+    dst = [n for n in nodes if "master" in myself_line(n).split()[2] and n is not src][0]
+    replica = [n for n in nodes if myself_line(n).split()[3] == sid][0]
+    kv = keys_for(MOVE_SLOTS, PER_SLOT)
+    load_keys(nodes[0], kv)
+    wait_replication(nodes)
+    bg, slot = slow_move(tmp_path, nodes, src, dst, kv, rate="1000keys")
+    dc = dst.client()
+    try:
+        replica.cli("CONFIG", "SET", "masterauth", "not-the-password")
+        src.cli("CLIENT", "KILL", "TYPE", "replica")
+        at_cut = set(dc.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100000))
+        wait_until(lambda: dc.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
+                   >= len(at_cut) + 10 or not bg.running(), 30, 0.01,
+                   "keys moved to the target after the replica's link was cut")
+        moved_since = set(dc.execute_command("CLUSTER", "GETKEYSINSLOT", slot,
+                                             100000)) - at_cut
+        assert moved_since, "no key moved after the link was cut" + bg.describe()
+        key = sorted(moved_since)[0]
+        assert replica.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) > 0
+        dc.execute_command("ASKING")
+        dc.execute_command("SET", key, b"newest")
+        kv[key] = b"newest"
+        src.kill(signal.SIGKILL)
+        rc = bg.wait(GIVE_UP_BOUND)
+    finally:
+        bg.stop()
+    assert rc == 3, "expected exit 3 after the source died%s" % bg.describe()
+    wait_until(lambda: "master" in myself_line(replica).split()[2], 60, 0.25,
+               "the stale replica of the killed source to take over")
+    replica.cli("CONFIG", "SET", "masterauth", "")
+    p = run_sp("resume", dst.addr, "--journal-dir", jdir(tmp_path), "--yes", timeout=BOUND)
+    assert_rc(p, 0)
+    assert "promoted replica" in p.stdout, describe(p)
+    assert dc.get(key) == b"newest", "resume overwrote the target's newer copy"
+    verify_keys(dst, kv)
+    assert replica.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+    restart_node(src)
+    wait_cluster_healthy(nodes, timeout=60)
+    checks_pass(dst)
+    verify_keys(dst, kv)
 
 
 # ---------------------------------------------------------------------------
