@@ -3,10 +3,11 @@ slotpilot run inside one of them, addresses from 10.99.0.0/24 that exist
 only there. Skipped with the reason where namespaces cannot be made."""
 
 import json
+import subprocess
 
 import pytest
 
-from conftest import REDIS_SERVER, SLOTPILOT, wait_until
+from conftest import REDIS_SERVER, SLOTPILOT, stop_pid, wait_until
 from netns import Hosts
 
 REASON = Hosts.available()
@@ -110,3 +111,49 @@ def test_redis_py_inside_a_host_sees_the_cluster(hosts):
     wait_until(lambda: json.loads(sp(h, "status", addrs[2], "--json", host=2)
                                   .stdout or "{}") != {}, 20,
                desc="status from host 2")
+
+
+LOAD = ("import redis.cluster as c; r = c.RedisCluster(host=%r, port=%d); "
+        "p = r.pipeline(); [p.set('k:%%d' %% i, 'v%%d' %% i) for i in range(%d)]; "
+        "p.execute(); print('ok')")
+COUNT = ("import redis.cluster as c; r = c.RedisCluster(host=%r, port=%d, "
+         "decode_responses=True); keys = ['k:%%d' %% i for i in range(%d)]; "
+         "print(sum(1 for k, v in zip(keys, r.mget_nonatomic(keys)) "
+         "if v == 'v' + k[2:]))")
+
+
+def test_a_host_cut_off_mid_move_stops_the_move_then_resume_finishes(hosts, tmp_path):
+    h = hosts
+    addrs = [h.start_node(i, 6379) for i in range(3)]
+    rc_ok(sp(h, "create", *addrs, "--yes", "--wait", "60"))
+    n = 6000
+    r = h.run(0, ["/usr/bin/python3", "-c", LOAD % (host_of(addrs[0]), 6379, n)])
+    assert r.stdout.strip() == "ok", r.stderr
+    ids = {x[0]: i for i, x in views(h, addrs[0]).items()}
+    jd = str(tmp_path / "journal")
+    argv = [SLOTPILOT, "reshard", addrs[0], "--from", ids[addrs[0]], "--to",
+            ids[addrs[2]], "--slot-ranges", "0-1023", "--rate", "1500keys",
+            "--window", "16", "--wait", "4", "--timeout", "1000",
+            "--journal-dir", jd, "--yes"]
+    p = subprocess.Popen(["ip", "netns", "exec", h.names[0]] + argv,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: p.poll() is not None or "->-" in
+                   h.cli(0, addrs[0], "CLUSTER", "NODES"), 60, 0.02,
+                   "a slot MIGRATING on the source")
+        assert p.poll() is None, "the move ended before the cut"
+        h.cut(2)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            stop_pid(p.pid)
+        h.mend(2)
+    assert p.returncode == 3, "exit %s\n%s\n%s" % (p.returncode, out, err)
+    assert addrs[2] in err and "resume" in err, err
+    r = sp(h, "resume", addrs[0], "--journal-dir", jd, "--yes", "--wait", "60",
+           timeout=180)
+    rc_ok(r)
+    ok, out = redis_cli_check(h, addrs[0])
+    assert ok, out
+    r = h.run(0, ["/usr/bin/python3", "-c", COUNT % (host_of(addrs[0]), 6379, n)])
+    assert r.stdout.strip() == str(n), r.stdout + r.stderr
