@@ -26,6 +26,7 @@ static const sp_optdef opts[] = {
     SP_OPT_S("provision-cmd", scale_args, s.prov.provision),
     SP_OPT_S("deprovision-cmd", scale_args, s.prov.deprovision),
     SP_OPT_S("dir", scale_args, s.prov.dir),
+    SP_OPT_S("local-hosts", scale_args, s.prov.hosts),
     {.name = "remove", .has_arg = 1, .id = O_REMOVE},
     SP_OPT_I("node-wait", 1, 3600, scale_args, wait_s),
     SP_MOVE_OPTDEFS(scale_args, m),
@@ -45,7 +46,8 @@ static int add_remove(void *ud, int id, const char *val)
 static const char help[] =
     "usage: slotpilot expand HOST:PORT --primaries N [--replicas R]\n"
     "                 [--provisioner local|exec] [--provision-cmd CMD]\n"
-    "                 [--deprovision-cmd CMD] [--dir DIR] [engine options]\n"
+    "                 [--deprovision-cmd CMD] [--dir DIR]\n"
+    "                 [--local-hosts NETNS=ADDR,...] [engine options]\n"
     "       slotpilot shrink HOST:PORT (--primaries N | --remove NODE...)\n"
     "                 [same provisioner options] [engine options]\n"
     "expand provisions the nodes for N primaries in all (R replicas each,\n"
@@ -57,7 +59,10 @@ static const char help[] =
     "over the others, then deprovisions them; never below 3 primaries.\n"
     "exec: CMD gets SLOTPILOT_COUNT and prints one HOST:PORT per new node;\n"
     "the deprovision CMD gets the node's HOST:PORT as SLOTPILOT_NODE and as\n"
-    "its last argument. See docs/provisioners.md.\n"
+    "its last argument. local with --local-hosts: new nodes start in those\n"
+    "network namespaces (ip netns exec), bound to their ADDR, round robin,\n"
+    "so a shard's primary and replicas land on different hosts.\n"
+    "See docs/provisioners.md.\n"
     "       slotpilot rollback HOST:PORT [--journal-dir DIR] [provisioner]\n"
     "rollback returns the slots of the newest journaled operation to the\n"
     "owners in its snapshot and, after an expand, removes the nodes it\n"

@@ -90,17 +90,27 @@ static int put_auth(const sp_local_opts *o, char *buf, size_t len, int *n)
 	return put_quoted(buf, len, n, "masterauth", o->pass);
 }
 
-/* protected-mode stays on: nodes bind one address, and one without a
- * password then accepts loopback clients only (Redis 7). */
+/* 1 for 127.0.0.0/8, ::1 and localhost. */
+static int loopback(const char *addr)
+{
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	       strcmp(addr, "localhost") == 0;
+}
+
+/* protected-mode stays on for a node on a loopback address, or with a
+ * password. Without a password Redis 7 then accepts loopback clients only,
+ * so a node bound to another address of a host of our own (a network
+ * namespace: --local-hosts) runs with it off: it binds that one address. */
 int sp_local_conf(const sp_local_opts *o, int port, char *buf, size_t len)
 {
+	int prot = loopback(o->bind) || (o->pass != NULL && o->pass[0]);
 	int n;
 
 	n = snprintf(buf, len,
 		     "# slotpilot local node %d\n"
 		     "port %d\n"
 		     "bind %s\n"
-		     "protected-mode yes\n"
+		     "protected-mode %s\n"
 		     "cluster-enabled yes\n"
 		     "cluster-config-file nodes.conf\n"
 		     "cluster-node-timeout %d\n"
@@ -115,8 +125,9 @@ int sp_local_conf(const sp_local_opts *o, int port, char *buf, size_t len)
 		     "daemonize yes\n"
 		     "pidfile redis.pid\n"
 		     "logfile redis.log\n",
-		     port, port, o->bind, o->node_timeout_ms,
-		     o->migration_barrier, o->bind, port, port + 10000);
+		     port, port, o->bind, prot ? "yes" : "no",
+		     o->node_timeout_ms, o->migration_barrier, o->bind, port,
+		     port + 10000);
 	if (n < 0 || (size_t)n >= len)
 		return -1;
 	if (put_auth(o, buf, len, &n) != 0)
@@ -171,7 +182,10 @@ static sp_err write_file(const char *path, const char *text, sp_error *err)
 /* Runs redis-server CONF in DIR; it daemonizes, so we reap the parent. */
 static sp_err spawn(const sp_local_opts *o, const char *ndir, sp_error *err)
 {
-	const char *argv[] = {o->server, "redis.conf", NULL};
+	const char *plain[] = {o->server, "redis.conf", NULL};
+	const char *in_ns[] = {"ip",	  "netns",	"exec", o->netns,
+			       o->server, "redis.conf", NULL};
+	const char *const *argv = o->netns != NULL ? in_ns : plain;
 	/* The node reads its password from redis.conf, not from us. */
 	const char *drop[] = {"REDISCLI_AUTH", NULL};
 	sp_proc_spec spec = {
@@ -502,6 +516,27 @@ sp_err sp_local_deprovision(const char *dir, const char *host, int port,
 	return sp_local_purge(dir, port, err);
 }
 
+/* 1 if something answers at host:port. */
+static int answers(const char *host, int port)
+{
+	sp_conn_opts co = {.connect_timeout_ms = 300, .timeout_ms = 300};
+	sp_conn *c = NULL;
+	sp_err rc = sp_conn_open(host, port, &co, &c, NULL);
+
+	sp_conn_close(c);
+	return rc == SP_OK || rc == SP_ERR_NOAUTH;
+}
+
+/* 1 if port and its bus port are free on o's address: bound to here, or,
+ * for a node in another network namespace (whose address we cannot bind),
+ * when nothing answers there. */
+static int ports_free(const sp_local_opts *o, int port)
+{
+	if (o->netns == NULL)
+		return sp_local_port_free(o->bind, port);
+	return !answers(o->bind, port) && !answers(o->bind, port + 10000);
+}
+
 sp_err sp_local_spawn(const sp_local_opts *o, int first, int count,
 		      char (*addrs)[SP_ADDR_MAX], sp_error *err)
 {
@@ -511,8 +546,7 @@ sp_err sp_local_spawn(const sp_local_opts *o, int first, int count,
 
 	for (port = first; started < count && port + 10000 <= 65535; port++) {
 		snprintf(dir, sizeof(dir), "%s/%d", o->dir, port);
-		if (access(dir, F_OK) == 0 ||
-		    !sp_local_port_free(o->bind, port))
+		if (access(dir, F_OK) == 0 || !ports_free(o, port))
 			continue;
 		if ((rc = sp_local_start(o, port, err)) != SP_OK)
 			return rc;

@@ -21,6 +21,9 @@ typedef struct sp_local_opts {
 	int node_timeout_ms;   /* cluster-node-timeout */
 	int migration_barrier; /* cluster-migration-barrier */
 	const char *pass;      /* requirepass/masterauth, or NULL */
+	/* Network namespace to start the node in (ip netns exec), or NULL:
+	 * a "host" of a multi-host test or a lab. */
+	const char *netns;
 } sp_local_opts;
 
 /* Defaults: bind 127.0.0.1, redis-server, 5000 ms, barrier 1. */

@@ -33,6 +33,58 @@ static int is_valkey(const char *host, int port, const sp_conn_opts *co)
 	return yes;
 }
 
+/* Host i of a "NETNS=ADDR,..." list into ns and addr; 0, or -1 when the
+ * list has fewer entries or entry i is malformed. */
+static int host_at(const char *list, int i, char *ns, size_t nslen, char *addr,
+		   size_t alen)
+{
+	const char *p = list, *eq;
+	size_t k;
+
+	for (; i > 0 && p != NULL; i--)
+		p = (p = strchr(p, ',')) != NULL ? p + 1 : NULL;
+	if (p == NULL || *p == '\0')
+		return -1;
+	k = strcspn(p, ",");
+	eq = memchr(p, '=', k);
+	if (eq == NULL || eq == p || (size_t)(eq - p) >= nslen ||
+	    k - (size_t)(eq - p) - 1 >= alen || eq + 1 == p + k)
+		return -1;
+	snprintf(ns, nslen, "%.*s", (int)(eq - p), p);
+	snprintf(addr, alen, "%.*s", (int)(k - (size_t)(eq - p) - 1), eq + 1);
+	return 0;
+}
+
+/* Starts count nodes round robin over the hosts of list, one port each
+ * (ports are unique in the directory, whatever the host). */
+static sp_err spawn_on_hosts(sp_local_opts *lo, const char *list, int first,
+			     int count, char (*addrs)[SP_ADDR_MAX],
+			     sp_error *err)
+{
+	char ns[64], addr[SP_HOST_MAX];
+	int nhosts = 0, j, entries = 1;
+	const char *c;
+	sp_err rc;
+
+	for (c = list; *c != '\0'; c++)
+		entries += *c == ',';
+	while (host_at(list, nhosts, ns, sizeof(ns), addr, sizeof(addr)) == 0)
+		nhosts++;
+	if (nhosts != entries)
+		return sp_seterr(err, SP_ERR_USAGE,
+				 "--local-hosts \"%s\": expected "
+				 "NETNS=ADDR[,NETNS=ADDR...]",
+				 list);
+	for (j = 0; j < count; j++) {
+		host_at(list, j % nhosts, ns, sizeof(ns), addr, sizeof(addr));
+		lo->netns = ns;
+		lo->bind = addr;
+		if ((rc = sp_local_spawn(lo, first + j, 1, &addrs[j], err)))
+			return rc;
+	}
+	return SP_OK;
+}
+
 static sp_err provision_local(const sp_provisioner *p, const char *host,
 			      int port, const sp_conn_opts *co, int count,
 			      char (*addrs)[SP_ADDR_MAX], sp_error *err)
@@ -55,6 +107,10 @@ static sp_err provision_local(const sp_provisioner *p, const char *host,
 	    (int)sp_config_get_ll(host, port, co, "cluster-node-timeout", 5000);
 	lo.migration_barrier = (int)sp_config_get_ll(
 	    host, port, co, "cluster-migration-barrier", 1);
+	if (p->hosts != NULL)
+		return spawn_on_hosts(&lo, p->hosts,
+				      sp_local_next_port(dir, port + 1), count,
+				      addrs, err);
 	return sp_local_spawn(&lo, sp_local_next_port(dir, port + 1), count,
 			      addrs, err);
 }

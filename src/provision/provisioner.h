@@ -21,6 +21,10 @@ typedef struct sp_provisioner {
 	const char *deprovision; /* exec: shell command */
 	int node_timeout_ms;	 /* local: cluster-node-timeout */
 	int timeout_ms;		 /* exec: deadline per command (10 min) */
+	/* local: "NETNS=ADDR,..." hosts to place new nodes on, round robin
+	 * (node j on host j mod n: a shard's primary and replicas land on
+	 * different hosts), or NULL for 127.0.0.1 on this machine. */
+	const char *hosts;
 } sp_provisioner;
 
 /*

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from conftest import REDIS_SERVER, SLOTPILOT, stop_pid, wait_until
+from conftest import (REDIS_SERVER, SLOTPILOT, kill_pids_in_dir, redis_pids_under,
+                      stop_pid, wait_until)
 from netns import Hosts
 
 REASON = Hosts.available()
@@ -157,3 +158,40 @@ def test_a_host_cut_off_mid_move_stops_the_move_then_resume_finishes(hosts, tmp_
     assert ok, out
     r = h.run(0, ["/usr/bin/python3", "-c", COUNT % (host_of(addrs[0]), 6379, n)])
     assert r.stdout.strip() == str(n), r.stdout + r.stderr
+
+
+def test_expand_and_shrink_with_the_local_provisioner_placing_nodes_on_hosts(hosts, tmp_path):
+    h = hosts
+    addrs = [h.start_node(i, p) for p in (7000, 7100) for i in range(3)]
+    rc_ok(sp(h, "create", *addrs, "--replicas", "1", "--yes", "--wait", "60"))
+    prov = str(tmp_path / "prov")
+    where = ",".join("%s=%s" % (ns, a) for ns, a in zip(h.names, h.addrs))
+    try:
+        p = sp(h, "expand", addrs[0], "--primaries", "4", "--replicas", "1",
+               "--provisioner", "local", "--dir", prov, "--local-hosts", where,
+               "--journal-dir", str(tmp_path / "j"), "--yes", timeout=300)
+        rc_ok(p)
+        v = views(h, addrs[0])
+        new = [x for x in v.values() if x[0] not in addrs]
+        assert len(new) == 2, v
+        prim = [x for x in new if x[1]][0]
+        rep = [x for x in new if not x[1]][0]
+        assert v[rep[2]][0] == prim[0], v
+        assert host_of(prim[0]) != host_of(rep[0]), v
+        assert host_of(prim[0]) in h.addrs and host_of(rep[0]) in h.addrs
+        rc_ok(sp(h, "check", addrs[0], "--expect-nodes", "8", "--min-replicas", "1"))
+        ok, out = redis_cli_check(h, addrs[0])
+        assert ok, out
+
+        pid = [i for i, x in v.items() if x == prim][0]
+        p = sp(h, "shrink", addrs[0], "--remove", pid, "--provisioner", "local",
+               "--dir", prov, "--journal-dir", str(tmp_path / "j"), "--yes",
+               timeout=300)
+        rc_ok(p)
+        v = views(h, addrs[0])
+        assert len(v) == 6 and all(x[0] in addrs for x in v.values()), v
+        ok, out = redis_cli_check(h, addrs[0])
+        assert ok, out
+        assert not redis_pids_under(prov), "shrink left provisioned nodes running"
+    finally:
+        kill_pids_in_dir(prov)
