@@ -266,16 +266,20 @@ static sp_err read_moves(json_t *jm, sp_plan_file *f, const char *path,
 	for (i = 0; i < json_array_size(jm); i++) {
 		if (json_unpack(json_array_get(jm, i), "[i,i,i,I,I]", &s, &a,
 				&d, &k, &b) != 0 ||
-		    s < 0 || s >= SP_SLOTS || a < 0 || d < 0 ||
-		    (size_t)a >= p->nnodes || (size_t)d >= p->nnodes ||
-		    a == d || p->owners[s] != a)
+		    a == d)
 			return sp_seterr(err, SP_ERR_USAGE,
-					 "%s: move %zu is not valid for the "
-					 "plan's base",
+					 "%s: move %zu is not [slot, from, to, "
+					 "keys, bytes] between two nodes",
 					 path, i);
 		p->moves[p->nmoves++] = (sp_move){s, a, d};
 		f->keys += k;
 		f->bytes += b;
+	}
+	/* Before anything moves: nothing that could split a slot. */
+	if (sp_moves_validate(p->moves, p->nmoves, p->nnodes, p->owners,
+			      err) != SP_OK) {
+		sp_error_prefix(err, "%s", path);
+		return SP_ERR_USAGE;
 	}
 	return SP_OK;
 }

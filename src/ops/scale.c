@@ -569,6 +569,7 @@ sp_err sp_rollback(const char *host, int port, const sp_scale_opts *o,
 	if ((rc = sp_journal_find_last(o->rm.journal_dir, path, sizeof(path),
 				       err)) != SP_OK ||
 	    (rc = sp_journal_load(path, rec, err)) != SP_OK ||
+	    (rc = sp_journal_check(rec, err)) != SP_OK ||
 	    (rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK ||
 	    (rc = sp_rollback_plan(rec, &c, &p, err)) != SP_OK)
 		goto out;
