@@ -207,6 +207,7 @@ static int fix(sp_cli_ctx *x, void *args)
 	if ((rc = sp_cli_ask(cli, "Repair this cluster?")) != SP_EXIT_OK)
 		return rc;
 	a->m.mig.conn = &cli->conn;
+	a->m.mig.stop = sp_cli_stop_flag();
 	if (sp_fix(x->host, x->port, &cli->conn, &a->m.mig, &log, &rep, &err) !=
 	    SP_OK)
 		return sp_cli_fail(cli, &err);

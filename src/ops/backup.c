@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/files.h"
+#include "base/stop.h"
 #include "cluster/gather.h"
 #include "model/checks.h"
 
@@ -504,6 +505,12 @@ typedef struct pool {
 	pthread_mutex_t mu;
 } pool;
 
+/* A stop request: no node's fetch starts after it (base/stop.h). */
+static int stop_set(const sp_backup_opts *o)
+{
+	return o->stop != NULL && *o->stop;
+}
+
 static void *worker(void *arg)
 {
 	pool *p = arg;
@@ -512,7 +519,9 @@ static void *worker(void *arg)
 	for (;;) {
 		job *j;
 		pthread_mutex_lock(&p->mu);
-		j = p->next < p->n ? &p->jobs[p->next++] : NULL;
+		j = p->next < p->n && !stop_set(p->jobs[0].o)
+			? &p->jobs[p->next++]
+			: NULL;
 		pthread_mutex_unlock(&p->mu);
 		if (j == NULL)
 			return NULL;
@@ -552,6 +561,9 @@ static sp_err run_jobs(job *jobs, size_t n, const sp_backup_opts *o,
 			*err = jobs[i].err;
 			return jobs[i].rc;
 		}
+	if (p.next < n) /* only a stop request leaves jobs behind */
+		return sp_stop_check(o->stop, "backup", "between two nodes",
+				     "nothing was kept; run backup again", err);
 	return SP_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "base/clock.h"
+#include "base/stop.h"
 #include "cluster/converge.h"
 #include "cluster/gather.h"
 #include "model/planner.h"
@@ -153,13 +154,19 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 			      c.nodes[pi].addr)) != SP_OK)))
 		goto out;
 	before = c.nnodes;
-	if ((rc = join(&c, nhost, nport, naddr, co, new_id, &added, err)))
+	if ((rc = sp_stop_check(o->stop, "add-node", "before the MEET", "",
+				err)) != SP_OK ||
+	    (rc = join(&c, nhost, nport, naddr, co, new_id, &added, err)))
 		goto out;
 	sp_logf(log, "meet", "%s %s; waiting for gossip to converge", naddr,
 		added ? "joined" : "is a member already");
 	if ((rc = converge(host, port, co, (int)(before + (size_t)added),
 			   o->wait_ms, err)) != SP_OK ||
 	    !o->replica)
+		goto out;
+	if ((rc = sp_stop_check(o->stop, "add-node",
+				"after the join, before replicating",
+				"run add-node again to finish", err)) != SP_OK)
 		goto out;
 	if (pi < 0 && (pi = neediest(&c, nhost, -1)) < 0) {
 		rc = sp_seterr(err, SP_ERR_CLUSTER, "no reachable primary");
@@ -176,6 +183,14 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 out:
 	sp_cluster_free(&c);
 	return rc;
+}
+
+/* The stop request between remove-node's steps (base/stop.h). */
+static sp_err stopped(const sp_remove_opts *o, const char *where,
+		      sp_error *err)
+{
+	return sp_stop_check(o->mig.stop, "remove-node", where,
+			     "run remove-node again to finish", err);
 }
 
 /* Closes slots an interrupted drain left open, then re-reads c. */
@@ -380,6 +395,8 @@ static sp_err rehome(const char *host, int port, const char *id,
 	ro.force = 1;
 	ro.with_replicas = 0;
 	for (k = 0; k < reps->n && rc == SP_OK; k++) {
+		if ((rc = stopped(o, "while re-homing replicas", err)) != SP_OK)
+			break;
 		if (o->with_replicas) {
 			rc = sp_remove_node(host, port, reps->id[k], &ro, co,
 					    log, out, err);
@@ -460,7 +477,8 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
 		return rc;
 	if ((rc = sp_find_node(&c, name, &i, err)) != SP_OK ||
-	    (rc = may_remove(&c, i, o, co, err)) != SP_OK)
+	    (rc = may_remove(&c, i, o, co, err)) != SP_OK ||
+	    (rc = stopped(o, "before it began", err)) != SP_OK)
 		goto out;
 	snprintf(id, sizeof(id), "%s", c.nodes[i].id);
 	reps.n = replicas_of(&c, id, idx, 64);
@@ -471,7 +489,8 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	memset(&leaving.view, 0, sizeof(leaving.view));
 	primary = (line_of(&c, i)->flags & SP_NF_MASTER) != 0;
 	if (primary && o->failover_first && leaving.reachable &&
-	    sp_failover(host, port, id, co, o->wait_ms, np, err) == SP_OK) {
+	    sp_failover(host, port, id, co, o->wait_ms, o->mig.stop, np,
+			err) == SP_OK) {
 		sp_logf(log, "failover", "%s handed its role to %s",
 			leaving.addr, np);
 		primary = 0;
@@ -487,6 +506,8 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	if (primary && slots_of(&c, id) > 0 &&
 	    (rc = close_then_regather(host, port, o, co, log, &c, err)))
 		goto out;
+	if ((rc = stopped(o, "before draining", err)) != SP_OK)
+		goto out;
 	if (primary && slots_of(&c, id) > 0) {
 		sp_logf(log, "drain", "draining %s over the other primaries",
 			leaving.addr);
@@ -495,6 +516,8 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	}
 	if (primary &&
 	    (rc = rehome(host, port, id, &reps, o, co, log, out, err)) != SP_OK)
+		goto out;
+	if ((rc = stopped(o, "before forgetting it", err)) != SP_OK)
 		goto out;
 	sp_logf(log, "forget", "forgetting %s on every node", leaving.addr);
 	if ((rc = forget(host, port, id, &leaving, o, co, err)) == SP_OK &&
@@ -506,7 +529,8 @@ out:
 }
 
 sp_err sp_failover(const char *host, int port, const char *name,
-		   const sp_conn_opts *co, int wait_ms, char *new_primary,
+		   const sp_conn_opts *co, int wait_ms,
+		   volatile sig_atomic_t *stop, char *new_primary,
 		   sp_error *err)
 {
 	int i, reps[64], n, k, r = -1;
@@ -536,7 +560,9 @@ sp_err sp_failover(const char *host, int port, const char *name,
 			       c.nodes[i].addr);
 		goto out;
 	}
-	if ((rc = sp_conn_open(c.nodes[r].host, c.nodes[r].port, co, &conn,
+	if ((rc = sp_stop_check(stop, "failover", "before it began", "",
+				err)) != SP_OK ||
+	    (rc = sp_conn_open(c.nodes[r].host, c.nodes[r].port, co, &conn,
 			       err)) != SP_OK ||
 	    (rc = sp_conn_cmd(conn, NULL, err, "CLUSTER FAILOVER")) != SP_OK)
 		goto out;

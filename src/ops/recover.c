@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/stop.h"
 #include "cluster/converge.h"
 #include "cluster/gather.h"
 
@@ -502,7 +503,10 @@ sp_err sp_fix(const char *host, int port, const sp_conn_opts *co,
 	}
 	open_slots(&c, open);
 	for (s = 0; s < SP_SLOTS && rc == SP_OK; s++)
-		if (open[s] || f.p.owners[s] < 0)
+		if ((open[s] || f.p.owners[s] < 0) &&
+		    (rc = sp_stop_check(mig->stop, "fix", "between two slots",
+					"run fix again to finish", err)) ==
+			SP_OK)
 			rc = fix_slot(&f, s, err);
 	if (rc == SP_OK)
 		rc = finish_all(&f, mig, err);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/files.h"
+#include "base/stop.h"
 #include "cluster/converge.h"
 #include "cluster/gather.h"
 #include "model/keyslot.h"
@@ -259,11 +260,11 @@ static shard shard_at(char (*addrs)[SP_ADDR_MAX], const xstate *x, int i)
 }
 
 /* Joins the shard's primary, then its replicas to it. */
-static sp_err add_shard(const char *host, int port, const shard *s, int wait_ms,
-			const sp_conn_opts *co, const sp_log *log,
-			sp_error *err)
+static sp_err add_shard(const char *host, int port, const shard *s,
+			const sp_scale_opts *o, const sp_conn_opts *co,
+			const sp_log *log, sp_error *err)
 {
-	sp_add_opts ao = {.wait_ms = wait_ms};
+	sp_add_opts ao = {.wait_ms = o->rm.wait_ms, .stop = o->rm.mig.stop};
 	char id[SP_ID_LEN + 1];
 	sp_err rc;
 	int j;
@@ -338,8 +339,12 @@ sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
 		goto out;
 	for (i = 0; i < x.k && rc == SP_OK; i++) {
 		shard s = shard_at(addrs, &x, i);
-		rc = add_shard(host, port, &s, o->rm.wait_ms, co, log, err);
+		rc = add_shard(host, port, &s, o, co, log, err);
 	}
+	if (rc == SP_OK)
+		rc = sp_stop_check(o->rm.mig.stop, "expand",
+				   "before the rebalance",
+				   "run expand again to finish", err);
 	if (rc == SP_OK) {
 		sp_logf(log, "rebalance", "rebalancing over %d primaries",
 			o->primaries);
@@ -484,6 +489,10 @@ sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
 	ro.with_replicas = 1;
 	for (i = 0; i < n && rc == SP_OK; i++) {
 		sp_removed gone = {0};
+		if ((rc = sp_stop_check(o->rm.mig.stop, "shrink",
+					"between two primaries",
+					"run shrink again to finish", err)))
+			break;
 		sp_logf(log, "remove", "removing %s with its replicas",
 			c.nodes[leaving[i]].addr);
 		rc = sp_remove_node(host, port, c.nodes[leaving[i]].id, &ro, co,
