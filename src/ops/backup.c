@@ -705,8 +705,9 @@ static sp_err write_manifest(const char *host, int port,
 	char entry[SP_ADDR_MAX], final[PATH_MAX_SP], utc[32];
 	time_t now = time(NULL);
 	json_t *files = json_array(), *m;
+	char *text;
 	size_t i;
-	int bad;
+	sp_err rc;
 
 	sp_format_addr(entry, sizeof(entry), host, port);
 	strftime(utc, sizeof(utc), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -721,12 +722,14 @@ static sp_err write_manifest(const char *host, int port,
 		return sp_seterr(err, SP_ERR_OOM, "cannot build the manifest");
 	path_join(final, sizeof(final), o->dir, SP_BACKUP_MANIFEST);
 	path_join(tmp, tmplen, o->dir, SP_BACKUP_MANIFEST ".tmp");
-	bad = json_dump_file(m, tmp, JSON_INDENT(1)) != 0 ||
-	      rename(tmp, final) != 0;
+	/* tmp, fsync, rename, fsync of the directory (sp_file_replace) */
+	text = json_dumps(m, JSON_INDENT(1));
 	json_decref(m);
-	if (bad)
-		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
-				 final, strerror(errno));
+	rc = text == NULL ? sp_seterr(err, SP_ERR_OOM, "cannot build %s", final)
+			  : sp_file_replace(final, text, strlen(text), err);
+	free(text);
+	if (rc != SP_OK)
+		return rc;
 	tmp[0] = '\0';
 	return SP_OK;
 }

@@ -4,6 +4,7 @@
  */
 #include "ops/rebalance.h"
 
+#include "base/files.h"
 #include "engine/bigkeys.h"
 
 #include <errno.h>
@@ -229,7 +230,8 @@ sp_err sp_plan_write(const char *path, const char *entry, const char *by,
 {
 	long long keys, bytes;
 	json_t *moves = moves_json(p, stats, &keys, &bytes), *o;
-	int bad;
+	char *text;
+	sp_err rc;
 
 	o = json_pack("{s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, "
 		      "s:{s:i, s:I, s:I, s:f}}",
@@ -242,12 +244,14 @@ sp_err sp_plan_write(const char *path, const char *entry, const char *by,
 		      "seconds", sp_plan_estimate_s(keys, p->nmoves));
 	if (o == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "cannot build the plan");
-	bad = json_dump_file(o, path, JSON_INDENT(1)) != 0;
+	/* Whole or not at all, and durable (sp_file_replace). */
+	text = json_dumps(o, JSON_INDENT(1));
 	json_decref(o);
-	if (bad)
-		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
-				 path, strerror(errno));
-	return SP_OK;
+	if (text == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "cannot build the plan");
+	rc = sp_file_replace(path, text, strlen(text), err);
+	free(text);
+	return rc;
 }
 
 static sp_err read_moves(json_t *jm, sp_plan_file *f, const char *path,

@@ -71,25 +71,25 @@ static xstate state_load(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX])
 static sp_err state_save(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX],
 			 const xstate *x, sp_error *err)
 {
-	char path[1100], tmp[1200];
+	char path[1100], *text;
 	json_t *a = json_array(), *s;
-	int i, bad;
+	int i;
 	sp_err rc;
 
 	if ((rc = sp_mkdirs(o->rm.journal_dir, err)) != SP_OK)
 		return rc;
 	state_path(o, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	for (i = 0; i < x->n; i++)
 		json_array_append_new(a, json_string(addrs[i]));
 	s = json_pack("{s:o, s:b, s:b, s:i, s:i}", "nodes", a, "done", x->done,
 		      "provisioning", x->provisioning, "primaries", x->k,
 		      "replicas", x->r);
-	bad = s == NULL || json_dump_file(s, tmp, 0) != 0 ||
-	      rename(tmp, path) != 0;
+	text = s != NULL ? json_dumps(s, 0) : NULL;
+	rc = text == NULL ? sp_seterr(err, SP_ERR_OOM, "cannot build %s", path)
+			  : sp_file_replace(path, text, strlen(text), err);
+	free(text);
 	json_decref(s);
-	return bad ? sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s", path)
-		   : SP_OK;
+	return rc;
 }
 
 /* Writes and reads back a key on every primary (on a slot it owns). */
