@@ -42,9 +42,9 @@ void sp_cli_trap_signals(void)
 /* The commands that change the cluster: each checks the stop flag at
  * its safe points and exits 5 there. */
 static const char *const changing[] = {
-    "reshard",	   "rebalance", "apply",  "fix",    "resume",
-    "rollback",	   "add-node",	"remove-node", "failover", "expand",
-    "shrink",	   "create",	"backup", NULL};
+    "reshard",	"rebalance", "apply",	    "fix",	"resume",
+    "rollback", "add-node",  "remove-node", "failover", "expand",
+    "shrink",	"create",    "backup",	    NULL};
 
 void sp_cli_trap_for(const char *cmd)
 {

@@ -186,8 +186,7 @@ out:
 }
 
 /* The stop request between remove-node's steps (base/stop.h). */
-static sp_err stopped(const sp_remove_opts *o, const char *where,
-		      sp_error *err)
+static sp_err stopped(const sp_remove_opts *o, const char *where, sp_error *err)
 {
 	return sp_stop_check(o->mig.stop, "remove-node", where,
 			     "run remove-node again to finish", err);
@@ -489,8 +488,8 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	memset(&leaving.view, 0, sizeof(leaving.view));
 	primary = (line_of(&c, i)->flags & SP_NF_MASTER) != 0;
 	if (primary && o->failover_first && leaving.reachable &&
-	    sp_failover(host, port, id, co, o->wait_ms, o->mig.stop, np,
-			err) == SP_OK) {
+	    sp_failover(host, port, id, co, o->wait_ms, o->mig.stop, np, err) ==
+		SP_OK) {
 		sp_logf(log, "failover", "%s handed its role to %s",
 			leaving.addr, np);
 		primary = 0;
@@ -514,10 +513,9 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 		if ((rc = drain(&c, id, o, co, name, err)) != SP_OK)
 			goto out;
 	}
-	if (primary &&
-	    (rc = rehome(host, port, id, &reps, o, co, log, out, err)) != SP_OK)
-		goto out;
-	if ((rc = stopped(o, "before forgetting it", err)) != SP_OK)
+	if ((primary && (rc = rehome(host, port, id, &reps, o, co, log, out,
+				     err)) != SP_OK) ||
+	    (rc = stopped(o, "before forgetting it", err)) != SP_OK)
 		goto out;
 	sp_logf(log, "forget", "forgetting %s on every node", leaving.addr);
 	if ((rc = forget(host, port, id, &leaving, o, co, err)) == SP_OK &&

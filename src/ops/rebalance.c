@@ -280,8 +280,8 @@ static sp_err read_moves(json_t *jm, sp_plan_file *f, const char *path,
 		f->bytes += b;
 	}
 	/* Before anything moves: nothing that could split a slot. */
-	if (sp_moves_validate(p->moves, p->nmoves, p->nnodes, p->owners,
-			      err) != SP_OK) {
+	if (sp_moves_validate(p->moves, p->nmoves, p->nnodes, p->owners, err) !=
+	    SP_OK) {
 		sp_error_prefix(err, "%s", path);
 		return SP_ERR_USAGE;
 	}

@@ -234,9 +234,9 @@ static void test_torn_last_record_is_skipped(void **state)
 #define MOVES_REC(moves)                                                       \
 	"{\"type\":\"begin\",\"version\":1,\"op\":\"reshard\",\"id\":\"x\","   \
 	"\"entry\":\"127.0.0.1:7000\",\"time\":1,\"seq\":1,\"nodes\":["        \
-	"{\"id\":\"" NODE_ID "\",\"addr\":\"127.0.0.1:7000\"},"                 \
-	"{\"id\":\"" NODE_ID "\",\"addr\":\"127.0.0.1:7001\"},"                 \
-	"{\"id\":\"" NODE_ID "\",\"addr\":\"127.0.0.1:7002\"}],"                \
+	"{\"id\":\"" NODE_ID "\",\"addr\":\"127.0.0.1:7000\"},"                \
+	"{\"id\":\"" NODE_ID "\",\"addr\":\"127.0.0.1:7001\"},"                \
+	"{\"id\":\"" NODE_ID "\",\"addr\":\"127.0.0.1:7002\"}],"               \
 	"\"owners\":[[0,16383,0]],\"moves\":" moves "}\n"
 
 static void check_refused(const char *dir, const char *text, const char *what)

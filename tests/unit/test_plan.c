@@ -62,7 +62,8 @@ static void test_one_slot_twice_to_the_same_target_is_refused(void **state)
 
 static void test_unknown_node_index_is_refused_naming_the_slot(void **state)
 {
-	sp_move src[] = {{9, 3, 1}}, dst[] = {{10, 0, 7}}, neg[] = {{11, -1, 1}};
+	sp_move src[] = {{9, 3, 1}}, dst[] = {{10, 0, 7}},
+		neg[] = {{11, -1, 1}};
 	sp_error e = {0};
 
 	(void)state;
