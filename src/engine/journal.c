@@ -187,6 +187,8 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 out:
 	close(lk); /* after the begin record: the next one sees our seq */
 	if (rc != SP_OK) {
+		if (j->f != NULL) /* a torn begin record is an error to load */
+			unlink(j->path);
 		sp_journal_close(j);
 		return rc;
 	}
