@@ -266,18 +266,19 @@ static void state_file(const as_daemon *d, char *buf, size_t len)
 static sp_err state_save(const as_daemon *d, sp_as_action a, int target,
 			 sp_error *err)
 {
-	char path[SP_AS_PATH_MAX + 32], tmp[SP_AS_PATH_MAX + 48];
+	char path[SP_AS_PATH_MAX + 32];
 	json_t *o = json_pack("{s:s, s:i, s:f}", "action", sp_as_action_name(a),
 			      "target", target, "started", wall());
-	int bad;
+	char *text = o != NULL ? json_dumps(o, 0) : NULL;
+	sp_err rc;
 
 	state_file(d, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	bad = o == NULL || json_dump_file(o, tmp, 0) != 0 ||
-	      rename(tmp, path) != 0;
+	/* fsync of the file and of its directory: see sp_file_replace */
+	rc = text == NULL ? sp_seterr(err, SP_ERR_OOM, "cannot build %s", path)
+			  : sp_file_replace(path, text, strlen(text), err);
+	free(text);
 	json_decref(o);
-	return bad ? sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s", path)
-		   : SP_OK;
+	return rc;
 }
 
 /* The operation a previous run left, or SP_AS_NONE. */

@@ -251,5 +251,8 @@ extern const sp_cmd sp_def_conf;
 /* SIGINT/SIGTERM set the stop flag (engines stop at a slot boundary). */
 void sp_cli_trap_signals(void);
 volatile sig_atomic_t *sp_cli_stop_flag(void);
+/* Traps them (sp_cli_trap_signals) when cmd is one of the commands that
+ * change the cluster; the others keep the default: a signal ends them. */
+void sp_cli_trap_for(const char *cmd);
 
 #endif

@@ -158,6 +158,7 @@ static int backup(const sp_cli *cli, sp_backup_opts *o, const char *entry)
 	if (sp_parse_hostport(entry, host, &port, &err) != SP_OK)
 		return sp_cli_fail(cli, &err);
 	o->conn = &cli->conn;
+	o->stop = sp_cli_stop_flag();
 	o->log = &log;
 	if (sp_backup_run(host, port, o, &r, &err) != SP_OK)
 		return sp_cli_fail(cli, &err);

@@ -65,8 +65,8 @@ static int run(sp_cli_ctx *x, void *args)
 		sp_create_plan_print(&plan, stdout);
 	if ((rc = sp_cli_ask(&x->cli, "Create this cluster?")) != SP_EXIT_OK)
 		goto out;
-	if (sp_create_run(&plan, &x->cli.conn, a->wait_s * 1000, &log,
-			  &x->err) != SP_OK) {
+	if (sp_create_run(&plan, &x->cli.conn, a->wait_s * 1000,
+			  sp_cli_stop_flag(), &log, &x->err) != SP_OK) {
 		rc = sp_cli_fail(&x->cli, &x->err);
 		goto out;
 	}

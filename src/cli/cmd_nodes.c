@@ -111,6 +111,7 @@ static int run(sp_cli_ctx *x, void *args)
 		return rc;
 	a->add.wait_ms = a->rm.wait_ms = a->wait_s * 1000;
 	a->rm.mig = a->m.mig;
+	a->rm.mig.stop = a->add.stop = sp_cli_stop_flag();
 	a->rm.journal_dir = a->m.journal_dir;
 	if (which == 0)
 		e = sp_add_node(x->host, x->port, node, &a->add, &x->cli.conn,
@@ -122,7 +123,8 @@ static int run(sp_cli_ctx *x, void *args)
 					      &x->err);
 	else
 		e = sp_failover(x->host, x->port, node, &x->cli.conn,
-				a->wait_s * 1000, out, &x->err);
+				a->wait_s * 1000, sp_cli_stop_flag(), out,
+				&x->err);
 	if (e != SP_OK)
 		return sp_cli_fail(&x->cli, &x->err);
 	for (size_t i = 0; which == 1 && i < removed.n; i++)

@@ -343,6 +343,7 @@ static int fix(sp_cli_ctx *x, void *args)
 			     : SP_EXIT_OK;
 	if (rc == SP_EXIT_OK && !a->mv.m.dry_run) {
 		a->mv.m.mig.conn = &cli->conn;
+		a->mv.m.mig.stop = sp_cli_stop_flag();
 		a->mv.m.mig.give_up_ms = a->mv.m.wait_s * 1000;
 		rc = sp_fix_run(pl, &a->mv.m.mig, &log, &rep, &err) == SP_OK
 			 ? SP_EXIT_OK
@@ -354,17 +355,7 @@ static int fix(sp_cli_ctx *x, void *args)
 	return rc;
 }
 
-const sp_cmd sp_def_fix = {.name = "fix",
-			   .synopsis = "fix HOST:PORT",
-			   .summary = "close open slots, cover uncovered slots",
-			   .help = fix_help,
-			   .opts = fix_opts,
-			   .hook = fix_opt,
-			   .min_pos = 1,
-			   .max_pos = 1,
-			   .entry = 1,
-			   .pos_err = "fix: give one HOST:PORT",
-			   .pos_help = 1,
-			   .args_size = sizeof(fix_args),
-			   .init = fix_init,
-			   .run = fix};
+const sp_cmd sp_def_fix = SP_CMD(
+    "fix", "fix HOST:PORT", "close open slots, cover uncovered slots",
+    .help = fix_help, .opts = fix_opts, .hook = fix_opt, SP_ONE_NODE("fix"),
+    .args_size = sizeof(fix_args), .init = fix_init, .run = fix);

@@ -2,6 +2,7 @@
  * main.c - the slotpilot command: the command table, the usage text made
  * from it, and dispatch to one command.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,6 +79,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return SP_EXIT_OK;
 	}
+	/* A node that resets a connection must not kill a move mid-window:
+	 * writes to it fail with EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
+	sp_cli_trap_for(argv[1]);
 	for (i = 0; sp_cmds[i] != NULL; i++)
 		if (strcmp(argv[1], sp_cmds[i]->name) == 0)
 			return sp_cli_main(sp_cmds[i], argc - 1, argv + 1);

@@ -17,20 +17,42 @@
 #include "ops/scale.h"
 
 static volatile sig_atomic_t stop_flag;
+static int trapped;
 
-/* First SIGINT/SIGTERM: stop at the next slot boundary. A second one
- * kills as usual (resume or fix will close what is open). */
+/* First SIGINT/SIGTERM: stop at the next safe point (a slot boundary, a
+ * step between nodes). A second one kills as usual (resume or fix will
+ * close what is open). */
 static void on_signal(int sig)
 {
 	stop_flag = 1;
 	signal(sig, SIG_DFL);
 }
 
+/* Once per process: installing it again would undo the second signal's
+ * default action, and must not forget a signal already received. */
 void sp_cli_trap_signals(void)
 {
-	stop_flag = 0;
+	if (trapped)
+		return;
+	trapped = 1;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+}
+
+/* The commands that change the cluster: each checks the stop flag at
+ * its safe points and exits 5 there. */
+static const char *const changing[] = {
+    "reshard",	"rebalance", "apply",	    "fix",	"resume",
+    "rollback", "add-node",  "remove-node", "failover", "expand",
+    "shrink",	"create",    "backup",	    NULL};
+
+void sp_cli_trap_for(const char *cmd)
+{
+	size_t i;
+
+	for (i = 0; changing[i] != NULL; i++)
+		if (strcmp(cmd, changing[i]) == 0)
+			sp_cli_trap_signals();
 }
 
 volatile sig_atomic_t *sp_cli_stop_flag(void)

@@ -187,6 +187,8 @@ sp_err sp_journal_begin(const char *dir, const char *op, const char *entry,
 out:
 	close(lk); /* after the begin record: the next one sees our seq */
 	if (rc != SP_OK) {
+		if (j->f != NULL) /* a torn begin record is an error to load */
+			unlink(j->path);
 		sp_journal_close(j);
 		return rc;
 	}
@@ -475,6 +477,31 @@ static void load_record(json_t *o, sp_journal_rec *r)
 	}
 }
 
+/*
+ * A journal whose begin record is missing or does not parse: slotpilot
+ * was stopped while creating it. The begin record is fsynced before the
+ * first slot moves, so nothing moved under it; but it is reported, not
+ * skipped: the operator removes the file once they have looked at it.
+ */
+static sp_err torn(const char *path, sp_error *err)
+{
+	return sp_seterr(err, SP_ERR_USAGE,
+			 "%s: its first record (the plan) is torn or missing: "
+			 "slotpilot stopped while creating it, before any "
+			 "slot moved; remove the file and run again",
+			 path);
+}
+
+sp_err sp_journal_check(const sp_journal_rec *r, sp_error *err)
+{
+	sp_err rc = sp_moves_validate(r->plan.moves, r->plan.nmoves,
+				      r->plan.nnodes, r->plan.owners, err);
+
+	if (rc != SP_OK)
+		sp_error_prefix(err, "%s", r->path);
+	return rc;
+}
+
 sp_err sp_journal_load(const char *path, sp_journal_rec *r, sp_error *err)
 {
 	char *line = NULL;
@@ -495,12 +522,12 @@ sp_err sp_journal_load(const char *path, sp_journal_rec *r, sp_error *err)
 		json_t *o;
 		if (len <= 1)
 			continue;
-		/* A line that does not parse was torn by a crash: skip it. */
+		/* A later line that does not parse was torn by a crash: skip
+		 * it (a lost done record costs a re-check). The first one is
+		 * the plan: see torn(). */
 		if ((o = json_loadb(line, (size_t)len, 0, NULL)) == NULL) {
 			if (first)
-				rc = sp_seterr(err, SP_ERR_PROTOCOL,
-					       "%s: not a slotpilot journal",
-					       path);
+				rc = torn(path, err);
 			continue;
 		}
 		rc = first ? load_begin(o, r, err) : SP_OK;
@@ -510,7 +537,7 @@ sp_err sp_journal_load(const char *path, sp_journal_rec *r, sp_error *err)
 		json_decref(o);
 	}
 	if (rc == SP_OK && first)
-		rc = sp_seterr(err, SP_ERR_PROTOCOL, "%s: empty journal", path);
+		rc = torn(path, err);
 	free(line);
 	fclose(f);
 	if (rc != SP_OK)
@@ -549,7 +576,9 @@ static sp_err find(const char *dir, int open_only, char *path, size_t len,
 		if (n < 9 || strcmp(de->d_name + n - 8, ".journal") != 0)
 			continue;
 		snprintf(cand, sizeof(cand), "%s/%s", dir, de->d_name);
-		if (sp_journal_load(cand, r, NULL) != SP_OK)
+		if ((rc = sp_journal_load(cand, r, err)) == SP_ERR_USAGE)
+			goto out; /* torn: reported, see torn() */
+		if (rc != SP_OK)
 			continue;
 		sp_journal_rec_free(r);
 		if (found && !newer(r, best))

@@ -9,7 +9,8 @@
  * "owners" is the slot map before the operation (the snapshot rollback
  * returns to). The live cluster stays the truth: resume reconciles these
  * records with what every node reports, so a record lost in a crash only
- * costs a re-check, never a wrong move. A torn last line is ignored.
+ * costs a re-check, never a wrong move. A torn later line is ignored; a
+ * torn first line (the begin record) is an error naming the file.
  */
 #ifndef SP_JOURNAL_H
 #define SP_JOURNAL_H
@@ -91,8 +92,17 @@ typedef struct sp_journal_rec {
 } sp_journal_rec;
 
 /* Reads path into *rec (free with sp_journal_rec_free). Errors:
- * SP_ERR_PROTOCOL for a file that is not a slotpilot journal. */
+ * SP_ERR_PROTOCOL for a file that is not a slotpilot journal;
+ * SP_ERR_USAGE, naming the file, for one whose first record (the plan)
+ * is torn or missing: a crash while it was created, before any slot
+ * moved. It is reported, never skipped: the operator removes it. */
 sp_err sp_journal_load(const char *path, sp_journal_rec *rec, sp_error *err);
+
+/* Refuses (SP_ERR_USAGE, naming the file and the slot) a record whose
+ * moves could split a slot: a slot listed twice, a node index out of
+ * range, a source that did not own the slot in the recorded snapshot
+ * (sp_moves_validate). Resume and rollback call it before anything. */
+sp_err sp_journal_check(const sp_journal_rec *rec, sp_error *err);
 
 /* Releases what *rec owns (its plan); accepts NULL. */
 void sp_journal_rec_free(sp_journal_rec *rec);
@@ -103,6 +113,7 @@ void sp_journal_rec_free(sp_journal_rec *rec);
  * Finds the newest journal in dir and, if its status is not "complete",
  * writes its path. Returns SP_ERR_NOTFOUND otherwise: an older
  * unfinished operation was superseded by the ones after it.
+ * SP_ERR_USAGE, naming it, when a journal in dir has a torn first record.
  */
 sp_err sp_journal_find_open(const char *dir, char *path, size_t len,
 			    sp_error *err);

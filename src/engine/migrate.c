@@ -451,7 +451,9 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
 
 	memset(stats, 0, sizeof(*stats));
 	stats->slots_total = (long long)nmoves;
-	if ((rc = validate(nodes, nnodes, moves, nmoves, opts, err)) != SP_OK)
+	if ((rc = sp_moves_validate(moves, nmoves, nnodes, NULL, err)) !=
+		SP_OK ||
+	    (rc = validate(nodes, nnodes, moves, nmoves, opts, err)) != SP_OK)
 		return rc;
 	if (nmoves == 0)
 		return SP_OK;

@@ -100,7 +100,9 @@ sp_migrate_opts sp_migrate_defaults(void);
  * Moves every slot in moves (all targets and sources must be primaries in
  * nodes, which must list every primary of the cluster: SETSLOT NODE is
  * broadcast to all of them). Fills *stats. Returns SP_OK when every move
- * is done; SP_ERR_INTERRUPTED when *stop was set (no slot is left open);
+ * is done; SP_ERR_USAGE, before anything moves, for moves that could
+ * split a slot (sp_moves_validate: a slot twice, a node out of range);
+ * SP_ERR_INTERRUPTED when *stop was set (no slot is left open);
  * otherwise the first error, after closing what it could: a slot whose
  * target already holds keys is finished, any other is reverted; a slot
  * that could not be closed (its node is down) is named in the message.

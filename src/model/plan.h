@@ -35,6 +35,18 @@ typedef struct sp_opplan {
 	int owners[SP_SLOTS]; /* before the operation: index into nodes, -1 */
 } sp_opplan;
 
+/*
+ * Checks moves that are about to be carried out, or read back from a plan
+ * file or a journal, for what could split a slot between two owners:
+ * a slot out of range, a node index not below nnodes, a slot listed more
+ * than once (even to the same target), and, when owners is not NULL, a
+ * move whose source is not owners[slot] (owners: index or -1 per slot).
+ * Pure. SP_OK, or SP_ERR_USAGE with a message naming the first bad slot
+ * (and, with what, the move's index as "move N").
+ */
+sp_err sp_moves_validate(const sp_move *moves, size_t n, size_t nnodes,
+			 const int *owners, sp_error *err);
+
 /* Releases what *p owns and leaves it empty; accepts NULL. */
 void sp_opplan_free(sp_opplan *p);
 

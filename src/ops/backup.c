@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/files.h"
+#include "base/stop.h"
 #include "cluster/gather.h"
 #include "model/checks.h"
 
@@ -506,6 +507,12 @@ typedef struct pool {
 	pthread_mutex_t mu;
 } pool;
 
+/* A stop request: no node's fetch starts after it (base/stop.h). */
+static int stop_set(const sp_backup_opts *o)
+{
+	return o->stop != NULL && *o->stop;
+}
+
 static void *worker(void *arg)
 {
 	pool *p = arg;
@@ -514,7 +521,9 @@ static void *worker(void *arg)
 	for (;;) {
 		job *j;
 		pthread_mutex_lock(&p->mu);
-		j = p->next < p->n ? &p->jobs[p->next++] : NULL;
+		j = p->next < p->n && !stop_set(p->jobs[0].o)
+			? &p->jobs[p->next++]
+			: NULL;
 		pthread_mutex_unlock(&p->mu);
 		if (j == NULL)
 			return NULL;
@@ -554,6 +563,9 @@ static sp_err run_jobs(job *jobs, size_t n, const sp_backup_opts *o,
 			*err = jobs[i].err;
 			return jobs[i].rc;
 		}
+	if (p.next < n) /* only a stop request leaves jobs behind */
+		return sp_stop_check(o->stop, "backup", "between two nodes",
+				     "nothing was kept; run backup again", err);
 	return SP_OK;
 }
 
@@ -688,25 +700,6 @@ static json_t *file_json(const sp_backup_file *f)
 	    (json_int_t)f->keys, "seconds", f->seconds);
 }
 
-/* Writes m to path, created 0600 whatever the umask: the manifest names
- * every node and file of the backup. Returns 0, or -1 with errno. */
-static int dump_private(json_t *m, const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	int bad;
-
-	if (f == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	bad = json_dumpf(m, f, JSON_INDENT(1)) != 0;
-	if (fclose(f) != 0)
-		bad = 1;
-	return bad ? -1 : 0;
-}
-
 static sp_err write_manifest(const char *host, int port,
 			     const sp_backup_opts *o, const sp_backup_result *r,
 			     char *tmp, size_t tmplen, sp_error *err)
@@ -714,8 +707,9 @@ static sp_err write_manifest(const char *host, int port,
 	char entry[SP_ADDR_MAX], final[PATH_MAX_SP], utc[32];
 	time_t now = time(NULL);
 	json_t *files = json_array(), *m;
+	char *text;
 	size_t i;
-	int bad;
+	sp_err rc;
 
 	sp_format_addr(entry, sizeof(entry), host, port);
 	strftime(utc, sizeof(utc), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -730,11 +724,14 @@ static sp_err write_manifest(const char *host, int port,
 		return sp_seterr(err, SP_ERR_OOM, "cannot build the manifest");
 	path_join(final, sizeof(final), o->dir, SP_BACKUP_MANIFEST);
 	path_join(tmp, tmplen, o->dir, SP_BACKUP_MANIFEST ".tmp");
-	bad = dump_private(m, tmp) != 0 || rename(tmp, final) != 0;
+	/* tmp, fsync, rename, fsync of the directory (sp_file_replace) */
+	text = json_dumps(m, JSON_INDENT(1));
 	json_decref(m);
-	if (bad)
-		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
-				 final, strerror(errno));
+	rc = text == NULL ? sp_seterr(err, SP_ERR_OOM, "cannot build %s", final)
+			  : sp_file_replace(final, text, strlen(text), err);
+	free(text);
+	if (rc != SP_OK)
+		return rc;
 	tmp[0] = '\0';
 	return SP_OK;
 }

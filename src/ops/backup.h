@@ -17,6 +17,7 @@
 #ifndef SP_BACKUP_H
 #define SP_BACKUP_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "base/log.h"
@@ -33,6 +34,7 @@ typedef struct sp_backup_opts {
 	int save_timeout_s; /* how long one node's save may take */
 	const sp_conn_opts *conn;
 	const sp_log *log;
+	volatile sig_atomic_t *stop; /* set: no new node's save starts */
 } sp_backup_opts;
 
 /* Defaults: parallel 4, save timeout 3600 s, fetch over the network. */

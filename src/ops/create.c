@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/stop.h"
 #include "cluster/converge.h"
 #include "ops/join.h"
 
@@ -460,7 +461,8 @@ static sp_err each_replica(const sp_create_plan *p, const sp_conn_opts *opts,
 }
 
 sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
-		     int wait_ms, const sp_log *log, sp_error *err)
+		     int wait_ms, volatile sig_atomic_t *stop,
+		     const sp_log *log, sp_error *err)
 {
 	long long deadline = sp_now_ms() + wait_ms;
 	sp_check_opts copts = sp_check_defaults();
@@ -469,6 +471,9 @@ sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
 	sp_err rc;
 	size_t i;
 
+	if ((rc = sp_stop_check(stop, "create", "before anything changed", "",
+				err)) != SP_OK)
+		return rc;
 	sp_logf(log, "assign", "Assigning slots to %d primaries",
 		p->nprimaries);
 	for (i = 0; i < (size_t)p->nprimaries; i++)
@@ -494,7 +499,12 @@ sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
 				       ip, p->nodes[0].port, bus, err)) !=
 		    SP_OK)
 			return rc;
-	if ((rc = wait_met(p, opts, deadline, err)) != SP_OK)
+	if ((rc = wait_met(p, opts, deadline, err)) != SP_OK ||
+	    (rc = sp_stop_check(stop, "create",
+				"once the primaries formed the cluster",
+				"attach replicas with slotpilot add-node "
+				"--replica",
+				err)) != SP_OK)
 		return rc;
 	sp_logf(log, "replicate", "Attaching replicas");
 	if ((rc = each_replica(p, opts, ATTACH, deadline, err)) != SP_OK)

@@ -10,6 +10,8 @@
 #ifndef SP_CREATE_H
 #define SP_CREATE_H
 
+#include <signal.h>
+
 #include "base/log.h"
 #include "io/conn.h"
 #include "model/topology.h"
@@ -62,9 +64,13 @@ sp_err sp_create_preflight(sp_create_plan *p, const sp_conn_opts *opts,
 
 /*
  * Executes a preflighted plan and waits (at most wait_ms) until every
- * node is healthy and agrees. Errors name the node and step.
+ * node is healthy and agrees. Errors name the node and step. With *stop
+ * set (stop may be NULL) it stops at a safe point: before any slot is
+ * assigned (nothing changed), or once the primaries form a cluster,
+ * before the replicas attach; SP_ERR_INTERRUPTED.
  */
 sp_err sp_create_run(const sp_create_plan *p, const sp_conn_opts *opts,
-		     int wait_ms, const sp_log *log, sp_error *err);
+		     int wait_ms, volatile sig_atomic_t *stop,
+		     const sp_log *log, sp_error *err);
 
 #endif

@@ -85,7 +85,7 @@ static sp_err fresh(const sp_local_up_opts *o, const sp_conn_opts *co,
 	    (rc = sp_create_preflight(&plan, co, err)) != SP_OK ||
 	    (rc = sp_create_run(&plan, co,
 				o->wait_ms > 0 ? o->wait_ms : LOCAL_WAIT_MS,
-				log, err)) != SP_OK)
+				NULL, log, err)) != SP_OK)
 		goto fail;
 	goto out;
 fail:

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "base/clock.h"
+#include "base/stop.h"
 #include "cluster/converge.h"
 #include "cluster/gather.h"
 #include "model/planner.h"
@@ -206,13 +207,19 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 			      c.nodes[pi].addr)) != SP_OK)))
 		goto out;
 	before = c.nnodes;
-	if ((rc = join(&c, nhost, nport, naddr, o, co, new_id, &added, err)))
+	if ((rc = sp_stop_check(o->stop, "add-node", "before the MEET", "",
+				err)) != SP_OK ||
+	    (rc = join(&c, nhost, nport, naddr, o, co, new_id, &added, err)))
 		goto out;
 	sp_logf(log, "meet", "%s %s; waiting for gossip to converge", naddr,
 		added ? "joined" : "is a member already");
 	if ((rc = converge(host, port, co, (int)(before + (size_t)added),
 			   o->wait_ms, err)) != SP_OK ||
 	    !o->replica)
+		goto out;
+	if ((rc = sp_stop_check(o->stop, "add-node",
+				"after the join, before replicating",
+				"run add-node again to finish", err)) != SP_OK)
 		goto out;
 	if (pi < 0 && (pi = neediest(&c, nhost, -1)) < 0) {
 		rc = sp_seterr(err, SP_ERR_CLUSTER, "no reachable primary");
@@ -229,6 +236,13 @@ sp_err sp_add_node(const char *host, int port, const char *new_addr,
 out:
 	sp_cluster_free(&c);
 	return rc;
+}
+
+/* The stop request between remove-node's steps (base/stop.h). */
+static sp_err stopped(const sp_remove_opts *o, const char *where, sp_error *err)
+{
+	return sp_stop_check(o->mig.stop, "remove-node", where,
+			     "run remove-node again to finish", err);
 }
 
 /* Closes slots an interrupted drain left open, then re-reads c. */
@@ -433,6 +447,8 @@ static sp_err rehome(const char *host, int port, const char *id,
 	ro.force = 1;
 	ro.with_replicas = 0;
 	for (k = 0; k < reps->n && rc == SP_OK; k++) {
+		if ((rc = stopped(o, "while re-homing replicas", err)) != SP_OK)
+			break;
 		if (o->with_replicas) {
 			rc = sp_remove_node(host, port, reps->id[k], &ro, co,
 					    log, out, err);
@@ -501,6 +517,20 @@ static sp_err may_remove(const sp_cluster *c, int i, const sp_remove_opts *o,
 	return SP_OK;
 }
 
+/* A dead primary that still owns slots is refused, with what to run. */
+static sp_err dead_owner(const sp_cluster *c, const char *id,
+			 const sp_node_state *leaving, sp_error *err)
+{
+	if (leaving->reachable || slots_of(c, id) == 0)
+		return SP_OK;
+	return sp_seterr(err, SP_ERR_CLUSTER,
+			 "%s is unreachable and still owns %d slots: wait for "
+			 "its replica to take over (or run slotpilot failover "
+			 "on it), or, if it is gone for good, slotpilot fix "
+			 "--with-unreachable %s, before removing it",
+			 leaving->addr, slots_of(c, id), leaving->addr);
+}
+
 sp_err sp_remove_node(const char *host, int port, const char *name,
 		      const sp_remove_opts *o, const sp_conn_opts *co,
 		      const sp_log *log, sp_removed *out, sp_error *err)
@@ -516,7 +546,8 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 				    err)) != SP_OK)
 		return rc;
 	if ((rc = sp_find_node(&c, name, &i, err)) != SP_OK ||
-	    (rc = may_remove(&c, i, o, co, err)) != SP_OK)
+	    (rc = may_remove(&c, i, o, co, err)) != SP_OK ||
+	    (rc = stopped(o, "before it began", err)) != SP_OK)
 		goto out;
 	snprintf(id, sizeof(id), "%s", c.nodes[i].id);
 	reps.n = replicas_of(&c, id, idx, 64);
@@ -527,21 +558,16 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	memset(&leaving.view, 0, sizeof(leaving.view));
 	primary = (line_of(&c, i)->flags & SP_NF_MASTER) != 0;
 	if (primary && o->failover_first && leaving.reachable &&
-	    sp_failover(host, port, id, co, o->wait_ms, np, err) == SP_OK) {
+	    sp_failover(host, port, id, co, o->wait_ms, o->mig.stop, np, err) ==
+		SP_OK) {
 		sp_logf(log, "failover", "%s handed its role to %s",
 			leaving.addr, np);
 		primary = 0;
 	}
-	if (primary && !leaving.reachable && slots_of(&c, id) > 0) {
-		rc = sp_seterr(err, SP_ERR_CLUSTER,
-			       "%s is unreachable and still owns %d slots: "
-			       "wait for its replica to take over, or run "
-			       "slotpilot fix, before removing it",
-			       leaving.addr, slots_of(&c, id));
-		goto out;
-	}
-	if (primary && slots_of(&c, id) > 0 &&
-	    (rc = close_then_regather(host, port, o, co, log, &c, err)))
+	if ((primary && (rc = dead_owner(&c, id, &leaving, err)) != SP_OK) ||
+	    (primary && slots_of(&c, id) > 0 &&
+	     (rc = close_then_regather(host, port, o, co, log, &c, err))) ||
+	    (rc = stopped(o, "before draining", err)) != SP_OK)
 		goto out;
 	if (primary && slots_of(&c, id) > 0) {
 		sp_logf(log, "drain", "draining %s over the other primaries",
@@ -549,8 +575,9 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 		if ((rc = drain(&c, id, o, co, name, err)) != SP_OK)
 			goto out;
 	}
-	if (primary &&
-	    (rc = rehome(host, port, id, &reps, o, co, log, out, err)) != SP_OK)
+	if ((primary && (rc = rehome(host, port, id, &reps, o, co, log, out,
+				     err)) != SP_OK) ||
+	    (rc = stopped(o, "before forgetting it", err)) != SP_OK)
 		goto out;
 	sp_logf(log, "forget", "forgetting %s on every node", leaving.addr);
 	/* A foreign node answers at the member's address now: the member is
@@ -564,7 +591,8 @@ out:
 }
 
 sp_err sp_failover(const char *host, int port, const char *name,
-		   const sp_conn_opts *co, int wait_ms, char *new_primary,
+		   const sp_conn_opts *co, int wait_ms,
+		   volatile sig_atomic_t *stop, char *new_primary,
 		   sp_error *err)
 {
 	int i, reps[64], n, k, r = -1;
@@ -595,7 +623,9 @@ sp_err sp_failover(const char *host, int port, const char *name,
 			       c.nodes[i].addr);
 		goto out;
 	}
-	if ((rc = sp_conn_open(c.nodes[r].host, c.nodes[r].port, co, &conn,
+	if ((rc = sp_stop_check(stop, "failover", "before it began", "",
+				err)) != SP_OK ||
+	    (rc = sp_conn_open(c.nodes[r].host, c.nodes[r].port, co, &conn,
 			       err)) != SP_OK ||
 	    (rc = sp_conn_cmd(conn, NULL, err, "CLUSTER FAILOVER")) != SP_OK)
 		goto out;

@@ -16,6 +16,8 @@
 #ifndef SP_NODES_H
 #define SP_NODES_H
 
+#include <signal.h>
+
 #include "base/log.h"
 #include "model/cluster.h"
 #include "ops/match.h"
@@ -25,7 +27,8 @@ typedef struct sp_add_opts {
 	int replica;		/* join as a replica */
 	const char *replica_of; /* its primary (name), or NULL: pick one */
 	int wait_ms;
-	sp_match_opts match; /* a new primary must match the cluster */
+	sp_match_opts match;	     /* a new primary must match the cluster */
+	volatile sig_atomic_t *stop; /* set: stop before the next step */
 } sp_add_opts;
 
 /*
@@ -66,7 +69,10 @@ typedef struct sp_removed {
  * node by id) from the cluster reachable from host:port. Refuses
  * (SP_ERR_CLUSTER / SP_ERR_USAGE, nothing changed) removing the last
  * primary, or a replica whose primary would be left with fewer replicas
- * than cluster-migration-barrier (unless force).
+ * than cluster-migration-barrier (unless force). With *o->mig.stop set
+ * it stops between steps (before the drain, a replica's re-homing, the
+ * FORGETs; the drain itself at a slot boundary): SP_ERR_INTERRUPTED, no
+ * slot open, and running it again finishes the removal.
  */
 sp_err sp_remove_node(const char *host, int port, const char *name,
 		      const sp_remove_opts *o, const sp_conn_opts *co,
@@ -76,9 +82,12 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
  * Manual failover: the named primary's most up-to-date linked replica
  * (or the named replica) runs CLUSTER FAILOVER; waits until the roles
  * have swapped in the views. *new_primary gets the new primary's addr.
+ * With *stop set before CLUSTER FAILOVER is sent: SP_ERR_INTERRUPTED,
+ * nothing changed (once sent, it waits for the roles to swap).
  */
 sp_err sp_failover(const char *host, int port, const char *name,
-		   const sp_conn_opts *co, int wait_ms, char *new_primary,
+		   const sp_conn_opts *co, int wait_ms,
+		   volatile sig_atomic_t *stop, char *new_primary,
 		   sp_error *err);
 
 /*

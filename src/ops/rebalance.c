@@ -4,6 +4,7 @@
  */
 #include "ops/rebalance.h"
 
+#include "base/files.h"
 #include "engine/bigkeys.h"
 
 #include <errno.h>
@@ -229,7 +230,8 @@ sp_err sp_plan_write(const char *path, const char *entry, const char *by,
 {
 	long long keys, bytes;
 	json_t *moves = moves_json(p, stats, &keys, &bytes), *o;
-	int bad;
+	char *text;
+	sp_err rc;
 
 	o = json_pack("{s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, "
 		      "s:{s:i, s:I, s:I, s:f}}",
@@ -242,12 +244,14 @@ sp_err sp_plan_write(const char *path, const char *entry, const char *by,
 		      "seconds", sp_plan_estimate_s(keys, p->nmoves));
 	if (o == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "cannot build the plan");
-	bad = json_dump_file(o, path, JSON_INDENT(1)) != 0;
+	/* Whole or not at all, and durable (sp_file_replace). */
+	text = json_dumps(o, JSON_INDENT(1));
 	json_decref(o);
-	if (bad)
-		return sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s: %s",
-				 path, strerror(errno));
-	return SP_OK;
+	if (text == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "cannot build the plan");
+	rc = sp_file_replace(path, text, strlen(text), err);
+	free(text);
+	return rc;
 }
 
 static sp_err read_moves(json_t *jm, sp_plan_file *f, const char *path,
@@ -266,16 +270,20 @@ static sp_err read_moves(json_t *jm, sp_plan_file *f, const char *path,
 	for (i = 0; i < json_array_size(jm); i++) {
 		if (json_unpack(json_array_get(jm, i), "[i,i,i,I,I]", &s, &a,
 				&d, &k, &b) != 0 ||
-		    s < 0 || s >= SP_SLOTS || a < 0 || d < 0 ||
-		    (size_t)a >= p->nnodes || (size_t)d >= p->nnodes ||
-		    a == d || p->owners[s] != a)
+		    a == d)
 			return sp_seterr(err, SP_ERR_USAGE,
-					 "%s: move %zu is not valid for the "
-					 "plan's base",
+					 "%s: move %zu is not [slot, from, to, "
+					 "keys, bytes] between two nodes",
 					 path, i);
 		p->moves[p->nmoves++] = (sp_move){s, a, d};
 		f->keys += k;
 		f->bytes += b;
+	}
+	/* Before anything moves: nothing that could split a slot. */
+	if (sp_moves_validate(p->moves, p->nmoves, p->nnodes, p->owners, err) !=
+	    SP_OK) {
+		sp_error_prefix(err, "%s", path);
+		return SP_ERR_USAGE;
 	}
 	return SP_OK;
 }

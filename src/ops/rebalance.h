@@ -70,8 +70,11 @@ typedef struct sp_plan_file {
 } sp_plan_file;
 
 /* Reads and validates a plan file. SP_ERR_USAGE for a file that is not
- * a slotpilot plan or is truncated, naming what is wrong. Caller frees
- * *out with sp_plan_file_free. */
+ * a slotpilot plan or is truncated, naming what is wrong, and for moves
+ * that could split a slot (sp_moves_validate against the plan's base:
+ * a slot listed twice, a node index out of range, a source that is not
+ * the slot's owner), naming the slot. Caller frees *out with sp_plan_file_free.
+ */
 sp_err sp_plan_read(const char *path, sp_plan_file *out, sp_error *err);
 
 /* Releases what *f owns (its plan); accepts NULL. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/stop.h"
 #include "cluster/converge.h"
 #include "cluster/gather.h"
 
@@ -877,7 +878,10 @@ sp_err sp_fix_run(sp_fix_plan *f, const sp_migrate_opts *mig, const sp_log *log,
 					 "slot %d is %s; nothing was changed",
 					 f->steps[i].slot, f->steps[i].what);
 	for (i = 0; i < f->nsteps && rc == SP_OK; i++)
-		rc = apply_step(f, &f->steps[i], err);
+		if ((rc = sp_stop_check(mig->stop, "fix", "between two slots",
+					"run fix again to finish", err)) ==
+		    SP_OK)
+			rc = apply_step(f, &f->steps[i], err);
 	if (rc == SP_OK)
 		rc = finish_all(f, mig, err);
 	if (rc == SP_OK)

@@ -17,9 +17,12 @@ sp_err sp_resume_find(const char *dir, char *path, size_t len,
 {
 	sp_err rc;
 
-	if ((rc = sp_journal_find_open(dir, path, len, err)) != SP_OK)
+	if ((rc = sp_journal_find_open(dir, path, len, err)) != SP_OK ||
+	    (rc = sp_journal_load(path, rec, err)) != SP_OK)
 		return rc;
-	return sp_journal_load(path, rec, err);
+	if ((rc = sp_journal_check(rec, err)) != SP_OK)
+		sp_journal_rec_free(rec);
+	return rc;
 }
 
 /* One attempt: gather, close what a dead source left open, plan. */

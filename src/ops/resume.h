@@ -15,7 +15,9 @@
 /*
  * Finds the newest journal in dir that is not complete: its path goes to
  * path[0..len-1] and its record to *rec (free with sp_journal_rec_free).
- * SP_ERR_NOTFOUND when there is nothing to resume; SP_ERR_PROTOCOL for a
+ * SP_ERR_NOTFOUND when there is nothing to resume; SP_ERR_USAGE, naming
+ * the slot, for a journal whose moves could split a slot
+ * (sp_journal_check) or the file, for a torn one; SP_ERR_PROTOCOL for a
  * file that is not a slotpilot journal.
  */
 sp_err sp_resume_find(const char *dir, char *path, size_t len,

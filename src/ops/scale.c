@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/files.h"
+#include "base/stop.h"
 #include "cluster/converge.h"
 #include "cluster/gather.h"
 #include "model/keyslot.h"
@@ -70,25 +71,25 @@ static xstate state_load(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX])
 static sp_err state_save(const sp_scale_opts *o, char (*addrs)[SP_ADDR_MAX],
 			 const xstate *x, sp_error *err)
 {
-	char path[1100], tmp[1200];
+	char path[1100], *text;
 	json_t *a = json_array(), *s;
-	int i, bad;
+	int i;
 	sp_err rc;
 
 	if ((rc = sp_mkdirs(o->rm.journal_dir, err)) != SP_OK)
 		return rc;
 	state_path(o, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	for (i = 0; i < x->n; i++)
 		json_array_append_new(a, json_string(addrs[i]));
 	s = json_pack("{s:o, s:b, s:b, s:i, s:i}", "nodes", a, "done", x->done,
 		      "provisioning", x->provisioning, "primaries", x->k,
 		      "replicas", x->r);
-	bad = s == NULL || json_dump_file(s, tmp, 0) != 0 ||
-	      rename(tmp, path) != 0;
+	text = s != NULL ? json_dumps(s, 0) : NULL;
+	rc = text == NULL ? sp_seterr(err, SP_ERR_OOM, "cannot build %s", path)
+			  : sp_file_replace(path, text, strlen(text), err);
+	free(text);
 	json_decref(s);
-	return bad ? sp_seterr(err, SP_ERR_SYSTEM, "cannot write %s", path)
-		   : SP_OK;
+	return rc;
 }
 
 /* Writes and reads back a key on every primary (on a slot it owns). */
@@ -259,11 +260,11 @@ static shard shard_at(char (*addrs)[SP_ADDR_MAX], const xstate *x, int i)
 }
 
 /* Joins the shard's primary, then its replicas to it. */
-static sp_err add_shard(const char *host, int port, const shard *s, int wait_ms,
-			const sp_conn_opts *co, const sp_log *log,
-			sp_error *err)
+static sp_err add_shard(const char *host, int port, const shard *s,
+			const sp_scale_opts *o, const sp_conn_opts *co,
+			const sp_log *log, sp_error *err)
 {
-	sp_add_opts ao = {.wait_ms = wait_ms};
+	sp_add_opts ao = {.wait_ms = o->rm.wait_ms, .stop = o->rm.mig.stop};
 	char id[SP_ID_LEN + 1];
 	sp_err rc;
 	int j;
@@ -338,8 +339,12 @@ sp_err sp_expand(const char *host, int port, const sp_scale_opts *o,
 		goto out;
 	for (i = 0; i < x.k && rc == SP_OK; i++) {
 		shard s = shard_at(addrs, &x, i);
-		rc = add_shard(host, port, &s, o->rm.wait_ms, co, log, err);
+		rc = add_shard(host, port, &s, o, co, log, err);
 	}
+	if (rc == SP_OK)
+		rc = sp_stop_check(o->rm.mig.stop, "expand",
+				   "before the rebalance",
+				   "run expand again to finish", err);
 	if (rc == SP_OK) {
 		sp_logf(log, "rebalance", "rebalancing over %d primaries",
 			o->primaries);
@@ -484,6 +489,10 @@ sp_err sp_shrink(const char *host, int port, const sp_scale_opts *o,
 	ro.with_replicas = 1;
 	for (i = 0; i < n && rc == SP_OK; i++) {
 		sp_removed gone = {0};
+		if ((rc = sp_stop_check(o->rm.mig.stop, "shrink",
+					"between two primaries",
+					"run shrink again to finish", err)))
+			break;
 		sp_logf(log, "remove", "removing %s with its replicas",
 			c.nodes[leaving[i]].addr);
 		rc = sp_remove_node(host, port, c.nodes[leaving[i]].id, &ro, co,
@@ -569,6 +578,7 @@ sp_err sp_rollback(const char *host, int port, const sp_scale_opts *o,
 	if ((rc = sp_journal_find_last(o->rm.journal_dir, path, sizeof(path),
 				       err)) != SP_OK ||
 	    (rc = sp_journal_load(path, rec, err)) != SP_OK ||
+	    (rc = sp_journal_check(rec, err)) != SP_OK ||
 	    (rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK ||
 	    (rc = sp_rollback_plan(rec, &c, &p, err)) != SP_OK)
 		goto out;

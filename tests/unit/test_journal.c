@@ -180,6 +180,103 @@ test_journals_from_concurrent_processes_get_distinct_seqs(void **state)
 	free(r);
 }
 
+/* A crash while the begin record was written: half a line, no newline. */
+static void test_torn_first_record_is_reported_naming_the_file(void **state)
+{
+	const char *dir = *state;
+	sp_journal_rec *r = calloc(1, sizeof(*r));
+	char path[1024], want[1024];
+	sp_error e = {0};
+
+	write_file(dir, "torn.journal",
+		   "{\"type\":\"begin\",\"version\":1,\"op\":\"resh");
+	snprintf(want, sizeof(want), "%s/torn.journal", dir);
+	assert_int_equal(sp_journal_load(want, r, &e), SP_ERR_USAGE);
+	assert_non_null(strstr(e.msg, want));
+	assert_non_null(strstr(e.msg, "torn"));
+	/* resume's look-up does not take it for "nothing to resume" */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(sp_journal_find_open(dir, path, sizeof(path), &e),
+			 SP_ERR_USAGE);
+	assert_non_null(strstr(e.msg, want));
+	free(r);
+}
+
+/* Created, then a crash before the begin record was written. */
+static void test_empty_journal_is_reported_as_torn(void **state)
+{
+	const char *dir = *state;
+	char path[1024];
+	sp_error e = {0};
+
+	write_file(dir, "empty.journal", "");
+	assert_int_equal(sp_journal_find_last(dir, path, sizeof(path), &e),
+			 SP_ERR_USAGE);
+	assert_non_null(strstr(e.msg, "empty.journal"));
+}
+
+/* A torn last line (a done record) only costs a re-check: it loads. */
+static void test_torn_last_record_is_skipped(void **state)
+{
+	const char *dir = *state;
+	sp_journal_rec *r = calloc(1, sizeof(*r));
+	char path[1024];
+	sp_error e = {0};
+
+	write_file(dir, "last.journal",
+		   BEGIN_REC(1, 1000) "{\"type\":\"done\",\"slo");
+	snprintf(path, sizeof(path), "%s/last.journal", dir);
+	assert_int_equal(sp_journal_load(path, r, &e), SP_OK);
+	sp_journal_rec_free(r);
+	free(r);
+}
+
+#define MOVES_REC(moves)                                                       \
+	"{\"type\":\"begin\",\"version\":1,\"op\":\"reshard\",\"id\":\"x\","   \
+	"\"entry\":\"127.0.0.1:7000\",\"time\":1,\"seq\":1,\"nodes\":["        \
+	"{\"id\":\"" NODE_ID "\",\"addr\":\"127.0.0.1:7000\"},"                \
+	"{\"id\":\"" NODE_ID "\",\"addr\":\"127.0.0.1:7001\"},"                \
+	"{\"id\":\"" NODE_ID "\",\"addr\":\"127.0.0.1:7002\"}],"               \
+	"\"owners\":[[0,16383,0]],\"moves\":" moves "}\n"
+
+static void check_refused(const char *dir, const char *text, const char *what)
+{
+	sp_journal_rec *r = calloc(1, sizeof(*r));
+	char path[1024];
+	sp_error e = {0};
+
+	write_file(dir, "dup.journal", text);
+	snprintf(path, sizeof(path), "%s/dup.journal", dir);
+	assert_int_equal(sp_journal_load(path, r, &e), SP_OK);
+	assert_int_equal(sp_journal_check(r, &e), SP_ERR_USAGE);
+	assert_non_null(strstr(e.msg, what));
+	assert_non_null(strstr(e.msg, "dup.journal"));
+	sp_journal_rec_free(r);
+	free(r);
+}
+
+static void test_journal_moves_that_split_a_slot_are_refused(void **state)
+{
+	check_refused(*state, MOVES_REC("[[5,0,1],[5,0,2]]"),
+		      "slot 5 is listed twice");
+	check_refused(*state, MOVES_REC("[[6,1,2]]"),
+		      "slot 6: move 0 takes it from node 1, but node 0 owns");
+}
+
+static void test_journal_with_sound_moves_passes_the_check(void **state)
+{
+	sp_journal_rec *r = calloc(1, sizeof(*r));
+	char path[1024];
+	sp_error e = {0};
+
+	write_file(*state, "ok.journal", MOVES_REC("[[5,0,1],[6,0,2]]"));
+	snprintf(path, sizeof(path), "%s/ok.journal", (char *)*state);
+	assert_int_equal(sp_journal_load(path, r, &e), SP_OK);
+	assert_int_equal(sp_journal_check(r, &e), SP_OK);
+	sp_journal_rec_free(r);
+	free(r);
+}
+
 #define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
 
 int main(void)
@@ -190,6 +287,11 @@ int main(void)
 	    DIR_TEST(test_newest_is_by_recorded_seq_not_by_name),
 	    DIR_TEST(test_next_journal_takes_the_next_seq),
 	    DIR_TEST(test_journals_from_concurrent_processes_get_distinct_seqs),
+	    DIR_TEST(test_torn_first_record_is_reported_naming_the_file),
+	    DIR_TEST(test_empty_journal_is_reported_as_torn),
+	    DIR_TEST(test_torn_last_record_is_skipped),
+	    DIR_TEST(test_journal_moves_that_split_a_slot_are_refused),
+	    DIR_TEST(test_journal_with_sound_moves_passes_the_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
