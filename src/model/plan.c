@@ -6,6 +6,17 @@
 
 #include <stdlib.h>
 
+void sp_opplan_free(sp_opplan *p)
+{
+	if (p == NULL)
+		return;
+	free(p->nodes);
+	free(p->moves);
+	p->nodes = NULL;
+	p->moves = NULL;
+	p->nnodes = p->nmoves = 0;
+}
+
 /* 1 when i is a node index of a table of nnodes. */
 static int is_node(int i, size_t nnodes)
 {
@@ -63,15 +74,4 @@ sp_err sp_moves_validate(const sp_move *moves, size_t n, size_t nnodes,
 			first[moves[i].slot] = i + 1;
 	free(first);
 	return rc;
-}
-
-void sp_opplan_free(sp_opplan *p)
-{
-	if (p == NULL)
-		return;
-	free(p->nodes);
-	free(p->moves);
-	p->nodes = NULL;
-	p->moves = NULL;
-	p->nnodes = p->nmoves = 0;
 }
