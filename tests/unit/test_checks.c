@@ -413,7 +413,7 @@ static void test_claims_come_from_own_lines(void **state)
 
 static void test_healthy_cluster_has_no_findings(void **state)
 {
-	sp_check_opts o = {6, 3, 1};
+	sp_check_opts o = {6, 3, 1, 0};
 	sp_findings out;
 	fx f;
 
@@ -521,7 +521,7 @@ static void test_slot_claimed_by_two_primaries(void **state)
 
 static void test_unreachable_node_is_an_error(void **state)
 {
-	sp_check_opts o = {6, -1, -1};
+	sp_check_opts o = {6, -1, -1, 0};
 	sp_findings out;
 	const sp_finding *u;
 	fx f;
@@ -545,7 +545,7 @@ static void test_unreachable_node_is_an_error(void **state)
 
 static void test_foreign_node_is_its_own_finding(void **state)
 {
-	sp_check_opts o = {6, 3, -1};
+	sp_check_opts o = {6, 3, -1, 0};
 	sp_findings out;
 	const sp_finding *u;
 	sp_cluster c;
@@ -576,7 +576,7 @@ static void test_foreign_node_is_its_own_finding(void **state)
 
 static void test_failed_over_primary_is_reported_once(void **state)
 {
-	sp_check_opts o = {6, 3, -1};
+	sp_check_opts o = {6, 3, -1, 0};
 	sp_findings out;
 	const sp_finding *nf;
 	fx f;
@@ -597,7 +597,7 @@ static void test_failed_over_primary_is_reported_once(void **state)
 
 static void test_failed_over_primary_leaves_one_without_replica(void **state)
 {
-	sp_check_opts o = {-1, -1, 1};
+	sp_check_opts o = {-1, -1, 1, 0};
 	sp_findings out;
 	const sp_finding *r;
 	fx f;
@@ -695,7 +695,7 @@ static void test_view_missing_an_owner_disagrees(void **state)
 
 static void test_node_forgotten_by_one_node(void **state)
 {
-	sp_check_opts o = {6, 3, 1};
+	sp_check_opts o = {6, 3, 1, 0};
 	sp_findings out;
 	const sp_finding *m;
 	fx f;
@@ -800,7 +800,7 @@ static void test_empty_primaries_at_epoch_zero_do_not_collide(void **state)
 
 static void test_node_and_primary_counts_are_checked(void **state)
 {
-	sp_check_opts o = {7, 4, -1};
+	sp_check_opts o = {7, 4, -1, 0};
 	sp_findings out;
 	fx f;
 
@@ -818,7 +818,7 @@ static void test_node_and_primary_counts_are_checked(void **state)
 
 static void test_too_few_replicas_per_primary(void **state)
 {
-	sp_check_opts o = {-1, -1, 2};
+	sp_check_opts o = {-1, -1, 2, 0};
 	sp_findings out;
 	fx f;
 
@@ -834,7 +834,7 @@ static void test_too_few_replicas_per_primary(void **state)
 
 static void test_handshake_is_a_warning_not_a_node(void **state)
 {
-	sp_check_opts o = {6, 3, 1};
+	sp_check_opts o = {6, 3, 1, 0};
 	sp_findings out;
 	const sp_finding *h;
 	fx f;
@@ -918,7 +918,7 @@ static char *synthetic_nodes(int n, int self)
 
 static void test_large_cluster_is_checked_by_id(void **state)
 {
-	sp_check_opts o = {SCALE_NODES, SCALE_NODES / 2, 1};
+	sp_check_opts o = {SCALE_NODES, SCALE_NODES / 2, 1, 0};
 	sp_cluster c = {0};
 	sp_findings out = {0};
 	sp_error err;
