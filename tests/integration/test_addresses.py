@@ -1,7 +1,11 @@
 """Addresses as operators configure them: nodes whose cluster bus port is
 not port + 10000 (cluster-port, common in containers)."""
 
+import socket
 import subprocess
+import threading
+
+from redis.cluster import RedisCluster
 
 from conftest import (REDIS_CLI, assert_rc, describe, pick_port,
                       redis_cli_check, redis_cli_clean, redis_cli_cluster,
@@ -193,3 +197,111 @@ def test_create_puts_no_replica_on_its_primarys_host_and_check_reports_one(node_
     p = run_sp("check", nodes[0].addr, "--json", timeout=60)
     assert_rc(p, 1)
     assert "replica-same-host" in p.stdout, describe(p)
+
+
+# ---------------------------------------------------------------------------
+# NAT: nodes announcing ports other than their own (cluster-announce-port
+# and cluster-announce-bus-port), reached through port forwarders
+
+
+class Forwarder:
+    """Forwards 127.0.0.1:listen to 127.0.0.1:to, both ways, as a NAT's port
+    mapping does; stopped (threads joined, sockets closed) by close()."""
+
+    def __init__(self, listen, to):
+        self.to = to
+        self.srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", listen))
+        self.srv.listen(64)
+        self.srv.settimeout(0.2)
+        self.stop = threading.Event()
+        self.socks = []
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                a, _ = self.srv.accept()
+            except (socket.timeout, OSError):
+                continue
+            try:
+                b = socket.create_connection(("127.0.0.1", self.to), timeout=2)
+            except OSError:
+                a.close()
+                continue
+            self.socks += [a, b]
+            for x, y in ((a, b), (b, a)):
+                t = threading.Thread(target=self._pipe, args=(x, y), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def _pipe(self, x, y):
+        x.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                data = x.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                y.sendall(data)
+            except OSError:
+                break
+        for s in (x, y):
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=2)
+        for s in self.socks + [self.srv]:
+            s.close()
+
+
+def test_nodes_behind_nat_announcing_other_ports(node_pool):
+    fwd = []
+    try:
+        nodes = []
+        for _ in range(3):
+            outer = pick_port()  # outer and outer + 10000 are free
+            node = node_pool.start(1, extra_conf=[
+                "cluster-announce-ip 127.0.0.1",
+                "cluster-announce-port %d" % outer,
+                "cluster-announce-bus-port %d" % (outer + 10000)])[0]
+            fwd.append(Forwarder(outer, node.port))
+            fwd.append(Forwarder(outer + 10000, node.port + 10000))
+            node.outer = "127.0.0.1:%d" % outer
+            nodes.append(node)
+        p = run_sp("create", *[n.outer for n in nodes], "--yes", "--wait",
+                   "60", timeout=90)
+        assert_rc(p, 0)
+        wait_until(lambda: _knows_all(nodes), 30, desc="3 nodes agree")
+        for v in nodes[0].cluster_nodes():
+            assert v["addr"] in [n.outer for n in nodes], v
+        entry = nodes[0].outer
+        assert_rc(run_sp("check", entry, "--wait", "30", timeout=60), 0)
+        rc = RedisCluster(host="127.0.0.1", port=int(entry.rsplit(":", 1)[1]),
+                          decode_responses=True)
+        try:
+            for i in range(600):
+                rc.set("nat:%d" % i, str(i))
+            p = run_sp("reshard", entry, "--from", "all", "--to",
+                       nodes[2].myid(), "--slots", "2000", "--yes", timeout=120)
+            assert_rc(p, 0)
+            assert "keys" in p.stdout and " 0 keys" not in p.stdout, p.stdout
+            assert_rc(run_sp("check", entry, timeout=60), 0)
+            rc.nodes_manager.initialize()
+            assert all(rc.get("nat:%d" % i) == str(i) for i in range(600))
+        finally:
+            rc.close()
+    finally:
+        for f in fwd:
+            f.close()
