@@ -365,6 +365,9 @@ def fault_fix_paused(c, row):
     c.node(port_of(a)).execute_command("CLUSTER", "SETSLOT", slot,
                                        "MIGRATING", b["id"])
     zslots = z["slots"]
+    # Its own replica may take over while it is paused (a failover, the
+    # cluster's own doing): the slots must stay with z or that replica.
+    shard = {z["id"]} | {n["id"] for n in c.nodes() if n["primary"] == z["id"]}
     pid = c.pidfile_pid(port_of(z))
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -373,11 +376,19 @@ def fault_fix_paused(c, row):
         give_up = time.time() - t0
     finally:
         os.kill(pid, signal.SIGCONT)
+    log("  fix with a primary paused: exit %d: %s" % (
+        r.returncode, r.stderr.strip()[-200:]))
     # Then the operator fixes the open slot with every primary awake.
-    c.healthy(timeout=20) or c.run("fix", c.entry, "--yes", "--wait", "60")
+    if not c.healthy(timeout=20):
+        f = c.run("fix", c.entry, "--yes", "--wait", "60")
+        log("  fix, all awake: exit %d: %s" % (f.returncode,
+                                              f.stderr.strip()[-200:]))
     c.healthy(timeout=60)
-    after = [n for n in c.nodes() if n["id"] == z["id"]]
-    gave_away = int(not after or after[0]["slots"] != zslots)
+    held = [n for n in c.nodes() if n["id"] in shard and n["slots"]]
+    gave_away = int(not held or held[0]["slots"] != zslots)
+    if gave_away:
+        log("  the paused primary's slots left its shard: %s -> %s" % (
+            zslots, [(n["addr"], n["slots"]) for n in held]))
     row.add(*audit(c, None, []), c.open_slots() + gave_away, give_up,
             int(r.returncode not in (0, 4)))
 
