@@ -23,3 +23,5 @@ echo
 bench/plan_bench.sh 1000 21
 echo
 /usr/bin/python3 bench/latency.py --sp "$SP" --runs redis-cli,slotpilot,guard-inc,guard-p99
+echo
+/usr/bin/python3 bench/faults.py --sp "$SP"
