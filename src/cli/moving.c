@@ -221,6 +221,21 @@ void sp_print_moves_json(const sp_opplan *p)
 }
 
 /* Runs p (journaled) with progress; returns the exit code. */
+/* A move that lost a node (exit 3) says what to run next, whichever step
+ * noticed it. */
+static sp_error *resume_hint(sp_error *err, sp_err rc)
+{
+	size_t n = strlen(err->msg);
+
+	if ((rc == SP_ERR_IO || rc == SP_ERR_TIMEOUT) &&
+	    strstr(err->msg, "resume") == NULL && n < sizeof(err->msg))
+		snprintf(err->msg + n, sizeof(err->msg) - n,
+			 "; the journal keeps the unfinished slots: once the "
+			 "node answers again, or after its failover, run "
+			 "slotpilot resume");
+	return err;
+}
+
 int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
 		 sp_journal **jp, const char *op, const char *entry)
 {
@@ -249,7 +264,7 @@ int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
 	sp_progress_summary(&prog, &st, rc);
 	sp_traffic_end(a);
 	if (rc != SP_OK)
-		return sp_cli_fail(cli, &err);
+		return sp_cli_fail(cli, resume_hint(&err, rc));
 	return SP_EXIT_OK;
 }
 

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 
-from conftest import (HOST, REDIS_SERVER, _ALL_NODES, Node, _write_conf, assert_rc, describe,
+from conftest import (HOST, NODE_TIMEOUT_MS, REDIS_SERVER, _ALL_NODES, Node, _write_conf, assert_rc, describe,
                       finding_codes, make_cluster_by_hand, pick_port, pid_alive, read_pidfile,
                       run_sp, sp_json, wait_cluster_healthy, wait_until)
 from test_autoscale import base_config, events, http_get, procs, start_daemon, status  # noqa: F401
@@ -151,7 +151,8 @@ def test_daemon_gossip_repair_does_not_meet_a_foreign_node(procs, node_pool, tmp
 
 def spawn_local(tmp_path, port):
     d = str(tmp_path / "local")
-    p = run_sp("local", "spawn", "--dir", d, "--count", 1, "--port", port, timeout=60)
+    p = run_sp("local", "spawn", "--dir", d, "--count", 1, "--port", port,
+               "--node-timeout", NODE_TIMEOUT_MS, timeout=60)
     assert_rc(p, 0)
     addr = p.stdout.split()[0]
     node = Node(int(addr.rsplit(":", 1)[1]), os.path.join(d, addr.rsplit(":", 1)[1]))

@@ -91,7 +91,7 @@ def test_fix_stops_between_slots_on_sigterm(node_pool, tmp_path):
     open_slots(nodes[0], nodes[1], range(0, 5000))
     assert open_slot_lines(nodes), "no slot open before fix"
     bg = start(tmp_path, "fix", "fix", nodes[0].addr, "--yes")
-    wait_for_line(bg, "no keys elsewhere, closed on")
+    wait_for_line(bg, "no keys on another primary: close it on")
     stopped_with_5(bg)
     p = run_sp("fix", nodes[0].addr, "--yes", timeout=RUN_TIMEOUT)
     assert_rc(p, 0)
