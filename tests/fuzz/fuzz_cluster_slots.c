@@ -1,17 +1,17 @@
 /*
- * fuzz_cluster_slots.c - libFuzzer target for the traffic client's reading
+ * fuzz_cluster_slots.c - libFuzzer target for the cluster client's reading
  * of the network: the input is fed to hiredis's reader as RESP, and every
  * CLUSTER SLOTS entry of each reply is applied to a slot map (which must
  * only ever point at a known node); the input is also read, as text, as a
  * MOVED and an ASK redirect and sorted as a server error. Includes
- * traffic.c to reach its statics.
+ * cluster/client.c to reach its statics.
  */
-#include "traffic/traffic.c"
+#include "cluster/client.c"
 
 #include "fuzz.h"
 
 /* Aborts unless every slot maps to nothing or a node of the table. */
-static void check_map(const ccl *cl)
+static void check_map(const sp_client *cl)
 {
 	int s;
 
@@ -22,7 +22,7 @@ static void check_map(const ccl *cl)
 		abort();
 }
 
-static void slots_reply(ccl *cl, const sp_conn *from, const redisReply *r)
+static void slots_reply(sp_client *cl, const sp_conn *from, const redisReply *r)
 {
 	size_t j;
 
@@ -59,8 +59,8 @@ static int announces_huge_array(const uint8_t *data, size_t size)
 	return 0;
 }
 
-static void read_replies(ccl *cl, const sp_conn *from, const uint8_t *data,
-			 size_t size)
+static void read_replies(sp_client *cl, const sp_conn *from,
+			 const uint8_t *data, size_t size)
 {
 	redisReader *rd = redisReaderCreate();
 	void *r = NULL;
@@ -84,7 +84,7 @@ static void read_replies(ccl *cl, const sp_conn *from, const uint8_t *data,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	ccl cl;
+	sp_client cl;
 	sp_conn from;
 	char *msg;
 	int s, i;
