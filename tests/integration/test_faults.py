@@ -255,15 +255,22 @@ def test_move_gives_up_on_a_paused_node_within_wait_then_resume_finishes(node_po
     resume_and_check(tmp_path, nodes, dst, kv)
 
 
-def test_move_gives_up_on_a_killed_source_then_resume_after_failover(node_pool, tmp_path):
+def loaded_3_plus_3(node_pool):
+    """3 primaries + 3 replicas with MOVE_SLOTS loaded and replicated: the
+    nodes, the source (owner of slot 0), a target, the source's replica
+    and the keys."""
     nodes = redis_cli_cluster(node_pool, 3, 1)
     src = [n for n in nodes if slot_owner_map(n).get(0) == n.myid()][0]
-    sid = src.myid()
     dst = [n for n in nodes if "master" in myself_line(n).split()[2] and n is not src][0]
-    replica = [n for n in nodes if myself_line(n).split()[3] == sid][0]
+    replica = [n for n in nodes if myself_line(n).split()[3] == src.myid()][0]
     kv = keys_for(MOVE_SLOTS, PER_SLOT)
     load_keys(nodes[0], kv)
     wait_replication(nodes)
+    return nodes, src, dst, replica, kv
+
+
+def test_move_gives_up_on_a_killed_source_then_resume_after_failover(node_pool, tmp_path):
+    nodes, src, dst, replica, kv = loaded_3_plus_3(node_pool)
     bg, slot = slow_move(tmp_path, nodes, src, dst, kv)
     try:
         src.kill(signal.SIGKILL)
@@ -295,14 +302,7 @@ def test_resume_after_a_source_failover_keeps_the_targets_newer_copy(node_pool, 
     copy); the source is killed and its stale replica takes over. resume
     must move the rest without REPLACE: the target's copy of a key on both
     sides wins, and the stale copy on the promoted source is deleted."""
-    nodes = redis_cli_cluster(node_pool, 3, 1)
-    src = [n for n in nodes if slot_owner_map(n).get(0) == n.myid()][0]
-    sid = src.myid()
-    dst = [n for n in nodes if "master" in myself_line(n).split()[2] and n is not src][0]
-    replica = [n for n in nodes if myself_line(n).split()[3] == sid][0]
-    kv = keys_for(MOVE_SLOTS, PER_SLOT)
-    load_keys(nodes[0], kv)
-    wait_replication(nodes)
+    nodes, src, dst, replica, kv = loaded_3_plus_3(node_pool)
     bg, slot = slow_move(tmp_path, nodes, src, dst, kv, rate="1000keys")
     dc = dst.client()
     try:
