@@ -121,7 +121,7 @@ def main():
         rdb = os.path.join(a.dir, "dump.rdb")
         wait_until(lambda: os.path.exists(rdb) and
                    a.client().info("persistence")["rdb_bgsave_in_progress"] == 0, 20)
-        seed("rdb", "dump.rdb", open(rdb, "rb").read())
+        seed("rdb", "seed-bgsave-small", open(rdb, "rb").read())
         jd = os.path.join(tmp, "journal")
         p = run_sp("reshard", a.addr, "--from", a.addr, "--to", b.addr, "--slots", 3,
                    "--journal-dir", jd, "--yes", timeout=120)
