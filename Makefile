@@ -14,7 +14,7 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := hiredis jansson libmicrohttpd inih libcurl
+PKGS     := hiredis jansson libmicrohttpd inih libcurl libssl libcrypto
 CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 ifeq ($(CI),true)
@@ -34,7 +34,7 @@ ifeq ($(FUZZ),1)
 OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lhiredis -ljansson -lmicrohttpd -linih -lcurl)
+PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lhiredis -ljansson -lmicrohttpd -linih -lcurl -lssl -lcrypto)
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(PKGCFLAGS) -Isrc $(CFLAGS)
 LDLIBS_ALL = $(PKGLIBS) -lm -lpthread $(LDLIBS)
 

@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "io/conn.h"
+#include "io/tls.h"
 
 /* Documented exit codes (README "Exit codes"). */
 enum {
@@ -29,6 +30,7 @@ typedef struct sp_cli {
 	int yes;
 	int tty; /* stdout is a terminal */
 	sp_conn_opts conn;
+	sp_tls_opts tls;  /* --tls and its files; conn.tls is built from it */
 	const char *prog; /* "slotpilot check" etc. for messages */
 } sp_cli;
 
@@ -116,6 +118,7 @@ typedef struct sp_cli_ctx {
 	int port;
 	const char *name; /* argv[0]: "check", "add-node", ... */
 	int variant;	  /* the descriptor's variant */
+	sp_tls *tls;	  /* built from cli.tls; cli.conn.tls points here */
 	sp_error err;
 } sp_cli_ctx;
 
@@ -141,6 +144,9 @@ struct sp_cmd {
 	 * positional count repeats the help on stderr (traffic). */
 	int usage_help;
 	int variant; /* for commands that share one run function */
+	/* The command reads cli.tls itself (local up --tls makes its own
+	 * certificates): no client context is built before run. */
+	int own_tls;
 	/* Before the entry node is parsed: SP_EXIT_OK to go on, else the
 	 * exit code after printing why (with pos_err NULL it also checks
 	 * the positional count). */

@@ -136,7 +136,20 @@ int sp_cli_bytes(const char *opt, const char *val, long long *out)
 	return -1;
 }
 
-enum { G_JSON = -1, G_YES = -2, G_PASS = -3, G_USER = -4, G_TIMEOUT = -5 };
+enum {
+	G_JSON = -1,
+	G_YES = -2,
+	G_PASS = -3,
+	G_USER = -4,
+	G_TIMEOUT = -5,
+	G_TLS = -6,
+	G_CACERT = -7,
+	G_CACERTDIR = -8,
+	G_CERT = -9,
+	G_KEY = -10,
+	G_SNI = -11,
+	G_INSECURE = -12
+};
 
 static const sp_optdef globals[] = {
     {.name = "json", .shortname = 0, .has_arg = 0, .id = G_JSON},
@@ -144,6 +157,13 @@ static const sp_optdef globals[] = {
     {.name = "pass", .shortname = 'a', .has_arg = 1, .id = G_PASS},
     {.name = "user", .shortname = 0, .has_arg = 1, .id = G_USER},
     {.name = "timeout", .shortname = 0, .has_arg = 1, .id = G_TIMEOUT},
+    {.name = "tls", .shortname = 0, .has_arg = 0, .id = G_TLS},
+    {.name = "cacert", .shortname = 0, .has_arg = 1, .id = G_CACERT},
+    {.name = "cacertdir", .shortname = 0, .has_arg = 1, .id = G_CACERTDIR},
+    {.name = "cert", .shortname = 0, .has_arg = 1, .id = G_CERT},
+    {.name = "key", .shortname = 0, .has_arg = 1, .id = G_KEY},
+    {.name = "sni", .shortname = 0, .has_arg = 1, .id = G_SNI},
+    {.name = "insecure", .shortname = 0, .has_arg = 0, .id = G_INSECURE},
     SP_OPT_END};
 
 static const sp_optdef *find_opt(const sp_optdef *defs, const char *arg,
@@ -161,10 +181,41 @@ static const sp_optdef *find_opt(const sp_optdef *defs, const char *arg,
 	return NULL;
 }
 
+/* --tls and the files that go with it (redis-cli's names). */
+static int apply_tls(sp_tls_opts *t, int id, const char *val)
+{
+	switch (id) {
+	case G_TLS:
+		t->enabled = 1;
+		return 0;
+	case G_CACERT:
+		t->cacert = val;
+		return 0;
+	case G_CACERTDIR:
+		t->cacertdir = val;
+		return 0;
+	case G_CERT:
+		t->cert = val;
+		return 0;
+	case G_KEY:
+		t->key = val;
+		return 0;
+	case G_SNI:
+		t->sni = val;
+		return 0;
+	case G_INSECURE:
+		t->insecure = 1;
+		return 0;
+	}
+	return -1;
+}
+
 static int apply_global(sp_cli *cli, int id, const char *val)
 {
 	int ms;
 
+	if (id <= G_TLS)
+		return apply_tls(&cli->tls, id, val);
 	switch (id) {
 	case G_JSON:
 		cli->json = 1;
@@ -380,6 +431,30 @@ static int usage_error(const sp_cmd *d, const sp_cli_ctx *x, int parsed)
 	return SP_EXIT_USAGE;
 }
 
+/* The TLS client context of --tls; -1 to go on, else the exit code. */
+static int tls_context(const sp_cmd *d, sp_cli_ctx *x)
+{
+	const sp_tls_opts *t = &x->cli.tls;
+
+	if (!t->enabled && (t->cacert || t->cacertdir || t->cert || t->key ||
+			    t->sni || t->insecure)) {
+		sp_cli_errorf("%s: --cacert, --cacertdir, --cert, --key, --sni "
+			      "and --insecure need --tls",
+			      x->name);
+		return SP_EXIT_USAGE;
+	}
+	if (!t->enabled || d->own_tls)
+		return -1;
+	if (t->insecure)
+		sp_cli_errorf("warning: --insecure: node certificates are not "
+			      "verified; anyone on the path can read and "
+			      "change the traffic");
+	if (sp_tls_new(t, &x->tls, &x->err) != SP_OK)
+		return sp_cli_fail(&x->cli, &x->err);
+	x->cli.conn.tls = x->tls;
+	return -1;
+}
+
 /* Everything before d->run; -1 to go on, else the exit code. */
 static int prologue(const sp_cmd *d, int argc, char **argv, void *args,
 		    sp_cli_ctx *x)
@@ -397,6 +472,8 @@ static int prologue(const sp_cmd *d, int argc, char **argv, void *args,
 	    (x->npos < d->min_pos || x->npos > d->max_pos))
 		return usage_error(d, x, 1);
 	if (d->check != NULL && (rc = d->check(x, args)) != SP_EXIT_OK)
+		return rc;
+	if ((rc = tls_context(d, x)) >= 0)
 		return rc;
 	if (d->entry &&
 	    sp_parse_hostport(x->pos[0], x->host, &x->port, &x->err) != SP_OK)
@@ -442,8 +519,10 @@ int sp_cli_main(const sp_cmd *d, int argc, char **argv)
 	if (d->fini != NULL)
 		d->fini(args);
 out:
-	if (x != NULL)
+	if (x != NULL) {
 		free(x->pos);
+		sp_tls_free(x->tls);
+	}
 	free(x);
 	free(args);
 	return rc;

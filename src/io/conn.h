@@ -19,10 +19,11 @@
 #define SP_ADDR_MAX (SP_HOST_MAX + 16)
 
 typedef struct sp_conn_opts {
-	int connect_timeout_ms; /* 0 means the default (2000) */
-	int timeout_ms;		/* per reply; 0 means the default (5000) */
-	const char *user;	/* ACL user or NULL; borrowed */
-	const char *pass;	/* password or NULL; borrowed */
+	int connect_timeout_ms;	  /* 0 means the default (2000) */
+	int timeout_ms;		  /* per reply; 0 means the default (5000) */
+	const char *user;	  /* ACL user or NULL; borrowed */
+	const char *pass;	  /* password or NULL; borrowed */
+	const struct sp_tls *tls; /* TLS context or NULL (plain); borrowed */
 } sp_conn_opts;
 
 typedef struct sp_conn {
