@@ -13,6 +13,18 @@ re-exported here):
     make_cluster_with_redis_cli(nodes, replicas)
     redis_cli_check(addr)                  -> (exit code, output)
     run_sp(*args, input=None, timeout=60)  -> CompletedProcess (stdin no TTY)
+    redis_cli(*args)                       -> CompletedProcess of redis-cli
+    cluster_client(host, port, **kw)       -> RedisCluster
+
+TLS mode (SLOTPILOT_TLS=1, `make integration-tls`): one CA per session, made
+with the openssl CLI in a session tmp dir; every node the harness starts is
+TLS only (port 0, tls-port P, TLS on the bus and for replication, client
+certificates required), and every helper above speaks TLS to it: Node.cli
+and redis_cli (redis-cli --tls ...), Node.client and cluster_client (redis-py
+ssl=True ...), redis_cli_check, make_cluster_with_redis_cli, and run_sp,
+which appends --tls --cacert --cert --key to slotpilot's argv. Each takes
+tls= (a harness.TlsFiles, or None for plain) to override the mode;
+test_tls.py builds its TLS nodes that way whatever the mode.
 
 Fixtures: ``node_pool`` (function scope) and ``module_node_pool`` (module
 scope) whose ``.start(n)`` starts nodes that are stopped at teardown.
@@ -22,8 +34,10 @@ import atexit
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -32,7 +46,7 @@ from redis.cluster import RedisCluster
 
 from harness import (HOST, _reap, follow_redirects_to_new_primaries, is_redis_server_pid,  # noqa: F401
                      kill_pids_in_dir, pid_alive, pid_cmdline, port_free, read_pidfile,
-                     redis_pids_under, stop_pid, wait_until)
+                     redis_pids_under, stop_pid, wait_until, TlsCA, TlsFiles, make_tls_files)
 SLOTPILOT = os.environ.get("SLOTPILOT", "/work/main/build/slotpilot")
 # The server under test: redis-server (Redis 7.0, the default) or
 # valkey-server (Valkey 8.0); `make test` runs the cluster-changing tests on
@@ -45,6 +59,9 @@ NODE_TIMEOUT_MS = 2000
 # hands out ephemeral ports for outgoing connections (a bus port taken by
 # one of those makes a node fail to start).
 PORT_LO, PORT_HI = 11000, 22700
+
+# SLOTPILOT_TLS=1: the whole suite runs against TLS-only nodes (see above).
+TLS_MODE = os.environ.get("SLOTPILOT_TLS") == "1"
 
 _ALL_NODES = []  # every node this process started (safety net)
 _RESERVED_PORTS = set()  # ports handed out by this process
@@ -64,6 +81,45 @@ def _become_subreaper():
 
 
 _become_subreaper()
+
+
+# ---------------------------------------------------------------------------
+# TLS mode
+
+_SESSION_TLS = []  # [TlsFiles] once made
+DEFAULT = object()  # tls= not given: the session's mode
+
+
+def session_tls():
+    """The session's CA, node and client certificates (made on first use)."""
+    if not _SESSION_TLS:
+        d = tempfile.mkdtemp(prefix="slotpilot-tls-")
+        atexit.register(shutil.rmtree, d, True)
+        _SESSION_TLS.append(make_tls_files(d))
+    return _SESSION_TLS[0]
+
+
+def resolve_tls(tls=DEFAULT):
+    """tls as given, or the session's files in TLS mode, else None."""
+    if tls is DEFAULT:
+        return session_tls() if TLS_MODE else None
+    return tls or None
+
+
+def tls_kw(tls=DEFAULT):
+    """redis-py keyword arguments for tls (empty when plain)."""
+    t = resolve_tls(tls)
+    return t.redis_kw() if t else {}
+
+
+def tls_cli_args(tls=DEFAULT):
+    t = resolve_tls(tls)
+    return t.cli_args() if t else []
+
+
+def skip_if_tls(reason):
+    """A marker: skip this test in TLS mode, for reason."""
+    return pytest.mark.skipif(TLS_MODE, reason="not over TLS: " + reason)
 
 
 # ---------------------------------------------------------------------------
@@ -105,12 +161,13 @@ def free_unused_port():
 
 
 class Node:
-    def __init__(self, port, dir, password=None):
+    def __init__(self, port, dir, password=None, tls=DEFAULT):
         self.host = HOST
         self.port = port
         self.dir = str(dir)
         self.pid = None
         self.password = password
+        self.tls = resolve_tls(tls)  # TlsFiles, or None for a plain node
         self.pidfile = os.path.join(self.dir, "redis.pid")
         self.logfile = os.path.join(self.dir, "redis.log")
         self.conf = os.path.join(self.dir, "redis.conf")
@@ -131,16 +188,18 @@ class Node:
 
     def cli(self, *args, check=True, timeout=15):
         """Run `redis-cli -h 127.0.0.1 -p port args...`; return stdout."""
-        cmd = [REDIS_CLI, "-h", self.host, "-p", str(self.port)] + [str(a) for a in args]
+        head = [REDIS_CLI, "-h", self.host, "-p", str(self.port)] + tls_cli_args(self.tls)
+        cmd = head + [str(a) for a in args]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                            env=self._env(), stdin=subprocess.DEVNULL)
         if check and (p.returncode != 0 or p.stdout.startswith("ERR") or
                       p.stdout.startswith("(error)")):
             raise AssertionError("redis-cli %s failed: rc=%d out=%r err=%r"
-                                 % (" ".join(cmd[5:]), p.returncode, p.stdout, p.stderr))
+                                 % (" ".join(cmd[len(head):]), p.returncode, p.stdout, p.stderr))
         return p.stdout
 
     def client(self, **kw):
+        kw = dict(tls_kw(self.tls), **kw)
         return redis.Redis(host=self.host, port=self.port, password=self.password,
                            socket_timeout=5, socket_connect_timeout=5, **kw)
 
@@ -214,8 +273,7 @@ def parse_cluster_nodes(text):
 
 
 def _write_conf(node, extra_conf):
-    lines = [
-        "port %d" % node.port,
+    lines = (node.tls.server_conf(node.port) if node.tls else ["port %d" % node.port]) + [
         "bind %s" % HOST,
         "daemonize yes",
         "pidfile %s" % node.pidfile,
@@ -244,14 +302,15 @@ def _log_tail(path, n=2000):
         return ""
 
 
-def start_node(base_dir, password=None, extra_conf=None, registry=None):
-    """Start one redis-server on a free port; retry on port collision."""
+def start_node(base_dir, password=None, extra_conf=None, registry=None, tls=DEFAULT):
+    """Start one redis-server on a free port; retry on port collision.
+    tls: TlsFiles for a TLS-only node, None for plain, default the mode."""
     last = ""
     for attempt in range(10):
         port = pick_port()
         d = os.path.join(str(base_dir), "node-%d" % port)
         os.makedirs(d, exist_ok=True)
-        node = Node(port, d, password)
+        node = Node(port, d, password, tls)
         _write_conf(node, extra_conf)
         p = subprocess.run([REDIS_SERVER, node.conf], capture_output=True, text=True,
                            timeout=15, stdin=subprocess.DEVNULL, cwd=d)
@@ -291,8 +350,8 @@ def start_node(base_dir, password=None, extra_conf=None, registry=None):
     raise RuntimeError("could not start redis-server: " + last)
 
 
-def start_nodes(n, base_dir, password=None, extra_conf=None, registry=None):
-    return [start_node(base_dir, password, extra_conf, registry) for _ in range(n)]
+def start_nodes(n, base_dir, password=None, extra_conf=None, registry=None, tls=DEFAULT):
+    return [start_node(base_dir, password, extra_conf, registry, tls) for _ in range(n)]
 
 
 class NodePool:
@@ -302,8 +361,8 @@ class NodePool:
         self.base_dir = str(base_dir)
         self.nodes = []
 
-    def start(self, n, password=None, extra_conf=None):
-        return start_nodes(n, self.base_dir, password, extra_conf, self.nodes)
+    def start(self, n, password=None, extra_conf=None, tls=DEFAULT):
+        return start_nodes(n, self.base_dir, password, extra_conf, self.nodes, tls)
 
     def close(self):
         for node in self.nodes:
@@ -360,12 +419,32 @@ def _cli_env(password=None):
     return env
 
 
-def redis_cli_check(addr, password=None, timeout=60):
+def redis_cli_argv(*args, tls=DEFAULT):
+    """redis-cli's argv for args, with the TLS options of tls."""
+    return [REDIS_CLI] + tls_cli_args(tls) + [str(a) for a in args]
+
+
+def redis_cli(*args, password=None, timeout=60, tls=DEFAULT):
+    """Run redis-cli args (e.g. "--cluster", "add-node", ...) -> CompletedProcess
+    (text, stdin /dev/null)."""
+    return subprocess.run(redis_cli_argv(*args, tls=tls), capture_output=True, text=True,
+                          timeout=timeout, env=_cli_env(password), stdin=subprocess.DEVNULL)
+
+
+def redis_cli_check(addr, password=None, timeout=60, tls=DEFAULT):
     """`redis-cli --cluster check addr` -> (exit code, stdout+stderr)."""
-    p = subprocess.run([REDIS_CLI, "--cluster", "check", addr], capture_output=True,
-                       text=True, timeout=timeout, env=_cli_env(password),
-                       stdin=subprocess.DEVNULL)
+    p = redis_cli("--cluster", "check", addr, password=password, timeout=timeout, tls=tls)
     return p.returncode, p.stdout + p.stderr
+
+
+def cluster_client(host, port, tls=DEFAULT, **kw):
+    """A redis-py RedisCluster on host:port, over TLS in TLS mode (or with tls)."""
+    return RedisCluster(host=host, port=port, **dict(tls_kw(tls), **kw))
+
+
+def node_cluster_client(node, **kw):
+    """cluster_client on a Node, with its TLS files."""
+    return cluster_client(node.host, node.port, tls=node.tls, **kw)
 
 
 def redis_cli_clean(rc, out):
@@ -398,7 +477,7 @@ def wait_cluster_healthy(nodes, password=None, timeout=40):
                 if repl.get("master_link_status") != "up":
                     return False
         for node in nodes:
-            rc, out = redis_cli_check(node.addr, password)
+            rc, out = redis_cli_check(node.addr, password, tls=node.tls)
             if not redis_cli_clean(rc, out):
                 return False
         return True
@@ -407,10 +486,9 @@ def wait_cluster_healthy(nodes, password=None, timeout=40):
 
 
 def make_cluster_with_redis_cli(nodes, replicas, password=None, timeout=60):
-    cmd = [REDIS_CLI, "--cluster", "create"] + [x.addr for x in nodes] + [
-        "--cluster-replicas", str(replicas), "--cluster-yes"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                       env=_cli_env(password), stdin=subprocess.DEVNULL)
+    p = redis_cli("--cluster", "create", *[x.addr for x in nodes], "--cluster-replicas",
+                  replicas, "--cluster-yes", password=password, timeout=timeout,
+                  tls=nodes[0].tls)
     assert p.returncode == 0, "redis-cli --cluster create failed: %s\n%s" % (p.stdout, p.stderr)
     wait_cluster_healthy(nodes, password)
     return nodes
@@ -468,17 +546,28 @@ def _require_binary():
                     "(set SLOTPILOT)" % SLOTPILOT, pytrace=False)
 
 
-def run_sp(*args, input=None, timeout=60, env=None, extra_env=None):
+def sp_argv(*args, tls=DEFAULT):
+    """slotpilot's argv for args; with tls (default: the mode) --tls --cacert
+    --cert --key are appended (before a "--", if any)."""
+    argv = [SLOTPILOT]
+    for a in args:
+        argv.append(a if isinstance(a, (bytes, str)) else str(a))
+    t = resolve_tls(tls)
+    if t:
+        at = argv.index("--") if "--" in argv else len(argv)
+        argv[at:at] = t.sp_args()
+    return argv
+
+
+def run_sp(*args, input=None, timeout=60, env=None, extra_env=None, tls=DEFAULT):
     """Run the slotpilot binary; stdin is never a TTY (DEVNULL or a pipe).
 
     args may be str, bytes or int. Returns a CompletedProcess with text
     stdout/stderr (utf-8, surrogateescape) plus .stdout_bytes/.stderr_bytes
-    and .cmd.
+    and .cmd. tls: see sp_argv (tls=None: no TLS options even in TLS mode).
     """
     _require_binary()
-    argv = [SLOTPILOT]
-    for a in args:
-        argv.append(a if isinstance(a, (bytes, str)) else str(a))
+    argv = sp_argv(*args, tls=tls)
     if env is None:
         env = dict(os.environ)
         env.pop("REDISCLI_AUTH", None)
@@ -568,7 +657,7 @@ def load_keys(entry, kv, batch=2000):
     for k, v in kv.items():
         groups.setdefault(owners[key_slot(k)], []).append((k, v))
     for (h, p), items in groups.items():
-        c = redis.Redis(host=h, port=p, socket_timeout=60)
+        c = redis.Redis(host=h, port=p, socket_timeout=60, **tls_kw(entry.tls))
         try:
             for i in range(0, len(items), batch):
                 pipe = c.pipeline(transaction=False)
@@ -607,10 +696,10 @@ def key_in_slot(slot, suffix):
 
 def verify_keys(entry, expected, what="keys", client=None):
     """Every key readable through RedisCluster with its expected value.
-    client(entry) builds the RedisCluster to read with (default: plain)."""
-    rc = client(entry) if client else RedisCluster(
-        host=entry.host, port=entry.port, socket_timeout=10,
-        socket_connect_timeout=5)
+    client(entry) builds the RedisCluster to read with (default:
+    node_cluster_client, TLS if entry is a TLS node)."""
+    rc = client(entry) if client else node_cluster_client(
+        entry, socket_timeout=10, socket_connect_timeout=5)
     keys = list(expected)
     missing, wrong = [], []
     try:
@@ -640,8 +729,8 @@ def checks_pass(entry, *sp_args, timeout=20):
     last = {}
 
     def ok():
-        p = run_sp("check", entry.addr, *sp_args)
-        rc, out = redis_cli_check(entry.addr)
+        p = run_sp("check", entry.addr, *sp_args, tls=entry.tls)
+        rc, out = redis_cli_check(entry.addr, tls=entry.tls)
         last["sp"], last["cli"] = p, (rc, out)
         return p.returncode == 0 and redis_cli_clean(rc, out)
 

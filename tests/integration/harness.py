@@ -15,9 +15,11 @@ import glob
 import os
 import signal
 import socket
+import subprocess
 import time
 
 HOST = "127.0.0.1"
+OPENSSL = "/usr/bin/openssl"
 
 
 def _reap(pid):
@@ -183,3 +185,112 @@ def follow_redirects_to_new_primaries(rc):
 
     nm.get_node = get_node
     return rc
+
+
+# ---------------------------------------------------------------------------
+# TLS: certificates made with the openssl CLI (independent of slotpilot's
+# own generator), and the client arguments that go with them.
+
+NODE_SAN = "IP:127.0.0.1,IP:::1,DNS:localhost"
+
+
+def _openssl(*args, cwd=None):
+    p = subprocess.run([OPENSSL] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL, cwd=cwd)
+    if p.returncode != 0:
+        raise RuntimeError("openssl %s failed: %s%s" % (" ".join(map(str, args)), p.stdout,
+                                                         p.stderr))
+    return p.stdout
+
+
+class TlsCA:
+    """A CA in directory d (ca.crt, ca.key), which signs certificates with
+    `openssl ca` (so that validity dates can be set in the past)."""
+
+    def __init__(self, d, name="slotpilot-test-ca"):
+        self.dir = str(d)
+        os.makedirs(self.dir, exist_ok=True)
+        self.cert = os.path.join(self.dir, "ca.crt")
+        self.key = os.path.join(self.dir, "ca.key")
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
+                 "-out", self.cert, "-days", 3650, "-subj", "/CN=%s" % name,
+                 "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self._db = os.path.join(self.dir, "ca-db")
+        os.makedirs(self._db, exist_ok=True)
+        open(os.path.join(self._db, "index.txt"), "w").close()
+        with open(os.path.join(self._db, "serial"), "w") as f:
+            f.write("1000\n")
+
+    def issue(self, name, san=NODE_SAN, start=None, end=None, days=3650,
+              usage="serverAuth,clientAuth"):
+        """(cert, key) paths for CN=name signed by this CA. san=None: no
+        subjectAltName; start/end: YYYYMMDDHHMMSSZ validity (else now..days)."""
+        base = os.path.join(self.dir, name)
+        key, csr, crt = base + ".key", base + ".csr", base + ".crt"
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                 "-subj", "/CN=%s" % name)
+        ext = base + ".ext"
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,"
+                    "keyEncipherment\nextendedKeyUsage=%s\n" % usage)
+            if san:
+                f.write("subjectAltName=%s\n" % san)
+        conf = base + ".cnf"
+        with open(conf, "w") as f:
+            f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index.txt\nserial=%s/serial\n"
+                    "new_certs_dir=%s\ndefault_md=sha256\npolicy=p\nunique_subject=no\n"
+                    "[p]\ncommonName=supplied\n" % (self._db, self._db, self._db))
+        args = ["ca", "-batch", "-config", conf, "-cert", self.cert, "-keyfile", self.key,
+                "-in", csr, "-out", crt, "-extfile", ext, "-notext"]
+        if start or end:
+            args += ["-startdate", start, "-enddate", end]
+        else:
+            args += ["-days", days]
+        _openssl(*args)
+        os.chmod(key, 0o600)
+        return crt, key
+
+
+class TlsFiles:
+    """What a TLS node and its clients use: the CA, the node's certificate
+    (also its client certificate on the bus and for replication) and the
+    clients' certificate."""
+
+    def __init__(self, ca, node_cert, node_key, client_cert, client_key):
+        self.ca = ca
+        self.cacert = ca.cert
+        self.node_cert, self.node_key = node_cert, node_key
+        self.client_cert, self.client_key = client_cert, client_key
+
+    def server_conf(self, port):
+        """redis.conf lines: TLS only on port, the bus and replication too,
+        client certificates required."""
+        return ["port 0", "tls-port %d" % port, "tls-cluster yes", "tls-replication yes",
+                "tls-auth-clients yes", "tls-cert-file %s" % self.node_cert,
+                "tls-key-file %s" % self.node_key, "tls-ca-cert-file %s" % self.cacert,
+                "tls-client-cert-file %s" % self.node_cert,
+                "tls-client-key-file %s" % self.node_key]
+
+    def cli_args(self):
+        """redis-cli's options."""
+        return ["--tls", "--cacert", self.cacert, "--cert", self.client_cert,
+                "--key", self.client_key]
+
+    sp_args = cli_args  # slotpilot takes redis-cli's names
+
+    def redis_kw(self):
+        """redis-py's (redis.Redis and RedisCluster) keyword arguments."""
+        return {"ssl": True, "ssl_ca_certs": self.cacert, "ssl_certfile": self.client_cert,
+                "ssl_keyfile": self.client_key, "ssl_cert_reqs": "required"}
+
+    def url_scheme(self):
+        return "rediss"
+
+
+def make_tls_files(d):
+    """A fresh CA in d with a node certificate (NODE_SAN) and a client one."""
+    ca = TlsCA(d)
+    node_cert, node_key = ca.issue("node")
+    client_cert, client_key = ca.issue("client", san=None, usage="clientAuth")
+    return TlsFiles(ca, node_cert, node_key, client_cert, client_key)

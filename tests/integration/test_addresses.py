@@ -2,14 +2,13 @@
 not port + 10000 (cluster-port, common in containers)."""
 
 import socket
-import subprocess
 import threading
 
-from redis.cluster import RedisCluster
 
-from conftest import (REDIS_CLI, assert_rc, describe, pick_port,
+from conftest import (assert_rc, describe, pick_port,
                       redis_cli_check, redis_cli_clean, redis_cli_cluster,
                       run_sp, wait_until)
+from conftest import cluster_client, redis_cli  # TLS-aware (SLOTPILOT_TLS)
 
 
 def _start_with_bus_ports(pool, n):
@@ -69,9 +68,7 @@ def test_reshard_to_a_node_added_a_moment_ago_waits_for_gossip(node_pool):
     instead of exiting 2."""
     nodes = redis_cli_cluster(node_pool, 3, 0)
     new = node_pool.start(1)[0]
-    p = subprocess.run([REDIS_CLI, "--cluster", "add-node", new.addr,
-                        nodes[1].addr], capture_output=True, text=True,
-                       timeout=60, stdin=subprocess.DEVNULL)
+    p = redis_cli("--cluster", "add-node", new.addr, nodes[1].addr, tls=new.tls)
     assert p.returncode == 0, p.stdout + p.stderr
     p = run_sp("reshard", nodes[0].addr, "--from", "all", "--to", new.myid(),
                "--slots", "30", "--yes", "--wait", "60", timeout=120)
@@ -288,8 +285,8 @@ def test_nodes_behind_nat_announcing_other_ports(node_pool):
             assert v["addr"] in [n.outer for n in nodes], v
         entry = nodes[0].outer
         assert_rc(run_sp("check", entry, "--wait", "30", timeout=60), 0)
-        rc = RedisCluster(host="127.0.0.1", port=int(entry.rsplit(":", 1)[1]),
-                          decode_responses=True)
+        rc = cluster_client("127.0.0.1", int(entry.rsplit(":", 1)[1]),
+                            decode_responses=True)
         try:
             for i in range(600):
                 rc.set("nat:%d" % i, str(i))

@@ -1,9 +1,8 @@
 """slotpilot create: bootstrap a cluster from empty cluster-enabled nodes."""
 
 import pytest
-from redis.cluster import RedisCluster
 
-from conftest import (HOST, assert_rc, describe, make_cluster_with_redis_cli, node_is_empty,
+from conftest import (HOST, assert_rc, cluster_client, describe, make_cluster_with_redis_cli, node_is_empty,
                       redis_cli_check, redis_cli_clean, run_sp, wait_until)
 
 
@@ -85,7 +84,7 @@ def test_create_6_nodes_replicas_follow_their_primary(created6):
 def test_create_6_nodes_serves_200_keys_through_redis_cluster_client(created6):
     nodes, p = created6
     assert_rc(p, 0)
-    rc = RedisCluster(host=HOST, port=nodes[0].port, socket_timeout=5)
+    rc = cluster_client(HOST, nodes[0].port, socket_timeout=5)
     try:
         for i in range(200):
             rc.set("key:%d" % i, "value:%d" % i)

@@ -8,11 +8,16 @@ import subprocess
 import pytest
 
 from conftest import (REDIS_SERVER, SLOTPILOT, kill_pids_in_dir, redis_pids_under,
-                      stop_pid, wait_until)
+                      skip_if_tls, stop_pid, wait_until)
 from netns import Hosts
 
 REASON = Hosts.available()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+pytestmark = [pytest.mark.skipif(REASON is not None, reason=REASON or ""),
+              # netns.py writes its nodes' redis.conf and runs redis-cli and
+              # redis-py inside the namespaces itself, on 10.99.0.x addresses
+              # no session certificate names.
+              skip_if_tls("netns.py's hosts start plain nodes on 10.99.0.x addresses "
+                          "(not in the session certificate) with their own clients")]
 
 
 @pytest.fixture

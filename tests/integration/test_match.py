@@ -2,10 +2,10 @@
 copied, and a different version, ACL user or cluster setting is refused
 with each difference named, unless the operator copies or accepts it."""
 
-from redis.cluster import RedisCluster
 
 from conftest import (HOST, assert_rc, describe, redis_cli_check,
                       redis_cli_clean, redis_cli_cluster, run_sp)
+from conftest import cluster_client  # TLS-aware (SLOTPILOT_TLS)
 
 LIB = ("#!lua name=splib\n"
        "redis.register_function('spget', function(keys, args) "
@@ -34,7 +34,7 @@ def test_new_primary_gets_the_functions_and_fcall_works_after_a_move(node_pool):
     p = run_sp("reshard", nodes[0].addr, "--from", "all", "--to", new.myid(),
                "--slots", "300", "--yes", timeout=120)
     assert_rc(p, 0)
-    rc = RedisCluster(host=HOST, port=nodes[0].port, decode_responses=True)
+    rc = cluster_client(HOST, nodes[0].port, decode_responses=True)
     try:
         keys = ["fk:%d" % i for i in range(300)]
         for k in keys:

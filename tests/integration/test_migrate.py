@@ -20,16 +20,16 @@ import threading
 import time
 
 import pytest
-from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from conftest import (verify_keys as shared_verify_keys, key_in_slot, load_keys, tag_for_slot, slot_addr_map, spread_keys, REDIS_CLI, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
+from conftest import (verify_keys as shared_verify_keys, key_in_slot, load_keys, tag_for_slot, slot_addr_map, spread_keys, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
                       describe, primaries_of,
                       read_pidfile, redis_cli_check, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
 from conftest import (assert_no_open_slot, checks_pass, diff_snapshot, jdir, json_lines,  # shared helpers
                       make_cluster_by_hand, myself_line, open_slot_lines,
                       ownership_snapshot, redis_cli_cluster as cluster)
+from conftest import node_cluster_client, redis_cli_argv  # TLS-aware (SLOTPILOT_TLS)
 
 NSLOTS = 16384
 RESHARD_TIMEOUT = 240  # bound on any single slotpilot run (never a timed assertion)
@@ -56,8 +56,7 @@ def keys_in_slots(slots, per_slot, prefix=b":"):
 
 
 def cluster_client(entry):
-    return RedisCluster(host=entry.host, port=entry.port, socket_timeout=10,
-                        socket_connect_timeout=5)
+    return node_cluster_client(entry, socket_timeout=10, socket_connect_timeout=5)
 
 
 def verify_keys(entry, expected, what="keys"):
@@ -581,8 +580,9 @@ def _setup_busykey(nodes, src, dst, slot_keys, tmp_path):
 def _setup_redis_cli_reshard_killed(nodes, src, dst, slot_keys, tmp_path):
     extra = keys_in_slots(range(0, 2000), 15, b":rc")
     load_keys(nodes[0], extra)
-    bg = Background([REDIS_CLI, "--cluster", "reshard", src.addr, "--cluster-from", src.myid(),
-                     "--cluster-to", dst.myid(), "--cluster-slots", "2000", "--cluster-yes"],
+    bg = Background(redis_cli_argv("--cluster", "reshard", src.addr, "--cluster-from", src.myid(),
+                                   "--cluster-to", dst.myid(), "--cluster-slots", "2000",
+                                   "--cluster-yes", tls=src.tls),
                     tmp_path, "redis-cli-reshard")
     try:
         def started():

@@ -10,15 +10,14 @@ remove-node run passes --journal-dir under tmp_path.
 """
 
 import signal
-import subprocess
 import threading
 import time
 
-from redis.cluster import RedisCluster
 
-from conftest import (follow_redirects_to_new_primaries, verify_keys as shared_verify_keys, load_keys, spread_keys, HOST, REDIS_CLI, assert_rc, describe, run_sp, sp_json, wait_cluster_healthy,
+from conftest import (follow_redirects_to_new_primaries, verify_keys as shared_verify_keys, load_keys, spread_keys, HOST, assert_rc, describe, run_sp, sp_json, wait_cluster_healthy,
                       wait_until)
 from conftest import checks_pass, jdir, redis_cli_cluster as cluster  # shared helpers
+from conftest import node_cluster_client, redis_cli  # TLS-aware (SLOTPILOT_TLS)
 
 NSLOTS = 16384
 RUN_TIMEOUT = 240  # bound on any single slotpilot run (never a timed assertion)
@@ -32,8 +31,7 @@ UNKNOWN_ID = "0123456789abcdef0123456789abcdef01234567"
 def cluster_client(entry):
     """RedisCluster with the redis-py 4.3 redirect fix (see conftest)."""
     return follow_redirects_to_new_primaries(
-        RedisCluster(host=entry.host, port=entry.port, socket_timeout=10,
-                     socket_connect_timeout=5))
+        node_cluster_client(entry, socket_timeout=10, socket_connect_timeout=5))
 
 
 def verify_keys(entry, expected, what="keys"):
@@ -98,9 +96,8 @@ def link_up(node):
 
 def cli_add_replica(entry, new, primary_id):
     """Attach `new` as a replica with redis-cli (an oracle independent of slotpilot)."""
-    p = subprocess.run([REDIS_CLI, "--cluster", "add-node", new.addr, entry.addr,
-                        "--cluster-slave", "--cluster-master-id", primary_id],
-                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    p = redis_cli("--cluster", "add-node", new.addr, entry.addr,
+                  "--cluster-slave", "--cluster-master-id", primary_id, tls=entry.tls)
     assert p.returncode == 0, "redis-cli --cluster add-node failed: %s\n%s" % (p.stdout, p.stderr)
 
 

@@ -12,16 +12,16 @@ a first reshard and gives exact starting counts.
 
 import json
 import os
-import subprocess
 
 import pytest
 from redis.crc import key_slot
 
-from conftest import (verify_keys, key_in_slot, load_keys, spread_keys, REDIS_CLI, assert_rc, describe, make_cluster_with_redis_cli,
+from conftest import (verify_keys, key_in_slot, load_keys, spread_keys, assert_rc, describe, make_cluster_with_redis_cli,
                       primaries_of, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
 from conftest import (assert_no_open_slot, checks_pass, diff_snapshot, jdir, json_lines,  # shared helpers
                       make_cluster_by_hand, ownership_snapshot)
+from conftest import redis_cli  # TLS-aware (SLOTPILOT_TLS)
 
 NSLOTS = 16384
 RUN_TIMEOUT = 240  # bound on any single slotpilot / redis-cli run (never a timed assertion)
@@ -53,8 +53,7 @@ def cluster(pool, primaries):
 def add_empty_primary(pool, nodes):
     """Start one node, join it with redis-cli --cluster add-node, wait."""
     new = pool.start(1)[0]
-    p = subprocess.run([REDIS_CLI, "--cluster", "add-node", new.addr, nodes[0].addr],
-                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    p = redis_cli("--cluster", "add-node", new.addr, nodes[0].addr, tls=new.tls)
     assert p.returncode == 0, "redis-cli --cluster add-node failed: %s\n%s" % (p.stdout, p.stderr)
     allnodes = list(nodes) + [new]
     wait_cluster_healthy(allnodes)
@@ -197,9 +196,8 @@ def test_rebalance_use_empty_masters_gives_same_counts_as_redis_cli(node_pool, t
     for nodes in (a, b):
         assert sorted(slot_counts(nodes).values()) == [0, 5461, 5461, 5462]
 
-    pc = subprocess.run([REDIS_CLI, "--cluster", "rebalance", a[0].addr,
-                         "--cluster-use-empty-masters"], capture_output=True, text=True,
-                        timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
+    pc = redis_cli("--cluster", "rebalance", a[0].addr, "--cluster-use-empty-masters",
+                   timeout=RUN_TIMEOUT, tls=a[0].tls)
     assert pc.returncode == 0, "redis-cli --cluster rebalance failed: %s\n%s" % (
         pc.stdout[-3000:], pc.stderr[-3000:])
     p = rebalance(tmp_path, b[0], "--use-empty-masters")

@@ -17,11 +17,14 @@ import threading
 import time
 
 import pytest
-from redis.cluster import ClusterNode, RedisCluster
 
 from conftest import (follow_redirects_to_new_primaries, HOST, SLOTPILOT, Node, assert_rc, describe, parse_cluster_nodes, pick_port_range, pid_alive,
                       read_pidfile, redis_cli_check, redis_cli_clean, run_sp, wait_until)
-from conftest import SERVER, cleanup_local, redis_pids_under  # shared helpers
+from conftest import SERVER, cleanup_local, cluster_client, redis_pids_under, skip_if_tls  # shared helpers
+
+# Every cluster here comes from `slotpilot local up`, which starts plain
+# nodes: TLS mode cannot reach them until local up makes TLS ones.
+pytestmark = skip_if_tls("its clusters come from `slotpilot local up`, whose nodes are plain")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROVISION_LOCAL = os.path.join(ROOT, "examples", "provision-local.sh")
@@ -83,9 +86,8 @@ class Cluster:
 
     def rc_client(self):
         return follow_redirects_to_new_primaries(
-            RedisCluster(startup_nodes=[ClusterNode(HOST, self.base)],
-                         socket_timeout=5, socket_connect_timeout=5,
-                         decode_responses=True))
+            cluster_client(HOST, self.base, socket_timeout=5, socket_connect_timeout=5,
+                           decode_responses=True))
 
 
 def local_up(d, base):
