@@ -46,7 +46,8 @@ from redis.cluster import RedisCluster
 
 from harness import (HOST, _reap, follow_redirects_to_new_primaries, is_redis_server_pid,  # noqa: F401
                      kill_pids_in_dir, pid_alive, pid_cmdline, port_free, read_pidfile,
-                     redis_pids_under, stop_pid, wait_until, TlsCA, TlsFiles, make_tls_files)
+                     redis_pids_under, stop_pid, wait_until,
+                     TlsCA, TlsFiles, make_tls_files)
 SLOTPILOT = os.environ.get("SLOTPILOT", "/work/main/build/slotpilot")
 # The server under test: redis-server (Redis 7.0, the default) or
 # valkey-server (Valkey 8.0); `make test` runs the cluster-changing tests on

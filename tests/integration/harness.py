@@ -192,6 +192,7 @@ def follow_redirects_to_new_primaries(rc):
 # own generator), and the client arguments that go with them.
 
 NODE_SAN = "IP:127.0.0.1,IP:::1,DNS:localhost"
+EC_CURVE = "ec_paramgen_curve:prime256v1"  # P-256 keys: quick to make
 
 
 def _openssl(*args, cwd=None):
@@ -212,8 +213,8 @@ class TlsCA:
         os.makedirs(self.dir, exist_ok=True)
         self.cert = os.path.join(self.dir, "ca.crt")
         self.key = os.path.join(self.dir, "ca.key")
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
-                 "-out", self.cert, "-days", 3650, "-subj", "/CN=%s" % name,
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", EC_CURVE, "-nodes",
+                 "-keyout", self.key, "-out", self.cert, "-days", 3650, "-subj", "/CN=%s" % name,
                  "-addext", "basicConstraints=critical,CA:TRUE",
                  "-addext", "keyUsage=critical,keyCertSign,cRLSign")
         self._db = os.path.join(self.dir, "ca-db")
@@ -228,12 +229,12 @@ class TlsCA:
         subjectAltName; start/end: YYYYMMDDHHMMSSZ validity (else now..days)."""
         base = os.path.join(self.dir, name)
         key, csr, crt = base + ".key", base + ".csr", base + ".crt"
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-                 "-subj", "/CN=%s" % name)
+        _openssl("req", "-newkey", "ec", "-pkeyopt", EC_CURVE, "-nodes", "-keyout", key,
+                 "-out", csr, "-subj", "/CN=%s" % name)
         ext = base + ".ext"
         with open(ext, "w") as f:
-            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,"
-                    "keyEncipherment\nextendedKeyUsage=%s\n" % usage)
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=%s\n" % usage)
             if san:
                 f.write("subjectAltName=%s\n" % san)
         conf = base + ".cnf"
@@ -257,11 +258,18 @@ class TlsFiles:
     (also its client certificate on the bus and for replication) and the
     clients' certificate."""
 
-    def __init__(self, ca, node_cert, node_key, client_cert, client_key):
+    def __init__(self, ca, node_cert, node_key, client_cert, client_key, insecure=False):
         self.ca = ca
         self.cacert = ca.cert
         self.node_cert, self.node_key = node_cert, node_key
         self.client_cert, self.client_key = client_cert, client_key
+        # The harness's own clients (redis-cli, redis-py) skip verifying the
+        # node: for nodes whose certificate is wrong on purpose (expired).
+        self.insecure = insecure
+
+    def with_node_cert(self, cert, key, insecure=False):
+        """The same CA and client, the node presenting cert/key."""
+        return TlsFiles(self.ca, cert, key, self.client_cert, self.client_key, insecure)
 
     def server_conf(self, port):
         """redis.conf lines: TLS only on port, the bus and replication too,
@@ -275,17 +283,17 @@ class TlsFiles:
     def cli_args(self):
         """redis-cli's options."""
         return ["--tls", "--cacert", self.cacert, "--cert", self.client_cert,
-                "--key", self.client_key]
+                "--key", self.client_key] + (["--insecure"] if self.insecure else [])
 
-    sp_args = cli_args  # slotpilot takes redis-cli's names
+    def sp_args(self):
+        """slotpilot's options (redis-cli's names)."""
+        return self.cli_args()
 
     def redis_kw(self):
         """redis-py's (redis.Redis and RedisCluster) keyword arguments."""
         return {"ssl": True, "ssl_ca_certs": self.cacert, "ssl_certfile": self.client_cert,
-                "ssl_keyfile": self.client_key, "ssl_cert_reqs": "required"}
-
-    def url_scheme(self):
-        return "rediss"
+                "ssl_keyfile": self.client_key,
+                "ssl_cert_reqs": "none" if self.insecure else "required"}
 
 
 def make_tls_files(d):

@@ -22,14 +22,14 @@ import time
 import pytest
 from redis.crc import key_slot
 
-from conftest import (verify_keys as shared_verify_keys, key_in_slot, load_keys, tag_for_slot, slot_addr_map, spread_keys, REDIS_SERVER, SLOTPILOT, _require_binary, assert_rc,
+from conftest import (verify_keys as shared_verify_keys, key_in_slot, load_keys, tag_for_slot, slot_addr_map, spread_keys, REDIS_SERVER, _require_binary, assert_rc,
                       describe, primaries_of,
                       read_pidfile, redis_cli_check, run_sp, slot_owner_map,
                       wait_cluster_healthy, wait_until)
 from conftest import (assert_no_open_slot, checks_pass, diff_snapshot, jdir, json_lines,  # shared helpers
                       make_cluster_by_hand, myself_line, open_slot_lines,
                       ownership_snapshot, redis_cli_cluster as cluster)
-from conftest import node_cluster_client, redis_cli_argv  # TLS-aware (SLOTPILOT_TLS)
+from conftest import node_cluster_client, redis_cli_argv, sp_argv  # TLS-aware (SLOTPILOT_TLS)
 
 NSLOTS = 16384
 RESHARD_TIMEOUT = 240  # bound on any single slotpilot run (never a timed assertion)
@@ -206,8 +206,8 @@ class Background:
 
 def bg_reshard(tmp_path, entry, *args, name="reshard"):
     _require_binary()
-    argv = [SLOTPILOT, "reshard", entry.addr] + list(args) + [
-        "--journal-dir", jdir(tmp_path), "--yes"]
+    argv = sp_argv("reshard", entry.addr, *args, "--journal-dir", jdir(tmp_path), "--yes",
+                   tls=entry.tls)
     return Background(argv, tmp_path, name)
 
 
