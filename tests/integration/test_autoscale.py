@@ -34,6 +34,7 @@ from conftest import (HOST, SLOTPILOT, follow_redirects_to_new_primaries, make_c
                       pid_alive, read_pidfile, redis_cli_check, redis_cli_clean, run_sp,
                       wait_until)
 from conftest import SERVER, cleanup_local  # shared helpers
+from harness import make_tls_files
 
 PROMETHEUS = "/usr/bin/prometheus"
 EXPORTER = "/usr/bin/prometheus-redis-exporter"
@@ -757,17 +758,52 @@ def prom_query(port, q):
     return data["data"]["result"]
 
 
+class TlsPrimaries:
+    """What the Prometheus test uses of Cluster, over 3 TLS-only primaries
+    the harness starts (`local up` starts plain nodes)."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.tls = nodes[0].tls
+        self.entry = nodes[0].addr
+
+    def client(self, port=None):
+        n = [x for x in self.nodes if x.port == (port or self.nodes[0].port)][0]
+        return n.client(socket_timeout=10, decode_responses=True)
+
+    def ports(self):
+        return sorted(n.port for n in self.nodes)
+
+    def primaries(self):
+        return [v for v in self.nodes[0].cluster_nodes() if v["primary"]]
+
+    def config_all(self, *args):
+        for n in self.nodes:
+            n.client().config_set(*args)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 def test_prometheus_scrapes_the_daemon_which_reads_memory_from_it(
-        procs, cluster_factory, tmp_path):
+        procs, cluster_factory, node_pool, tmp_path, tls):
+    """Over TLS, redis_exporter scrapes rediss:// nodes with the harness's
+    CA and client certificate and the daemon runs with --tls."""
     for exe in (PROMETHEUS, EXPORTER):
         if not os.access(exe, os.X_OK):
             pytest.skip("%s is not installed" % exe)
-    c = cluster_factory()
+    if tls:
+        files = make_tls_files(str(tmp_path / "pki"))
+        c = TlsPrimaries(make_cluster_with_redis_cli(node_pool.start(3, tls=files), 0))
+        scheme, exp_tls = "rediss", ["-tls-ca-cert-file", files.cacert,
+                                     "-tls-client-cert-file", files.client_cert,
+                                     "-tls-client-key-file", files.client_key]
+        sp_tls = files.sp_args()
+    else:
+        c, scheme, exp_tls, sp_tls = cluster_factory(), "redis", [], []
     c.config_all("maxmemory", "64mb")
     nodes = ["%s:%d" % (HOST, p) for p in c.ports()]
     exp_port, prom_port, sp_port = pick_port(), pick_port(), pick_port()
     procs.start([EXPORTER, "-web.listen-address", "%s:%d" % (HOST, exp_port),
-                 "-redis.addr", "redis://%s" % c.entry],
+                 "-redis.addr", "%s://%s" % (scheme, c.entry)] + exp_tls,
                 tmp_path / "exporter.out", tmp_path / "exporter.err")
     # redis_exporter's multi-target mode: /scrape?target=redis://node,
     # with the node as the instance label.
@@ -783,7 +819,8 @@ def test_prometheus_scrapes_the_daemon_which_reads_memory_from_it(
             "      - {target_label: __address__, replacement: '%s:%d'}\n"
             "  - job_name: slotpilot\n"
             "    static_configs: [{targets: ['%s:%d']}]\n" % (
-                ", ".join("'redis://%s'" % n for n in nodes), HOST, exp_port, HOST, sp_port))
+                ", ".join("'%s://%s'" % (scheme, n) for n in nodes), HOST, exp_port, HOST,
+                sp_port))
     procs.start([PROMETHEUS, "--config.file=%s" % (tmp_path / "prometheus.yml"),
                  "--storage.tsdb.path=%s" % (tmp_path / "tsdb"),
                  "--web.listen-address=%s:%d" % (HOST, prom_port)],
@@ -794,7 +831,7 @@ def test_prometheus_scrapes_the_daemon_which_reads_memory_from_it(
         "prometheus_rate_window = 10s\n"
         "[scale_out]\nmemory_ratio = 0.01\nsustain = 0\n"
         "[scale_in]\nmemory_ratio = 0\nhysteresis = 0\n" % (HOST, prom_port),
-        "--listen", "%s:%d" % (HOST, sp_port))
+        "--listen", "%s:%d" % (HOST, sp_port), *sp_tls)
     dec = wait_event(d, lambda e: e["event"] == "decision" and e["action"] == "scale-out",
                      90, "a decision on Prometheus' numbers")
     assert dec["source"] == "prometheus" and dec["dry_run"] is True
