@@ -140,7 +140,7 @@ def assert_refused(nodes, args, rc, reason, names=None, tmp_path=None):
     return p
 
 
-VERIFY_FAILED = r"verif|certificate|issuer|unknown ca|self.signed"
+VERIFY_FAILED = r"verification failed.*(not signed by a CA|unknown ca|issuer|self.signed)"
 
 
 def test_a_wrong_ca_fails_verification_with_exit_3(shared, pki, tmp_path):
@@ -154,22 +154,21 @@ def test_an_expired_node_certificate_fails_with_exit_3(bad_nodes, pki, tmp_path)
 
 def test_a_certificate_not_naming_the_address_fails_with_exit_3(bad_nodes, pki, tmp_path):
     assert_refused(bad_nodes.elsewhere, tls_opts(pki), 3,
-                   r"mismatch|does not match|not match|name|127\.0\.0\.1 ", tmp_path=tmp_path)
+                   r"verification failed.*mismatch", tmp_path=tmp_path)
 
 
 def test_no_client_certificate_where_nodes_require_one_fails_with_exit_3(shared, pki,
                                                                            tmp_path):
     assert_refused(shared.nodes, tls_opts(pki, cert=False, key=False), 3,
-                   r"certificate|handshake|alert|closed|reset", tmp_path=tmp_path)
+                   r"client certificate|certificate required", tmp_path=tmp_path)
 
 
 def test_plain_slotpilot_against_a_tls_port_fails_with_exit_3(shared, tmp_path):
-    assert_refused(shared.nodes, [], 3, r"tls|closed|reset|connection", tmp_path=tmp_path)
+    assert_refused(shared.nodes, [], 3, r"TLS port.*--tls", tmp_path=tmp_path)
 
 
 def test_tls_slotpilot_against_a_plain_port_fails_with_exit_3(bad_nodes, pki, tmp_path):
-    assert_refused(bad_nodes.plain, tls_opts(pki), 3,
-                   r"tls|ssl|handshake|wrong version|packet|protocol", tmp_path=tmp_path)
+    assert_refused(bad_nodes.plain, tls_opts(pki), 3, r"TLS.*plain", tmp_path=tmp_path)
 
 
 UNREADABLE = {
@@ -276,7 +275,8 @@ def test_sni_sends_the_given_name_and_verifies_the_certificate_against_it(bad_no
     assert_rc(p, 0)
     p = sp("check", node.addr, *tls_opts(pki), "--sni", "wrong.example", tls=None)
     assert_rc(p, 3)
-    assert node.addr in p.stderr, describe(p)
+    assert node.addr in p.stderr and re.search(r"verification failed.*mismatch", p.stderr), \
+        describe(p)
 
 
 # ---------------------------------------------------------------------------
