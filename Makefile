@@ -113,17 +113,26 @@ MATRIX_TESTS := $(addprefix tests/integration/,test_create.py test_migrate.py \
 
 # The cluster-changing tests that run a third time over TLS (SLOTPILOT_TLS=1:
 # TLS-only nodes, TLS on the bus and for replication, client certificates
-# required; every harness helper and slotpilot itself speak TLS). Not all of
-# MATRIX_TESTS: the Redis run (~20 min) and the Valkey one (~12.5 min) leave
-# about 8 minutes of CI's 45. These four cover every path that moves slots
-# and keys (the engine, resume and fix; rebalance; add/remove/replicate
-# nodes; create) over the TLS transport; test_scale and test_hosts skip in
-# TLS mode (local up and netns.py start plain nodes), and the addressing
-# cases of test_addresses differ from the plain run only in names a
-# certificate would have to carry. test_tls.py (normal suite) covers the
-# TLS options and failures themselves.
-TLS_TESTS := $(addprefix tests/integration/,test_migrate.py test_rebalance.py \
-	test_nodes.py test_create.py)
+# required; every harness helper and slotpilot itself speak TLS). A subset:
+# the Redis run (~20 min) and the Valkey one (~12.5 min) leave about 8 of
+# CI's 45 minutes, and these four files over TLS take ~13 (measured: create
+# 0.6, migrate 5.8, rebalance 1.7, nodes 4.0). What stays is every path that
+# moves slots and keys, or adds, removes, fails over and replicates nodes:
+# create, reshard (exact ranges, in proportion, under a live client, killed
+# and resumed, interrupted, a source lost mid-move), rebalance (parity with
+# redis-cli, weights, plans), add/remove/failover. What goes refuses before
+# anything moves, where TLS changes nothing (bad input, no --yes, dry runs,
+# unknown nodes), and the fix matrix, whose repair logic is the same on any
+# transport (test_tls.py runs fix, and every TLS option and failure, in the
+# normal run). This subset: 41 tests, 6 min 47 s on the ASan build. Not here at all: test_scale and test_hosts skip in TLS mode
+# (local up and netns.py start plain nodes), test_addresses' 127.0.0.2
+# cases too (the session certificate does not name it).
+TLS_TESTS := $(addprefix tests/integration/,test_create.py test_migrate.py \
+	test_rebalance.py test_nodes.py)
+TLS_SKIP := not bad_input and not without_yes and not dry_run and not quiet_assignment \
+	and not nothing_to_resume and not id_prefix and not fix_repairs \
+	and not unknown_node_and_no_yes and not refuses_node_with_key \
+	and not refuses_dead_primary and not nine_node and not add_node_again
 
 integration: $(BUILD)/slotpilot
 	SLOTPILOT=$(abspath $(BUILD)/slotpilot) $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
@@ -138,7 +147,7 @@ integration-valkey: $(BUILD)/slotpilot
 
 integration-tls: $(BUILD)/slotpilot
 	SLOTPILOT=$(abspath $(BUILD)/slotpilot) SLOTPILOT_TLS=1 \
-		$(PY) -m pytest -q -p no:cacheprovider $(TLS_TESTS) $(PYTEST_ARGS)
+		$(PY) -m pytest -q -p no:cacheprovider $(TLS_TESTS) -k "$(TLS_SKIP)" $(PYTEST_ARGS)
 
 sanitize:
 	$(MAKE) BUILD=build-san SANITIZE=1 all

@@ -4,7 +4,6 @@ not port + 10000 (cluster-port, common in containers)."""
 import socket
 import threading
 
-
 from conftest import (assert_rc, describe, pick_port,
                       redis_cli_check, redis_cli_clean, redis_cli_cluster,
                       run_sp, wait_until)

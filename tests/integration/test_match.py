@@ -2,7 +2,6 @@
 copied, and a different version, ACL user or cluster setting is refused
 with each difference named, unless the operator copies or accepts it."""
 
-
 from conftest import (HOST, assert_rc, describe, redis_cli_check,
                       redis_cli_clean, redis_cli_cluster, run_sp)
 from conftest import cluster_client  # TLS-aware (SLOTPILOT_TLS)

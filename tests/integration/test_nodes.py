@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 
-
 from conftest import (follow_redirects_to_new_primaries, verify_keys as shared_verify_keys, load_keys, spread_keys, HOST, assert_rc, describe, run_sp, sp_json, wait_cluster_healthy,
                       wait_until)
 from conftest import checks_pass, jdir, redis_cli_cluster as cluster  # shared helpers
