@@ -147,13 +147,11 @@ static int print_nodes(const sp_cli *cli, const char *dir, int already,
 	return SP_EXIT_OK;
 }
 
-/* The TLS of a directory that has TLS-only nodes (or certificates just
- * made into it): the client context and the options that reach them,
- * the client certificate when DIR/tls holds ours, else the nodes' own. */
-static int dir_tls_client(const sp_cli *cli, local_args *a, local_tls *t)
+/* The options that reach a directory's TLS-only nodes (or those of the
+ * certificates just made into it): the client certificate when DIR/tls
+ * holds ours, else the nodes' own files. */
+static void dir_reach(const local_args *a, local_tls *t)
 {
-	sp_error err = {0};
-
 	sp_certs_paths(a->lo.dir, &t->certs);
 	if (sp_certs_present(&t->certs)) {
 		t->reach = sp_certs_client(&t->certs);
@@ -163,9 +161,18 @@ static int dir_tls_client(const sp_cli *cli, local_args *a, local_tls *t)
 					 .cert = t->files.cert,
 					 .key = t->files.key};
 	}
+	t->on = 1;
+}
+
+/* dir_reach and the client context of those options, which a->lo (the
+ * PING after start) uses too. */
+static int dir_tls_client(const sp_cli *cli, local_args *a, local_tls *t)
+{
+	sp_error err = {0};
+
+	dir_reach(a, t);
 	if (sp_tls_new(&t->reach, &t->ctx, &err) != SP_OK)
 		return sp_cli_fail(cli, &err);
-	t->on = 1;
 	a->lo.tls = t->ctx;
 	return SP_EXIT_OK;
 }
@@ -266,13 +273,10 @@ static int dir_tls(const sp_cli *cli, local_args *a, local_tls *t)
 static int status(const sp_cli *cli, local_args *a)
 {
 	local_tls t = {0};
-	int rc = dir_tls(cli, a, &t);
 
-	if (rc == SP_EXIT_OK)
-		rc = print_nodes(cli, a->lo.dir, 0, NULL,
-				 t.on ? &t.reach : NULL);
-	sp_tls_free(t.ctx);
-	return rc;
+	if (sp_local_dir_tls(a->lo.dir, &t.files, &a->lo))
+		dir_reach(a, &t);
+	return print_nodes(cli, a->lo.dir, 0, NULL, t.on ? &t.reach : NULL);
 }
 
 /* Starts a->count empty nodes on free ports; prints HOST:PORT lines. */
