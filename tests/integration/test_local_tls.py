@@ -8,14 +8,18 @@ down`, then every redis-server whose pid is in DIR/**/*.pid or whose
 working directory is under DIR is stopped (conftest.cleanup_local).
 """
 
+import json
 import os
+import signal
 import stat
 import subprocess
+import urllib.request
 
 import pytest
 
-from conftest import (HOST, assert_rc, cleanup_local, describe, is_redis_server_pid, pick_port_range,
-                      pid_alive, redis_cli_clean, run_sp, sp_json, wait_until)
+from conftest import (HOST, SLOTPILOT, assert_rc, cleanup_local, describe, is_redis_server_pid,
+                      pick_port, pick_port_range, pid_alive, redis_cli_clean, run_sp, sp_json,
+                      wait_until)
 
 PRIMARIES, REPLICAS = 3, 1
 N = PRIMARIES * (1 + REPLICAS)
@@ -176,6 +180,44 @@ def test_spawned_node_is_tls_only_with_the_same_certificates(tls_cluster):
     finally:
         run_sp("local", "down", "--dir", str(d), "--only", port, "--purge", timeout=60)
     assert not (d / str(port)).exists()
+
+
+def _status(port):
+    try:
+        with urllib.request.urlopen("http://%s:%d/status" % (HOST, port), timeout=5) as r:
+            return json.loads(r.read().decode())
+    except (OSError, ValueError):
+        return None
+
+
+def test_autoscaler_reaches_the_cluster_with_the_ini_tls_keys(tls_cluster, tmp_path):
+    d, base, p, data = tls_cluster
+    assert_rc(p, 0)
+    t = data["tls"]
+    cfg = tmp_path / "as.ini"
+    cfg.write_text("[daemon]\ninterval = 0.3s\njournal_dir = %s\n[cluster]\ntls = true\n"
+                   "tls_cacert = %s\ntls_cert = %s\ntls_key = %s\n"
+                   % (tmp_path / "journal", t["cacert"], t["cert"], t["key"]))
+    port = pick_port()
+    with open(str(tmp_path / "as.out"), "wb") as out, open(str(tmp_path / "as.err"), "wb") as err:
+        daemon = subprocess.Popen([SLOTPILOT, "autoscale", "%s:%d" % (HOST, base), "--config",
+                                   str(cfg), "--dry-run", "--listen", "%s:%d" % (HOST, port)],
+                                  stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    try:
+        def members():
+            assert daemon.poll() is None, (tmp_path / "as.err").read_text()
+            st = _status(port)
+            return st is not None and st["cluster"]["members"] == N and st["cluster"]["state_ok"]
+        wait_until(members, 60, 0.3, "the daemon to read all %d members over TLS" % N)
+    finally:
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(10)
+    assert daemon.returncode == 0, (tmp_path / "as.err").read_text()
 
 
 def test_local_up_tls_refuses_the_operators_certificates(tmp_path):
