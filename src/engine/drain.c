@@ -213,7 +213,8 @@ static sp_err read_batches(worker *w, sp_conn *c, const wslot *ws,
 
 	for (i = 0; i < n && rc == SP_OK; i++) {
 		r = sp_conn_read(c, NULL, &e, "MIGRATE");
-		if (c->ctx->err) { /* the connection is gone: all unread */
+		if (sp_conn_broken(
+			c)) { /* the connection is gone: all unread */
 			w->err = e;
 			return r;
 		}
@@ -435,7 +436,7 @@ static int silent_node(worker *w)
 	sp_error e;
 	sp_conn *c;
 
-	if (w->conns[src] == NULL || w->conns[src]->ctx->err) {
+	if (w->conns[src] == NULL || sp_conn_broken(w->conns[src])) {
 		sp_mover_heard(w, src, 0);
 		return src;
 	}

@@ -26,7 +26,7 @@ sp_err sp_mover_conn_to(worker *w, int i, sp_conn **out)
 				 e->addr);
 	if (w->conns[i] != NULL && w->conns[i]->pending > 0)
 		sp_conn_drain(w->conns[i]);
-	if (w->conns[i] != NULL && w->conns[i]->ctx->err) {
+	if (w->conns[i] != NULL && sp_conn_broken(w->conns[i])) {
 		sp_conn_close(w->conns[i]);
 		w->conns[i] = NULL;
 	}
@@ -83,7 +83,7 @@ static sp_err read_setslot(worker *w, sp_conn *c, int *res)
 	sp_error e;
 	sp_err r = sp_conn_read(c, NULL, &e, "CLUSTER SETSLOT");
 
-	if (c->ctx->err) {
+	if (sp_conn_broken(c)) {
 		w->err = e;
 		return r;
 	}
@@ -219,7 +219,8 @@ static sp_err append_node(worker *w, int i, const wslot *ws, size_t k,
 	sp_err rc = SP_OK;
 	size_t j;
 
-	if (c == NULL || c->ctx->err || c->pending + (int)k > MAX_DEFERRED)
+	if (c == NULL || sp_conn_broken(c) ||
+	    c->pending + (int)k > MAX_DEFERRED)
 		rc = sp_mover_conn_to(w, i, &c);
 	for (j = 0; j < k && rc == SP_OK; j++)
 		rc = append_setslot(w, c, ws[j].slot, "NODE", id);
@@ -292,7 +293,7 @@ static int quiet_ok(worker *w)
 		return 0;
 	rc = sp_conn_cmd(c, &r, &e, "CLUSTER BUMPEPOCH");
 	freeReplyObject(r);
-	if (rc != SP_OK && !c->ctx->err)
+	if (rc != SP_OK && !sp_conn_broken(c))
 		w->no_bumpepoch = 1;
 	return rc == SP_OK;
 }
@@ -357,7 +358,7 @@ static long long keys_on(worker *w, int node, int slot)
 				slot) == SP_OK &&
 		    r->type == REDIS_REPLY_INTEGER)
 			n = r->integer;
-		sp_mover_heard(w, node, !c->ctx->err);
+		sp_mover_heard(w, node, !sp_conn_broken(c));
 	}
 	freeReplyObject(r);
 	return n;
@@ -425,7 +426,7 @@ static sp_err read_view(worker *w, int node, sp_view *v)
 	    (rc = sp_reply_expect(c, r, REDIS_REPLY_STRING, "CLUSTER NODES",
 				  &w->err)) == SP_OK)
 		rc = sp_view_parse(v, r->str, r->len, &w->err);
-	sp_mover_heard(w, node, !c->ctx->err);
+	sp_mover_heard(w, node, !sp_conn_broken(c));
 	freeReplyObject(r);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /*
- * conn.c - one blocking hiredis connection with timeouts, AUTH, pipelining
- * and error classification. Messages always say which node and command.
+ * conn.c - one connection: commands formatted by hiredis and queued, written
+ * through our socket (io/sock.c, plain or TLS), replies parsed by hiredis's
+ * reader; timeouts, AUTH, pipelining and error classification. Messages
+ * always say which node and command.
  */
 #include "io/conn.h"
 
@@ -15,15 +17,6 @@
 #define DEFAULT_CONNECT_MS 2000
 #define DEFAULT_TIMEOUT_MS 5000
 
-static struct timeval ms_to_tv(int ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	return tv;
-}
-
 sp_err sp_errno_class(int errnum)
 {
 	/* SO_RCVTIMEO/SO_SNDTIMEO expire as EAGAIN (EWOULDBLOCK); hiredis
@@ -35,45 +28,29 @@ sp_err sp_errno_class(int errnum)
 	return SP_ERR_IO;
 }
 
-/* The class of the error c->ctx holds, from hiredis's code and, for an
- * I/O error, the errno saved when it happened (see io_fail). */
-static sp_err ctx_class(const sp_conn *c)
+/* The connection is unusable from now on: keeps the first cause. */
+static void set_broken(sp_conn *c, sp_err code, const char *why)
 {
-	switch (c->ctx->err) {
-	case REDIS_ERR_IO:
-		return sp_errno_class(c->sys_errno);
-	case REDIS_ERR_OOM:
-		return SP_ERR_OOM;
-	case REDIS_ERR_PROTOCOL:
-		return SP_ERR_PROTOCOL;
-	default: /* REDIS_ERR_EOF, REDIS_ERR_OTHER */
-		return SP_ERR_IO;
-	}
+	if (c->broken != SP_OK)
+		return;
+	c->broken = code;
+	c->sys_errno = c->sock.sys_errno;
+	snprintf(c->errstr, sizeof(c->errstr), "%s", why);
 }
 
-static sp_err ctx_error(const sp_conn *c, const char *what, sp_error *err)
+/* The error of a broken connection, naming the node and the command. */
+static sp_err broken_error(const sp_conn *c, const char *what, sp_error *err)
 {
-	sp_err code = ctx_class(c);
-
-	if (code == SP_ERR_TIMEOUT)
-		return sp_seterr(err, code, "%s: %s: timed out", c->addr, what);
-	return sp_seterr(err, code, "%s: %s: %s", c->addr, what,
-			 c->ctx->errstr);
+	return sp_seterr(err, c->broken, "%s: %s: %s", c->addr, what,
+			 c->errstr);
 }
 
-/*
- * Called right after a hiredis call failed, while errno is still that of
- * the failing system call: hiredis keeps only its text (errstr), and a
- * later look at errno would see whatever ran since. A context stays in
- * error once it is, so the first errno is the one that counts.
- */
-static sp_err io_fail(sp_conn *c, const char *what, sp_error *err)
+/* A socket-level failure (code, why) while running `what`. */
+static sp_err io_fail(sp_conn *c, sp_err code, const char *why,
+		      const char *what, sp_error *err)
 {
-	int saved = errno;
-
-	if (c->ctx->err == REDIS_ERR_IO && c->sys_errno == 0)
-		c->sys_errno = saved;
-	return ctx_error(c, what, err);
+	set_broken(c, code, why);
+	return broken_error(c, what, err);
 }
 
 static sp_err classify_target_error(const char *s);
@@ -175,6 +152,142 @@ static void argv_name(int argc, const char **argv, const size_t *lens,
 		snprintf(buf, len, "%.*s", (int)l0, argv[0]);
 }
 
+/* ------------------------------------------------------------------ */
+/* Output: commands formatted by hiredis, queued until written          */
+
+static sp_err queue(sp_conn *c, char *cmd, int len, const char *what,
+		    sp_error *err)
+{
+	size_t need;
+	char *p;
+
+	if (len < 0 || cmd == NULL) {
+		free(cmd);
+		return sp_seterr(err, SP_ERR_OOM,
+				 "%s: %s: cannot format the "
+				 "command (out of memory)",
+				 c->addr, what);
+	}
+	need = c->out_len + (size_t)len;
+	if (need > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+
+		while (cap < need)
+			cap *= 2;
+		if ((p = realloc(c->out, cap)) == NULL) {
+			free(cmd);
+			return sp_seterr(err, SP_ERR_OOM,
+					 "%s: %s: out of memory", c->addr,
+					 what);
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, cmd, (size_t)len);
+	c->out_len = need;
+	free(cmd); /* hiredis's formatter allocates with malloc */
+	return SP_OK;
+}
+
+static sp_err queue_fmt(sp_conn *c, const char *what, sp_error *err,
+			const char *fmt, va_list ap)
+{
+	char *cmd = NULL;
+	int len = redisvFormatCommand(&cmd, fmt, ap);
+
+	return queue(c, cmd, len, what, err);
+}
+
+static sp_err queue_argv(sp_conn *c, const char *what, sp_error *err, int argc,
+			 const char **argv, const size_t *lens)
+{
+	char *cmd = NULL;
+	int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+
+	return queue(c, cmd, len, what, err);
+}
+
+static sp_err write_out(sp_conn *c, const char *what, sp_error *err)
+{
+	char why[SP_WHY_MAX];
+	sp_err rc;
+
+	if (c->broken != SP_OK)
+		return broken_error(c, what, err);
+	if (c->out_len == 0)
+		return SP_OK;
+	rc = sp_sock_write(&c->sock, c->out, c->out_len, why, sizeof(why));
+	c->out_len = 0;
+	return rc == SP_OK ? SP_OK : io_fail(c, rc, why, what, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Input: bytes fed to hiredis's reader until it has a reply            */
+
+/* What the first bytes from a node look like when it is not plain RESP. */
+static const char *protocol_hint(const sp_conn *c)
+{
+	if (c->replies > 0)
+		return "";
+	return c->sock.ssl == NULL ? " (is it a TLS port? try --tls)" : "";
+}
+
+static sp_err reader_fail(sp_conn *c, const char *what, sp_error *err)
+{
+	char why[SP_WHY_MAX];
+
+	snprintf(why, sizeof(why), "protocol error: %.120s%s",
+		 c->reader->errstr, protocol_hint(c));
+	return io_fail(c, SP_ERR_PROTOCOL, why, what, err);
+}
+
+static sp_err feed(sp_conn *c, const char *what, sp_error *err)
+{
+	char buf[16384], why[SP_WHY_MAX];
+	size_t got = 0;
+	sp_err rc;
+
+	rc = sp_sock_read(&c->sock, buf, sizeof(buf), &got, why, sizeof(why));
+	if (rc == SP_ERR_IO && c->replies == 0 && c->sock.ssl == NULL)
+		snprintf(why + strlen(why), sizeof(why) - strlen(why),
+			 " (is it a TLS port? try --tls)");
+	if (rc != SP_OK)
+		return io_fail(c, rc, why, what, err);
+	if (got == 0) {
+		snprintf(why, sizeof(why), "the node closed the connection%s",
+			 c->replies == 0 && c->sock.ssl == NULL
+			     ? " (is it a TLS port? try --tls)"
+			     : "");
+		return io_fail(c, SP_ERR_IO, why, what, err);
+	}
+	if (redisReaderFeed(c->reader, buf, got) != REDIS_OK)
+		return reader_fail(c, what, err);
+	return SP_OK;
+}
+
+/* The next reply off the wire, error replies included; owned by caller. */
+static sp_err next_reply(sp_conn *c, redisReply **out, const char *what,
+			 sp_error *err)
+{
+	void *r = NULL;
+	sp_err rc;
+
+	*out = NULL;
+	if ((rc = write_out(c, what, err)) != SP_OK)
+		return rc;
+	for (;;) {
+		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
+			return reader_fail(c, what, err);
+		if (r != NULL)
+			break;
+		if ((rc = feed(c, what, err)) != SP_OK)
+			return rc;
+	}
+	c->replies++;
+	*out = r;
+	return SP_OK;
+}
+
 static sp_err authenticate(sp_conn *c, const sp_conn_opts *o, sp_error *err)
 {
 	redisReply *r = NULL;
@@ -183,79 +296,108 @@ static sp_err authenticate(sp_conn *c, const sp_conn_opts *o, sp_error *err)
 	if (o == NULL || o->pass == NULL || o->pass[0] == '\0')
 		return SP_OK;
 	if (o->user != NULL && o->user[0] != '\0')
-		r = redisCommand(c->ctx, "AUTH %s %s", o->user, o->pass);
+		rc = sp_conn_cmd(c, &r, err, "AUTH %s %s", o->user, o->pass);
 	else
-		r = redisCommand(c->ctx, "AUTH %s", o->pass);
-	if (r == NULL)
-		return io_fail(c, "AUTH", err);
-	rc = take_reply(c, r, NULL, err, "AUTH");
-	if (rc != SP_OK)
-		rc = sp_seterr(err, SP_ERR_NOAUTH, "%s: authentication failed",
-			       c->addr);
-	return rc;
+		rc = sp_conn_cmd(c, &r, err, "AUTH %s", o->pass);
+	freeReplyObject(r);
+	if (rc == SP_OK || sp_conn_broken(c))
+		return rc;
+	return sp_seterr(err, SP_ERR_NOAUTH, "%s: authentication failed",
+			 c->addr);
 }
 
-sp_err sp_conn_open(const char *host, int port, const sp_conn_opts *opts,
-		    sp_conn **out, sp_error *err)
+/* A connection record for host:port, not yet connected. */
+static sp_conn *conn_new(const char *host, int port, const sp_conn_opts *opts)
 {
-	sp_conn *c = NULL;
-	sp_err rc = SP_ERR_INTERNAL;
-	int cms = opts && opts->connect_timeout_ms > 0
-		      ? opts->connect_timeout_ms
-		      : DEFAULT_CONNECT_MS;
+	sp_conn *c = calloc(1, sizeof(*c));
 
-	*out = NULL;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if (c == NULL)
+		return NULL;
+	c->sock.fd = -1;
 	snprintf(c->host, sizeof(c->host), "%s", host);
 	c->port = port;
 	sp_format_addr(c->addr, sizeof(c->addr), host, port);
 	c->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms
 						     : DEFAULT_TIMEOUT_MS;
-	c->ctx = redisConnectWithTimeout(host, port, ms_to_tv(cms));
-	if (c->ctx == NULL) {
-		rc = sp_seterr(err, SP_ERR_OOM, "%s: out of memory", c->addr);
-		goto out;
+	c->sock.timeout_ms = c->timeout_ms;
+	if ((c->reader = redisReaderCreate()) == NULL) {
+		free(c);
+		return NULL;
 	}
-	if (c->ctx->err) {
-		rc = io_fail(c, "connect", err);
-		goto out;
+	return c;
+}
+
+sp_err sp_conn_open(const char *host, int port, const sp_conn_opts *opts,
+		    sp_conn **out, sp_error *err)
+{
+	char why[SP_WHY_MAX];
+	sp_conn *c;
+	sp_err rc;
+	int cms = opts && opts->connect_timeout_ms > 0
+		      ? opts->connect_timeout_ms
+		      : DEFAULT_CONNECT_MS;
+
+	*out = NULL;
+	if ((c = conn_new(host, port, opts)) == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "%s:%d: out of memory", host,
+				 port);
+	rc = sp_sock_connect(&c->sock, host, port, cms,
+			     opts != NULL ? opts->tls : NULL, why, sizeof(why));
+	if (rc != SP_OK)
+		rc = io_fail(c, rc, why, "connect", err);
+	else
+		rc = authenticate(c, opts, err);
+	if (rc != SP_OK) {
+		sp_conn_close(c);
+		return rc;
 	}
-	if (redisSetTimeout(c->ctx, ms_to_tv(c->timeout_ms)) != REDIS_OK) {
-		rc = io_fail(c, "set timeout", err);
-		goto out;
-	}
-	if ((rc = authenticate(c, opts, err)) != SP_OK)
-		goto out;
 	*out = c;
-	c = NULL;
-	rc = SP_OK;
-out:
-	sp_conn_close(c);
-	return rc;
+	return SP_OK;
+}
+
+sp_err sp_conn_adopt(int fd, const char *name, const sp_conn_opts *opts,
+		     sp_conn **out, sp_error *err)
+{
+	sp_conn *c = conn_new(name, 0, opts);
+
+	*out = NULL;
+	if (c == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "%s: out of memory", name);
+	snprintf(c->addr, sizeof(c->addr), "%s", name);
+	sp_sock_adopt(&c->sock, fd);
+	c->sock.timeout_ms = c->timeout_ms;
+	*out = c;
+	return SP_OK;
+}
+
+int sp_conn_broken(const sp_conn *c)
+{
+	return c->broken != SP_OK;
 }
 
 void sp_conn_close(sp_conn *c)
 {
 	if (c == NULL)
 		return;
-	if (c->ctx != NULL)
-		redisFree(c->ctx);
+	sp_sock_close(&c->sock);
+	if (c->reader != NULL)
+		redisReaderFree(c->reader);
+	free(c->out);
 	free(c);
 }
 
 sp_err sp_conn_set_timeout(sp_conn *c, int timeout_ms, sp_error *err)
 {
+	(void)err;
 	c->timeout_ms = timeout_ms;
-	if (redisSetTimeout(c->ctx, ms_to_tv(timeout_ms)) != REDIS_OK)
-		return io_fail(c, "set timeout", err);
+	c->sock.timeout_ms = timeout_ms;
 	return SP_OK;
 }
 
 /*
- * hiredis answers a command with the next reply on the wire: with
- * pipelined replies still unread, that is an earlier command's reply,
- * handed out as if it were this one's. Refuse instead of guessing.
+ * A command's reply is the next one on the wire: with pipelined replies
+ * still unread, that is an earlier command's reply, handed out as if it
+ * were this one's. Refuse instead of guessing.
  */
 static sp_err unread_replies(const sp_conn *c, const char *what, sp_error *err)
 {
@@ -267,84 +409,96 @@ static sp_err unread_replies(const sp_conn *c, const char *what, sp_error *err)
 			 c->pending == 1 ? "y is" : "ies are");
 }
 
+/* The command just queued, written, and its reply read. */
+static sp_err round_trip(sp_conn *c, redisReply **out, const char *what,
+			 sp_error *err)
+{
+	redisReply *r;
+	sp_err rc;
+
+	if ((rc = next_reply(c, &r, what, err)) != SP_OK)
+		return rc;
+	return take_reply(c, r, out, err, what);
+}
+
 sp_err sp_conn_cmd(sp_conn *c, redisReply **out, sp_error *err, const char *fmt,
 		   ...)
 {
 	char what[64];
-	redisReply *r;
 	va_list ap;
+	sp_err rc;
 
 	if (out != NULL)
 		*out = NULL;
 	command_name(fmt, what, sizeof(what));
-	if (c->ctx->err)
-		return ctx_error(c, what, err);
+	if (c->broken != SP_OK)
+		return broken_error(c, what, err);
 	if (c->pending > 0)
 		return unread_replies(c, what, err);
 	va_start(ap, fmt);
-	r = redisvCommand(c->ctx, fmt, ap);
+	rc = queue_fmt(c, what, err, fmt, ap);
 	va_end(ap);
-	if (r == NULL)
-		return io_fail(c, what, err);
-	return take_reply(c, r, out, err, what);
+	return rc != SP_OK ? rc : round_trip(c, out, what, err);
 }
 
 sp_err sp_conn_cmdv(sp_conn *c, redisReply **out, sp_error *err, int argc,
 		    const char **argv, const size_t *lens)
 {
 	char what[64];
-	redisReply *r;
+	sp_err rc;
 
 	if (out != NULL)
 		*out = NULL;
 	argv_name(argc, argv, lens, what, sizeof(what));
-	if (c->ctx->err)
-		return ctx_error(c, what, err);
+	if (c->broken != SP_OK)
+		return broken_error(c, what, err);
 	if (c->pending > 0)
 		return unread_replies(c, what, err);
-	r = redisCommandArgv(c->ctx, argc, argv, lens);
-	if (r == NULL)
-		return io_fail(c, what, err);
-	return take_reply(c, r, out, err, what);
+	rc = queue_argv(c, what, err, argc, argv, lens);
+	return rc != SP_OK ? rc : round_trip(c, out, what, err);
 }
 
 sp_err sp_conn_append(sp_conn *c, sp_error *err, const char *fmt, ...)
 {
 	char what[64];
 	va_list ap;
-	int rc;
+	sp_err rc;
 
 	command_name(fmt, what, sizeof(what));
+	if (c->broken != SP_OK)
+		return broken_error(c, what, err);
 	va_start(ap, fmt);
-	rc = redisvAppendCommand(c->ctx, fmt, ap);
+	rc = queue_fmt(c, what, err, fmt, ap);
 	va_end(ap);
-	if (rc != REDIS_OK)
-		return io_fail(c, what, err);
-	c->pending++;
-	return SP_OK;
+	if (rc == SP_OK)
+		c->pending++;
+	return rc;
 }
 
 sp_err sp_conn_appendv(sp_conn *c, sp_error *err, int argc, const char **argv,
 		       const size_t *lens)
 {
 	char what[64];
+	sp_err rc;
 
 	argv_name(argc, argv, lens, what, sizeof(what));
-	if (redisAppendCommandArgv(c->ctx, argc, argv, lens) != REDIS_OK)
-		return io_fail(c, what, err);
-	c->pending++;
-	return SP_OK;
+	if (c->broken != SP_OK)
+		return broken_error(c, what, err);
+	if ((rc = queue_argv(c, what, err, argc, argv, lens)) == SP_OK)
+		c->pending++;
+	return rc;
 }
 
 sp_err sp_conn_read(sp_conn *c, redisReply **out, sp_error *err,
 		    const char *what)
 {
-	void *r = NULL;
+	redisReply *r;
+	sp_err rc;
 
 	if (out != NULL)
 		*out = NULL;
-	if (redisGetReply(c->ctx, &r) != REDIS_OK || r == NULL)
-		return io_fail(c, what, err);
+	if ((rc = next_reply(c, &r, what, err)) != SP_OK)
+		return rc;
 	if (c->pending > 0)
 		c->pending--;
 	return take_reply(c, r, out, err, what);
@@ -352,26 +506,52 @@ sp_err sp_conn_read(sp_conn *c, redisReply **out, sp_error *err,
 
 sp_err sp_conn_flush(sp_conn *c, sp_error *err)
 {
-	int done = 0;
-
-	while (!done)
-		if (redisBufferWrite(c->ctx, &done) != REDIS_OK)
-			return io_fail(c, "write", err);
-	return SP_OK;
+	return write_out(c, "write", err);
 }
 
 void sp_conn_drain(sp_conn *c)
 {
-	void *r;
+	redisReply *r;
 
-	while (c->pending > 0 && !c->ctx->err) {
-		r = NULL;
-		if (redisGetReply(c->ctx, &r) != REDIS_OK)
+	while (c->pending > 0 && c->broken == SP_OK) {
+		if (next_reply(c, &r, "drain", NULL) != SP_OK)
 			break;
 		freeReplyObject(r);
 		c->pending--;
 	}
 	c->pending = 0;
+}
+
+sp_err sp_conn_write_raw(sp_conn *c, const char *buf, size_t len,
+			 const char *what, sp_error *err)
+{
+	char why[SP_WHY_MAX];
+	sp_err rc;
+
+	if ((rc = write_out(c, what, err)) != SP_OK)
+		return rc;
+	rc = sp_sock_write(&c->sock, buf, len, why, sizeof(why));
+	return rc == SP_OK ? SP_OK : io_fail(c, rc, why, what, err);
+}
+
+sp_err sp_conn_read_raw(sp_conn *c, void *buf, size_t len, size_t *got,
+			const char *what, sp_error *err)
+{
+	redisReader *r = c->reader;
+	char why[SP_WHY_MAX];
+	sp_err rc;
+
+	*got = 0;
+	if (c->broken != SP_OK)
+		return broken_error(c, what, err);
+	if (r->pos < r->len) { /* bytes the reader took past the last reply */
+		*got = r->len - r->pos < len ? r->len - r->pos : len;
+		memcpy(buf, r->buf + r->pos, *got);
+		r->pos += *got;
+		return SP_OK;
+	}
+	rc = sp_sock_read(&c->sock, buf, len, got, why, sizeof(why));
+	return rc == SP_OK ? SP_OK : io_fail(c, rc, why, what, err);
 }
 
 sp_err sp_reply_expect(const sp_conn *c, const redisReply *r, int type,

@@ -1,11 +1,13 @@
 /*
- * conn.h - one blocking connection to one Redis node, over hiredis.
+ * conn.h - one connection to one Redis node: our own socket (plain TCP or
+ * TLS, io/sock.h) under hiredis's protocol code (its reader parses the
+ * replies, its formatter writes the commands).
  *
- * Wraps a redisContext with connect and command timeouts, AUTH (password or
- * ACL user), pipelining, and error classification: every error reply is
- * turned into an sp_err (MOVED, ASK, TRYAGAIN, ...) with a message that
- * names the node and the command. Replies handed back to the caller are
- * never error replies.
+ * Connect and reply timeouts, AUTH (password or ACL user), pipelining, and
+ * error classification: every error reply is turned into an sp_err
+ * (MOVED, ASK, TRYAGAIN, ...) with a message that names the node and the
+ * command. Replies handed back to the caller are never error replies.
+ * Nothing outside io/ touches a socket or a hiredis context.
  */
 #ifndef SP_CONN_H
 #define SP_CONN_H
@@ -14,6 +16,7 @@
 #include <stddef.h>
 
 #include "base/error.h"
+#include "io/sock.h"
 
 #define SP_HOST_MAX 256
 #define SP_ADDR_MAX (SP_HOST_MAX + 16)
@@ -27,13 +30,19 @@ typedef struct sp_conn_opts {
 } sp_conn_opts;
 
 typedef struct sp_conn {
-	redisContext *ctx;
+	sp_sock sock;		    /* the socket, plain or TLS */
+	struct redisReader *reader; /* hiredis's RESP parser */
+	char *out;		    /* formatted commands not yet written */
+	size_t out_len, out_cap;
 	char host[SP_HOST_MAX];
 	int port;
 	char addr[SP_ADDR_MAX]; /* "host:port", "[v6]:port" for IPv6 */
 	int timeout_ms;
 	int pending;   /* replies appended but not yet read */
-	int sys_errno; /* errno of the system call that broke ctx, or 0 */
+	int sys_errno; /* errno of the system call that broke it, or 0 */
+	int replies;   /* replies read so far (0: the first is next) */
+	sp_err broken; /* SP_OK, or why the connection can no longer be used */
+	char errstr[SP_WHY_MAX];
 } sp_conn;
 
 /*
@@ -43,6 +52,27 @@ typedef struct sp_conn {
  */
 sp_err sp_conn_open(const char *host, int port, const sp_conn_opts *opts,
 		    sp_conn **out, sp_error *err);
+
+/*
+ * As sp_conn_open on a socket already connected (a socketpair in unit
+ * tests, a UNIX socket): plain, no AUTH; name is used in messages.
+ */
+sp_err sp_conn_adopt(int fd, const char *name, const sp_conn_opts *opts,
+		     sp_conn **out, sp_error *err);
+
+/* 1 once c failed (I/O, timeout, protocol): every later call fails too. */
+int sp_conn_broken(const sp_conn *c);
+
+/*
+ * The raw byte stream after the last reply (a SYNC's RDB payload): writes
+ * buf as is; reads what is there, first the bytes hiredis's reader holds
+ * past the last reply, then the socket's, waiting up to the reply
+ * timeout. *got 0 means the node closed the connection.
+ */
+sp_err sp_conn_write_raw(sp_conn *c, const char *buf, size_t len,
+			 const char *what, sp_error *err);
+sp_err sp_conn_read_raw(sp_conn *c, void *buf, size_t len, size_t *got,
+			const char *what, sp_error *err);
 
 /* Closes and frees c; accepts NULL. */
 void sp_conn_close(sp_conn *c);

@@ -98,45 +98,26 @@ typedef struct job {
 
 static sp_err raw_write(sp_conn *c, const char *buf, size_t n, sp_error *err)
 {
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(c->ctx->fd, buf, n)) < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return sp_seterr(err, SP_ERR_IO, "%s: SYNC: %s",
-					 c->addr, strerror(errno));
-		buf += w;
-		n -= (size_t)w;
-	}
-	return SP_OK;
+	return sp_conn_write_raw(c, buf, n, "SYNC", err);
 }
 
-/* read(2) on the connection's socket (hiredis set its timeout). */
+/* The RDB stream through the connection (its reply timeout applies). */
 static sp_err raw_read(sp_conn *c, void *buf, size_t len, size_t *got,
 		       sp_error *err)
 {
-	ssize_t n;
+	sp_err rc = sp_conn_read_raw(c, buf, len, got, "SYNC", err);
 
-	do
-		n = read(c->ctx->fd, buf, len);
-	while (n < 0 && errno == EINTR);
-	if (n > 0) {
-		*got = (size_t)n;
-		return SP_OK;
-	}
-	if (n == 0)
+	if (rc == SP_OK && *got == 0)
 		return sp_seterr(err, SP_ERR_IO,
 				 "%s: SYNC: the node closed the connection "
 				 "before the end of the RDB payload",
 				 c->addr);
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
+	if (rc == SP_ERR_TIMEOUT)
 		return sp_seterr(err, SP_ERR_TIMEOUT,
 				 "%s: SYNC: no data within the timeout (raise "
 				 "--timeout for a slow save)",
 				 c->addr);
-	return sp_seterr(err, SP_ERR_IO, "%s: SYNC: %s", c->addr,
-			 strerror(errno));
+	return rc;
 }
 
 /*

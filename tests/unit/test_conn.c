@@ -32,11 +32,8 @@ static int pair_setup(void **state)
 
 	assert_non_null(p);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	p->c = calloc(1, sizeof(*p->c));
-	assert_non_null(p->c);
-	p->c->ctx = redisConnectFd(sv[0]);
-	assert_non_null(p->c->ctx);
-	snprintf(p->c->addr, sizeof(p->c->addr), "test:1");
+	assert_int_equal(sp_conn_adopt(sv[0], "test:1", NULL, &p->c, NULL),
+			 SP_OK);
 	assert_int_equal(sp_conn_set_timeout(p->c, 200, NULL), SP_OK);
 	p->peer = sv[1];
 	*state = p;

@@ -1,0 +1,387 @@
+/*
+ * sock.c - a non-blocking TCP socket, plain or under OpenSSL, where every
+ * wait is a poll(2) with a bound. SSL_read/SSL_write on a non-blocking
+ * socket report WANT_READ/WANT_WRITE instead of blocking; we poll for
+ * what they want and try again, so TLS and plain share one loop.
+ */
+#include "io/sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "io/tls_impl.h"
+
+static sp_err fail_errno(sp_sock *s, const char *what, char *why, size_t len)
+{
+	int e = errno;
+
+	if (s->sys_errno == 0)
+		s->sys_errno = e;
+	snprintf(why, len, "%s%s%s", what, what[0] ? ": " : "", strerror(e));
+	if (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT)
+		return SP_ERR_TIMEOUT;
+	return e == ENOMEM ? SP_ERR_OOM : SP_ERR_IO;
+}
+
+static sp_err timed_out(sp_sock *s, char *why, size_t len)
+{
+	if (s->sys_errno == 0)
+		s->sys_errno = ETIMEDOUT;
+	snprintf(why, len, "timed out");
+	return SP_ERR_TIMEOUT;
+}
+
+/* Waits until fd is ready for events or ms pass: 1 ready, 0 timed out,
+ * -1 failed (errno set). */
+static int wait_ready(int fd, short events, int ms)
+{
+	long long deadline = sp_now_ms() + ms;
+	struct pollfd p = {.fd = fd, .events = events};
+	int n, left = ms;
+
+	for (;;) {
+		n = poll(&p, 1, left);
+		if (n > 0)
+			return 1;
+		if (n == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+		left = (int)(deadline - sp_now_ms());
+		if (left <= 0)
+			return 0;
+	}
+}
+
+/* One address: a non-blocking connect finished within ms. */
+static sp_err connect_one(sp_sock *s, const struct addrinfo *ai, int ms,
+			  char *why, size_t len)
+{
+	int fd, r, soerr = 0, one = 1;
+	socklen_t sl = sizeof(soerr);
+
+	fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+	if (fd < 0)
+		return fail_errno(s, "socket", why, len);
+	s->fd = fd;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return SP_OK;
+	if (errno != EINPROGRESS)
+		return fail_errno(s, "", why, len);
+	if ((r = wait_ready(fd, POLLOUT, ms)) == 0)
+		return timed_out(s, why, len);
+	if (r < 0)
+		return fail_errno(s, "poll", why, len);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+		return fail_errno(s, "getsockopt", why, len);
+	if (soerr != 0) {
+		errno = soerr;
+		return fail_errno(s, "", why, len);
+	}
+	return SP_OK;
+}
+
+static sp_err tcp_connect(sp_sock *s, const char *host, int port, int ms,
+			  char *why, size_t len)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
+	char service[16];
+	sp_err rc = SP_ERR_IO;
+	int g;
+
+	snprintf(service, sizeof(service), "%d", port);
+	hints.ai_family = AF_UNSPEC;
+	if ((g = getaddrinfo(host, service, &hints, &res)) != 0) {
+		snprintf(why, len, "cannot resolve %s: %s", host,
+			 gai_strerror(g));
+		return SP_ERR_IO;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		s->sys_errno = 0;
+		if ((rc = connect_one(s, ai, ms, why, len)) == SP_OK)
+			break;
+		sp_sock_close(s);
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
+static int is_ip(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 ||
+	       inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* SNI and the name the certificate must carry. */
+static int tls_names(SSL *ssl, const sp_tls *t, const char *host)
+{
+	const char *name = t->sni[0] ? t->sni : host;
+
+	if (!is_ip(name) && SSL_set_tlsext_host_name(ssl, name) != 1)
+		return -1;
+	if (t->insecure)
+		return 0;
+	if (is_ip(name))
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+						     name) == 1
+			   ? 0
+			   : -1;
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return SSL_set1_host(ssl, name) == 1 ? 0 : -1;
+}
+
+/* What to look at after a verification failure. */
+static const char *verify_hint(long v)
+{
+	switch (v) {
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+		return " (the node's certificate is not signed by a CA in "
+		       "--cacert/--cacertdir)";
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return " (the certificate does not name the address "
+		       "connected to; --sni NAME checks another name)";
+	default:
+		return "";
+	}
+}
+
+/* Why a handshake or a TLS read/write failed, in the operator's words. */
+static sp_err tls_fail(sp_sock *s, int sslerr, const char *what, char *why,
+		       size_t len)
+{
+	char reason[160];
+	long v = s->ssl ? SSL_get_verify_result(s->ssl) : X509_V_OK;
+
+	if (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+		if (errno == 0 || errno == EPIPE || errno == ECONNRESET) {
+			ERR_clear_error();
+			snprintf(why, len,
+				 "TLS %s: the node closed the "
+				 "connection (is it a TLS port?)",
+				 what);
+			return SP_ERR_IO;
+		}
+		return fail_errno(s, what, why, len);
+	}
+	if (v != X509_V_OK) {
+		ERR_clear_error();
+		snprintf(why, len,
+			 "TLS %s: certificate verification failed: %s%s", what,
+			 X509_verify_cert_error_string(v), verify_hint(v));
+		return SP_ERR_IO;
+	}
+	sp_tls_reason(reason, sizeof(reason), "failed");
+	snprintf(
+	    why, len, "TLS %s: %s%s", what, reason,
+	    strstr(reason, "certificate required")
+		? " (the node wants a client certificate: --cert and --key)"
+	    : strstr(reason, "wrong version number") ||
+		    strstr(reason, "packet length too long")
+		? " (is it a plain, not a TLS, port?)"
+		: "");
+	return SP_ERR_IO;
+}
+
+/* Polls for what OpenSSL wants after sslerr; SP_OK to try again. */
+static sp_err tls_want(sp_sock *s, int sslerr, int ms, const char *what,
+		       char *why, size_t len)
+{
+	int r;
+
+	if (sslerr != SSL_ERROR_WANT_READ && sslerr != SSL_ERROR_WANT_WRITE)
+		return tls_fail(s, sslerr, what, why, len);
+	r = wait_ready(s->fd, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+		       ms);
+	if (r == 0)
+		return timed_out(s, why, len);
+	return r < 0 ? fail_errno(s, "poll", why, len) : SP_OK;
+}
+
+static sp_err tls_handshake(sp_sock *s, const sp_tls *t, const char *host,
+			    int ms, char *why, size_t len)
+{
+	long long deadline = sp_now_ms() + ms;
+	sp_err rc;
+	int r;
+
+	ERR_clear_error();
+	if ((s->ssl = SSL_new(t->ctx)) == NULL ||
+	    SSL_set_fd(s->ssl, s->fd) != 1 || tls_names(s->ssl, t, host) != 0)
+		return tls_fail(s, SSL_ERROR_SSL, "setup", why, len);
+	while ((r = SSL_connect(s->ssl)) != 1) {
+		int left = (int)(deadline - sp_now_ms());
+
+		errno = 0;
+		rc = left <= 0 ? timed_out(s, why, len)
+			       : tls_want(s, SSL_get_error(s->ssl, r), left,
+					  "handshake", why, len);
+		if (rc == SP_ERR_TIMEOUT)
+			snprintf(why, len,
+				 "TLS handshake: no TLS answer "
+				 "in time (is it a plain port?)");
+		if (rc != SP_OK)
+			return rc;
+	}
+	return SP_OK;
+}
+
+sp_err sp_sock_connect(sp_sock *s, const char *host, int port, int connect_ms,
+		       const sp_tls *tls, char *why, size_t len)
+{
+	sp_err rc;
+
+	s->fd = -1;
+	s->ssl = NULL;
+	s->sys_errno = 0;
+	if ((rc = tcp_connect(s, host, port, connect_ms, why, len)) != SP_OK)
+		return rc;
+	if (tls != NULL &&
+	    (rc = tls_handshake(s, tls, host, connect_ms, why, len)) != SP_OK)
+		sp_sock_close(s);
+	return rc;
+}
+
+void sp_sock_adopt(sp_sock *s, int fd)
+{
+	s->fd = fd;
+	s->ssl = NULL;
+	s->sys_errno = 0;
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* One write attempt: bytes written (> 0), or 0 with *sslerr / errno. */
+static size_t write_some(sp_sock *s, const char *buf, size_t len, int *sslerr)
+{
+	ssize_t n;
+	int r;
+
+	*sslerr = SSL_ERROR_NONE;
+	if (s->ssl != NULL) {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_write(s->ssl, buf, len > 1 << 30 ? 1 << 30 : (int)len);
+		if (r > 0)
+			return (size_t)r;
+		*sslerr = SSL_get_error(s->ssl, r);
+		return 0;
+	}
+	n = send(s->fd, buf, len, MSG_NOSIGNAL);
+	if (n > 0)
+		return (size_t)n;
+	*sslerr = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+		      ? SSL_ERROR_WANT_WRITE
+		      : SSL_ERROR_SYSCALL;
+	return 0;
+}
+
+sp_err sp_sock_write(sp_sock *s, const char *buf, size_t len, char *why,
+		     size_t wlen)
+{
+	size_t n;
+	int e;
+	sp_err rc;
+
+	while (len > 0) {
+		if ((n = write_some(s, buf, len, &e)) > 0) {
+			buf += n;
+			len -= n;
+			continue;
+		}
+		if (e == SSL_ERROR_SYSCALL && s->ssl == NULL) {
+			if (errno == EINTR)
+				continue;
+			return fail_errno(s, "write", why, wlen);
+		}
+		if ((rc = tls_want(s, e, s->timeout_ms, "write", why, wlen)) !=
+		    SP_OK)
+			return rc;
+	}
+	return SP_OK;
+}
+
+/* One read attempt: as write_some; *eof set when the peer closed. */
+static size_t read_some(sp_sock *s, char *buf, size_t len, int *sslerr,
+			int *eof)
+{
+	ssize_t n;
+	int r;
+
+	*sslerr = SSL_ERROR_NONE;
+	*eof = 0;
+	if (s->ssl != NULL) {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_read(s->ssl, buf, len > 1 << 30 ? 1 << 30 : (int)len);
+		if (r > 0)
+			return (size_t)r;
+		*sslerr = SSL_get_error(s->ssl, r);
+		*eof = *sslerr == SSL_ERROR_ZERO_RETURN ||
+		       (*sslerr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+			errno == 0);
+		return 0;
+	}
+	n = recv(s->fd, buf, len, 0);
+	if (n > 0)
+		return (size_t)n;
+	*eof = n == 0;
+	*sslerr = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+		      ? SSL_ERROR_WANT_READ
+		      : SSL_ERROR_SYSCALL;
+	return 0;
+}
+
+sp_err sp_sock_read(sp_sock *s, char *buf, size_t len, size_t *got, char *why,
+		    size_t wlen)
+{
+	int e, eof;
+	sp_err rc;
+
+	*got = 0;
+	for (;;) {
+		if ((*got = read_some(s, buf, len, &e, &eof)) > 0 || eof)
+			return SP_OK;
+		if (e == SSL_ERROR_SYSCALL && s->ssl == NULL) {
+			if (errno == EINTR)
+				continue;
+			return fail_errno(s, "read", why, wlen);
+		}
+		if ((rc = tls_want(s, e, s->timeout_ms, "read", why, wlen)) !=
+		    SP_OK)
+			return rc;
+	}
+}
+
+void sp_sock_close(sp_sock *s)
+{
+	if (s->ssl != NULL) {
+		/* No close_notify round trip: a dead node must not make
+		 * closing wait, and Redis does not need one. */
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
