@@ -29,7 +29,7 @@ KEYS = ("ca.key", "node.key", "client.key")
 @pytest.fixture(scope="module")
 def tls_cluster(tmp_path_factory):
     d = tmp_path_factory.mktemp("localtls")
-    base = pick_port_range(N + 1)  # one more for spawn
+    base = pick_port_range(N + 2)  # spawn's node, then expand's two
     try:
         p, data = sp_json("local", "up", "--tls", "--primaries", PRIMARIES, "--replicas",
                           REPLICAS, "--port", base, "--dir", str(d), timeout=240)
@@ -229,14 +229,35 @@ def test_local_up_tls_refuses_the_operators_certificates(tmp_path):
     assert not (d / "tls").exists()
 
 
+def test_expand_through_the_local_provisioner_adds_tls_only_nodes(tls_cluster):
+    d, base, p, data = tls_cluster
+    assert_rc(p, 0)
+    before = {x.name for x in d.iterdir() if x.name.isdigit()}
+    e = run_sp("expand", "%s:%d" % (HOST, base), "--primaries", PRIMARIES + 1, "--replicas", 1,
+               "--provisioner", "local", "--yes", *tls_args(data), timeout=300)
+    assert_rc(e, 0)
+    new = sorted({x.name for x in d.iterdir() if x.name.isdigit()} - before)
+    assert len(new) == 2, new
+    for port in new:
+        lines = (d / port / "redis.conf").read_text().splitlines()
+        assert "port 0" in lines and "tls-port %s" % port in lines, port
+        assert "tls-cluster yes" in lines and "tls-auth-clients yes" in lines, port
+        assert redis_cli(int(port), "PING").stdout.strip() != "PONG", port
+    c = run_sp("check", "%s:%d" % (HOST, base), "--expect-nodes", N + 2, "--expect-primaries",
+               PRIMARIES + 1, *tls_args(data))
+    assert_rc(c, 0)
+
+
 def test_local_down_stops_every_node(tls_cluster):
     d, base, p, data = tls_cluster
     assert_rc(p, 0)
-    pids = [int((d / str(port) / "redis.pid").read_text()) for port in range(base, base + N)]
+    ports = sorted(int(x.name) for x in d.iterdir() if x.name.isdigit())
+    assert len(ports) >= N
+    pids = [int((d / str(port) / "redis.pid").read_text()) for port in ports]
     assert all(is_redis_server_pid(x) for x in pids)
     s = run_sp("local", "down", "--dir", str(d), timeout=120)
     assert_rc(s, 0)
-    assert "Stopped %d nodes" % N in s.stdout, describe(s)
+    assert "Stopped %d nodes" % len(ports) in s.stdout, describe(s)
     wait_until(lambda: not any(pid_alive(x) for x in pids), 30, 0.1, "every node stopped")
     # --purge of the whole directory takes the certificates away too.
     s = run_sp("local", "down", "--dir", str(d), "--purge", timeout=60)
