@@ -248,6 +248,33 @@ def test_expand_through_the_local_provisioner_adds_tls_only_nodes(tls_cluster):
     assert_rc(c, 0)
 
 
+def test_stopped_tls_cluster_comes_back_tls_with_plain_local_up(tls_cluster):
+    d, base, p, data = tls_cluster
+    assert_rc(p, 0)
+    assert_rc(run_sp("local", "down", "--dir", str(d), timeout=120), 0)
+    up, again = sp_json("local", "up", "--dir", str(d), rc=0, timeout=180)
+    assert again["already_running"] is False and again["tls"] is not None, describe(up)
+    assert again["tls"]["args"] == data["tls"]["args"]
+    nodes = len([x for x in d.iterdir() if x.name.isdigit()])
+    c = run_sp("check", "%s:%d" % (HOST, base), "--expect-nodes", nodes, "--wait", 30,
+               *tls_args(data), timeout=90)
+    assert_rc(c, 0)
+
+
+def test_local_up_tls_refuses_a_plain_cluster(tmp_path):
+    d = tmp_path / "plain"
+    base = pick_port_range(3)
+    try:
+        assert_rc(run_sp("local", "up", "--dir", str(d), "--port", base, "--primaries", 3,
+                         "--replicas", 0, timeout=180), 0)
+        p = run_sp("local", "up", "--tls", "--dir", str(d), timeout=60)
+        assert_rc(p, 2)
+        assert "runs without TLS" in p.stderr, describe(p)
+        assert not (d / "tls").exists()
+    finally:
+        cleanup_local(d)
+
+
 def test_local_down_stops_every_node(tls_cluster):
     d, base, p, data = tls_cluster
     assert_rc(p, 0)
