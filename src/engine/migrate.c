@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "engine/guard.h"
 #include "engine/mover.h"
+#include "io/config.h"
 
 sp_migrate_opts sp_migrate_defaults(void)
 {
@@ -323,6 +324,42 @@ static int source_is_target(const shared *sh)
 	return both;
 }
 
+/*
+ * Over TLS, every source of a pair must run MIGRATE over TLS too: a node
+ * with tls-cluster no dials its targets in plain text, and a TLS-only
+ * target refuses that (the keys stay, the move stalls). A node that does
+ * not let us read the setting is not refused: the moves would tell.
+ */
+static sp_err tls_cluster_on(const shared *sh, sp_error *err)
+{
+	char v[16];
+	sp_conn *c;
+	size_t i;
+
+	if (sh->o->conn == NULL || sh->o->conn->tls == NULL)
+		return SP_OK;
+	for (i = 0; i < sh->npairs; i++) {
+		const sp_endpoint *e = &sh->nodes[sh->pairs[i].src];
+
+		if (sp_conn_open(e->host, e->port, sh->o->conn, &c, NULL) !=
+		    SP_OK)
+			continue;
+		if (sp_config_get(c, "tls-cluster", v, sizeof(v), NULL) ==
+			SP_OK &&
+		    strcmp(v, "no") == 0) {
+			sp_conn_close(c);
+			return sp_seterr(err, SP_ERR_CLUSTER,
+					 "%s:%d: tls-cluster is no: it would "
+					 "send MIGRATE to its TLS targets in "
+					 "plain text; set tls-cluster yes on "
+					 "every node first",
+					 e->host, e->port);
+		}
+		sp_conn_close(c);
+	}
+	return SP_OK;
+}
+
 /* With a latency budget: probes every source and target (guard.h). */
 static sp_err start_guard(shared *sh, int **involved, sp_error *err)
 {
@@ -467,6 +504,7 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
 	sh.stats.slots_total = (long long)nmoves;
 	sh.tokens_ms = start;
 	if ((rc = make_pairs(&sh, moves, nmoves, &sorted, err)) != SP_OK ||
+	    (rc = tls_cluster_on(&sh, err)) != SP_OK ||
 	    (rc = start_guard(&sh, &involved, err)) != SP_OK)
 		goto out;
 	nthreads = sh.npairs < (size_t)opts->parallel ? sh.npairs
