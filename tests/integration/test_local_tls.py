@@ -16,6 +16,7 @@ import subprocess
 import urllib.request
 
 import pytest
+from redis.cluster import RedisCluster
 
 from conftest import (HOST, SLOTPILOT, assert_rc, cleanup_local, describe, is_redis_server_pid,
                       pick_port, pick_port_range, pid_alive, redis_cli_clean, run_sp, sp_json,
@@ -233,6 +234,11 @@ def test_expand_through_the_local_provisioner_adds_tls_only_nodes(tls_cluster):
     d, base, p, data = tls_cluster
     assert_rc(p, 0)
     before = {x.name for x in d.iterdir() if x.name.isdigit()}
+    t = data["tls"]
+    rc = RedisCluster(host=HOST, port=base, ssl=True, ssl_ca_certs=t["cacert"],
+                      ssl_certfile=t["cert"], ssl_keyfile=t["key"], decode_responses=True)
+    for i in range(500):
+        rc.set("tlskey:%d" % i, "v%d" % i)
     e = run_sp("expand", "%s:%d" % (HOST, base), "--primaries", PRIMARIES + 1, "--replicas", 1,
                "--provisioner", "local", "--yes", *tls_args(data), timeout=300)
     assert_rc(e, 0)
@@ -246,6 +252,14 @@ def test_expand_through_the_local_provisioner_adds_tls_only_nodes(tls_cluster):
     c = run_sp("check", "%s:%d" % (HOST, base), "--expect-nodes", N + 2, "--expect-primaries",
                PRIMARIES + 1, *tls_args(data))
     assert_rc(c, 0)
+    # The rebalance moved keys node to node (MIGRATE over TLS): all there.
+    rc = RedisCluster(host=HOST, port=base, ssl=True, ssl_ca_certs=t["cacert"],
+                      ssl_certfile=t["cert"], ssl_keyfile=t["key"], decode_responses=True)
+    assert [rc.get("tlskey:%d" % i) for i in range(500)] == ["v%d" % i for i in range(500)]
+    new_keys = sum(int(redis_cli(int(port), "DBSIZE", tls=tls_args(data)).stdout or 0)
+                   for port in new)
+    assert new_keys > 0, "no key moved to the new primary"
+    rc.close()
 
 
 def test_stopped_tls_cluster_comes_back_tls_with_plain_local_up(tls_cluster):
