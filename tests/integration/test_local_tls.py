@@ -18,6 +18,7 @@ import urllib.request
 import pytest
 from redis.cluster import RedisCluster
 
+from conftest import SERVER  # redis-server, or valkey-server (SLOTPILOT_SERVER)
 from conftest import (HOST, SLOTPILOT, assert_rc, cleanup_local, describe, is_redis_server_pid,
                       pick_port, pick_port_range, pid_alive, redis_cli_clean, run_sp, sp_json,
                       wait_until)
@@ -33,7 +34,8 @@ def tls_cluster(tmp_path_factory):
     base = pick_port_range(N + 2)  # spawn's node, then expand's two
     try:
         p, data = sp_json("local", "up", "--tls", "--primaries", PRIMARIES, "--replicas",
-                          REPLICAS, "--port", base, "--dir", str(d), timeout=240)
+                          REPLICAS, "--port", base, "--dir", str(d), "--server", SERVER,
+                          timeout=240)
         yield d, base, p, data
     finally:
         cleanup_local(d, purge=False)
@@ -266,7 +268,7 @@ def test_stopped_tls_cluster_comes_back_tls_with_plain_local_up(tls_cluster):
     d, base, p, data = tls_cluster
     assert_rc(p, 0)
     assert_rc(run_sp("local", "down", "--dir", str(d), timeout=120), 0)
-    up, again = sp_json("local", "up", "--dir", str(d), rc=0, timeout=180)
+    up, again = sp_json("local", "up", "--dir", str(d), "--server", SERVER, rc=0, timeout=180)
     assert again["already_running"] is False and again["tls"] is not None, describe(up)
     assert again["tls"]["args"] == data["tls"]["args"]
     nodes = len([x for x in d.iterdir() if x.name.isdigit()])
@@ -280,7 +282,7 @@ def test_local_up_tls_refuses_a_plain_cluster(tmp_path):
     base = pick_port_range(3)
     try:
         assert_rc(run_sp("local", "up", "--dir", str(d), "--port", base, "--primaries", 3,
-                         "--replicas", 0, timeout=180), 0)
+                         "--replicas", 0, "--server", SERVER, timeout=180), 0)
         p = run_sp("local", "up", "--tls", "--dir", str(d), timeout=60)
         assert_rc(p, 2)
         assert "runs without TLS" in p.stderr, describe(p)
