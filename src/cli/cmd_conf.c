@@ -43,8 +43,11 @@ static void tls_files(const sp_tls_opts *t, sp_local_opts *lo)
 		return;
 	lo->tls_cert = t->cert ? t->cert : PLACEHOLDER_DIR "/node.crt";
 	lo->tls_key = t->key ? t->key : PLACEHOLDER_DIR "/node.key";
-	lo->tls_cacert = t->cacert ? t->cacert : PLACEHOLDER_DIR "/ca.crt";
-	if (!t->cert || !t->key || !t->cacert)
+	lo->tls_cacert = t->cacert		? t->cacert
+			 : t->cacertdir == NULL ? PLACEHOLDER_DIR "/ca.crt"
+						: NULL;
+	lo->tls_cacertdir = t->cacertdir;
+	if (!t->cert || !t->key || (!t->cacert && !t->cacertdir))
 		printf("# TLS: the paths under " PLACEHOLDER_DIR " are "
 		       "placeholders: put the node's certificate and key\n"
 		       "# (it also serves the cluster bus as client) and the "
@@ -86,21 +89,21 @@ static int run(sp_cli_ctx *x, void *args)
 
 const sp_cmd sp_def_conf = SP_CMD(
     "conf", "conf", "print a node configuration template",
-    .help =
-	"usage: slotpilot conf [--port 6379] [--announce-ip IP] "
-	"[--node-timeout 5000] [-a PASSWORD]\n"
-	"                      [--tls [--cert NODE.crt --key NODE.key "
-	"--cacert CA.crt]]\n"
-	"Prints a redis.conf for one cluster node: bind and "
-	"cluster-announce-ip IP\n"
-	"(default 127.0.0.1; 0.0.0.0 is refused), protected-mode yes, "
-	"and requirepass\n"
-	"and masterauth when a password is given (-a, or "
-	"REDISCLI_AUTH).\n"
-	"--tls: a TLS-only node (port 0, tls-port PORT, tls-cluster, "
-	"tls-replication,\n"
-	"tls-auth-clients yes) with the node's certificate, key and CA "
-	"from --cert,\n"
-	"--key and --cacert, or placeholder paths under " PLACEHOLDER_DIR ".\n",
+    .help = "usage: slotpilot conf [--port 6379] [--announce-ip IP] "
+	    "[--node-timeout 5000] [-a PASSWORD]\n"
+	    "                      [--tls [--cert NODE.crt --key NODE.key "
+	    "--cacert CA.crt]]\n"
+	    "Prints a redis.conf for one cluster node: bind and "
+	    "cluster-announce-ip IP\n"
+	    "(default 127.0.0.1; 0.0.0.0 is refused), protected-mode yes, "
+	    "and requirepass\n"
+	    "and masterauth when a password is given (-a, or "
+	    "REDISCLI_AUTH).\n"
+	    "--tls: a TLS-only node (port 0, tls-port PORT, tls-cluster, "
+	    "tls-replication,\n"
+	    "tls-auth-clients yes) with the node's certificate, key and CA "
+	    "from --cert,\n"
+	    "--key and --cacert (or --cacertdir), or placeholder paths under"
+	    "\n" PLACEHOLDER_DIR ".\n",
     .opts = opts, .check = no_pos, .own_tls = 1, .args_size = sizeof(conf_args),
     .init = init, .run = run);

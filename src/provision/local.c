@@ -105,7 +105,8 @@ static int put_tls(const sp_local_opts *o, char *buf, size_t len, int *n)
 {
 	if (o->tls_cert == NULL)
 		return 0;
-	if (o->tls_key == NULL || o->tls_cacert == NULL ||
+	if (o->tls_key == NULL ||
+	    (o->tls_cacert == NULL && o->tls_cacertdir == NULL) ||
 	    put(buf, len, n,
 		"tls-cluster yes\n"
 		"tls-replication yes\n"
@@ -114,10 +115,12 @@ static int put_tls(const sp_local_opts *o, char *buf, size_t len, int *n)
 	if (put_quoted(buf, len, n, "tls-cert-file", o->tls_cert) ||
 	    put_quoted(buf, len, n, "tls-key-file", o->tls_key) ||
 	    put_quoted(buf, len, n, "tls-client-cert-file", o->tls_cert) ||
-	    put_quoted(buf, len, n, "tls-client-key-file", o->tls_key) ||
-	    put_quoted(buf, len, n, "tls-ca-cert-file", o->tls_cacert))
+	    put_quoted(buf, len, n, "tls-client-key-file", o->tls_key))
 		return -1;
-	return 0;
+	if (o->tls_cacert == NULL)
+		return put_quoted(buf, len, n, "tls-ca-cert-dir",
+				  o->tls_cacertdir);
+	return put_quoted(buf, len, n, "tls-ca-cert-file", o->tls_cacert);
 }
 
 /* protected-mode stays on for a node on a loopback address, or with a

@@ -30,6 +30,7 @@ typedef struct sp_local_opts {
 	 * plain TCP. Paths are written as given (redis-server runs in
 	 * DIR/<port>: give absolute ones). */
 	const char *tls_cert, *tls_key, *tls_cacert;
+	const char *tls_cacertdir; /* tls-ca-cert-dir when tls_cacert is NULL */
 	/* The client context that reaches the node (the PING after start),
 	 * or NULL; borrowed. */
 	const struct sp_tls *tls;

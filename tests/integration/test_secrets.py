@@ -235,6 +235,16 @@ def test_conf_tls_prints_a_tls_only_node_with_placeholders_said_to_be_ones():
     assert any("placeholder" in x for x in comments), p.stdout
 
 
+def test_conf_tls_with_a_ca_directory_writes_tls_ca_cert_dir():
+    p = run_sp("conf", "--tls", "--cacertdir", "/etc/ssl/certs", "--cert", "/n.crt", "--key",
+               "/n.key")
+    assert_rc(p, 0)
+    lines = conf_lines(p.stdout)
+    assert 'tls-ca-cert-dir "/etc/ssl/certs"' in lines, p.stdout
+    assert not any(x.startswith("tls-ca-cert-file") for x in lines), p.stdout
+    assert "placeholder" not in p.stdout
+
+
 def test_conf_tls_file_options_need_tls():
     p = run_sp("conf", "--cert", "/x/node.crt")
     assert_rc(p, 2)
