@@ -316,7 +316,8 @@ static sp_err tls_cluster_on(const sp_endpoint *nodes, size_t nnodes,
 }
 
 /* SP_ERR_USAGE for options out of range, SP_ERR_INTERNAL for a move
- * that names no node or a slot out of range. */
+ * that names no node or a slot out of range, SP_ERR_CLUSTER for a TLS
+ * source with tls-cluster no. */
 static sp_err validate(const sp_endpoint *nodes, size_t nnodes,
 		       const sp_move *moves, size_t n, const sp_migrate_opts *o,
 		       sp_error *err)
