@@ -13,7 +13,10 @@ checks that plain connections kept their speed, side by side in one run:
   3. moves the same number of slots onto the empty primary, the base binary
      on one cluster and the current binary on the other (engine work);
   4. runs `slotpilot traffic` unthrottled against one cluster, alternating
-     base and current, --rounds times each (traffic work).
+     base and current, --rounds times each (traffic work);
+  5. what TLS costs: the same traffic with the current binary on a plain
+     and on a TLS-only (`local up --tls`) cluster of 3 primaries,
+     alternating (--no-tls-cost skips it).
 
 It prints seconds, keys/s and redis CPU of both moves, the median ops/s and
 p99 of both traffic runs, and the ratios current/base. It asserts no timing;
@@ -83,6 +86,44 @@ def traffic(c, sp, seconds):
     return ph["ops_per_s"], ph["p99_ms"]
 
 
+def tls_cost(sp, work, port, seconds, rounds):
+    """Traffic on a plain and on a TLS-only 3-primary `local up` cluster,
+    alternating: median ops/s and p99 of each, {"plain": .., "tls": ..}."""
+    out, dirs = {"plain": [], "tls": []}, {}
+    try:
+        for i, mode in enumerate(("plain", "tls")):
+            d = os.path.join(work, "cost-" + mode)
+            dirs[mode] = d
+            argv = [sp, "local", "up", "--dir", d, "--port", str(port + 10 * i),
+                    "--primaries", "3", "--replicas", "0", "--json"]
+            p = subprocess.run(argv + (["--tls"] if mode == "tls" else []),
+                               capture_output=True, text=True, timeout=120,
+                               stdin=subprocess.DEVNULL)
+            if p.returncode != 0:
+                raise engine.BenchError("local up %s: %s" % (mode, p.stderr[-500:]))
+            doc = json.loads(p.stdout.strip().splitlines()[-1])
+            extra = doc["tls"]["args"].split() if doc.get("tls") else []
+            dirs[mode] = (d, "%s:%d" % (engine.HOST, port + 10 * i), extra)
+        for _ in range(rounds):
+            for mode in ("plain", "tls"):
+                d, entry, extra = dirs[mode]
+                p = subprocess.run([sp, "traffic", entry, "--seconds", str(seconds),
+                                    "--rate", "0", "--connections", "4", "--json"]
+                                   + extra, capture_output=True, text=True,
+                                   timeout=seconds + 60, stdin=subprocess.DEVNULL)
+                if p.returncode != 0:
+                    raise engine.BenchError("traffic %s: %s" % (mode, p.stderr[-500:]))
+                ph = json.loads(p.stdout.strip().splitlines()[-1])["phases"][-1]
+                out[mode].append((ph["ops_per_s"], ph["p99_ms"]))
+    finally:
+        for v in dirs.values():
+            d = v[0] if isinstance(v, tuple) else v
+            subprocess.run([sp, "local", "down", "--dir", d, "--purge"],
+                           capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    return {m: (statistics.median(r[0] for r in out[m]),
+                statistics.median(r[1] for r in out[m])) for m in out}
+
+
 def report(args, moves, runs):
     print()
     print("Transport benchmark: %d keys x %d B, 3+3 nodes, %d slots onto an "
@@ -104,6 +145,12 @@ def report(args, moves, runs):
     b, c = row["base " + args.base_rev], row["current"]
     print("\ncurrent/base: move time %.2fx, traffic ops/s %.2fx, p99 %.2fx"
           % (c[0] / b[0], c[1] / b[1], c[2] / b[2]))
+    if args.cost is not None:
+        pl, tl = args.cost["plain"], args.cost["tls"]
+        print("\nTLS cost (current binary, 3 primaries, no replicas, traffic "
+              "as above): plain %.0f op/s p99 %.3f ms; TLS %.0f op/s p99 "
+              "%.3f ms; TLS/plain ops/s %.2fx" % (pl[0], pl[1], tl[0], tl[1],
+                                                  tl[0] / pl[0]))
     print("reproduce: /usr/bin/python3 bench/transport.py%s"
           % ("" if args.keys == 1000000 else "  (BENCH_KEYS=%d)" % args.keys))
 
@@ -122,7 +169,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--port", type=int, default=18201)
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--no-tls-cost", action="store_true",
+                    help="skip the plain vs TLS traffic comparison")
     args = ap.parse_args()
+    args.cost = None
 
     os.makedirs(args.out, exist_ok=True)
     sp = os.path.abspath(args.sp)
@@ -163,6 +213,9 @@ def main():
         for c in clusters.values():
             if c.started:
                 c.down()
+    if not args.no_tls_cost:
+        b3 = engine.pick_base(args.port + 200, 23, set())
+        args.cost = tls_cost(sp, work, b3, args.seconds, args.rounds)
     report(args, moves, runs)
 
 
