@@ -11,6 +11,6 @@ CC=${CC:-cc}
 make --no-print-directory BUILD="$BUILD" "$BUILD/libslotpilot.a"
 mkdir -p "$BUILD/bench" bench/out
 $CC -std=c11 -O2 -Isrc -o "$BUILD/bench/plan_bench" bench/plan_bench.c \
-	"$BUILD/libslotpilot.a" $(pkg-config --libs hiredis jansson) -lm -lpthread
+	"$BUILD/libslotpilot.a" $(pkg-config --libs hiredis jansson libssl libcrypto) -lm -lpthread
 "$BUILD/bench/plan_bench" "${1:-1000}" "${2:-21}" bench/out/plan.json
 echo "written: bench/out/plan.json"

@@ -20,6 +20,8 @@ if ! dpkg-query -W -f='${Status}' gnuplot-nox 2>/dev/null | grep -q "install ok 
 fi
 /usr/bin/python3 bench/engine.py --sp "$SP"
 echo
+/usr/bin/python3 bench/transport.py --sp "$SP"
+echo
 bench/plan_bench.sh 1000 21
 echo
 /usr/bin/python3 bench/latency.py --sp "$SP" --runs redis-cli,slotpilot,guard-inc,guard-p99

@@ -39,6 +39,12 @@ typedef struct sp_as_config {
 	char alert_command[SP_AS_PATH_MAX];
 	int maint_start, maint_end; /* minutes after local midnight; -1 */
 	int maint_all;		    /* 1: the window holds all scaling */
+	/* [cluster]: how the daemon reaches the nodes, TLS as redis-cli's
+	 * --tls options (the command line's --tls wins over all of it) */
+	int tls, tls_insecure;
+	char tls_cacert[SP_AS_PATH_MAX], tls_cacertdir[SP_AS_PATH_MAX];
+	char tls_cert[SP_AS_PATH_MAX], tls_key[SP_AS_PATH_MAX];
+	char tls_sni[SP_HOST_MAX];
 	/* [source] */
 	sp_as_source source;
 	char prom_url[512];
@@ -88,7 +94,8 @@ void sp_as_config_defaults(sp_as_config *c);
  * SP_ERR_USAGE for an unknown section or key, a value out of range or
  * of the wrong form, contradictory limits (min_primaries above
  * max_primaries, a scale-in watermark not below the scale-out one...),
- * a missing value that another one needs; the message starts with
+ * a missing value that another one needs (a [cluster] tls_* key without
+ * tls = true); the message starts with
  * "path:LINE:". SP_ERR_NOTFOUND when the file cannot be read.
  */
 sp_err sp_as_config_load(const char *path, sp_as_config *c, sp_error *err);

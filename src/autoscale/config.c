@@ -55,6 +55,13 @@ static const keydef keys[] = {
     {"daemon", "http_token", K_TOKEN, F(http_token), 0, 0},
     {"daemon", "maintenance_window", K_WINDOW, F(maint_start), 0, 0},
     {"daemon", "maintenance_scope", K_SCOPE, F(maint_all), 0, 1},
+    {"cluster", "tls", K_BOOL, F(tls), 0, 1},
+    {"cluster", "tls_cacert", K_STR, F(tls_cacert), 0, 0},
+    {"cluster", "tls_cacertdir", K_STR, F(tls_cacertdir), 0, 0},
+    {"cluster", "tls_cert", K_STR, F(tls_cert), 0, 0},
+    {"cluster", "tls_key", K_STR, F(tls_key), 0, 0},
+    {"cluster", "tls_sni", K_STR, F(tls_sni), 0, 0},
+    {"cluster", "tls_insecure", K_BOOL, F(tls_insecure), 0, 1},
     {"source", "source", K_SOURCE, F(source), 0, 0},
     {"source", "prometheus_url", K_STR, F(prom_url), 0, 0},
     {"source", "prometheus_label", K_STR, F(prom_label), 0, 0},
@@ -410,12 +417,41 @@ static int last_line(const parse_ctx *x)
 	return a > b ? (a > c ? a : c) : (b > c ? b : c);
 }
 
+/* A [cluster] tls_* key given while tls is not true (as --cacert without
+ * --tls on the command line), or a certificate without its key. */
+static sp_err check_tls(parse_ctx *x)
+{
+	const sp_as_config *c = x->c;
+	const char *given[] = {c->tls_cacert[0] ? "tls_cacert" : NULL,
+			       c->tls_cacertdir[0] ? "tls_cacertdir" : NULL,
+			       c->tls_cert[0] ? "tls_cert" : NULL,
+			       c->tls_key[0] ? "tls_key" : NULL,
+			       c->tls_sni[0] ? "tls_sni" : NULL,
+			       c->tls_insecure ? "tls_insecure" : NULL};
+	char msg[160];
+
+	for (size_t i = 0; !c->tls && i < 6; i++) {
+		if (given[i] == NULL)
+			continue;
+		snprintf(msg, sizeof(msg), "%s needs tls = true", given[i]);
+		return contradiction(x, "cluster", given[i], msg);
+	}
+	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0'))
+		return contradiction(
+		    x, "cluster", c->tls_cert[0] ? "tls_cert" : "tls_key",
+		    "tls_cert and tls_key go together (a client certificate "
+		    "and its private key)");
+	return SP_OK;
+}
+
 /* The limits that must hold between keys. */
 static sp_err check(parse_ctx *x)
 {
 	const sp_as_config *c = x->c;
 	char msg[320];
 
+	if (check_tls(x) != SP_OK)
+		return SP_ERR_USAGE;
 	if (c->min_primaries > c->max_primaries) {
 		snprintf(msg, sizeof(msg),
 			 "min_primaries %d is above max_primaries %d (line %d)",

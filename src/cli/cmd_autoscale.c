@@ -35,7 +35,9 @@ static const char help[] =
     "action is a JSON line on stdout. --listen serves /metrics\n"
     "(Prometheus), /status (JSON), /healthz and / (HTML), behind a bearer\n"
     "token when http_token (or SLOTPILOT_HTTP_TOKEN) is set. --dry-run only\n"
-    "logs the decisions. SIGTERM or SIGINT stops it at a safe point; an\n"
+    "logs the decisions. TLS to the nodes: --tls and its files, or the\n"
+    "[cluster] section's tls keys (the command line's --tls wins).\n"
+    "SIGTERM or SIGINT stops it at a safe point; an\n"
     "operation it interrupts is resumed by the next run.\n"
     "Exit: 0 stopped, 2 bad configuration (the message names the line),\n"
     "4 another autoscaler holds the journal directory, 5 stopped during an\n"
@@ -69,16 +71,54 @@ static int load_config(const as_args *a, sp_as_config *c)
 	return 0;
 }
 
+/* s, or NULL when it is empty (an INI key left unset). */
+static const char *or_null(const char *s)
+{
+	return s[0] != '\0' ? s : NULL;
+}
+
+/* The file's [cluster] TLS when the command line built no context (its
+ * --tls wins over the whole section): into *tls and x->cli.conn.tls.
+ * SP_EXIT_OK, or the exit code after printing why. */
+static int file_tls(sp_cli_ctx *x, const as_args *a, const sp_as_config *c,
+		    sp_tls **tls)
+{
+	sp_tls_opts o = {.enabled = 1,
+			 .cacert = or_null(c->tls_cacert),
+			 .cacertdir = or_null(c->tls_cacertdir),
+			 .cert = or_null(c->tls_cert),
+			 .key = or_null(c->tls_key),
+			 .sni = or_null(c->tls_sni),
+			 .insecure = c->tls_insecure};
+
+	*tls = NULL;
+	if (!c->tls || x->cli.conn.tls != NULL)
+		return SP_EXIT_OK;
+	if (o.insecure)
+		sp_cli_errorf("warning: tls_insecure: node certificates are "
+			      "not verified; anyone on the path can read and "
+			      "change the traffic");
+	if (sp_tls_new(&o, tls, &x->err) != SP_OK) {
+		sp_error_prefix(&x->err, "%s [cluster] (tls_* keys)",
+				a->config);
+		return sp_cli_fail(&x->cli, &x->err);
+	}
+	x->cli.conn.tls = *tls;
+	return SP_EXIT_OK;
+}
+
 static int run(sp_cli_ctx *x, void *args)
 {
 	sp_as_config *cfg = malloc(sizeof(*cfg));
 	sp_log log = {stderr, 0};
 	sp_as_run run = {0};
+	sp_tls *tls = NULL;
 	int rc = SP_EXIT_USAGE;
 
 	if (cfg == NULL)
 		return SP_EXIT_INTERNAL;
-	if (load_config(args, cfg) != 0)
+	if (load_config(args, cfg) != 0 ||
+	    (rc = file_tls(x, args, cfg, &tls)) != SP_EXIT_OK)
 		goto done;
 	log.json = x->cli.json;
 	run = (sp_as_run){.host = x->host,
@@ -95,6 +135,9 @@ static int run(sp_cli_ctx *x, void *args)
 		 : sp_cli_fail(&x->cli, &x->err);
 	curl_global_cleanup();
 done:
+	if (tls != NULL)
+		x->cli.conn.tls = NULL;
+	sp_tls_free(tls);
 	free(cfg);
 	return rc;
 }

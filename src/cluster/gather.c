@@ -6,6 +6,7 @@
  * entry node knows: a node forgotten by some peers must still be seen, or
  * `check` could not say that views disagree on membership.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -146,12 +147,60 @@ static sp_err add_named(sp_cluster *c, size_t from)
 	return SP_OK;
 }
 
+/*
+ * One wave: every node in [from, to) visited by up to GATHER_THREADS
+ * threads at once, each taking the next index. A visit writes only its
+ * own node, and c->nodes does not move during a wave (nodes are added
+ * between waves), so the threads share nothing else.
+ */
+#define GATHER_THREADS 16
+
+typedef struct wave {
+	sp_cluster *c;
+	const sp_conn_opts *opts;
+	size_t next, to;
+	pthread_mutex_t mu;
+} wave;
+
+static void *wave_worker(void *arg)
+{
+	wave *w = arg;
+	sp_error nerr;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		i = w->next++;
+		pthread_mutex_unlock(&w->mu);
+		if (i >= w->to)
+			return NULL;
+		visit(&w->c->nodes[i], w->opts, &nerr);
+	}
+}
+
+static void visit_wave(sp_cluster *c, const sp_conn_opts *opts, size_t from,
+		       size_t to)
+{
+	wave w = {.c = c, .opts = opts, .next = from, .to = to};
+	pthread_t tids[GATHER_THREADS];
+	size_t n = to - from < GATHER_THREADS ? to - from : GATHER_THREADS,
+	       started = 0;
+
+	pthread_mutex_init(&w.mu, NULL);
+	while (n > 1 && started < n &&
+	       pthread_create(&tids[started], NULL, wave_worker, &w) == 0)
+		started++;
+	wave_worker(&w); /* this thread works too, and alone if no thread */
+	while (started > 0)
+		pthread_join(tids[--started], NULL);
+	pthread_mutex_destroy(&w.mu);
+}
+
 sp_err sp_cluster_gather(const char *host, int port, const sp_conn_opts *opts,
 			 sp_cluster *out, sp_error *err)
 {
-	sp_error nerr;
+	size_t done, i, end;
 	sp_err rc;
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	if (sp_cluster_add(out, host, port) == NULL)
@@ -160,13 +209,19 @@ sp_err sp_cluster_gather(const char *host, int port, const sp_conn_opts *opts,
 		sp_cluster_free(out);
 		return rc;
 	}
-	for (i = 0; i < out->nnodes; i++) {
-		if (i > 0)
-			visit(&out->nodes[i], opts, &nerr);
-		if (out->nodes[i].reachable && add_named(out, i) != SP_OK) {
-			sp_cluster_free(out);
-			return sp_seterr(err, SP_ERR_OOM, "out of memory");
-		}
+	/* Waves: the nodes the last wave's views named, visited at once;
+	 * the order of the nodes is the order of a one-by-one walk. */
+	for (done = 0; done < out->nnodes; done = end) {
+		end = out->nnodes;
+		if (done > 0)
+			visit_wave(out, opts, done, end);
+		for (i = done; i < end; i++)
+			if (out->nodes[i].reachable &&
+			    add_named(out, i) != SP_OK) {
+				sp_cluster_free(out);
+				return sp_seterr(err, SP_ERR_OOM,
+						 "out of memory");
+			}
 	}
 	return SP_OK;
 }

@@ -274,8 +274,50 @@ static sp_err make_pairs(shared *sh, const sp_move *moves, size_t n,
 	return SP_OK;
 }
 
+/*
+ * Over TLS, every source of a pair must run MIGRATE over TLS too: a node
+ * with tls-cluster no dials its targets in plain text, and a TLS-only
+ * target refuses that (the keys stay, the move stalls). A node that does
+ * not let us read the setting is not refused: the moves would tell.
+ */
+static sp_err tls_cluster_on(const sp_endpoint *nodes, size_t nnodes,
+			     const sp_move *moves, size_t n,
+			     const sp_conn_opts *co, sp_error *err)
+{
+	unsigned char *seen;
+	sp_err rc = SP_OK;
+	char v[16];
+	sp_conn *c;
+	size_t i;
+
+	if (co == NULL || co->tls == NULL || n == 0)
+		return SP_OK;
+	if ((seen = calloc(nnodes, 1)) == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	for (i = 0; i < n && rc == SP_OK; i++) {
+		const sp_endpoint *e = &nodes[moves[i].src];
+
+		if (seen[moves[i].src]++ ||
+		    sp_conn_open(e->host, e->port, co, &c, NULL) != SP_OK)
+			continue;
+		if (sp_config_get(c, "tls-cluster", v, sizeof(v), NULL) ==
+			SP_OK &&
+		    strcmp(v, "no") == 0)
+			rc = sp_seterr(err, SP_ERR_CLUSTER,
+				       "%s:%d: tls-cluster is no: it would "
+				       "send MIGRATE to its TLS targets in "
+				       "plain text; set tls-cluster yes on "
+				       "every node first",
+				       e->host, e->port);
+		sp_conn_close(c);
+	}
+	free(seen);
+	return rc;
+}
+
 /* SP_ERR_USAGE for options out of range, SP_ERR_INTERNAL for a move
- * that names no node or a slot out of range. */
+ * that names no node or a slot out of range, SP_ERR_CLUSTER for a TLS
+ * source with tls-cluster no. */
 static sp_err validate(const sp_endpoint *nodes, size_t nnodes,
 		       const sp_move *moves, size_t n, const sp_migrate_opts *o,
 		       sp_error *err)
@@ -294,7 +336,7 @@ static sp_err validate(const sp_endpoint *nodes, size_t nnodes,
 		    moves[i].src == moves[i].dst)
 			return sp_seterr(err, SP_ERR_INTERNAL,
 					 "bad move of slot %d", moves[i].slot);
-	return SP_OK;
+	return tls_cluster_on(nodes, nnodes, moves, n, o->conn, err);
 }
 
 /*
@@ -322,42 +364,6 @@ static int source_is_target(const shared *sh)
 		both |= role[i] == 3;
 	free(role);
 	return both;
-}
-
-/*
- * Over TLS, every source of a pair must run MIGRATE over TLS too: a node
- * with tls-cluster no dials its targets in plain text, and a TLS-only
- * target refuses that (the keys stay, the move stalls). A node that does
- * not let us read the setting is not refused: the moves would tell.
- */
-static sp_err tls_cluster_on(const shared *sh, sp_error *err)
-{
-	char v[16];
-	sp_conn *c;
-	size_t i;
-
-	if (sh->o->conn == NULL || sh->o->conn->tls == NULL)
-		return SP_OK;
-	for (i = 0; i < sh->npairs; i++) {
-		const sp_endpoint *e = &sh->nodes[sh->pairs[i].src];
-
-		if (sp_conn_open(e->host, e->port, sh->o->conn, &c, NULL) !=
-		    SP_OK)
-			continue;
-		if (sp_config_get(c, "tls-cluster", v, sizeof(v), NULL) ==
-			SP_OK &&
-		    strcmp(v, "no") == 0) {
-			sp_conn_close(c);
-			return sp_seterr(err, SP_ERR_CLUSTER,
-					 "%s:%d: tls-cluster is no: it would "
-					 "send MIGRATE to its TLS targets in "
-					 "plain text; set tls-cluster yes on "
-					 "every node first",
-					 e->host, e->port);
-		}
-		sp_conn_close(c);
-	}
-	return SP_OK;
 }
 
 /* With a latency budget: probes every source and target (guard.h). */
@@ -504,7 +510,6 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
 	sh.stats.slots_total = (long long)nmoves;
 	sh.tokens_ms = start;
 	if ((rc = make_pairs(&sh, moves, nmoves, &sorted, err)) != SP_OK ||
-	    (rc = tls_cluster_on(&sh, err)) != SP_OK ||
 	    (rc = start_guard(&sh, &involved, err)) != SP_OK)
 		goto out;
 	nthreads = sh.npairs < (size_t)opts->parallel ? sh.npairs

@@ -364,8 +364,8 @@ sp_err sp_conn_adopt(int fd, const char *name, const sp_conn_opts *opts,
 	if (c == NULL)
 		return sp_seterr(err, SP_ERR_OOM, "%s: out of memory", name);
 	snprintf(c->addr, sizeof(c->addr), "%s", name);
-	sp_sock_adopt(&c->sock, fd);
 	c->sock.timeout_ms = c->timeout_ms;
+	sp_sock_adopt(&c->sock, fd);
 	*out = c;
 	return SP_OK;
 }
@@ -388,10 +388,13 @@ void sp_conn_close(sp_conn *c)
 
 sp_err sp_conn_set_timeout(sp_conn *c, int timeout_ms, sp_error *err)
 {
-	(void)err;
+	char why[SP_WHY_MAX];
+
 	c->timeout_ms = timeout_ms;
-	c->sock.timeout_ms = timeout_ms;
-	return SP_OK;
+	if (sp_sock_set_timeout(&c->sock, timeout_ms) == 0)
+		return SP_OK;
+	snprintf(why, sizeof(why), "set timeout: %s", strerror(errno));
+	return io_fail(c, SP_ERR_IO, why, "set timeout", err);
 }
 
 /*

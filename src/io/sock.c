@@ -1,8 +1,8 @@
 /*
- * sock.c - a non-blocking TCP socket, plain or under OpenSSL, where every
- * wait is a poll(2) with a bound. SSL_read/SSL_write on a non-blocking
- * socket report WANT_READ/WANT_WRITE instead of blocking; we poll for
- * what they want and try again, so TLS and plain share one loop.
+ * sock.c - a TCP socket, plain or under OpenSSL. The connect and the TLS
+ * handshake run non-blocking, each step polled against one deadline
+ * (SSL_connect reports WANT_READ/WANT_WRITE and we poll for what it
+ * wants); the data phase then blocks under socket timeouts.
  */
 #include "io/sock.h"
 
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -239,12 +240,41 @@ static sp_err tls_handshake(sp_sock *s, const sp_tls *t, const char *host,
 					  "handshake", why, len);
 		if (rc == SP_ERR_TIMEOUT)
 			snprintf(why, len,
-				 "TLS handshake: no TLS answer "
-				 "in time (is it a plain port?)");
+				 "TLS handshake: timed out (a "
+				 "stalled node, or a plain port?)");
 		if (rc != SP_OK)
 			return rc;
 	}
 	return SP_OK;
+}
+
+/*
+ * After connecting, the socket blocks with SO_RCVTIMEO/SO_SNDTIMEO as the
+ * bound: a reply then costs one read(2), not a failed read, a poll and a
+ * read. An expired timeout shows as EAGAIN (or OpenSSL's WANT_READ/
+ * WANT_WRITE, which a blocking socket gives for nothing else).
+ */
+static int data_phase(sp_sock *s)
+{
+	int fl = fcntl(s->fd, F_GETFL);
+
+	if (fl < 0 || fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -1;
+	return sp_sock_set_timeout(s, s->timeout_ms);
+}
+
+int sp_sock_set_timeout(sp_sock *s, int ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000,
+			     .tv_usec = (ms % 1000) * 1000};
+
+	s->timeout_ms = ms;
+	if (s->fd < 0)
+		return 0;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
+		return -1;
+	return 0;
 }
 
 sp_err sp_sock_connect(sp_sock *s, const char *host, int port, int connect_ms,
@@ -257,8 +287,11 @@ sp_err sp_sock_connect(sp_sock *s, const char *host, int port, int connect_ms,
 	s->sys_errno = 0;
 	if ((rc = tcp_connect(s, host, port, connect_ms, why, len)) != SP_OK)
 		return rc;
-	if (tls != NULL &&
-	    (rc = tls_handshake(s, tls, host, connect_ms, why, len)) != SP_OK)
+	if (tls != NULL)
+		rc = tls_handshake(s, tls, host, connect_ms, why, len);
+	if (rc == SP_OK && data_phase(s) != 0)
+		rc = fail_errno(s, "socket options", why, len);
+	if (rc != SP_OK)
 		sp_sock_close(s);
 	return rc;
 }
@@ -268,107 +301,91 @@ void sp_sock_adopt(sp_sock *s, int fd)
 	s->fd = fd;
 	s->ssl = NULL;
 	s->sys_errno = 0;
-	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	(void)data_phase(s);
 }
 
-/* One write attempt: bytes written (> 0), or 0 with *sslerr / errno. */
-static size_t write_some(sp_sock *s, const char *buf, size_t len, int *sslerr)
+/* After a failed SSL_read/SSL_write on the blocking socket. */
+static sp_err tls_io_fail(sp_sock *s, int sslerr, const char *what, char *why,
+			  size_t len)
 {
-	ssize_t n;
-	int r;
+	if (sslerr == SSL_ERROR_WANT_READ || sslerr == SSL_ERROR_WANT_WRITE)
+		return timed_out(s, why, len);
+	return tls_fail(s, sslerr, what, why, len);
+}
 
-	*sslerr = SSL_ERROR_NONE;
-	if (s->ssl != NULL) {
-		ERR_clear_error();
-		errno = 0;
-		r = SSL_write(s->ssl, buf, len > 1 << 30 ? 1 << 30 : (int)len);
-		if (r > 0)
-			return (size_t)r;
-		*sslerr = SSL_get_error(s->ssl, r);
-		return 0;
-	}
-	n = send(s->fd, buf, len, MSG_NOSIGNAL);
-	if (n > 0)
-		return (size_t)n;
-	*sslerr = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
-		      ? SSL_ERROR_WANT_WRITE
-		      : SSL_ERROR_SYSCALL;
-	return 0;
+/* A failed send/recv: EINTR is 0 (try again), else the error. */
+static sp_err plain_io_fail(sp_sock *s, const char *what, char *why, size_t len)
+{
+	if (errno == EINTR)
+		return SP_OK;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return timed_out(s, why, len);
+	return fail_errno(s, what, why, len);
 }
 
 sp_err sp_sock_write(sp_sock *s, const char *buf, size_t len, char *why,
 		     size_t wlen)
 {
-	size_t n;
-	int e;
+	ssize_t n;
 	sp_err rc;
+	int r;
 
 	while (len > 0) {
-		if ((n = write_some(s, buf, len, &e)) > 0) {
-			buf += n;
-			len -= n;
+		if (s->ssl != NULL) {
+			ERR_clear_error();
+			errno = 0;
+			r = SSL_write(s->ssl, buf,
+				      len > 1 << 30 ? 1 << 30 : (int)len);
+			if (r <= 0)
+				return tls_io_fail(s, SSL_get_error(s->ssl, r),
+						   "write", why, wlen);
+			n = r;
+		} else if ((n = send(s->fd, buf, len, MSG_NOSIGNAL)) < 0) {
+			if ((rc = plain_io_fail(s, "write", why, wlen)) !=
+			    SP_OK)
+				return rc;
 			continue;
 		}
-		if (e == SSL_ERROR_SYSCALL && s->ssl == NULL) {
-			if (errno == EINTR)
-				continue;
-			return fail_errno(s, "write", why, wlen);
-		}
-		if ((rc = tls_want(s, e, s->timeout_ms, "write", why, wlen)) !=
-		    SP_OK)
-			return rc;
+		buf += n;
+		len -= (size_t)n;
 	}
 	return SP_OK;
 }
 
-/* One read attempt: as write_some; *eof set when the peer closed. */
-static size_t read_some(sp_sock *s, char *buf, size_t len, int *sslerr,
-			int *eof)
+static sp_err tls_read(sp_sock *s, char *buf, size_t len, size_t *got,
+		       char *why, size_t wlen)
 {
-	ssize_t n;
-	int r;
+	int r, e;
 
-	*sslerr = SSL_ERROR_NONE;
-	*eof = 0;
-	if (s->ssl != NULL) {
-		ERR_clear_error();
-		errno = 0;
-		r = SSL_read(s->ssl, buf, len > 1 << 30 ? 1 << 30 : (int)len);
-		if (r > 0)
-			return (size_t)r;
-		*sslerr = SSL_get_error(s->ssl, r);
-		*eof = *sslerr == SSL_ERROR_ZERO_RETURN ||
-		       (*sslerr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
-			errno == 0);
-		return 0;
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_read(s->ssl, buf, len > 1 << 30 ? 1 << 30 : (int)len);
+	if (r > 0) {
+		*got = (size_t)r;
+		return SP_OK;
 	}
-	n = recv(s->fd, buf, len, 0);
-	if (n > 0)
-		return (size_t)n;
-	*eof = n == 0;
-	*sslerr = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
-		      ? SSL_ERROR_WANT_READ
-		      : SSL_ERROR_SYSCALL;
-	return 0;
+	e = SSL_get_error(s->ssl, r);
+	if (e == SSL_ERROR_ZERO_RETURN ||
+	    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0))
+		return SP_OK; /* the node closed the connection */
+	return tls_io_fail(s, e, "read", why, wlen);
 }
 
 sp_err sp_sock_read(sp_sock *s, char *buf, size_t len, size_t *got, char *why,
 		    size_t wlen)
 {
-	int e, eof;
+	ssize_t n;
 	sp_err rc;
 
 	*got = 0;
+	if (s->ssl != NULL)
+		return tls_read(s, buf, len, got, why, wlen);
 	for (;;) {
-		if ((*got = read_some(s, buf, len, &e, &eof)) > 0 || eof)
+		if ((n = recv(s->fd, buf, len, 0)) >= 0) {
+			*got = (size_t)n;
 			return SP_OK;
-		if (e == SSL_ERROR_SYSCALL && s->ssl == NULL) {
-			if (errno == EINTR)
-				continue;
-			return fail_errno(s, "read", why, wlen);
 		}
-		if ((rc = tls_want(s, e, s->timeout_ms, "read", why, wlen)) !=
-		    SP_OK)
+		if ((rc = plain_io_fail(s, "read", why, wlen)) != SP_OK)
 			return rc;
 	}
 }

@@ -1,7 +1,9 @@
 /*
- * sock.h - the bytes under a connection: one non-blocking TCP socket,
- * optionally wrapped in an OpenSSL session, with every wait bounded by
- * poll(2). Nothing above io/ sees a socket; conn.c is the only user.
+ * sock.h - the bytes under a connection: one TCP socket, optionally
+ * wrapped in an OpenSSL session. Connecting and the TLS handshake are
+ * non-blocking with poll(2) deadlines; reads and writes then block, bounded
+ * by SO_RCVTIMEO/SO_SNDTIMEO. Nothing above io/ sees a socket; conn.c is
+ * the only user.
  *
  * Failures return an sp_err (SP_ERR_IO, SP_ERR_TIMEOUT, SP_ERR_OOM) and
  * write the reason, without the node's name, into why.
@@ -34,6 +36,10 @@ sp_err sp_sock_connect(sp_sock *s, const char *host, int port, int connect_ms,
 
 /* Takes over a connected socket (a socketpair in tests): plain only. */
 void sp_sock_adopt(sp_sock *s, int fd);
+
+/* Sets the bound of every later read and write (SO_RCVTIMEO/SNDTIMEO);
+ * 0, or -1 with errno. */
+int sp_sock_set_timeout(sp_sock *s, int ms);
 
 /* Writes all len bytes; each wait for room is bounded by timeout_ms. */
 sp_err sp_sock_write(sp_sock *s, const char *buf, size_t len, char *why,

@@ -30,6 +30,7 @@
 #include "base/files.h"
 #include "base/proc.h"
 #include "io/conn.h"
+#include "io/tls.h"
 #include "model/topology.h"
 
 #define PATH_MAX_SP 1024
@@ -97,40 +98,72 @@ static int loopback(const char *addr)
 	       strcmp(addr, "localhost") == 0;
 }
 
+/* The TLS lines of a TLS-only node: TLS for clients, the bus and
+ * replication, client certificates required, the node's certificate as
+ * server and as bus client. */
+static int put_tls(const sp_local_opts *o, char *buf, size_t len, int *n)
+{
+	if (o->tls_cert == NULL)
+		return 0;
+	if (o->tls_key == NULL ||
+	    (o->tls_cacert == NULL && o->tls_cacertdir == NULL) ||
+	    put(buf, len, n,
+		"tls-cluster yes\n"
+		"tls-replication yes\n"
+		"tls-auth-clients yes\n") != 0)
+		return -1;
+	if (put_quoted(buf, len, n, "tls-cert-file", o->tls_cert) ||
+	    put_quoted(buf, len, n, "tls-key-file", o->tls_key) ||
+	    put_quoted(buf, len, n, "tls-client-cert-file", o->tls_cert) ||
+	    put_quoted(buf, len, n, "tls-client-key-file", o->tls_key))
+		return -1;
+	if (o->tls_cacert == NULL)
+		return put_quoted(buf, len, n, "tls-ca-cert-dir",
+				  o->tls_cacertdir);
+	return put_quoted(buf, len, n, "tls-ca-cert-file", o->tls_cacert);
+}
+
 /* protected-mode stays on for a node on a loopback address, or with a
  * password. Without a password Redis 7 then accepts loopback clients only,
  * so a node bound to another address of a host of our own (a network
- * namespace: --local-hosts) runs with it off: it binds that one address. */
+ * namespace: --local-hosts) runs with it off: it binds that one address.
+ * A TLS-only node listens on no plain port (port 0): its TLS port is the
+ * one gossip announces (cluster-announce-tls-port). */
 int sp_local_conf(const sp_local_opts *o, int port, char *buf, size_t len)
 {
 	int prot = loopback(o->bind) || (o->pass != NULL && o->pass[0]);
-	int n;
+	int tls = o->tls_cert != NULL, n = 0;
 
-	n = snprintf(buf, len,
-		     "# slotpilot local node %d\n"
-		     "port %d\n"
-		     "bind %s\n"
-		     "protected-mode %s\n"
-		     "cluster-enabled yes\n"
-		     "cluster-config-file nodes.conf\n"
-		     "cluster-node-timeout %d\n"
-		     "cluster-migration-barrier %d\n"
-		     "cluster-require-full-coverage yes\n"
-		     "cluster-announce-ip %s\n"
-		     "cluster-announce-port %d\n"
-		     "cluster-announce-bus-port %d\n"
-		     "appendonly yes\n"
-		     "repl-diskless-sync-delay 0\n"
-		     "save \"\"\n"
-		     "daemonize yes\n"
-		     "pidfile redis.pid\n"
-		     "logfile redis.log\n",
-		     port, port, o->bind, prot ? "yes" : "no",
-		     o->node_timeout_ms, o->migration_barrier, o->bind, port,
-		     port + 10000);
-	if (n < 0 || (size_t)n >= len)
+	if (len == 0)
 		return -1;
-	if (put_auth(o, buf, len, &n) != 0)
+	if (put(buf, len, &n, "# slotpilot local node %d\n", port) ||
+	    put(buf, len, &n, tls ? "port 0\ntls-port %d\n" : "port %d\n",
+		port) ||
+	    put(buf, len, &n,
+		"bind %s\n"
+		"protected-mode %s\n"
+		"cluster-enabled yes\n"
+		"cluster-config-file nodes.conf\n"
+		"cluster-node-timeout %d\n"
+		"cluster-migration-barrier %d\n"
+		"cluster-require-full-coverage yes\n"
+		"cluster-announce-ip %s\n",
+		o->bind, prot ? "yes" : "no", o->node_timeout_ms,
+		o->migration_barrier, o->bind) ||
+	    put(buf, len, &n,
+		tls ? "cluster-announce-tls-port %d\n"
+		    : "cluster-announce-port %d\n",
+		port) ||
+	    put(buf, len, &n,
+		"cluster-announce-bus-port %d\n"
+		"appendonly yes\n"
+		"repl-diskless-sync-delay 0\n"
+		"save \"\"\n"
+		"daemonize yes\n"
+		"pidfile redis.pid\n"
+		"logfile redis.log\n",
+		port + 10000) ||
+	    put_tls(o, buf, len, &n) || put_auth(o, buf, len, &n))
 		return -1;
 	return n;
 }
@@ -206,8 +239,10 @@ static sp_err spawn(const sp_local_opts *o, const char *ndir, sp_error *err)
 static sp_err wait_ping(const sp_local_opts *o, int port, const char *ndir,
 			sp_error *err)
 {
-	sp_conn_opts co = {
-	    .connect_timeout_ms = 500, .timeout_ms = 1000, .pass = o->pass};
+	sp_conn_opts co = {.connect_timeout_ms = 500,
+			   .timeout_ms = 1000,
+			   .pass = o->pass,
+			   .tls = o->tls};
 	long long deadline = sp_now_ms() + 10000;
 	sp_conn *c = NULL;
 	sp_err rc;
@@ -232,7 +267,7 @@ static sp_err wait_ping(const sp_local_opts *o, int port, const char *ndir,
 
 sp_err sp_local_start(const sp_local_opts *o, int port, sp_error *err)
 {
-	char ndir[PATH_MAX_SP], path[PATH_MAX_SP + 16], conf[2048];
+	char ndir[PATH_MAX_SP], path[PATH_MAX_SP + 16], conf[8192];
 	sp_err rc;
 
 	snprintf(ndir, sizeof(ndir), "%s/%d", o->dir, port);
@@ -428,10 +463,13 @@ static void conf_value(const char *conf, const char *key, char *buf, size_t len)
  * and *keys / *slots what it still holds (-1 if it would not say).
  */
 static int node_holds(const char *host, int port, const char *pass,
-		      long long *pid, long long *keys, int *slots)
+		      const sp_tls *tls, long long *pid, long long *keys,
+		      int *slots)
 {
-	sp_conn_opts co = {
-	    .connect_timeout_ms = 1000, .timeout_ms = 2000, .pass = pass};
+	sp_conn_opts co = {.connect_timeout_ms = 1000,
+			   .timeout_ms = 2000,
+			   .pass = pass,
+			   .tls = tls};
 	redisReply *info = NULL, *db = NULL, *nodes = NULL;
 	const sp_node *self;
 	sp_conn *c = NULL;
@@ -460,9 +498,45 @@ static int node_holds(const char *host, int port, const char *pass,
 	return 1;
 }
 
+/* The TLS files of a node's redis.conf text, when it is TLS-only. */
+static int conf_tls(const char *conf, sp_local_tls_files *f)
+{
+	char v[16];
+
+	conf_value(conf, "tls-port", v, sizeof(v));
+	if (v[0] == '\0' || strcmp(v, "0") == 0)
+		return 0;
+	conf_value(conf, "tls-cert-file", f->cert, sizeof(f->cert));
+	conf_value(conf, "tls-key-file", f->key, sizeof(f->key));
+	conf_value(conf, "tls-ca-cert-file", f->cacert, sizeof(f->cacert));
+	return 1;
+}
+
+/* The client context that reaches a TLS node of conf, or NULL for a plain
+ * one; SP_ERR_CLUSTER (nothing may be touched) when it cannot be built. */
+static sp_err conf_client(const char *ndir, const char *conf, sp_tls **tls,
+			  sp_error *err)
+{
+	sp_local_tls_files f;
+	sp_err rc;
+
+	*tls = NULL;
+	if (!conf_tls(conf, &f))
+		return SP_OK;
+	if ((rc = sp_local_tls_client(&f, tls, err)) != SP_OK) {
+		sp_error_prefix(err,
+				"the TLS node in %s cannot be asked what "
+				"it holds; left alone",
+				ndir);
+		err->code = SP_ERR_CLUSTER;
+		return SP_ERR_CLUSTER;
+	}
+	return SP_OK;
+}
+
 /* Refuses (SP_ERR_CLUSTER) to take away what is not ours or not empty. */
 static sp_err may_remove(const char *ndir, const char *host, int port,
-			 const char *conf, sp_error *err)
+			 const char *conf, const sp_tls *tls, sp_error *err)
 {
 	char bind[SP_HOST_MAX], pass[256], path[PATH_MAX_SP + 16];
 	long long npid, keys;
@@ -478,7 +552,7 @@ static sp_err may_remove(const char *ndir, const char *host, int port,
 	snprintf(path, sizeof(path), "%s/redis.pid", ndir);
 	pid = read_pid(path);
 	conf_value(conf, "requirepass", pass, sizeof(pass));
-	if (!node_holds(host, port, pass[0] ? pass : NULL, &npid, &keys,
+	if (!node_holds(host, port, pass[0] ? pass : NULL, tls, &npid, &keys,
 			&slots))
 		return SP_OK; /* nothing answers: sp_local_stop checks pid */
 	if (!is_ours(pid, ndir) || npid != (long long)pid)
@@ -498,7 +572,8 @@ static sp_err may_remove(const char *ndir, const char *host, int port,
 sp_err sp_local_deprovision(const char *dir, const char *host, int port,
 			    sp_error *err)
 {
-	char ndir[PATH_MAX_SP], path[PATH_MAX_SP + 16], conf[4096];
+	char ndir[PATH_MAX_SP], path[PATH_MAX_SP + 16], conf[8192];
+	sp_tls *tls = NULL;
 	FILE *f;
 	size_t n;
 	sp_err rc;
@@ -510,8 +585,11 @@ sp_err sp_local_deprovision(const char *dir, const char *host, int port,
 	n = fread(conf, 1, sizeof(conf) - 1, f);
 	fclose(f);
 	conf[n] = '\0';
-	if ((rc = may_remove(ndir, host, port, conf, err)) != SP_OK ||
-	    (rc = sp_local_stop(dir, port, err)) != SP_OK)
+	if ((rc = conf_client(ndir, conf, &tls, err)) != SP_OK)
+		return rc;
+	rc = may_remove(ndir, host, port, conf, tls, err);
+	sp_tls_free(tls);
+	if (rc != SP_OK || (rc = sp_local_stop(dir, port, err)) != SP_OK)
 		return rc;
 	return sp_local_purge(dir, port, err);
 }
@@ -590,6 +668,51 @@ int sp_local_dir_node_timeout(const char *dir, int dflt)
 		fclose(f);
 	free(v);
 	return value;
+}
+
+/* The redis.conf of the highest node under dir into buf; 0, or -1. */
+static int read_dir_conf(const char *dir, char *buf, size_t len)
+{
+	char path[PATH_MAX_SP + 300];
+	sp_local_node *v = NULL;
+	size_t n = 0, got = 0;
+	FILE *f = NULL;
+
+	if (sp_local_list(dir, &v, &n, NULL) == SP_OK && n > 0) {
+		snprintf(path, sizeof(path), "%s/%d/redis.conf", dir,
+			 v[n - 1].port);
+		f = fopen(path, "r");
+	}
+	free(v);
+	if (f == NULL)
+		return -1;
+	got = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	return 0;
+}
+
+int sp_local_dir_tls(const char *dir, sp_local_tls_files *f, sp_local_opts *o)
+{
+	char conf[8192];
+
+	if (read_dir_conf(dir, conf, sizeof(conf)) != 0 || !conf_tls(conf, f))
+		return 0;
+	if (o != NULL) {
+		o->tls_cert = f->cert;
+		o->tls_key = f->key;
+		o->tls_cacert = f->cacert;
+	}
+	return 1;
+}
+
+sp_err sp_local_tls_client(const sp_local_tls_files *f, sp_tls **out,
+			   sp_error *err)
+{
+	sp_tls_opts t = {
+	    .enabled = 1, .cacert = f->cacert, .cert = f->cert, .key = f->key};
+
+	return sp_tls_new(&t, out, err);
 }
 
 const char *sp_local_dir_server(const char *dir)

@@ -24,7 +24,22 @@ typedef struct sp_local_opts {
 	/* Network namespace to start the node in (ip netns exec), or NULL:
 	 * a "host" of a multi-host test or a lab. */
 	const char *netns;
+	/* A TLS-only node (port 0, tls-port PORT, TLS on the bus and for
+	 * replication, client certificates required) with this certificate
+	 * and key, as server and as bus client, and this CA; NULL tls_cert:
+	 * plain TCP. Paths are written as given (redis-server runs in
+	 * DIR/<port>: give absolute ones). */
+	const char *tls_cert, *tls_key, *tls_cacert;
+	const char *tls_cacertdir; /* tls-ca-cert-dir when tls_cacert is NULL */
+	/* The client context that reaches the node (the PING after start),
+	 * or NULL; borrowed. */
+	const struct sp_tls *tls;
 } sp_local_opts;
+
+/* The TLS files of a directory's nodes (sp_local_dir_tls). */
+typedef struct sp_local_tls_files {
+	char cert[1024], key[1024], cacert[1024];
+} sp_local_tls_files;
 
 /* Defaults: bind 127.0.0.1, redis-server, 5000 ms, barrier 1. */
 sp_local_opts sp_local_defaults(const char *dir);
@@ -75,6 +90,8 @@ sp_err sp_local_stop(const char *dir, int port, sp_error *err);
  * at host:port is the process DIR/<port>/redis.pid names, a redis-server
  * running in DIR/<port>; and it holds no keys and no slots. Otherwise
  * SP_ERR_CLUSTER naming what did not match, and nothing is touched. A
+ * TLS node is asked over TLS with its own files (sp_local_tls_client);
+ * when they do not make a context, nothing is touched either. A
  * port with no directory of ours is not an error (nothing to do).
  */
 sp_err sp_local_deprovision(const char *dir, const char *host, int port,
@@ -100,6 +117,18 @@ int sp_local_next_port(const char *dir, int dflt);
 /* The cluster-node-timeout of the highest node's redis.conf under dir, or
  * dflt when there is none: spawned nodes match the directory's. */
 int sp_local_dir_node_timeout(const char *dir, int dflt);
+
+/* 1 when the highest node's redis.conf under dir is TLS-only (it has a
+ * tls-port): its tls-cert-file, tls-key-file and tls-ca-cert-file into
+ * *f, and o's TLS files (if o is not NULL) pointed at them, so that a
+ * node spawned there matches. 0 (f and o untouched) otherwise. */
+int sp_local_dir_tls(const char *dir, sp_local_tls_files *f, sp_local_opts *o);
+
+/* The client context that reaches nodes with the files f: their CA, and
+ * their own certificate as client certificate (it serves the cluster bus
+ * as client too). sp_tls_new's errors; *out is the caller's. */
+sp_err sp_local_tls_client(const sp_local_tls_files *f, struct sp_tls **out,
+			   sp_error *err);
 
 /* "valkey-server" or "redis-server": what the directory's first live node
  * runs (a static string), or NULL when none runs. */

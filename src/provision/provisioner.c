@@ -11,6 +11,7 @@
 
 #include "base/proc.h"
 #include "io/config.h"
+#include "io/tls.h"
 #include "provision/local.h"
 
 #define EXEC_TIMEOUT_MS (10 * 60 * 1000)
@@ -85,10 +86,23 @@ static sp_err spawn_on_hosts(sp_local_opts *lo, const char *list, int first,
 	return SP_OK;
 }
 
+/* Spawns count nodes into lo->dir, on p's hosts or on lo->bind. */
+static sp_err spawn_local(const sp_provisioner *p, sp_local_opts *lo, int port,
+			  int count, char (*addrs)[SP_ADDR_MAX], sp_error *err)
+{
+	int first = sp_local_next_port(lo->dir, port + 1);
+
+	if (p->hosts != NULL)
+		return spawn_on_hosts(lo, p->hosts, first, count, addrs, err);
+	return sp_local_spawn(lo, first, count, addrs, err);
+}
+
 static sp_err provision_local(const sp_provisioner *p, const char *host,
 			      int port, const sp_conn_opts *co, int count,
 			      char (*addrs)[SP_ADDR_MAX], sp_error *err)
 {
+	sp_local_tls_files files;
+	sp_tls *tls = NULL;
 	char dir[1024];
 	sp_local_opts lo;
 	sp_err rc;
@@ -102,17 +116,21 @@ static sp_err provision_local(const sp_provisioner *p, const char *host,
 	lo.pass = co != NULL ? co->pass : NULL;
 	if (is_valkey(host, port, co))
 		lo.server = "valkey-server";
-	/* New nodes must match the old ones (the guides' first rule). */
+	/* New nodes must match the old ones (the guides' first rule): a
+	 * directory of TLS-only nodes gets TLS-only nodes with their files,
+	 * reached with the nodes' own certificate. */
 	lo.node_timeout_ms =
 	    (int)sp_config_get_ll(host, port, co, "cluster-node-timeout", 5000);
 	lo.migration_barrier = (int)sp_config_get_ll(
 	    host, port, co, "cluster-migration-barrier", 1);
-	if (p->hosts != NULL)
-		return spawn_on_hosts(&lo, p->hosts,
-				      sp_local_next_port(dir, port + 1), count,
-				      addrs, err);
-	return sp_local_spawn(&lo, sp_local_next_port(dir, port + 1), count,
-			      addrs, err);
+	if (sp_local_dir_tls(dir, &files, &lo)) {
+		if ((rc = sp_local_tls_client(&files, &tls, err)) != SP_OK)
+			return rc;
+		lo.tls = tls;
+	}
+	rc = spawn_local(p, &lo, port, count, addrs, err);
+	sp_tls_free(tls);
+	return rc;
 }
 
 /* The HOST:PORT lines of the exec provisioner's output, exactly count. */

@@ -312,6 +312,7 @@ def assert_balanced_and_healthy(c, primaries, nodes):
     ("[scale_out]\nmemory_ratio = 1.5\n", 2, "memory_ratio"),
     ("[limits]\nmax_primaries = 4\nmin_primaries = 5\n", 3, "above max_primaries"),
     ("[source]\nsource = prometheus\n", 2, "needs prometheus_url"),
+    ("[cluster]\ntls_cacert = /ca.crt\n", 2, "tls_cacert needs tls = true"),
 ])
 def test_bad_config_is_refused_naming_the_line(tmp_path, text, line, what):
     cfg = write_config(tmp_path / "bad.ini", text)
@@ -319,6 +320,14 @@ def test_bad_config_is_refused_naming_the_line(tmp_path, text, line, what):
     assert p.returncode == 2, p.stderr
     assert "%s:%d:" % (cfg, line) in p.stderr and what in p.stderr, p.stderr
     assert p.stdout == ""
+
+
+def test_config_tls_with_an_unreadable_ca_is_a_usage_error_naming_the_file(tmp_path):
+    cfg = write_config(tmp_path / "tls.ini", "[cluster]\ntls = true\n"
+                       "tls_cacert = %s\n" % (tmp_path / "no-ca.crt"))
+    p = run_sp("autoscale", "127.0.0.1:1", "--config", cfg, timeout=20)
+    assert p.returncode == 2, p.stderr
+    assert cfg in p.stderr and "no-ca.crt" in p.stderr, p.stderr
 
 
 def test_missing_config_file_is_a_usage_error(tmp_path):

@@ -200,3 +200,53 @@ def test_expand_and_shrink_with_the_local_provisioner_placing_nodes_on_hosts(hos
         assert not redis_pids_under(prov), "shrink left provisioned nodes running"
     finally:
         kill_pids_in_dir(prov)
+
+
+def test_a_host_cut_off_during_expand_stops_it_then_resume_and_expand_finish(hosts, tmp_path):
+    """expand's rebalance loses a source host mid-move: the move stops
+    within its deadline, exit 3 says to resume; with the link back, resume
+    finishes the move and expand run again completes, every key kept."""
+    h = hosts
+    addrs = [h.start_node(i, 6379) for i in range(3)]
+    rc_ok(sp(h, "create", *addrs, "--yes", "--wait", "60"))
+    n = 6000
+    r = h.run(0, ["/usr/bin/python3", "-c", LOAD % (host_of(addrs[0]), 6379, n)])
+    assert r.stdout.strip() == "ok", r.stderr
+    prov, jd = str(tmp_path / "prov"), str(tmp_path / "journal")
+    # the new primary on host 0: hosts 1 and 2 are sources that stay up
+    # to the cut (host 2 is cut)
+    where = "%s=%s" % (h.names[0], h.addrs[0])
+    argv = [SLOTPILOT, "expand", addrs[0], "--primaries", "4", "--replicas", "0",
+            "--provisioner", "local", "--dir", prov, "--local-hosts", where,
+            "--rate", "1500keys", "--window", "16", "--wait", "4",
+            "--timeout", "1000", "--journal-dir", jd, "--yes"]
+    p = subprocess.Popen(["ip", "netns", "exec", h.names[0]] + argv,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        try:
+            wait_until(lambda: p.poll() is not None or "->-" in
+                       h.cli(0, addrs[2], "CLUSTER", "NODES"), 120, 0.02,
+                       "a slot of host 2 MIGRATING during expand")
+            assert p.poll() is None, "expand ended before the cut"
+            h.cut(2)
+            out, err = p.communicate(timeout=120)
+        finally:
+            if p.poll() is None:
+                stop_pid(p.pid)
+            h.mend(2)
+        assert p.returncode == 3, "exit %s\n%s\n%s" % (p.returncode, out, err)
+        assert addrs[2] in err and "resume" in err, err
+        rc_ok(sp(h, "resume", addrs[0], "--journal-dir", jd, "--yes", "--wait", "60",
+                 timeout=180))
+        rc_ok(sp(h, "expand", addrs[0], "--primaries", "4", "--replicas", "0",
+                 "--provisioner", "local", "--dir", prov, "--local-hosts", where,
+                 "--journal-dir", jd, "--yes", timeout=300))
+        v = views(h, addrs[0])
+        assert sum(1 for x in v.values() if x[1]) == 4, v
+        rc_ok(sp(h, "check", addrs[0], "--expect-primaries", "4"))
+        ok, out = redis_cli_check(h, addrs[0])
+        assert ok, out
+        r = h.run(0, ["/usr/bin/python3", "-c", COUNT % (host_of(addrs[0]), 6379, n)])
+        assert r.stdout.strip() == str(n), r.stdout + r.stderr
+    finally:
+        kill_pids_in_dir(prov)

@@ -9,7 +9,8 @@
 - A password given with -a or REDISCLI_AUTH never shows in an output.
 - `slotpilot conf` binds to the address it announces, keeps protected-mode
   on and writes requirepass/masterauth when a password is given: a real
-  redis-server started from its output enforces all of that.
+  redis-server started from its output enforces all of that. With --tls
+  it is a TLS-only node that requires client certificates.
 
 The daemon's side (bearer token, redaction, status page, the alert
 command's environment) is in test_autoscale.py.
@@ -215,3 +216,97 @@ def _pings(c):
         return c.ping()
     except redis.exceptions.ConnectionError:
         return False
+
+
+def test_conf_tls_prints_a_tls_only_node_with_placeholders_said_to_be_ones():
+    p = run_sp("conf", "--tls", "--port", 7000)
+    assert_rc(p, 0)
+    lines = conf_lines(p.stdout)
+    for want in ("port 0", "tls-port 7000", "cluster-announce-tls-port 7000",
+                 "cluster-announce-bus-port 17000", "tls-cluster yes", "tls-replication yes",
+                 "tls-auth-clients yes", 'tls-cert-file "/etc/redis/tls/node.crt"',
+                 'tls-key-file "/etc/redis/tls/node.key"',
+                 'tls-client-cert-file "/etc/redis/tls/node.crt"',
+                 'tls-client-key-file "/etc/redis/tls/node.key"',
+                 'tls-ca-cert-file "/etc/redis/tls/ca.crt"'):
+        assert want in lines, "%r missing:\n%s" % (want, p.stdout)
+    assert "port 7000" not in lines and "cluster-announce-port 7000" not in lines
+    comments = [x for x in p.stdout.splitlines() if x.startswith("#")]
+    assert any("placeholder" in x for x in comments), p.stdout
+
+
+def test_conf_tls_with_a_ca_directory_writes_tls_ca_cert_dir():
+    p = run_sp("conf", "--tls", "--cacertdir", "/etc/ssl/certs", "--cert", "/n.crt", "--key",
+               "/n.key")
+    assert_rc(p, 0)
+    lines = conf_lines(p.stdout)
+    assert 'tls-ca-cert-dir "/etc/ssl/certs"' in lines, p.stdout
+    assert not any(x.startswith("tls-ca-cert-file") for x in lines), p.stdout
+    assert "placeholder" not in p.stdout
+
+
+def test_conf_tls_file_options_need_tls():
+    p = run_sp("conf", "--cert", "/x/node.crt")
+    assert_rc(p, 2)
+    assert "--tls" in p.stderr and p.stdout == ""
+
+
+def _openssl(*args, cwd):
+    s = subprocess.run(["openssl", *args], cwd=str(cwd), capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert s.returncode == 0, "openssl %s:\n%s" % (" ".join(args), s.stderr)
+
+
+def make_test_certs(d):
+    """A CA and one certificate (server and client) for 127.0.0.1."""
+    (d / "x.cnf").write_text(
+        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = test\n"
+        "[ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign\n"
+        "[leaf]\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth, clientAuth\n"
+        "subjectAltName = IP:127.0.0.1\n")
+    for k in ("ca.key", "node.key"):
+        _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-out", k, cwd=d)
+    _openssl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=test CA", "-days", "2",
+             "-config", "x.cnf", "-extensions", "ca", "-out", "ca.crt", cwd=d)
+    _openssl("req", "-x509", "-new", "-key", "node.key", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-subj", "/CN=node", "-days", "2", "-config", "x.cnf", "-extensions", "leaf",
+             "-out", "node.crt", cwd=d)
+    return {n: str(d / n) for n in ("ca.crt", "node.crt", "node.key")}
+
+
+def _redis_cli(port, *args, tls=None):
+    cmd = ["redis-cli", "-h", HOST, "-p", str(port)]
+    if tls is not None:
+        cmd += ["--tls", "--cacert", tls["ca.crt"], "--cert", tls["node.crt"],
+                "--key", tls["node.key"]]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=10,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_conf_tls_output_runs_a_node_that_speaks_only_tls_with_client_certificates(tmp_path):
+    certs = make_test_certs(tmp_path)
+    port = pick_port()
+    p = run_sp("conf", "--tls", "--port", port, "--cert", certs["node.crt"], "--key",
+               certs["node.key"], "--cacert", certs["ca.crt"])
+    assert_rc(p, 0)
+    assert "placeholder" not in p.stdout
+    d = tmp_path / "node"
+    d.mkdir()
+    (d / "redis.conf").write_text(p.stdout)
+    try:
+        s = subprocess.run(["redis-server", "redis.conf"], cwd=str(d), capture_output=True,
+                           text=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert s.returncode == 0, s.stdout + s.stderr
+        wait_until(lambda: _redis_cli(port, "PING", tls=certs).stdout.strip() == "PONG", 20,
+                   0.1, "the TLS node started from conf's output")
+        plain = _redis_cli(port, "PING")
+        assert plain.stdout.strip() != "PONG", plain.stdout + plain.stderr
+        no_cert = subprocess.run(["redis-cli", "-h", HOST, "-p", str(port), "--tls", "--cacert",
+                                  certs["ca.crt"], "PING"], capture_output=True, text=True,
+                                 timeout=10, stdin=subprocess.DEVNULL)
+        assert no_cert.stdout.strip() != "PONG", "tls-auth-clients: no client certificate"
+        got = _redis_cli(port, "CONFIG", "GET", "tls-cluster", tls=certs).stdout.split()
+        assert got == ["tls-cluster", "yes"], got
+    finally:
+        kill_pids_in_dir(d)

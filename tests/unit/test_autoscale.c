@@ -157,6 +157,48 @@ static void test_config_values_other_keys_need_are_required(void **st)
 			  "t.ini:2:", "needs p95_ms");
 }
 
+static void test_config_cluster_tls_keys_are_read(void **st)
+{
+	sp_as_config c;
+	sp_error err;
+
+	(void)st;
+	assert_int_equal(parse("[cluster]\ntls = yes\n"
+			       "tls_cacert = /etc/tls/ca.crt\n"
+			       "tls_cacertdir = /etc/ssl/certs\n"
+			       "tls_cert = /etc/tls/client.crt\n"
+			       "tls_key = /etc/tls/client.key\n"
+			       "tls_sni = redis.example.com\n"
+			       "tls_insecure = on\n",
+			       &c, &err),
+			 SP_OK);
+	assert_int_equal(c.tls, 1);
+	assert_string_equal(c.tls_cacert, "/etc/tls/ca.crt");
+	assert_string_equal(c.tls_cacertdir, "/etc/ssl/certs");
+	assert_string_equal(c.tls_cert, "/etc/tls/client.crt");
+	assert_string_equal(c.tls_key, "/etc/tls/client.key");
+	assert_string_equal(c.tls_sni, "redis.example.com");
+	assert_int_equal(c.tls_insecure, 1);
+	assert_int_equal(parse("[cluster]\ntls = false\n", &c, &err), SP_OK);
+	assert_int_equal(c.tls, 0);
+	assert_string_equal(c.tls_cacert, "");
+}
+
+static void test_config_cluster_tls_keys_need_tls(void **st)
+{
+	(void)st;
+	assert_refused_at("[cluster]\n\ntls_cacert = /ca.crt\n",
+			  "t.ini:3:", "tls_cacert needs tls = true");
+	assert_refused_at("[cluster]\ntls = no\ntls_insecure = yes\n",
+			  "t.ini:3:", "tls_insecure needs tls = true");
+	assert_refused_at("[cluster]\ntls = yes\ntls_key = /k\n",
+			  "t.ini:3:", "tls_cert and tls_key go together");
+	assert_refused_at("[cluster]\ntls = maybe\n",
+			  "t.ini:2:", "true or false");
+	assert_refused_at("[cluster]\ntls_ca = /ca.crt\n",
+			  "t.ini:2:", "unknown key \"tls_ca\"");
+}
+
 static void test_config_long_line_is_refused(void **st)
 {
 	char text[600];
@@ -609,6 +651,8 @@ int main(void)
 	    cmocka_unit_test(test_config_min_above_max_is_refused),
 	    cmocka_unit_test(test_config_watermarks_that_cross_are_refused),
 	    cmocka_unit_test(test_config_values_other_keys_need_are_required),
+	    cmocka_unit_test(test_config_cluster_tls_keys_are_read),
+	    cmocka_unit_test(test_config_cluster_tls_keys_need_tls),
 	    cmocka_unit_test(test_config_long_line_is_refused),
 	    cmocka_unit_test(test_config_missing_file_is_not_found),
 	    cmocka_unit_test(
