@@ -124,9 +124,11 @@ MATRIX_TESTS := $(addprefix tests/integration/,test_create.py test_migrate.py \
 # anything moves, where TLS changes nothing (bad input, no --yes, dry runs,
 # unknown nodes), and the fix matrix, whose repair logic is the same on any
 # transport (test_tls.py runs fix, and every TLS option and failure, in the
-# normal run). This subset: 41 tests, 6 min 47 s on the ASan build. Not here at all: test_scale and test_hosts skip in TLS mode
-# (local up and netns.py start plain nodes), test_addresses' 127.0.0.2
-# cases too (the session certificate does not name it).
+# normal run). This subset: 41 tests, 6 min 47 s on the ASan build. Not here
+# at all: test_scale and test_hosts skip in TLS mode (their nodes come from
+# local up, with its own CA, which test_local_tls.py covers, and from
+# netns.py), and so do test_addresses' 127.0.0.2 cases (the session
+# certificate does not name that address).
 TLS_TESTS := $(addprefix tests/integration/,test_create.py test_migrate.py \
 	test_rebalance.py test_nodes.py)
 TLS_SKIP := not bad_input and not without_yes and not dry_run and not quiet_assignment \

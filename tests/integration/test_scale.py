@@ -22,9 +22,11 @@ from conftest import (follow_redirects_to_new_primaries, HOST, SLOTPILOT, Node, 
                       read_pidfile, redis_cli_check, redis_cli_clean, run_sp, wait_until)
 from conftest import SERVER, cleanup_local, cluster_client, redis_pids_under, skip_if_tls  # shared helpers
 
-# Every cluster here comes from `slotpilot local up`, which starts plain
-# nodes: TLS mode cannot reach them until local up makes TLS ones.
-pytestmark = skip_if_tls("its clusters come from `slotpilot local up`, whose nodes are plain")
+# Every cluster here comes from `slotpilot local up`: plain nodes, which the
+# session's TLS options cannot reach (local up --tls makes its own CA;
+# test_local_tls.py runs expand over TLS that way).
+pytestmark = skip_if_tls("its clusters come from `slotpilot local up` (plain nodes; "
+                         "local up --tls is test_local_tls.py's)")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROVISION_LOCAL = os.path.join(ROOT, "examples", "provision-local.sh")
