@@ -206,7 +206,8 @@ static sp_err query_vector(const sp_prom_source *src, const char *q,
 	return rc;
 }
 
-/* The value for node addr in samples, or NAN. */
+/* The value for node addr in samples, or NAN. The label may carry
+ * redis_exporter's scheme: redis://, or rediss:// for a TLS node. */
 static double value_for(const sp_prom_sample *s, size_t n, const char *addr)
 {
 	size_t i;
@@ -215,6 +216,8 @@ static double value_for(const sp_prom_sample *s, size_t n, const char *addr)
 		const char *l = s[i].label;
 		if (strncmp(l, "redis://", 8) == 0)
 			l += 8;
+		else if (strncmp(l, "rediss://", 9) == 0)
+			l += 9;
 		if (strcmp(l, addr) == 0)
 			return s[i].value;
 	}
