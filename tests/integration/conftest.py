@@ -200,9 +200,10 @@ class Node:
         return p.stdout
 
     def client(self, **kw):
-        kw = dict(tls_kw(self.tls), **kw)
-        return redis.Redis(host=self.host, port=self.port, password=self.password,
-                           socket_timeout=5, socket_connect_timeout=5, **kw)
+        """redis.Redis on the node (TLS if it is a TLS node); kw override."""
+        kw = dict(tls_kw(self.tls), **dict({"socket_timeout": 5, "socket_connect_timeout": 5},
+                                           **kw))
+        return redis.Redis(host=self.host, port=self.port, password=self.password, **kw)
 
     def alive(self):
         return pid_alive(self.pid)
