@@ -179,9 +179,12 @@ static sp_err tls_fail(sp_sock *s, int sslerr, const char *what, char *why,
 		if (errno == 0 || errno == EPIPE || errno == ECONNRESET) {
 			ERR_clear_error();
 			snprintf(why, len,
-				 "TLS %s: the node closed the "
-				 "connection (is it a TLS port?)",
-				 what);
+				 "TLS %s: the node closed the connection%s",
+				 what,
+				 s->cert_asked
+				     ? " after asking for a client certificate "
+				       "(the node wants one: --cert and --key)"
+				     : " (is it a TLS port?)");
 			return SP_ERR_IO;
 		}
 		return fail_errno(s, what, why, len);
@@ -228,9 +231,11 @@ static sp_err tls_handshake(sp_sock *s, const sp_tls *t, const char *host,
 	int r;
 
 	ERR_clear_error();
+	s->cert_asked = 0;
 	if ((s->ssl = SSL_new(t->ctx)) == NULL ||
 	    SSL_set_fd(s->ssl, s->fd) != 1 || tls_names(s->ssl, t, host) != 0)
 		return tls_fail(s, SSL_ERROR_SSL, "setup", why, len);
+	SSL_set_app_data(s->ssl, &s->cert_asked);
 	while ((r = SSL_connect(s->ssl)) != 1) {
 		int left = (int)(deadline - sp_now_ms());
 

@@ -21,6 +21,7 @@ typedef struct sp_sock {
 	void *ssl;	/* the SSL session, or NULL for plain TCP */
 	int timeout_ms; /* the longest one read or write waits */
 	int sys_errno;	/* errno of the call that failed, or 0 */
+	int cert_asked; /* the node asked for a client certificate we lack */
 } sp_sock;
 
 #define SP_WHY_MAX 200

@@ -78,6 +78,24 @@ static sp_err load_identity(SSL_CTX *ctx, const sp_tls_opts *o, sp_error *err)
 	return SP_OK;
 }
 
+/*
+ * Called in the handshake when the node asks for a client certificate
+ * and we have none: we go on without one (tls-auth-clients optional
+ * accepts that), but remember it. Under TLS 1.3 a node that requires one
+ * refuses only after the handshake, and its alert can be lost to the
+ * reset that follows; the error then still says what the node wanted.
+ */
+static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+	int *asked = SSL_get_app_data(ssl);
+
+	(void)x509;
+	(void)pkey;
+	if (asked != NULL)
+		*asked = 1;
+	return 0;
+}
+
 sp_err sp_tls_new(const sp_tls_opts *o, sp_tls **out, sp_error *err)
 {
 	sp_tls *t;
@@ -103,6 +121,8 @@ sp_err sp_tls_new(const sp_tls_opts *o, sp_tls **out, sp_error *err)
 		sp_tls_free(t);
 		return rc;
 	}
+	if (o->cert == NULL)
+		SSL_CTX_set_client_cert_cb(t->ctx, no_client_cert);
 	if (o->sni != NULL)
 		snprintf(t->sni, sizeof(t->sni), "%s", o->sni);
 	*out = t;
