@@ -128,6 +128,28 @@ COUNT = ("import redis.cluster as c; r = c.RedisCluster(host=%r, port=%d, "
          "if v == 'v' + k[2:]))")
 
 
+def cut_mid_move(h, argv, watch, host, addr):
+    """Runs argv (a slotpilot command that moves slots) inside host 0,
+    cuts `host` off once `watch` shows a slot MIGRATING, mends it after
+    the command ends: the command must have stopped with exit 3, naming
+    addr and resume."""
+    p = subprocess.Popen(["ip", "netns", "exec", h.names[0]] + argv,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: p.poll() is not None or "->-" in
+                   h.cli(0, watch, "CLUSTER", "NODES"), 120, 0.02,
+                   "a slot MIGRATING on %s" % watch)
+        assert p.poll() is None, "the move ended before the cut"
+        h.cut(host)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            stop_pid(p.pid)
+        h.mend(host)
+    assert p.returncode == 3, "exit %s\n%s\n%s" % (p.returncode, out, err)
+    assert addr in err and "resume" in err, err
+
+
 def test_a_host_cut_off_mid_move_stops_the_move_then_resume_finishes(hosts, tmp_path):
     h = hosts
     addrs = [h.start_node(i, 6379) for i in range(3)]
@@ -141,21 +163,7 @@ def test_a_host_cut_off_mid_move_stops_the_move_then_resume_finishes(hosts, tmp_
             ids[addrs[2]], "--slot-ranges", "0-1023", "--rate", "1500keys",
             "--window", "16", "--wait", "4", "--timeout", "1000",
             "--journal-dir", jd, "--yes"]
-    p = subprocess.Popen(["ip", "netns", "exec", h.names[0]] + argv,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: p.poll() is not None or "->-" in
-                   h.cli(0, addrs[0], "CLUSTER", "NODES"), 60, 0.02,
-                   "a slot MIGRATING on the source")
-        assert p.poll() is None, "the move ended before the cut"
-        h.cut(2)
-        out, err = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            stop_pid(p.pid)
-        h.mend(2)
-    assert p.returncode == 3, "exit %s\n%s\n%s" % (p.returncode, out, err)
-    assert addrs[2] in err and "resume" in err, err
+    cut_mid_move(h, argv, addrs[0], 2, addrs[2])
     r = sp(h, "resume", addrs[0], "--journal-dir", jd, "--yes", "--wait", "60",
            timeout=180)
     rc_ok(r)
@@ -220,22 +228,8 @@ def test_a_host_cut_off_during_expand_stops_it_then_resume_and_expand_finish(hos
             "--provisioner", "local", "--dir", prov, "--local-hosts", where,
             "--rate", "1500keys", "--window", "16", "--wait", "4",
             "--timeout", "1000", "--journal-dir", jd, "--yes"]
-    p = subprocess.Popen(["ip", "netns", "exec", h.names[0]] + argv,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        try:
-            wait_until(lambda: p.poll() is not None or "->-" in
-                       h.cli(0, addrs[2], "CLUSTER", "NODES"), 120, 0.02,
-                       "a slot of host 2 MIGRATING during expand")
-            assert p.poll() is None, "expand ended before the cut"
-            h.cut(2)
-            out, err = p.communicate(timeout=120)
-        finally:
-            if p.poll() is None:
-                stop_pid(p.pid)
-            h.mend(2)
-        assert p.returncode == 3, "exit %s\n%s\n%s" % (p.returncode, out, err)
-        assert addrs[2] in err and "resume" in err, err
+        cut_mid_move(h, argv, addrs[2], 2, addrs[2])
         rc_ok(sp(h, "resume", addrs[0], "--journal-dir", jd, "--yes", "--wait", "60",
                  timeout=180))
         rc_ok(sp(h, "expand", addrs[0], "--primaries", "4", "--replicas", "0",
