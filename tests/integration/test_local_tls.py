@@ -264,6 +264,54 @@ def test_expand_through_the_local_provisioner_adds_tls_only_nodes(tls_cluster):
     rc.close()
 
 
+def tls_owners(data, base):
+    """(start, end) -> the owning primary's port, read over TLS."""
+    t = data["tls"]
+    rc = RedisCluster(host=HOST, port=base, ssl=True, ssl_ca_certs=t["cacert"],
+                      ssl_certfile=t["cert"], ssl_keyfile=t["key"])
+    try:
+        return {k: v["primary"][1] for k, v in rc.cluster_slots().items()}
+    finally:
+        rc.close()
+
+
+def test_preflight_rollback_and_shrink_over_tls(tls_cluster, tmp_path):
+    """After the expand above: preflight reads every node over TLS, a
+    reshard is rolled back to the owners it started from, and shrink
+    drains a primary and deprovisions it, every key kept."""
+    d, base, p, data = tls_cluster
+    assert_rc(p, 0)
+    entry = "%s:%d" % (HOST, base)
+    pf = run_sp("preflight", entry, "--no-scan", "--json", *tls_args(data), timeout=120)
+    assert pf.returncode in (0, 1), describe(pf)
+    assert "unreachable" not in pf.stdout, describe(pf)
+    before = tls_owners(data, base)
+    src = [port for (a, b), port in sorted(before.items()) if a == 0][0]
+    ids = {}
+    for line in redis_cli(base, "CLUSTER", "NODES", tls=tls_args(data)).stdout.splitlines():
+        f = line.split()
+        if "master" in f[2]:
+            ids[int(f[1].split("@")[0].rsplit(":", 1)[1])] = f[0]
+    dst = [port for port in ids if port != src][0]
+    jd = str(tmp_path / "journal")
+    assert_rc(run_sp("reshard", entry, "--from", ids[src], "--to", ids[dst], "--slot-ranges",
+                     "0-15", "--journal-dir", jd, "--yes", *tls_args(data), timeout=120), 0)
+    assert tls_owners(data, base) != before
+    assert_rc(run_sp("rollback", entry, "--journal-dir", jd, "--yes", *tls_args(data),
+                     timeout=120), 0)
+    assert tls_owners(data, base) == before
+    s = run_sp("shrink", entry, "--primaries", PRIMARIES, "--provisioner", "local", "--yes",
+               *tls_args(data), timeout=300)
+    assert_rc(s, 0)
+    c = run_sp("check", entry, "--expect-primaries", PRIMARIES, *tls_args(data))
+    assert_rc(c, 0)
+    t = data["tls"]
+    rc = RedisCluster(host=HOST, port=base, ssl=True, ssl_ca_certs=t["cacert"],
+                      ssl_certfile=t["cert"], ssl_keyfile=t["key"], decode_responses=True)
+    assert [rc.get("tlskey:%d" % i) for i in range(500)] == ["v%d" % i for i in range(500)]
+    rc.close()
+
+
 def test_stopped_tls_cluster_comes_back_tls_with_plain_local_up(tls_cluster):
     d, base, p, data = tls_cluster
     assert_rc(p, 0)
