@@ -17,8 +17,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *path = fuzz_file("stream.rdb", NULL, 0);
-	redisContext ctx;
-	sp_conn c;
+	sp_conn *c = NULL;
 	sp_rdb_info info;
 	sp_error err;
 	int sv[2], fd;
@@ -28,20 +27,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 0 && write(sv[1], data, size) != (ssize_t)size)
 		abort();
 	shutdown(sv[1], SHUT_WR);
-	memset(&ctx, 0, sizeof(ctx));
-	memset(&c, 0, sizeof(c));
-	ctx.fd = sv[0];
-	c.ctx = &ctx;
-	snprintf(c.addr, sizeof(c.addr), "127.0.0.1:7000");
+	/* the connection owns sv[0] from here (sp_conn_close closes it) */
+	if (sp_conn_adopt(sv[0], "127.0.0.1:7000", NULL, &c, NULL) != SP_OK)
+		abort();
 	if ((fd = open(path, O_WRONLY | O_TRUNC)) < 0)
 		abort();
 	sp_error_clear(&err);
-	if (stream_rdb(&c, fd, path, &err) == SP_OK)
+	if (stream_rdb(c, fd, path, &err) == SP_OK)
 		sp_rdb_check_file(path, &info, &err);
 	else if (err.msg[0] == '\0')
 		abort();
 	close(fd);
-	close(sv[0]);
+	sp_conn_close(c);
 	close(sv[1]);
 	return 0;
 }
