@@ -248,16 +248,14 @@ static sp_err feed(sp_conn *c, const char *what, sp_error *err)
 	sp_err rc;
 
 	rc = sp_sock_read(&c->sock, buf, sizeof(buf), &got, why, sizeof(why));
-	if (rc == SP_ERR_IO && c->replies == 0 && c->sock.ssl == NULL)
-		snprintf(why + strlen(why), sizeof(why) - strlen(why),
-			 " (is it a TLS port? try --tls)");
+	if (rc == SP_ERR_IO)
+		snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s",
+			 protocol_hint(c));
 	if (rc != SP_OK)
 		return io_fail(c, rc, why, what, err);
 	if (got == 0) {
 		snprintf(why, sizeof(why), "the node closed the connection%s",
-			 c->replies == 0 && c->sock.ssl == NULL
-			     ? " (is it a TLS port? try --tls)"
-			     : "");
+			 protocol_hint(c));
 		return io_fail(c, SP_ERR_IO, why, what, err);
 	}
 	if (redisReaderFeed(c->reader, buf, got) != REDIS_OK)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "io/conn.h"
 #include "io/tls_impl.h"
 
 static sp_err fail_errno(sp_sock *s, const char *what, char *why, size_t len)
@@ -32,9 +33,7 @@ static sp_err fail_errno(sp_sock *s, const char *what, char *why, size_t len)
 	if (s->sys_errno == 0)
 		s->sys_errno = e;
 	snprintf(why, len, "%s%s%s", what, what[0] ? ": " : "", strerror(e));
-	if (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT)
-		return SP_ERR_TIMEOUT;
-	return e == ENOMEM ? SP_ERR_OOM : SP_ERR_IO;
+	return sp_errno_class(e);
 }
 
 static sp_err timed_out(sp_sock *s, char *why, size_t len)
