@@ -30,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import redis
@@ -170,11 +171,49 @@ def pick_base(start, n, avoid):
     raise BenchError("no free port range of %d from %d" % (n, start))
 
 
-def run(cmd, timeout=600, log_path=None, check=True):
-    """Run cmd (list); return (rc, output). Output also goes to log_path."""
-    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=timeout)
-    out = p.stdout.decode("utf-8", "replace")
+def vm_hwm_kib(pid):
+    """The peak RSS (VmHWM, KiB) of a running process, 0 when gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run(cmd, timeout=600, log_path=None, check=True, usage=None):
+    """Run cmd (list); return (rc, output). Output also goes to log_path.
+    With usage (a dict), fills it with the child's own peak RSS
+    (maxrss_mib, from /proc) and CPU seconds (cpu_s, from wait4)."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.append(p.stdout.read()))
+    reader.start()
+    deadline = time.monotonic() + timeout
+    hwm = 0
+    while True:
+        hwm = max(hwm, vm_hwm_kib(p.pid))
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            break
+        if time.monotonic() > deadline:
+            p.kill()
+            os.wait4(p.pid, 0)
+            p.returncode = -9
+            reader.join(10)
+            raise BenchError("%s: no exit within %d s" % (" ".join(cmd), timeout))
+        time.sleep(0.005)
+    reader.join(30)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if usage is not None:
+        # ru_maxrss keeps the peak across exec (this Python's own RSS at
+        # fork time): the child's VmHWM, read while it runs, is its own.
+        usage["maxrss_mib"] = hwm / 1024.0
+        usage["cpu_s"] = ru.ru_utime + ru.ru_stime
+    out = b"".join(chunks).decode("utf-8", "replace")
     if log_path:
         with open(log_path, "a") as f:
             f.write("$ %s\n%s\n[rc=%d]\n" % (" ".join(cmd), out, p.returncode))
@@ -229,7 +268,10 @@ class Cluster:
         self.start_extra_node()
         self.add_extra_node()
 
-    def start_extra_node(self):
+    def start_extra_node(self, port=None):
+        """Start an empty node on port (default new_port) with the same
+        redis.conf as the first node's; not joined."""
+        port = port or self.new_port
         src = os.path.join(self.dir, str(self.base), "redis.conf")
         with open(src) as f:
             conf = f.read()
@@ -237,20 +279,20 @@ class Cluster:
         for line in conf.splitlines():
             w = line.split()
             if w and w[0] in ("port", "cluster-announce-port"):
-                line = "%s %d" % (w[0], self.new_port)
+                line = "%s %d" % (w[0], port)
             elif w and w[0] == "cluster-announce-bus-port":
-                line = "%s %d" % (w[0], self.new_port + 10000)
+                line = "%s %d" % (w[0], port + 10000)
             elif w and line.startswith("#"):
-                line = line.replace(str(self.base), str(self.new_port))
+                line = line.replace(str(self.base), str(port))
             out.append(line)
-        d = os.path.join(self.dir, str(self.new_port))
+        d = os.path.join(self.dir, str(port))
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "redis.conf"), "w") as f:
             f.write("\n".join(out) + "\n")
         subprocess.run([REDIS_SERVER, "redis.conf"], cwd=d, check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        wait_until(lambda: call(self.new_port, "PING") == "PONG", 20,
-                   "%s to answer PING" % self.new_addr)
+        wait_until(lambda: call(port, "PING") == "PONG", 20,
+                   "%s:%d to answer PING" % (HOST, port))
 
     def add_extra_node(self):
         run([REDIS_CLI, "--cluster", "add-node", self.new_addr, self.entry],
@@ -296,9 +338,14 @@ class Cluster:
     def server_cpu(self):
         """CPU seconds (user + system) the cluster's redis-servers have used,
         from /proc and their pid files (Linux)."""
-        total = 0.0
+        return sum(self.server_cpu_by_port().values())
+
+    def server_cpu_by_port(self):
+        """{port: CPU seconds} of each redis-server of the cluster."""
+        out = {}
         tick = os.sysconf("SC_CLK_TCK")
         for pf in glob.glob(os.path.join(self.dir, "*", "redis.pid")):
+            port = int(os.path.basename(os.path.dirname(pf)))
             try:
                 with open(pf) as f:
                     pid = int(f.read().strip())
@@ -306,7 +353,19 @@ class Cluster:
                     fields = f.read().rsplit(")", 1)[1].split()
             except (OSError, ValueError):
                 continue
-            total += (int(fields[11]) + int(fields[12])) / tick
+            out[port] = (int(fields[11]) + int(fields[12])) / tick
+        return out
+
+    def commandstats(self):
+        """{command: calls} summed over every node (INFO commandstats)."""
+        total = {}
+        for p in self.all_ports():
+            for line in call(p, "INFO", "commandstats").splitlines():
+                if not line.startswith("cmdstat_"):
+                    continue
+                name, rest = line[len("cmdstat_"):].split(":", 1)
+                kv = dict(x.split("=", 1) for x in rest.split(","))
+                total[name] = total.get(name, 0) + int(kv.get("calls", 0))
         return total
 
     def slot_owners(self):
@@ -408,6 +467,73 @@ class Cluster:
 # ---------------------------------------------------------------------------
 
 
+MOVE_COMMANDS = ("migrate", "cluster|setslot", "cluster|getkeysinslot",
+                 "cluster|countkeysinslot", "memory|usage")
+
+
+def command_counts(before, after, nodes):
+    """What the servers ran between two commandstats snapshots: the
+    commands a mover sends per slot, and all others (less the INFO
+    commandstats of the snapshot itself, once per node)."""
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    out = {k: delta.get(k, 0) for k in MOVE_COMMANDS}
+    out["info"] = delta.get("info", 0) - nodes
+    out["other"] = sum(v for k, v in delta.items()
+                       if k not in MOVE_COMMANDS and k != "info")
+    out["total"] = sum(out[k] for k in MOVE_COMMANDS) + out["other"]
+    return out
+
+
+def cpu_roles(cl, before, after, sources):
+    """CPU seconds of the move by role: target, sources, replicas."""
+    d = {p: after.get(p, 0) - before.get(p, 0) for p in after}
+    src = [d.get(p, 0) for p in sources]
+    return {"target": round(d.get(cl.new_port, 0), 2),
+            "sources": round(sum(src), 2),
+            "busiest_source": round(max(src) if src else 0, 2),
+            "replicas": round(sum(v for p, v in d.items()
+                                  if p != cl.new_port and p not in sources), 2),
+            "busiest_server": round(max(d.values()) if d else 0, 2)}
+
+
+def last_summary(out):
+    """The {"event":"summary"} line of slotpilot's --json output."""
+    for line in reversed(out.splitlines()):
+        line = line.strip()
+        if line.startswith("{") and '"summary"' in line:
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
+
+
+def print_timeline(r):
+    """Where slotpilot's wall time went, from its JSON summary."""
+    s = r.get("summary") or {}
+    eng = s.get("engine")
+    if not eng:
+        print("slotpilot: no timeline in its summary (an older binary?)")
+        return
+    wall = r["seconds"]
+    print("\nWhere slotpilot's %.2f s went (its --json summary):" % wall)
+    print("  before the engine (gathers, plan, checks): %.3f s" % eng["before_s"])
+    print("  engine setup (pairs, guard baseline): %.3f s, teardown %.3f s,"
+          " journal %.3f s" % (eng["setup_s"], eng["teardown_s"], eng["journal_s"]))
+    print("  engine: %.3f s; process start/exit and the rest: %.3f s"
+          % (s["seconds"], wall - eng["before_s"] - s["seconds"] - eng["journal_s"]))
+    steps = ("check", "open", "keys", "migrate", "final", "pause", "other")
+    hdr = "  %-34s %6s %7s" % ("pair", "slots", "wall s") + "".join(
+        " %8s" % x for x in steps) + " %8s" % "RTT/slot"
+    print(hdr)
+    for x in eng["pairs"] + [dict(eng["all"], src="all pairs", dst="(sum)")]:
+        w = x["wall_s"] or 1e-9
+        name = "%s -> %s" % (x["src"], x["dst"])
+        print("  %-34s %6d %7.3f" % (name[:34], x["slots"], x["wall_s"]) + "".join(
+            " %7.1f%%" % (100.0 * x[k + "_s"] / w) for k in steps) +
+            " %8.3f" % (x["round_trips"] / max(1, x["slots"])))
+
+
 def sp_has_reshard(sp):
     try:
         p = subprocess.run([sp, "reshard", "--help"], stdin=subprocess.DEVNULL,
@@ -503,11 +629,14 @@ def main():
         rlog = os.path.join(args.out, "redis-cli-rebalance.log")
         if os.path.exists(rlog):
             os.unlink(rlog)
-        cpu0 = a.server_cpu()
+        sources_a = [q for q in a.primary_ports() if q != a.new_port]
+        cpu0, cs0, by0, use_a = a.server_cpu(), a.commandstats(), a.server_cpu_by_port(), {}
         t0 = time.monotonic()
-        run(cmd, timeout=3600, log_path=rlog)
+        run(cmd, timeout=3600, log_path=rlog, usage=use_a)
         t_a = time.monotonic() - t0
         cpu_a = a.server_cpu() - cpu0
+        roles_a = cpu_roles(a, by0, a.server_cpu_by_port(), sources_a)
+        cmds_a = command_counts(cs0, a.commandstats(), len(a.all_ports()))
         a.verify_after(args.keys)
         slots_a = a.slots_of(a.new_port)
         keys_a = call(a.new_port, "DBSIZE")
@@ -521,6 +650,9 @@ def main():
                         "command": " ".join(cmd), "slots": slots_a,
                         "keys": keys_a, "seconds": round(t_a, 3),
                         "server_cpu_s": round(cpu_a, 2),
+                        "cpu_by_role": roles_a, "commands": cmds_a,
+                        "mover_cpu_s": round(use_a["cpu_s"], 2),
+                        "mover_maxrss_mib": round(use_a["maxrss_mib"], 1),
                         "keys_per_s": round(keys_a / t_a, 1)})
 
         if with_sp:
@@ -529,16 +661,20 @@ def main():
             shutil.rmtree(jdir, ignore_errors=True)
             os.makedirs(jdir)
             cmd = [sp, "reshard", b.entry, "--from", "all", "--to", b.new_addr,
-                   "--slots", str(slots_a), "--yes", "--journal-dir", jdir]
+                   "--slots", str(slots_a), "--yes", "--journal-dir", jdir,
+                   "--json", "--fast"]  # the engine's speed: no guard, as redis-cli
             log("B: %s" % " ".join(cmd))
             slog = os.path.join(args.out, "slotpilot-reshard.log")
             if os.path.exists(slog):
                 os.unlink(slog)
-            cpu0 = b.server_cpu()
+            sources_b = [q for q in b.primary_ports() if q != b.new_port]
+            cpu0, cs0, by0, use_b = b.server_cpu(), b.commandstats(), b.server_cpu_by_port(), {}
             t0 = time.monotonic()
-            run(cmd, timeout=3600, log_path=slog)
+            _, out_b = run(cmd, timeout=3600, log_path=slog, usage=use_b)
             t_b = time.monotonic() - t0
             cpu_b = b.server_cpu() - cpu0
+            roles_b = cpu_roles(b, by0, b.server_cpu_by_port(), sources_b)
+            cmds_b = command_counts(cs0, b.commandstats(), len(b.all_ports()))
             b.verify_after(args.keys)
             slots_b = b.slots_of(b.new_port)
             keys_b = call(b.new_port, "DBSIZE")
@@ -550,6 +686,10 @@ def main():
                             "command": " ".join(cmd), "slots": slots_b,
                             "keys": keys_b, "seconds": round(t_b, 3),
                             "server_cpu_s": round(cpu_b, 2),
+                            "cpu_by_role": roles_b, "commands": cmds_b,
+                            "mover_cpu_s": round(use_b["cpu_s"], 2),
+                            "mover_maxrss_mib": round(use_b["maxrss_mib"], 1),
+                            "summary": last_summary(out_b),
                             "keys_per_s": round(keys_b / t_b, 1)})
     finally:
         for c in clusters:
@@ -589,10 +729,37 @@ def main():
     for r in results:
         # The servers' own work (MIGRATE's DUMP, RESTORE, DEL, replication,
         # AOF) bounds any mover: it cannot finish before the machine's
-        # cores have done that much CPU.
-        print("%s: the redis-servers used %.2f CPU-s; on %d cores that "
-              "alone takes >= %.2f s" % (r["tool"], r["server_cpu_s"], ncpu,
-                                         r["server_cpu_s"] / ncpu))
+        # cores have done that much CPU, nor before the busiest server
+        # (one thread) has done its share.
+        floor = r["server_cpu_s"] / ncpu
+        ro = r["cpu_by_role"]
+        r["floor_s"] = round(floor, 3)
+        r["over_floor"] = round(r["seconds"] / floor, 2) if floor > 0 else None
+        print("\n%s: the redis-servers used %.2f CPU-s; on %d cores that "
+              "alone takes >= %.2f s: wall time %.2fx that floor"
+              % (r["tool"], r["server_cpu_s"], ncpu, floor,
+                 r["over_floor"] or 0))
+        both = (r["server_cpu_s"] + r["mover_cpu_s"]) / ncpu
+        r["floor_with_mover_s"] = round(both, 3)
+        r["cores_busy"] = round((r["server_cpu_s"] + r["mover_cpu_s"])
+                                / r["seconds"], 2)
+        print("  with the mover's own CPU the floor is %.2f s (wall %.2fx); "
+              "on average %.2f of the %d cores were busy"
+              % (both, r["seconds"] / both if both else 0, r["cores_busy"],
+                 ncpu))
+        print("  CPU-s by role: target %.2f, sources %.2f (busiest %.2f), "
+              "replicas %.2f; the mover itself %.2f (peak RSS %.1f MiB)"
+              % (ro["target"], ro["sources"], ro["busiest_source"],
+                 ro["replicas"], r["mover_cpu_s"], r["mover_maxrss_mib"]))
+        c = r["commands"]
+        print("  commands per slot: %.2f in all (MIGRATE %.2f, SETSLOT %.2f, "
+              "GETKEYSINSLOT %.2f, COUNTKEYSINSLOT %.2f, MEMORY USAGE %.2f, "
+              "other %.2f)" % tuple(v / float(r["slots"]) for v in (
+                  c["total"], c["migrate"], c["cluster|setslot"],
+                  c["cluster|getkeysinslot"], c["cluster|countkeysinslot"],
+                  c["memory|usage"], c["other"])))
+    if len(results) == 2:
+        print_timeline(results[1])
     print("\nreproduce: %s" % repro)
 
     doc = {

@@ -44,6 +44,7 @@ import threading
 import time
 
 import redis
+import redis.crc
 from redis.cluster import ClusterNode, RedisCluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -216,11 +217,15 @@ def audit(c, writer, kills):
     """(keys lost, acked writes lost, lost in the replication window)."""
     rc = harness.follow_redirects_to_new_primaries(c.client())
     lost = 0
+    gone = []
     keys = ["k:%d" % i for i in range(PRELOAD)]
     for i in range(0, len(keys), 1000):
         vals = rc.mget_nonatomic(keys[i:i + 1000])
-        lost += sum(1 for k, v in zip(keys[i:i + 1000], vals)
-                    if v != "v" + k[2:])
+        bad = [k for k, v in zip(keys[i:i + 1000], vals) if v != "v" + k[2:]]
+        lost += len(bad)
+        gone += bad
+    if gone:
+        log("  lost keys: %s" % ", ".join(describe_key(c, k) for k in gone[:8]))
     acked_lost = window = 0
     for key, (val, port, t) in writer.acked.items() if writer else []:
         if rc.get(key) == val:
@@ -232,6 +237,19 @@ def audit(c, writer, kills):
             acked_lost += 1
     rc.close()
     return lost, acked_lost, window
+
+
+def describe_key(c, key):
+    """key, its slot, and which nodes still hold it (GETKEYSINSLOT)."""
+    slot = redis.crc.key_slot(key.encode())
+    held = []
+    for port in c.ports:
+        try:
+            if key in c.node(port).execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100000):
+                held.append(port)
+        except (redis.RedisError, OSError):
+            continue
+    return "%s (slot %d, on %s)" % (key, slot, held or "no node")
 
 
 def pick_pair(c):

@@ -20,9 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "model/planner.h"
 
 typedef enum layout { RANDOM, NEW_EMPTY, DRAIN_ONE } layout;
@@ -42,21 +41,6 @@ static uint64_t next(uint64_t *s)
 	*s ^= *s << 25;
 	*s ^= *s >> 27;
 	return *s * 2685821657736338717ULL;
-}
-
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static long peak_rss_kib(void)
-{
-	struct rusage ru;
-
-	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
 /* Contiguous, balanced ranges over the first k nodes. */
@@ -94,13 +78,6 @@ static void random_weights(double *sw, uint64_t *r)
 	for (s = 0; s < SP_SLOTS; s++)
 		sw[s] =
 		    (double)(next(r) % 2001) * (next(r) % 100 == 0 ? 10 : 1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* The largest slot weight, the tolerance of planner.h (1 by count). */

@@ -24,6 +24,10 @@ echo
 echo
 bench/plan_bench.sh 1000 21
 echo
+# 3+3, 20+20 and 40+40 nodes, one cluster at a time (about 12 minutes)
+/usr/bin/python3 bench/scale.py --sp "$SP"
+/usr/bin/python3 bench/cost_model.py
+echo
 /usr/bin/python3 bench/latency.py --sp "$SP" --runs redis-cli,slotpilot,guard-inc,guard-p99
 echo
 /usr/bin/python3 bench/faults.py --sp "$SP"

@@ -6,7 +6,7 @@ PKGS="redis-server redis-tools libhiredis-dev libjansson-dev libcmocka-dev \
 python3-pytest python3-redis python3-yaml jq pkg-config gcc make \
 libinih-dev libmicrohttpd-dev libcurl4-openssl-dev prometheus \
 prometheus-redis-exporter chromium clang-format clang libclang-rt-14-dev \
-libssl-dev openssl"
+libssl-dev openssl time"
 # Valkey 8.0 comes from Debian's bookworm-backports suite.
 BPO_PKGS="valkey-server valkey-tools"
 BPO_LIST=/etc/apt/sources.list.d/slotpilot-bookworm-backports.list

@@ -330,6 +330,9 @@ static sp_scale_opts scale_opts(as_daemon *d, int target)
 	o.rm.mig.parallel = c->parallel;
 	o.rm.mig.rate_unit = c->rate_unit;
 	o.rm.mig.rate = c->rate;
+	o.rm.mig.max_p99_ms = c->max_p99_ms;
+	o.rm.mig.max_increase_pct = c->max_increase_pct;
+	o.rm.mig.fast = c->fast;
 	o.rm.mig.conn = d->r->conn;
 	o.rm.mig.stop = d->r->stop;
 	o.rm.mig.on_progress = sp_as_on_progress;

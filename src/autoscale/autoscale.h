@@ -84,6 +84,10 @@ typedef struct sp_as_config {
 	sp_rate_unit rate_unit;
 	double rate;
 	int wait_s;
+	/* the latency guard of its moves: as --max-p99-ms,
+	 * --max-latency-increase, --fast (0: the default budget) */
+	double max_p99_ms, max_increase_pct;
+	int fast;
 } sp_as_config;
 
 /* The defaults: the guides' table (see examples/autoscale.ini). */

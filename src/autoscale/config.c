@@ -94,6 +94,9 @@ static const keydef keys[] = {
     {"engine", "parallel", K_INT, F(parallel), 1, 64},
     {"engine", "rate", K_RATE, F(rate), 0, 0},
     {"engine", "node_wait", K_DUR, F(wait_s), 1, 3600},
+    {"engine", "max_p99_ms", K_DBL, F(max_p99_ms), 0.01, 60000},
+    {"engine", "max_latency_increase", K_DBL, F(max_increase_pct), 1, 100000},
+    {"engine", "fast", K_BOOL, F(fast), 0, 1},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -483,6 +486,14 @@ static sp_err check(parse_ctx *x)
 		return contradiction(
 		    x, "latency", "add_replicas",
 		    "add_replicas = true needs p95_ms above 0");
+	if (c->max_p99_ms > 0 && c->max_increase_pct > 0)
+		return contradiction(x, "engine", "max_latency_increase",
+				     "max_p99_ms and max_latency_increase are "
+				     "two budgets: give one");
+	if (c->fast && (c->max_p99_ms > 0 || c->max_increase_pct > 0))
+		return contradiction(x, "engine", "fast",
+				     "fast = true turns the latency guard off: "
+				     "it cannot go with a budget");
 	if (c->interval_s > c->gossip_alert_s)
 		return contradiction(x, "gossip", "alert_after",
 				     "gossip alert_after is shorter than the "

@@ -39,6 +39,8 @@ void sp_as_on_progress(void *ud, const sp_migrate_stats *s)
 	    s->seconds < sh->move.seconds)
 		sp_as_move_end(sh);
 	sh->move = *s;
+	sh->guard_budget_ms = s->guarded ? s->guard_budget_ms : 0;
+	sh->guard_p99_ms = s->guarded ? s->guard_p99_now_ms : 0;
 	pthread_mutex_unlock(&sh->mu);
 }
 
@@ -185,6 +187,13 @@ static void render_migration(const sp_as_shared *sh, sp_buf *b)
 		(double)(sh->bytes_moved + s->bytes));
 	counter(b, "slotpilot_migration_retries_total", "engine steps retried",
 		(double)(sh->retries + s->retries));
+	gauge(b, "slotpilot_migration_latency_budget_seconds",
+	      "the latency guard's p99 budget of the current or last move "
+	      "(0: it ran without a guard)",
+	      sh->guard_budget_ms / 1000.0);
+	gauge(b, "slotpilot_migration_latency_p99_seconds",
+	      "the last second's probe p99 the guard saw in that move",
+	      sh->guard_p99_ms / 1000.0);
 }
 
 static void render_decisions(const sp_as_shared *sh, sp_buf *b)

@@ -53,6 +53,9 @@ typedef struct sp_as_shared {
 	sp_migrate_stats move;
 	long long slots_moved, keys_moved, bytes_moved, retries;
 	double move_seconds;
+	/* the latency guard of the current or last move: its budget and
+	 * the last probe p99 it saw (0 when that move ran --fast) */
+	double guard_budget_ms, guard_p99_ms;
 } sp_as_shared;
 
 /* Initializes *sh (mutex included); sp_as_shared_free releases it. */

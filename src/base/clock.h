@@ -13,7 +13,15 @@ long long sp_now_ms(void);
  * deadlines. */
 long long sp_wall_ms(void);
 
+/* Microseconds on the same clock: for timing steps (the engine's
+ * timeline), never for deadlines. */
+long long sp_now_us(void);
+
 /* Sleeps for ms milliseconds (restarting after signals). */
 void sp_sleep_ms(long long ms);
+
+/* The same in microseconds (the latency guard's rests between MIGRATE
+ * rounds are shorter than a millisecond). */
+void sp_sleep_us(long long us);
 
 #endif

@@ -254,6 +254,11 @@ extern const sp_cmd sp_def_autoscale;
 extern const sp_cmd sp_def_keyslot;
 extern const sp_cmd sp_def_conf;
 
+/* When main began (sp_now_ms), for the timeline of a move: main calls
+ * sp_cli_mark_start first. */
+void sp_cli_mark_start(void);
+long long sp_cli_start_ms(void);
+
 /* SIGINT/SIGTERM set the stop flag (engines stop at a slot boundary). */
 void sp_cli_trap_signals(void);
 volatile sig_atomic_t *sp_cli_stop_flag(void);

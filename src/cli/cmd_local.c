@@ -21,6 +21,7 @@ typedef struct local_args {
 	int node_timeout_set; /* --node-timeout given (else spawn reads dir's)
 			       */
 	int only;	      /* down: just this port (0: all) */
+	int wait_s;	      /* up: how long the cluster may take to agree */
 	int port_set;
 	sp_local_opts lo;
 } local_args;
@@ -58,12 +59,14 @@ static const sp_optdef opts[] = {
     SP_OPT_S("server", local_args, lo.server),
     SP_OPT_I("count", 1, 100, local_args, count),
     SP_OPT_I("only", 1, 65535, local_args, only),
+    SP_OPT_I("wait", 1, 3600, local_args, wait_s),
     SP_OPT_END};
 
 static const char help[] =
     "usage: slotpilot local up [--primaries 3] [--replicas 1] [--port 21001]\n"
     "                          [--dir .slotpilot/local] [--node-timeout 5000]\n"
     "                          [--server redis-server|valkey-server] [--tls]\n"
+    "                          [--wait 60]\n"
     "       slotpilot local down [--dir DIR] [--only PORT] [--purge]\n"
     "       slotpilot local spawn [--dir DIR] [--count 1] [--port P]\n"
     "       slotpilot local status [--dir DIR] [--json]\n"
@@ -73,7 +76,8 @@ static const char help[] =
     "'down --purge' also deletes the data. 'spawn' starts empty nodes with\n"
     "the same configuration (not joined: see add-node) on the first free\n"
     "ports above the directory's highest one (or from --port) and prints\n"
-    "their addresses.\n"
+    "their addresses. 'up --wait S' bounds how long the new cluster may\n"
+    "take to agree (default 60 s; large clusters gossip longer).\n"
     "'up --tls' makes a throwaway CA and certificates in DIR/tls (openssl)\n"
     "and starts TLS-only nodes (no plain port; TLS on the bus and for\n"
     "replication; client certificates required); it prints the options\n"
@@ -244,7 +248,8 @@ static int up(const sp_cli *cli, local_args *a)
 	o = (sp_local_up_opts){.lo = a->lo,
 			       .primaries = a->primaries,
 			       .replicas = a->replicas,
-			       .port = a->port};
+			       .port = a->port,
+			       .wait_ms = a->wait_s * 1000};
 	if (sp_local_cluster_up(&o, &co, &log, &st, &entry, &err) != SP_OK) {
 		rc = sp_cli_fail(cli, &err);
 		goto out;

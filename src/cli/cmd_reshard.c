@@ -43,6 +43,8 @@ static const char reshard_help[] =
     "                 (--slots N | --slot-ranges a-b,c,...) [--dry-run]\n"
     "                 [--window 128] [--parallel 8] [--rate N(slots|keys|mb)]\n"
     "                 [--batch-keys 1000] [--pipeline 2]\n"
+    "                 [--max-p99-ms MS | --max-latency-increase PCT | "
+    "--fast]\n"
     "                 [--journal-dir .slotpilot/journal]\n"
     "                 [--wait 30] [--max-key-bytes N] [--yes] [--json]\n"
     "ID: a node id, a unique id prefix (6+ chars) or HOST:PORT of a primary.\n"
@@ -52,7 +54,13 @@ static const char reshard_help[] =
     "for --wait seconds ends the move (exit 3): run resume once it answers\n"
     "or after its failover. With --max-key-bytes, every\n"
     "key of the planned slots is measured first; slots holding a bigger key\n"
-    "are reported and stay where they are.\n";
+    "are reported and stay where they are.\n"
+    "Latency guard (every command that moves slots): the nodes' p99 is\n"
+    "measured before the move and every MIGRATE is paced to keep it under\n"
+    "a budget: --max-p99-ms, the baseline plus --max-latency-increase\n"
+    "percent, or by default twice the baseline and at least 1 ms above it.\n"
+    "A budget not above the baseline is refused (exit 2). --fast: no guard,\n"
+    "full speed (maintenance windows).\n";
 
 static int reshard(const sp_cli *cli, move_args *a, const char *entry,
 		   const char *host, int port)

@@ -407,10 +407,16 @@ void sp_cli_json_print(json_t *o)
 	json_decref(o);
 }
 
+/* --help anywhere (`local up --help` too: a help request must never
+ * start or change anything), or -h first for commands that take it. */
 static int wants_help(const sp_cmd *d, int argc, char **argv)
 {
-	return argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-			     (d->usage_help && strcmp(argv[1], "-h") == 0));
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0)
+			return 1;
+	return argc >= 2 && d->usage_help && strcmp(argv[1], "-h") == 0;
 }
 
 /* After a parse error (parsed 0) or with the positional count off: says

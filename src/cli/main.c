@@ -76,6 +76,7 @@ int main(int argc, char **argv)
 {
 	size_t i;
 
+	sp_cli_mark_start();
 	/* Backups, journals and configs may hold the dataset or passwords:
 	 * nothing slotpilot creates is readable by other users. */
 	umask(077);

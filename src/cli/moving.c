@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "base/clock.h"
+#include "base/stop.h"
 #include "cli/progress.h"
 #include "cluster/converge.h"
 #include "engine/bigkeys.h"
@@ -35,6 +36,7 @@ void sp_cli_trap_signals(void)
 	if (trapped)
 		return;
 	trapped = 1;
+	sp_stop_request = &stop_flag;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 }
@@ -45,6 +47,18 @@ static const char *const changing[] = {
     "reshard",	"rebalance", "apply",	    "fix",	"resume",
     "rollback", "add-node",  "remove-node", "failover", "expand",
     "shrink",	"create",    "backup",	    NULL};
+
+static long long started_ms;
+
+void sp_cli_mark_start(void)
+{
+	started_ms = sp_now_ms();
+}
+
+long long sp_cli_start_ms(void)
+{
+	return started_ms;
+}
 
 void sp_cli_trap_for(const char *cmd)
 {
@@ -239,7 +253,7 @@ static sp_error *resume_hint(sp_error *err, sp_err rc)
 int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
 		 sp_journal **jp, const char *op, const char *entry)
 {
-	sp_progress prog = {.cli = cli};
+	sp_progress prog = {.cli = cli, .nodes = p->nodes, .nnodes = p->nnodes};
 	sp_run_opts ro = {.mig = a->mig,
 			  .journal_dir = a->journal_dir,
 			  .op = op,
@@ -248,9 +262,17 @@ int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
 			  .ud = &prog};
 	sp_migrate_stats st = {0};
 	sp_error err = {0};
+	long long t0;
 	sp_err rc;
 	int code;
 
+	if (a->mig.fast &&
+	    (a->mig.max_p99_ms > 0 || a->mig.max_increase_pct > 0)) {
+		sp_seterr(&err, SP_ERR_USAGE,
+			  "--fast turns the latency guard off: it cannot go "
+			  "with --max-p99-ms or --max-latency-increase");
+		return sp_cli_fail(cli, &err);
+	}
 	ro.mig.conn = &cli->conn;
 	ro.mig.stop = sp_cli_stop_flag();
 	if (a->wait_s > 0) /* --wait also bounds a node's silence */
@@ -260,7 +282,10 @@ int sp_run_moves(const sp_cli *cli, sp_move_args *a, const sp_opplan *p,
 	    (code = sp_traffic_begin(cli, a, p->nodes[0].host,
 				     p->nodes[0].port)) != SP_EXIT_OK)
 		return code;
+	t0 = sp_now_ms();
+	prog.before_s = (double)(t0 - sp_cli_start_ms()) / 1000.0;
 	rc = sp_run_plan(p, jp, &ro, &st, &err);
+	prog.journal_s = (double)(sp_now_ms() - t0) / 1000.0 - st.seconds;
 	sp_progress_summary(&prog, &st, rc);
 	sp_traffic_end(a);
 	if (rc != SP_OK)

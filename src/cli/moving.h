@@ -77,7 +77,8 @@ int sp_move_parse_rate(const char *val, void *mig);
 	    SP_MO_("pipeline", SP_OPT_INT, 1, 1, 100000, type,                 \
 		   m.mig.pipeline),                                            \
 	    SP_MO_("max-latency-increase", SP_OPT_POSITIVE, 1, 0, 100000,      \
-		   type, m.mig.max_increase_pct)
+		   type, m.mig.max_increase_pct),                              \
+	    SP_MO_("fast", SP_OPT_FLAG, 0, 0, 0, type, m.mig.fast)
 
 /* The JSON summary of a run that had nothing to move, with why: true
  * ("nothing", "balanced", "applied"). */

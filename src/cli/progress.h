@@ -13,6 +13,12 @@ typedef struct sp_progress {
 	const sp_cli *cli;
 	long long last_ms;
 	int bar_shown; /* a \r line is on stderr and needs a newline */
+	/* For the timeline of the JSON summary: the nodes the pairs index
+	 * (borrowed; NULL prints indexes) and the command's time before the
+	 * engine started (gathers, plan, checks) and in the journal. */
+	const sp_endpoint *nodes;
+	size_t nnodes;
+	double before_s, journal_s;
 } sp_progress;
 
 /* An sp_progress_fn; ud is an sp_progress. */

@@ -3,6 +3,7 @@
  */
 #include "cluster/converge.h"
 #include "base/clock.h"
+#include "base/stop.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -51,7 +52,10 @@ sp_err sp_wait_healthy(const char *host, int port, const sp_conn_opts *opts,
 			}
 			break;
 		}
-		sp_sleep_ms(interval_ms);
+		if ((rc = sp_wait_step(interval_ms, "a healthy cluster",
+				       "run the command again to finish",
+				       err)) != SP_OK)
+			break;
 	}
 	sp_findings_free(&f);
 	if (last != NULL)

@@ -260,6 +260,93 @@ static sp_err migrate_round(worker *w, sp_conn *c, const wslot *ws,
 	return rc;
 }
 
+/* The guard's model: what a key costs its source inside MIGRATE before
+ * the first round measured it (us per unit; a 100-byte key on a quiet
+ * loopback node costs 5 to 15 us, and a guess too high only makes the
+ * first round short). */
+#define PRIOR_US 30.0
+/* Bytes that cost as much as one more key. */
+#define UNIT_BYTES 4096.0
+
+static double key_cost(const worker *w)
+{
+	return (w->cost_us > 0 ? w->cost_us : PRIOR_US) * w->unit;
+}
+
+/*
+ * How many batches from b[0..nb-1] go in the next round. Without a bound
+ * (no guard): lim->depth of them, or all. With one: as many as the model
+ * expects to block the source for no longer than lim->block_us, at least
+ * one.
+ */
+static size_t round_size(const worker *w, const sp_limits *lim, const batch *b,
+			 size_t nb)
+{
+	double sum = 0;
+	size_t n;
+
+	if (lim->block_us <= 0)
+		return lim->depth > 0 && (size_t)lim->depth < nb
+			   ? (size_t)lim->depth
+			   : nb;
+	for (n = 0; n < nb; n++) {
+		sum += (double)b[n].n * key_cost(w);
+		if (n > 0 && sum > lim->block_us)
+			break;
+	}
+	return n;
+}
+
+/*
+ * After a round of `keys` keys that took wall_us: the source's cost per
+ * unit (EWMA), and the rest that keeps the pair's time inside MIGRATE at
+ * the guard's duty cycle. Nothing without a guard.
+ */
+static void after_round(worker *w, const sp_limits *lim, long long keys,
+			long long max_batch, long long wall_us)
+{
+	double c, rest, duty;
+	int sharing;
+
+	if (lim->block_us <= 0 || keys <= 0)
+		return;
+	c = (double)wall_us / ((double)keys * w->unit);
+	w->cost_us = w->cost_us > 0 ? 0.7 * w->cost_us + 0.3 * c : c;
+	pthread_mutex_lock(&w->sh->mu);
+	if (max_batch > w->sh->stats.guard_max_batch)
+		w->sh->stats.guard_max_batch = max_batch;
+	w->sh->stats.guard_migrate_us += wall_us;
+	w->sh->stats.guard_migrate_keys += keys;
+	w->sh->stats.guard_cost_us = (double)w->sh->stats.guard_migrate_us /
+				     (double)w->sh->stats.guard_migrate_keys;
+	sharing = w->sh->moving_to[w->p->dst];
+	pthread_mutex_unlock(&w->sh->mu);
+	/* The pairs moving into one target share its duty cycle: its
+	 * clients wait behind every pair's RESTOREs. */
+	duty = sharing > 1 ? lim->duty / sharing : lim->duty;
+	rest = (double)wall_us * (1.0 - duty) / duty;
+	if (rest >= 20) {
+		long long t = sp_now_us();
+		sp_sleep_us((long long)rest);
+		sp_mover_tl(w, SP_TL_PAUSE, t);
+	}
+}
+
+/* The keys of batches b[0..n-1], and the most in one of them. */
+static long long keys_of(const batch *b, size_t n, long long *most)
+{
+	long long k = 0;
+	size_t i;
+
+	*most = 0;
+	for (i = 0; i < n; i++) {
+		k += (long long)b[i].n;
+		if ((long long)b[i].n > *most)
+			*most = (long long)b[i].n;
+	}
+	return k;
+}
+
 /* Sends the batches in pipelined rounds (as deep as the latency guard
  * allows: all of them without a guard) and reads the replies. Marks
  * slots whose batch failed in fails[] (and solo[] on timeouts). */
@@ -282,14 +369,16 @@ static sp_err send_batches(worker *w, sp_conn *c, const wslot *ws,
 		goto out;
 	}
 	for (at = 0; at < nb && rc == SP_OK; at += n) {
+		long long t, most, rk;
 		sp_guard_limits(w->sh->guard, w->sh->o, &lim);
-		n = lim.depth > 0 && (size_t)lim.depth < nb - at
-			? (size_t)lim.depth
-			: nb - at;
-		if (lim.pause_ms > 0)
-			sp_sleep_ms(lim.pause_ms);
+		n = round_size(w, &lim, b + at, nb - at);
+		rk = keys_of(b + at, n, &most);
+		t = sp_now_us();
 		rc = migrate_round(w, c, ws, b + at, n, argv, lens, fails, solo,
 				   &keys, &bytes);
+		sp_mover_tl(w, SP_TL_MIGRATE, t);
+		if (rc == SP_OK)
+			after_round(w, &lim, rk, most, sp_now_us() - t);
 	}
 	if (rc == SP_OK)
 		rc = sp_conn_set_timeout(c,
@@ -365,12 +454,32 @@ static sp_err drop_stale(worker *w, sp_conn *src, const wslot *ws, size_t k)
 	return rc;
 }
 
+/*
+ * Keys per MIGRATE: lim->batch, or with the guard's bound as many as the
+ * model expects to take no longer than lim->block_us on the source (at
+ * least one). Sets the round's units per key from the keys' sizes.
+ */
+static int model_batch(worker *w, const sp_limits *lim, const long long *sizes,
+		       size_t nkeys)
+{
+	double total = 0, n;
+	size_t i;
+
+	for (i = 0; i < nkeys; i++)
+		total += (double)sizes[i];
+	w->unit = 1.0 + (nkeys ? total / (double)nkeys : 0) / UNIT_BYTES;
+	if (lim->block_us <= 0)
+		return lim->batch;
+	n = lim->block_us / key_cost(w);
+	return n < 1 ? 1 : n > lim->batch ? lim->batch : (int)n;
+}
+
 /* One round: fetch keys, size them, MIGRATE them. *empty when no slot of
  * the window holds a key any more. */
 static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
 			  int *empty)
 {
-	long long *sizes = NULL, bytes = 0;
+	long long *sizes = NULL, bytes = 0, t;
 	batch *b = NULL;
 	sp_conn *c;
 	size_t nkeys, nb, i;
@@ -379,12 +488,14 @@ static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
 	sp_err rc;
 
 	*empty = 0;
-	if ((rc = sp_mover_conn_to(w, w->p->src, &c)) != SP_OK ||
-	    (rc = fetch_keys(w, c, ws, k, &any)) != SP_OK)
+	if ((rc = sp_mover_conn_to(w, w->p->src, &c)) != SP_OK)
 		return rc;
-	if (!any) {
-		*empty = 1;
-		return SP_OK;
+	t = sp_now_us();
+	rc = fetch_keys(w, c, ws, k, &any);
+	sp_mover_tl(w, SP_TL_KEYS, t);
+	if (rc != SP_OK || !any) {
+		*empty = rc == SP_OK;
+		return rc;
 	}
 	nkeys = count_keys(ws, k);
 	sizes = calloc(nkeys, sizeof(*sizes));
@@ -393,14 +504,20 @@ static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
 		rc = sp_seterr(&w->err, SP_ERR_OOM, "out of memory");
 		goto out;
 	}
-	if ((rc = key_sizes(w, c, ws, k, sizes)) != SP_OK)
+	t = sp_now_us();
+	rc = key_sizes(w, c, ws, k, sizes);
+	sp_mover_tl(w, SP_TL_KEYS, t);
+	if (rc != SP_OK)
 		goto out;
 	sp_guard_limits(w->sh->guard, w->sh->o, &lim);
-	nb = cut_batches(w->sh->o, ws, k, sizes, solo, lim.batch, b);
+	nb = cut_batches(w->sh->o, ws, k, sizes, solo,
+			 model_batch(w, &lim, sizes, nkeys), b);
 	for (i = 0; i < nb; i++)
 		bytes += b[i].bytes;
+	t = sp_now_us();
 	sp_mover_throttle(w->sh, SP_RATE_KEYS, (double)nkeys);
 	sp_mover_throttle(w->sh, SP_RATE_BYTES, (double)bytes);
+	sp_mover_tl(w, SP_TL_PAUSE, t);
 	rc = send_batches(w, c, ws, b, nb, fails, solo);
 	if (rc == SP_OK && w->busy != NULL)
 		rc = drop_stale(w, c, ws, k);

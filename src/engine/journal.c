@@ -587,7 +587,8 @@ static sp_err find(const char *dir, int open_only, char *path, size_t len,
 		best = r;
 		r = t;
 		found = 1;
-		best_done = strcmp(best->status, "complete") == 0;
+		best_done = strcmp(best->status, "complete") == 0 ||
+			    strcmp(best->status, "refused") == 0;
 	}
 	/* Only the newest operation can be resumed: an older one that did
 	 * not finish was superseded by whatever ran after it. */

@@ -5,7 +5,9 @@
  *   {"type":"begin", "op", "id", "entry", "nodes":[{id,addr}],
  *    "owners":[[first,last,node],...], "moves":[[slot,src,dst],...]}
  *   {"type":"done", "slots":[...]}      after each window, then fsync
- *   {"type":"end", "status":"complete"|"interrupted"|"failed"}
+ *   {"type":"end", "status":"complete"|"interrupted"|"failed"|"refused"}
+ *   (refused: the engine refused its options before any slot opened;
+ *   like complete, nothing is left to resume)
  * "owners" is the slot map before the operation (the snapshot rollback
  * returns to). The live cluster stays the truth: resume reconciles these
  * records with what every node reports, so a record lost in a crash only

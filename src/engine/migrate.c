@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/backoff.h"
 #include "base/clock.h"
@@ -84,7 +85,65 @@ void sp_mover_add_stats(shared *sh, long long keys, long long bytes,
 /* Exponential backoff with jitter: 50 ms * 2^attempt, at most 2 s. */
 void sp_mover_backoff(worker *w, int attempt)
 {
+	long long t = sp_now_us();
+
 	sp_backoff_sleep(attempt, 50, 2000, &w->seed);
+	sp_mover_tl(w, SP_TL_PAUSE, t);
+}
+
+const char *const sp_tl_step_names[SP_TL_N] = {"check",	  "open",  "keys",
+					       "migrate", "final", "pause"};
+
+void sp_mover_tl(worker *w, enum sp_tl_step step, long long since_us)
+{
+	w->tl_us[step] += sp_now_us() - since_us;
+}
+
+/* The round trips the worker has waited for on its connections. */
+static long long worker_turns(const worker *w)
+{
+	long long n = 0;
+	size_t i;
+
+	for (i = 0; i < w->sh->nnodes; i++)
+		n += w->conns[i] != NULL ? w->conns[i]->turns : 0;
+	return n;
+}
+
+static void add_pair_time(sp_pair_time *to, const sp_pair_time *t)
+{
+	int i;
+
+	to->slots += t->slots;
+	to->turns += t->turns;
+	to->wall_s += t->wall_s;
+	for (i = 0; i < SP_TL_N; i++)
+		to->step_s[i] += t->step_s[i];
+}
+
+/* Files the timeline of the pair the worker just ran (under the lock):
+ * its own entry, the sum, and the most turns per slot. */
+static void record_pair_time(worker *w, long long start_us, long long turns0)
+{
+	shared *sh = w->sh;
+	sp_pair_time t = {.src = w->p->src, .dst = w->p->dst};
+	size_t idx = (size_t)(w->p - sh->pairs);
+	int i;
+
+	t.turns = worker_turns(w) - turns0;
+	t.wall_s = (double)(sp_now_us() - start_us) / 1e6;
+	for (i = 0; i < SP_TL_N; i++)
+		t.step_s[i] = (double)w->tl_us[i] / 1e6;
+	t.slots = w->pair_slots;
+	pthread_mutex_lock(&sh->mu);
+	if (idx < SP_TL_PAIRS)
+		sh->stats.pair_time[idx] = t;
+	add_pair_time(&sh->stats.tl_all, &t);
+	if (t.slots > 0 &&
+	    (double)t.turns / (double)t.slots > sh->stats.max_turns_per_slot)
+		sh->stats.max_turns_per_slot =
+		    (double)t.turns / (double)t.slots;
+	pthread_mutex_unlock(&sh->mu);
 }
 
 /* The bound on a node's silence; 0 means the default. */
@@ -168,29 +227,53 @@ static void record_failure(worker *w, sp_err rc)
 	pthread_mutex_unlock(&w->sh->mu);
 }
 
+/* Counts the worker's pair in (d 1) or out (d -1) of the pairs moving
+ * into its target now (drain.c shares the target's duty cycle). */
+static void moving_to(worker *w, int d)
+{
+	pthread_mutex_lock(&w->sh->mu);
+	w->sh->moving_to[w->p->dst] += d;
+	pthread_mutex_unlock(&w->sh->mu);
+}
+
 /* Moves the pair w->p window by window, as fast as the guard allows;
  * ws and res are the worker's scratch. On error, w->err says why. */
-static sp_err run_pair(worker *w, wslot *ws, int *res)
+static sp_err run_windows(worker *w, wslot *ws, int *res)
 {
 	size_t at, k;
 	sp_limits lim;
 	sp_err rc;
 
 	for (at = 0; at < w->p->n; at += k) {
+		long long t = sp_now_us();
 		sp_guard_limits(w->sh->guard, w->sh->o, &lim);
 		k = w->p->n - at < (size_t)lim.window ? w->p->n - at
 						      : (size_t)lim.window;
-		if (lim.pause_ms > 0)
-			sp_sleep_ms(lim.pause_ms);
+		sp_mover_tl(w, SP_TL_PAUSE, t);
 		if (should_stop(w->sh))
 			return SP_OK;
 		sp_guard_enter(w->sh->guard);
+		moving_to(w, 1);
 		rc = sp_mover_move_window(w, w->p->moves + at, k, ws, res);
+		moving_to(w, -1);
 		sp_guard_leave(w->sh->guard);
 		if (rc != SP_OK)
 			return rc;
 	}
 	return SP_OK;
+}
+
+/* run_windows, with the pair's timeline filed when it ends. */
+static sp_err run_pair(worker *w, wslot *ws, int *res)
+{
+	long long start = sp_now_us(), turns = worker_turns(w);
+	sp_err rc;
+
+	memset(w->tl_us, 0, sizeof(w->tl_us));
+	w->pair_slots = 0;
+	rc = run_windows(w, ws, res);
+	record_pair_time(w, start, turns);
+	return rc;
 }
 
 /* A worker thread: takes pairs until none is left or the run stops;
@@ -235,6 +318,7 @@ out:
 	free(res);
 	pthread_mutex_lock(&sh->mu);
 	sh->running--;
+	pthread_cond_signal(&sh->ended);
 	pthread_mutex_unlock(&sh->mu);
 	return NULL;
 }
@@ -405,7 +489,9 @@ static void stop_guard(shared *sh)
 	sh->stats.throttled_s = r.throttled_s;
 	sh->stats.guard_min_window = r.min_window;
 	sh->stats.guard_min_parallel = r.min_parallel;
-	sh->stats.guard_max_pause_ms = r.max_pause_ms;
+	sh->stats.guard_min_share = r.min_share;
+	sh->stats.guard_min_duty = r.min_duty;
+	sh->stats.guard_by_default = r.by_default;
 	sh->stats.guard_out_of_reach_s = r.out_of_reach_s;
 }
 
@@ -433,6 +519,26 @@ static size_t start_workers(shared *sh, worker *ws, pthread_t *tids, size_t n,
 	return n;
 }
 
+/* Waits up to ms for the last worker to stop (it signals sh->ended):
+ * the move's end is not held back by the progress period. */
+static void wait_workers(shared *sh, long long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&sh->mu);
+	while (sh->running > 0 &&
+	       pthread_cond_timedwait(&sh->ended, &sh->mu, &ts) == 0)
+		;
+	pthread_mutex_unlock(&sh->mu);
+}
+
 /* Reports progress about every 100 ms until no worker runs. */
 static void watch(shared *sh, long long start)
 {
@@ -446,11 +552,21 @@ static void watch(shared *sh, long long start)
 		snap = sh->stats;
 		pthread_mutex_unlock(&sh->mu);
 		snap.seconds = (double)(sp_now_ms() - start) / 1000.0;
+		if (sh->guard != NULL) {
+			sp_guard_now_t g;
+			sp_guard_now(sh->guard, &g);
+			snap.guarded = 1;
+			snap.guard_budget_ms = g.budget_ms;
+			snap.guard_p99_now_ms = g.p99_ms;
+			snap.guard_block_us = g.block_us;
+			snap.guard_duty = g.duty;
+			snap.guard_parallel = g.parallel;
+		}
 		if (opts->on_progress != NULL)
 			opts->on_progress(opts->ud, &snap);
 		if (running <= 0)
 			break;
-		sp_sleep_ms(100);
+		wait_workers(sh, 100);
 	}
 }
 
@@ -479,12 +595,42 @@ static sp_err outcome(shared *sh, size_t nthreads, size_t nmoves, sp_error *err)
 	return SP_OK;
 }
 
+/* The lock, the end signal and the per-node arrays of sh (shared_free
+ * frees them, also after an error here). */
+static sp_err shared_init(shared *sh, sp_error *err)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&sh->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sh->ended, &ca);
+	pthread_condattr_destroy(&ca);
+	sh->silent_since = calloc(sh->nnodes, sizeof(*sh->silent_since));
+	sh->gone = calloc(sh->nnodes, 1);
+	sh->moving_to = calloc(sh->nnodes, sizeof(*sh->moving_to));
+	if (sh->silent_since == NULL || sh->gone == NULL ||
+	    sh->moving_to == NULL)
+		return sp_seterr(err, SP_ERR_OOM, "out of memory");
+	return SP_OK;
+}
+
+static void shared_free(shared *sh)
+{
+	pthread_mutex_destroy(&sh->mu);
+	pthread_cond_destroy(&sh->ended);
+	free(sh->pairs);
+	free(sh->silent_since);
+	free(sh->gone);
+	free(sh->moving_to);
+}
+
 sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
 		  size_t nmoves, const sp_migrate_opts *opts,
 		  sp_migrate_stats *stats, sp_error *err)
 {
 	shared sh = {.nodes = nodes, .nnodes = nnodes, .o = opts};
-	long long start = sp_now_ms();
+	long long start = sp_now_ms(), ended = 0;
 	pthread_t *tids = NULL;
 	worker *ws = NULL;
 	sp_move *sorted = NULL;
@@ -500,13 +646,8 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
 		return rc;
 	if (nmoves == 0)
 		return SP_OK;
-	pthread_mutex_init(&sh.mu, NULL);
-	sh.silent_since = calloc(nnodes, sizeof(*sh.silent_since));
-	sh.gone = calloc(nnodes, 1);
-	if (sh.silent_since == NULL || sh.gone == NULL) {
-		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
+	if ((rc = shared_init(&sh, err)) != SP_OK)
 		goto out;
-	}
 	sh.stats.slots_total = (long long)nmoves;
 	sh.tokens_ms = start;
 	if ((rc = make_pairs(&sh, moves, nmoves, &sorted, err)) != SP_OK ||
@@ -522,10 +663,12 @@ sp_err sp_migrate(const sp_endpoint *nodes, size_t nnodes, const sp_move *moves,
 		rc = sp_seterr(err, SP_ERR_OOM, "out of memory");
 		goto out;
 	}
+	sh.stats.setup_s = (double)(sp_now_ms() - start) / 1000.0;
 	nthreads = start_workers(&sh, ws, tids, nthreads, start);
 	watch(&sh, start);
 	for (i = 0; i < nthreads; i++)
 		pthread_join(tids[i], NULL);
+	ended = sp_now_ms();
 	stop_guard(&sh);
 	rc = outcome(&sh, nthreads, nmoves, err);
 out:
@@ -533,12 +676,13 @@ out:
 	free(involved);
 	*stats = sh.stats;
 	stats->seconds = (double)(sp_now_ms() - start) / 1000.0;
-	pthread_mutex_destroy(&sh.mu);
+	stats->npairs = (int)sh.npairs;
+	stats->tl_all.src = stats->tl_all.dst = -1;
+	if (ended > 0)
+		stats->teardown_s = (double)(sp_now_ms() - ended) / 1000.0;
+	shared_free(&sh);
 	free(tids);
 	free(ws);
 	free(sorted);
-	free(sh.pairs);
-	free(sh.silent_since);
-	free(sh.gone);
 	return rc;
 }

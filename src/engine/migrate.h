@@ -32,6 +32,38 @@ typedef enum sp_rate_unit {
 	SP_RATE_BYTES
 } sp_rate_unit;
 
+/*
+ * The timeline of a move: where each pair's worker spent its time. A
+ * worker is one thread running one pair at a time, so its steps add up to
+ * the pair's wall time; "other" is what no step took (the journal's
+ * callback, bookkeeping). Turns are the round trips it waited for (see
+ * sp_conn.turns): on the critical path, since a worker waits for one
+ * reply at a time.
+ */
+enum sp_tl_step {
+	SP_TL_CHECK, /* reading both ends' CLUSTER NODES (one mover per slot) */
+	SP_TL_OPEN,  /* SETSLOT IMPORTING on the target, MIGRATING on the source
+		      */
+	SP_TL_KEYS,  /* GETKEYSINSLOT and MEMORY USAGE on the source */
+	SP_TL_MIGRATE, /* MIGRATE rounds in flight */
+	SP_TL_FINAL,   /* SETSLOT NODE: target, then source and bystanders */
+	SP_TL_PAUSE,   /* rate limit, the guard's pauses, backoff */
+	SP_TL_N
+};
+
+/* Names of the steps, as the JSON summary prints them. */
+extern const char *const sp_tl_step_names[SP_TL_N];
+
+typedef struct sp_pair_time {
+	int src, dst; /* node indexes */
+	long long slots;
+	long long turns;
+	double wall_s;
+	double step_s[SP_TL_N];
+} sp_pair_time;
+
+#define SP_TL_PAIRS 64 /* pairs listed one by one; all are in tl_all */
+
 typedef struct sp_migrate_stats {
 	long long slots_total;
 	long long slots_done;
@@ -39,12 +71,31 @@ typedef struct sp_migrate_stats {
 	long long bytes;
 	long long retries;
 	double seconds;
-	/* latency guard (when a budget was given) */
+	/* latency guard (unless fast) */
 	int guarded;
+	int guard_by_default; /* the default budget: none was given */
 	double guard_baseline_ms, guard_budget_ms, guard_worst_ms;
 	double throttled_s;
 	double guard_out_of_reach_s; /* over budget even at the slowest pace */
-	int guard_min_window, guard_min_parallel, guard_max_pause_ms;
+	int guard_min_window, guard_min_parallel;
+	double guard_min_share, guard_min_duty;
+	/* the model (drain.c): the most keys one MIGRATE carried, and what
+	 * a key cost its source inside MIGRATE, on average (us) */
+	long long guard_max_batch;
+	long long guard_migrate_us, guard_migrate_keys;
+	double guard_cost_us;
+	/* now, for progress lines: the last second's probe p99, what a
+	 * MIGRATE round may block for, the duty cycle, pairs allowed */
+	double guard_p99_now_ms, guard_block_us, guard_duty;
+	int guard_parallel;
+	/* timeline: before the workers start (pairs, the guard's baseline)
+	 * and after they stop; per pair, the first SP_TL_PAIRS of them, and
+	 * the sum over all pairs (tl_all.src and dst are -1) */
+	double setup_s, teardown_s;
+	int npairs;
+	sp_pair_time pair_time[SP_TL_PAIRS];
+	sp_pair_time tl_all;
+	double max_turns_per_slot; /* the pair that waited most per slot */
 } sp_migrate_stats;
 
 /* Called after each window's slots are final: slots[0..n-1] now belong
@@ -73,12 +124,13 @@ typedef struct sp_migrate_opts {
 	int give_up_ms;
 	sp_rate_unit rate_unit;
 	double rate; /* units per second, when rate_unit is set */
-	/* Latency guard: the engine probes the nodes it moves between and
-	 * slows down (AIMD on window, batch and pause) to keep their p99
-	 * under max_p99_ms, or under baseline * (1 + max_increase_pct/100).
-	 * 0 = no guard. */
+	/* Latency guard (guard.h): the engine probes the nodes it moves
+	 * between and paces every MIGRATE to keep their p99 under
+	 * max_p99_ms, or under baseline * (1 + max_increase_pct/100), or,
+	 * with neither (0), under the default budget. fast: no guard. */
 	double max_p99_ms;
 	double max_increase_pct;
+	int fast;
 	int probe_ms; /* between probes (default 25) */
 	/* SP_SLOTS flags, or NULL: slots whose source is a replica promoted
 	 * after its primary failed mid-move (resume). They move without

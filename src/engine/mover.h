@@ -34,11 +34,16 @@ typedef struct shared {
 	double tokens; /* rate limiter: may go negative (a debt) */
 	long long tokens_ms;
 	int running;
-	sp_guard *guard; /* NULL without a latency budget */
+	pthread_cond_t ended; /* signalled as each worker stops */
+	sp_guard *guard;      /* NULL without a latency budget */
 	/* Per node: when it stopped answering (0 while it answers), and
 	 * whether the run gave up on it (see sp_mover_heard). */
 	long long *silent_since;
 	unsigned char *gone;
+	/* Per node: the pairs moving a window into it now. A target takes
+	 * the RESTOREs of every pair moving into it, so they share its duty
+	 * cycle (drain.c). */
+	int *moving_to;
 } shared;
 
 typedef struct worker {
@@ -46,11 +51,21 @@ typedef struct worker {
 	const pair *p;
 	sp_conn **conns; /* one per node, opened when first needed */
 	unsigned seed;
-	int no_bumpepoch;    /* the target refused CLUSTER BUMPEPOCH once */
+	int no_bumpepoch; /* the target refused CLUSTER BUMPEPOCH once */
+	/* quiet_ok's look at the target (window.c): the pair it was taken
+	 * for, and whether the target's SETSLOTs wait for its replicas */
+	const void *looked_for;
+	int setslot_waits;
 	int migrate_ioerr;   /* a MIGRATE of the last round could not reach
 			      * the target (IOERR or timeout) */
 	unsigned char *busy; /* per window slot: a MIGRATE met BUSYKEY
 			      * (keep_target), or NULL */
+	/* the latency guard's model (drain.c): what one key costs the
+	 * source inside MIGRATE, in us per unit (EWMA; 0 until measured),
+	 * and the units of a key of this round (1 + its bytes / 4 KiB) */
+	double cost_us, unit;
+	long long tl_us[SP_TL_N]; /* the current pair's time per step */
+	long long pair_slots;	  /* slots of the current pair now final */
 	sp_error err;
 } worker;
 
@@ -62,10 +77,16 @@ typedef struct wslot {
 } wslot;
 
 /* SETSLOT results, as sorted by the window steps (window.c). */
-enum { R_OK = 0, R_OWNER, R_NOT_OWNER, R_NOT_MASTER, R_ERR = -1 };
+/* A SETSLOT's result. R_BUSY: the node did not apply it yet and asks to be
+ * asked again (Valkey 8's -NOREPLICAS when its replicas did not ack in
+ * time, TRYAGAIN, LOADING, CLUSTERDOWN). */
+enum { R_OK = 0, R_OWNER, R_NOT_OWNER, R_NOT_MASTER, R_BUSY, R_ERR = -1 };
 
 /* Takes `units` from the shared rate limiter, sleeping off any debt. */
 void sp_mover_throttle(shared *sh, sp_rate_unit unit, double units);
+
+/* Adds the time since since_us (sp_now_us) to the pair's step. */
+void sp_mover_tl(worker *w, enum sp_tl_step step, long long since_us);
 
 /* Adds to the shared stats under the lock. */
 void sp_mover_add_stats(shared *sh, long long keys, long long bytes,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "engine/mover.h"
 
 /*
@@ -24,8 +25,13 @@ sp_err sp_mover_conn_to(worker *w, int i, sp_conn **out)
 		return sp_seterr(&w->err, SP_ERR_TIMEOUT,
 				 "%s does not answer: the move gave up on it",
 				 e->addr);
-	if (w->conns[i] != NULL && w->conns[i]->pending > 0)
+	if (w->conns[i] != NULL && w->conns[i]->pending > 0) {
+		/* Deferred replies were not waited for when they were due:
+		 * reading them now is no turn of the timeline. */
+		long long turns = w->conns[i]->turns;
 		sp_conn_drain(w->conns[i]);
+		w->conns[i]->turns = turns;
+	}
 	if (w->conns[i] != NULL && sp_conn_broken(w->conns[i])) {
 		sp_conn_close(w->conns[i]);
 		w->conns[i] = NULL;
@@ -49,8 +55,19 @@ static int setslot_result(sp_err rc, const char *msg)
 		return R_OWNER;
 	if (strstr(msg, "not the owner") != NULL)
 		return R_NOT_OWNER;
-	if (strstr(msg, "only with masters") != NULL)
+	/* Valkey 8 blocks SETSLOT until the replicas ack; a primary that
+	 * loses its last slot meanwhile (gossip from the target) turns
+	 * replica and unblocks the client with "UNBLOCKED ... (master ->
+	 * replica?)": it is a replica now, like the answer above. */
+	if (strstr(msg, "only with masters") != NULL ||
+	    (strstr(msg, "UNBLOCKED") != NULL &&
+	     strstr(msg, "replica") != NULL))
 		return R_NOT_MASTER;
+	/* Valkey 8 hands SETSLOT to the primary's replicas first and
+	 * answers NOREPLICAS when they did not ack within 2 s (a replica
+	 * still loading): nothing was applied, so it is asked again. */
+	if (strstr(msg, "NOREPLICAS") != NULL || sp_mover_retryable(rc))
+		return R_BUSY;
 	return R_ERR;
 }
 
@@ -94,26 +111,100 @@ static sp_err read_setslot(worker *w, sp_conn *c, int *res)
 	return SP_OK;
 }
 
+/* One setslot_all: the window, which of its slots it covers, the verb. */
+typedef struct setslot_req {
+	wslot *ws;
+	size_t k, last; /* last: see STABLE_FIRST */
+	int only, quiet;
+	const char *verb, *id;
+	int *res;
+	int again; /* only the slots that came back R_BUSY */
+} setslot_req;
+
+static int sent(const setslot_req *q, size_t i)
+{
+	const wslot *x = &q->ws[i];
+
+	return x->state != S_DONE && (q->only < 0 || x->state == q->only) &&
+	       (!q->again || q->res[i] == R_BUSY);
+}
+
+/* With quiet, every moving slot but the last goes STABLE first. */
+static int stable_first(const setslot_req *q, size_t i)
+{
+	return q->quiet && q->ws[i].state == S_MOVING && i != q->last;
+}
+
+static sp_err send_setslots(worker *w, sp_conn *c, const setslot_req *q)
+{
+	sp_err rc = SP_OK;
+	size_t i;
+
+	for (i = 0; i < q->k && rc == SP_OK; i++) {
+		if (!sent(q, i))
+			continue;
+		if (stable_first(q, i))
+			rc =
+			    append_setslot(w, c, q->ws[i].slot, "STABLE", NULL);
+		if (rc == SP_OK)
+			rc =
+			    append_setslot(w, c, q->ws[i].slot, q->verb, q->id);
+	}
+	return rc;
+}
+
+/*
+ * Reads the replies of send_setslots into q->res. After the first R_BUSY
+ * the rest are not waited for (each could block for Valkey's 2 s): they
+ * are marked R_BUSY too and *busy is set, and the caller drops the
+ * connection, which discards them on the node.
+ */
+static sp_err read_setslots(worker *w, sp_conn *c, setslot_req *q, int *busy)
+{
+	sp_err rc = SP_OK;
+	size_t i;
+
+	*busy = 0;
+	for (i = 0; i < q->k && rc == SP_OK; i++) {
+		if (!sent(q, i)) {
+			/* a retry of the busy ones keeps the rest */
+			if (!q->again)
+				q->res[i] = R_OK;
+			continue;
+		}
+		q->res[i] = *busy ? R_BUSY : R_OK;
+		if (*busy)
+			continue;
+		/* STABLE's reply first; the verb's is the one that counts */
+		if (stable_first(q, i))
+			rc = read_setslot(w, c, &q->res[i]);
+		if (rc == SP_OK && q->res[i] != R_BUSY)
+			rc = read_setslot(w, c, &q->res[i]);
+		*busy = q->res[i] == R_BUSY;
+	}
+	return rc;
+}
+
 /*
  * Sends "CLUSTER SETSLOT s VERB [id]" to node for every slot of the window
  * not yet done (or, with only >= 0, in that state) and reads the replies
  * into res[]. With quiet (the target's SETSLOT NODE, see finalize), every
  * moving slot but the last is made STABLE first in the same pipeline.
  * Retries the whole pipeline on connection errors (all of it is
- * idempotent) until the retries or the node's deadline run out; then the
- * run gives up on the node. Returns an error only when the node cannot be
- * reached.
+ * idempotent), and the slots that came back R_BUSY on their own, until the
+ * retries or the node's deadline run out; then the run gives up on the
+ * node. Returns an error only when the node cannot be reached.
  */
 static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 			  const char *verb, const char *id, int *res, int quiet)
 {
-	size_t last = quiet ? last_moving(ws, k) : k, i;
-	int attempt;
+	setslot_req q = {ws,   k,     quiet ? last_moving(ws, k) : k,
+			 only, quiet, verb,
+			 id,   res,   0};
+	int attempt, busy = 0;
 	sp_conn *c;
 	sp_err rc = SP_OK;
 
-#define SENT(i)		(ws[i].state != S_DONE && (only < 0 || ws[i].state == only))
-#define STABLE_FIRST(i) (quiet && ws[i].state == S_MOVING && (i) != last)
 	for (attempt = 0; attempt <= w->sh->o->max_retries; attempt++) {
 		if (attempt > 0) {
 			sp_mover_add_stats(w->sh, 0, 0, 1);
@@ -124,35 +215,23 @@ static sp_err setslot_all(worker *w, int node, wslot *ws, size_t k, int only,
 				break;
 			continue;
 		}
-		for (i = 0; i < k && rc == SP_OK; i++) {
-			if (!SENT(i))
-				continue;
-			if (STABLE_FIRST(i))
-				rc = append_setslot(w, c, ws[i].slot, "STABLE",
-						    NULL);
-			if (rc == SP_OK)
-				rc = append_setslot(w, c, ws[i].slot, verb, id);
-		}
-		for (i = 0; i < k && rc == SP_OK; i++) {
-			res[i] = R_OK;
-			if (!SENT(i))
-				continue;
-			/* STABLE's reply first; the verb's is the one that
-			 * counts */
-			if (STABLE_FIRST(i))
-				rc = read_setslot(w, c, &res[i]);
-			if (rc == SP_OK)
-				rc = read_setslot(w, c, &res[i]);
-		}
+		if ((rc = send_setslots(w, c, &q)) == SP_OK)
+			rc = read_setslots(w, c, &q, &busy);
 		sp_mover_heard(w, node, rc == SP_OK);
-		if (rc == SP_OK)
+		if (rc == SP_OK && !busy)
 			return SP_OK;
-		sp_conn_drain(c);
-		if (!sp_mover_retryable(rc) || sp_mover_gone(w, node))
+		q.again = rc == SP_OK;
+		/* What is left on the connection is dropped with it (busy:
+		 * replies that may each block for seconds) or drained. */
+		if (busy) {
+			sp_conn_close(c);
+			w->conns[node] = NULL;
+		} else
+			sp_conn_drain(c);
+		if (!busy &&
+		    (!sp_mover_retryable(rc) || sp_mover_gone(w, node)))
 			break;
 	}
-#undef SENT
-#undef STABLE_FIRST
 	if (sp_mover_retryable(rc))
 		sp_mover_give_up(w, node);
 	return rc;
@@ -170,7 +249,7 @@ static sp_err check_results(worker *w, const wslot *ws, size_t k,
 			 * it first (snprintf must not read what it writes). */
 			char why[sizeof(w->err.msg)];
 			snprintf(why, sizeof(why), "%s", w->err.msg);
-			if (res[i] != R_ERR)
+			if (res[i] != R_ERR && res[i] != R_BUSY)
 				sp_seterr(&w->err, SP_ERR_CLUSTER,
 					  "slot %d: unexpected owner state "
 					  "(%s)",
@@ -281,7 +360,29 @@ static sp_err broadcast_node(worker *w, wslot *ws, size_t k, const char *id,
  * neither owns nor imports, and resume or fix finishes the slot. A target
  * that refuses BUMPEPOCH (renamed, or not allowed to our user) gets every
  * slot the importing way.
+ *
+ * So does a Valkey 8 target with replicas: it hands every SETSLOT to its
+ * replicas and applies it only once they ack, one command at a time, so
+ * between STABLE and NODE clients would see the slot owned by no one for
+ * a replica round trip per slot (redis-py gave up: "TTL exhausted").
  */
+static int setslot_waits(sp_conn *c)
+{
+	redisReply *r = NULL;
+	long long replicas = 0;
+	char vv[32] = "";
+	int waits = 0;
+
+	if (sp_conn_cmd(c, &r, NULL, "INFO") == SP_OK &&
+	    r->type == REDIS_REPLY_STRING)
+		waits =
+		    sp_info_field(r->str, "valkey_version", vv, sizeof(vv)) &&
+		    sp_info_ll(r->str, "connected_slaves", &replicas) &&
+		    replicas > 0;
+	freeReplyObject(r);
+	return waits;
+}
+
 static int quiet_ok(worker *w)
 {
 	redisReply *r = NULL;
@@ -290,6 +391,12 @@ static int quiet_ok(worker *w)
 	sp_err rc;
 
 	if (w->no_bumpepoch || sp_mover_conn_to(w, w->p->dst, &c) != SP_OK)
+		return 0;
+	if (w->looked_for != w->p) {
+		w->looked_for = w->p;
+		w->setslot_waits = setslot_waits(c);
+	}
+	if (w->setslot_waits)
 		return 0;
 	rc = sp_conn_cmd(c, &r, &e, "CLUSTER BUMPEPOCH");
 	freeReplyObject(r);
@@ -308,7 +415,7 @@ static int quiet_ok(worker *w)
  * SETSLOT only with masters": that is fine. Other primaries that miss
  * the message learn it through gossip, so their errors are not fatal.
  */
-static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
+static sp_err finalize_window(worker *w, wslot *ws, size_t k, int *res)
 {
 	const sp_endpoint *dst = &w->sh->nodes[w->p->dst];
 	sp_move *done = NULL;
@@ -339,11 +446,22 @@ static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
 			    (sp_move){ws[i].slot, w->p->src, w->p->dst};
 	}
 	w->sh->stats.slots_done += (long long)k;
+	w->pair_slots += (long long)k;
 	if (w->sh->o->on_done != NULL && done != NULL)
 		w->sh->o->on_done(w->sh->o->ud, done, nd);
 	pthread_mutex_unlock(&w->sh->mu);
 	free(done);
 	return SP_OK;
+}
+
+/* finalize_window, timed as the timeline's SP_TL_FINAL. */
+static sp_err finalize(worker *w, wslot *ws, size_t k, int *res)
+{
+	long long t = sp_now_us();
+	sp_err rc = finalize_window(w, ws, k, res);
+
+	sp_mover_tl(w, SP_TL_FINAL, t);
+	return rc;
 }
 
 /* Keys of slot on node, or -1 when it cannot be asked. */
@@ -414,7 +532,7 @@ static void close_window(worker *w, wslot *ws, size_t k, int *res)
 }
 
 /* Node's own CLUSTER NODES, parsed into *v (the caller frees it). */
-static sp_err read_view(worker *w, int node, sp_view *v)
+static sp_err read_view_once(worker *w, int node, sp_view *v)
 {
 	redisReply *r = NULL;
 	sp_conn *c;
@@ -428,6 +546,30 @@ static sp_err read_view(worker *w, int node, sp_view *v)
 		rc = sp_view_parse(v, r->str, r->len, &w->err);
 	sp_mover_heard(w, node, !sp_conn_broken(c));
 	freeReplyObject(r);
+	return rc;
+}
+
+/* read_view_once, retried like every step (setslot_all) while the node
+ * does not answer, until the retries or its deadline run out; then the
+ * run gives up on it, so the move ends naming it, with resume to run. */
+static sp_err read_view(worker *w, int node, sp_view *v)
+{
+	sp_err rc = SP_OK;
+	int attempt;
+
+	for (attempt = 0; attempt <= w->sh->o->max_retries; attempt++) {
+		if (attempt > 0) {
+			sp_mover_add_stats(w->sh, 0, 0, 1);
+			sp_mover_backoff(w, attempt);
+		}
+		if ((rc = read_view_once(w, node, v)) == SP_OK ||
+		    !sp_mover_retryable(rc) || sp_mover_gone(w, node))
+			break;
+		sp_view_free(v);
+		memset(v, 0, sizeof(*v));
+	}
+	if (rc != SP_OK && sp_mover_retryable(rc))
+		sp_mover_give_up(w, node);
 	return rc;
 }
 
@@ -488,16 +630,23 @@ static sp_err check_not_open(worker *w, const wslot *ws, size_t k)
 sp_err sp_mover_move_window(worker *w, const sp_move *m, size_t k, wslot *ws,
 			    int *res)
 {
+	long long t = sp_now_us();
 	sp_err rc;
 	size_t i;
 
 	for (i = 0; i < k; i++)
 		ws[i] = (wslot){.slot = m[i].slot, .state = S_MOVING};
 	sp_mover_throttle(w->sh, SP_RATE_SLOTS, (double)k);
-	if ((rc = check_not_open(w, ws, k)) != SP_OK)
+	sp_mover_tl(w, SP_TL_PAUSE, t);
+	t = sp_now_us();
+	rc = check_not_open(w, ws, k);
+	sp_mover_tl(w, SP_TL_CHECK, t);
+	if (rc != SP_OK)
 		return rc; /* nothing opened: nothing to close */
-	if ((rc = open_window(w, ws, k, res)) == SP_OK &&
-	    (rc = sp_mover_drain(w, ws, k)) == SP_OK &&
+	t = sp_now_us();
+	rc = open_window(w, ws, k, res);
+	sp_mover_tl(w, SP_TL_OPEN, t);
+	if (rc == SP_OK && (rc = sp_mover_drain(w, ws, k)) == SP_OK &&
 	    (rc = finalize(w, ws, k, res)) == SP_OK)
 		return SP_OK;
 	close_window(w, ws, k, res);

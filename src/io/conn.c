@@ -218,6 +218,7 @@ static sp_err write_out(sp_conn *c, const char *what, sp_error *err)
 		return SP_OK;
 	rc = sp_sock_write(&c->sock, c->out, c->out_len, why, sizeof(why));
 	c->out_len = 0;
+	c->wrote = 1;
 	return rc == SP_OK ? SP_OK : io_fail(c, rc, why, what, err);
 }
 
@@ -278,6 +279,8 @@ static sp_err next_reply(sp_conn *c, redisReply **out, const char *what,
 			return reader_fail(c, what, err);
 		if (r != NULL)
 			break;
+		c->turns += c->wrote;
+		c->wrote = 0;
 		if ((rc = feed(c, what, err)) != SP_OK)
 			return rc;
 	}

@@ -41,6 +41,11 @@ typedef struct sp_conn {
 	int pending;   /* replies appended but not yet read */
 	int sys_errno; /* errno of the system call that broke it, or 0 */
 	int replies;   /* replies read so far (0: the first is next) */
+	/* Turns: how often a read had to wait on the network for a reply
+	 * to commands written since the last wait. A pipeline costs one,
+	 * however deep: it is the round trips a caller sat through. */
+	long long turns;
+	int wrote;     /* bytes written since the last turn */
 	sp_err broken; /* SP_OK, or why the connection can no longer be used */
 	char errstr[SP_WHY_MAX];
 } sp_conn;

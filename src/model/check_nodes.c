@@ -67,12 +67,12 @@ sp_err sp_rule_state(check_ctx *x)
 static int views_with(const check_ctx *x, const member *mb, unsigned mask,
 		      int want, namelist *nl)
 {
-	const unsigned char *row = x->seen + (size_t)(mb - x->m) * x->c->nnodes;
-	size_t i;
+	size_t i, k = (size_t)(mb - x->m);
 	int n = 0;
 
 	for (i = 0; i < x->c->nnodes; i++) {
-		if (!x->c->nodes[i].reachable || ((row[i] & mask) != 0) != want)
+		if (!x->c->nodes[i].reachable ||
+		    ((x->seen[AT(x, i, k)] & mask) != 0) != want)
 			continue;
 		sp_namelist_add(nl, x->c->nodes[i].addr);
 		n++;
@@ -90,7 +90,8 @@ sp_err sp_rule_membership(check_ctx *x)
 		namelist nl = {0};
 		int n;
 
-		if (mb->nknown == 0)
+		/* listed by every reachable view: nothing to name */
+		if (mb->nknown == 0 || (size_t)mb->nviews >= x->nreach)
 			continue;
 		n = views_with(x, mb, K_KNOWN | K_NOADDR, 0, &nl);
 		if (n > 0)
@@ -139,6 +140,20 @@ sp_err sp_rule_failing(check_ctx *x)
 	return rc;
 }
 
+/* Whether v has a line in handshake (the lines are read only when it
+ * does, or when sp_view_parse did not count them). */
+static int any_handshake(const sp_view *v)
+{
+	size_t j;
+
+	if (v->byid != NULL) /* parsed: counted */
+		return v->nhandshake > 0;
+	for (j = 0; j < v->nnodes; j++)
+		if (v->nodes[j].flags & SP_NF_HANDSHAKE)
+			return 1;
+	return 0;
+}
+
 sp_err sp_rule_handshake(check_ctx *x)
 {
 	char addr[SP_ADDR_MAX];
@@ -149,7 +164,9 @@ sp_err sp_rule_handshake(check_ctx *x)
 		const sp_node_state *n = &x->c->nodes[i];
 		namelist nl = {0};
 
-		for (j = 0; n->reachable && j < n->view.nnodes; j++) {
+		if (!n->reachable || !any_handshake(&n->view))
+			continue;
+		for (j = 0; j < n->view.nnodes; j++) {
 			if (sp_on_roster(&n->view.nodes[j]))
 				continue;
 			sp_line_addr(&n->view.nodes[j], addr, sizeof(addr));
@@ -293,12 +310,42 @@ sp_err sp_rule_expected(check_ctx *x)
 
 /* 1 when line b says the same role as a: primary, or replica of the
  * same primary. */
-static int same_role(const sp_node *a, const sp_node *b)
+/* b_flags: b's flags (x->flags_of: b itself is read only for a
+ * replica's primary). */
+static int same_role(const sp_node *a, unsigned b_flags, const sp_node *b)
 {
-	if ((a->flags & SP_NF_MASTER) != (b->flags & SP_NF_MASTER))
+	if ((a->flags & SP_NF_MASTER) != (b_flags & SP_NF_MASTER))
 		return 0;
 	return (a->flags & SP_NF_MASTER) ||
 	       strcmp(a->master_id, b->master_id) == 0;
+}
+
+/* Whether view j sees member m (whose own line is self, in the view of
+ * node i) in another role. */
+static int disagrees(const check_ctx *x, const sp_node *self, int i, size_t j,
+		     size_t m)
+{
+	int k = (int)j == i ? -1 : x->line_of[AT(x, j, m)];
+	unsigned f = k < 0 ? 0 : x->flags_of[AT(x, j, m)];
+
+	return k >= 0 && !(f & (SP_NF_FAIL | SP_NF_HANDSHAKE)) &&
+	       !same_role(self, f, &x->c->nodes[j].view.nodes[k]);
+}
+
+static sp_err report_role(check_ctx *x, const sp_node *self, size_t i, size_t j,
+			  size_t m)
+{
+	const sp_cluster *c = x->c;
+	int k = x->line_of[AT(x, j, m)];
+
+	return sp_findings_add(
+	    x->out, "roles-disagree", SP_SEV_ERR, -1, c->nodes[i].addr,
+	    "%s says it is %s, but %s sees it as %s", c->nodes[i].addr,
+	    (self->flags & SP_NF_MASTER) ? "a primary" : "a replica",
+	    c->nodes[j].addr,
+	    (c->nodes[j].view.nodes[k].flags & SP_NF_MASTER)
+		? "a primary"
+		: "a replica of another primary");
 }
 
 /*
@@ -309,35 +356,43 @@ static int same_role(const sp_node *a, const sp_node *b)
 sp_err sp_rule_roles(check_ctx *x)
 {
 	const sp_cluster *c = x->c;
-	sp_err rc = SP_OK;
-	size_t i, j;
+	const sp_node **self = NULL;
+	int *node_of = NULL, *first = NULL;
+	sp_err rc = SP_ERR_OOM;
+	size_t i, j, m;
 
-	for (i = 0; i < c->nnodes && rc == SP_OK; i++) {
-		const sp_node *self = sp_view_self(&c->nodes[i].view);
-		if (!c->nodes[i].reachable || self == NULL)
-			continue;
-		for (j = 0; j < c->nnodes; j++) {
-			const sp_view *v = &c->nodes[j].view;
-			int k = j == i ? -1 : sp_view_find(v, self->id);
-			if (!c->nodes[j].reachable || k < 0 ||
-			    (v->nodes[k].flags &
-			     (SP_NF_FAIL | SP_NF_HANDSHAKE)) ||
-			    same_role(self, &v->nodes[k]))
-				continue;
-			rc = sp_findings_add(
-			    x->out, "roles-disagree", SP_SEV_ERR, -1,
-			    c->nodes[i].addr,
-			    "%s says it is %s, but %s sees it as %s",
-			    c->nodes[i].addr,
-			    (self->flags & SP_NF_MASTER) ? "a primary"
-							 : "a replica",
-			    c->nodes[j].addr,
-			    (v->nodes[k].flags & SP_NF_MASTER)
-				? "a primary"
-				: "a replica of another primary");
-			break;
-		}
+	if (x->nm == 0)
+		return SP_OK;
+	/* each member that answered: its own line and its node */
+	if ((self = calloc(x->nm, sizeof(*self))) == NULL ||
+	    (node_of = calloc(x->nm, sizeof(*node_of))) == NULL ||
+	    (first = malloc(x->nm * sizeof(*first))) == NULL)
+		goto out;
+	memset(first, 0xff, x->nm * sizeof(*first));
+	for (i = 0; i < c->nnodes; i++) {
+		const sp_node *s = sp_view_self(&c->nodes[i].view);
+		int k;
+		if (c->nodes[i].reachable && s != NULL &&
+		    (k = sp_roster_find(x, s->id)) >= 0 && self[k] == NULL)
+			self[k] = s, node_of[k] = (int)i;
 	}
+	/* view by view (the tables' rows): the first view that disagrees */
+	for (j = 0; j < c->nnodes; j++)
+		for (m = 0; c->nodes[j].reachable && m < x->nm; m++)
+			if (self[m] != NULL && first[m] < 0 &&
+			    disagrees(x, self[m], node_of[m], j, m))
+				first[m] = (int)j;
+	rc = SP_OK;
+	for (i = 0; i < c->nnodes && rc == SP_OK; i++)
+		for (m = 0; m < x->nm && rc == SP_OK; m++)
+			if (self[m] != NULL && node_of[m] == (int)i &&
+			    first[m] >= 0)
+				rc = report_role(x, self[m], i,
+						 (size_t)first[m], m);
+out:
+	free(self);
+	free(node_of);
+	free(first);
 	return rc;
 }
 

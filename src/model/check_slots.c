@@ -244,23 +244,56 @@ sp_err sp_rule_open(check_ctx *x)
 /* Scratch space for owners-disagree, sized by the roster. */
 typedef struct owner_scratch {
 	int ref[SP_SLOTS]; /* claimant member, or -1 where not unique */
-	int *vmap;	   /* view line -> member, or -1 */
+	const int *vmap;   /* view line -> member, or -1 (x->vmember) */
 	int *cnt;	   /* per reference member: slots disagreed */
 	int *first;	   /* per reference member: first such slot */
 	int *said;	   /* per reference member: owner line at first */
+	/* ref as runs of one member: [run_a[j], run_b[j]] claimed by
+	 * ref[run_a[j]] (slots without a claimant are in no run) */
+	int run_a[SP_SLOTS], run_b[SP_SLOTS];
+	int nruns;
 } owner_scratch;
 
 /* The claimant of each slot as a member index, -1 where not unique. */
 static void owner_refs(const check_ctx *x, owner_scratch *w)
 {
-	int s;
+	int s, last = -2, ref = -1;
 
-	for (s = 0; s < SP_SLOTS; s++)
-		w->ref[s] =
-		    x->claims[s] >= 0
-			? sp_roster_find(
-			      x, sp_state_id(&x->c->nodes[x->claims[s]]))
-			: -1;
+	w->nruns = 0;
+	for (s = 0; s < SP_SLOTS; s++) {
+		/* one lookup per run of one claimant */
+		if (x->claims[s] != last)
+			ref = (last = x->claims[s]) >= 0
+				  ? sp_roster_find(
+					x, sp_state_id(&x->c->nodes[last]))
+				  : -1;
+		w->ref[s] = ref;
+		if (ref < 0)
+			continue;
+		if (w->nruns > 0 && w->run_b[w->nruns - 1] == s - 1 &&
+		    w->ref[w->run_a[w->nruns - 1]] == ref)
+			w->run_b[w->nruns - 1] = s;
+		else
+			w->run_a[w->nruns] = w->run_b[w->nruns] = s, w->nruns++;
+	}
+}
+
+/* Whether owner[a..b] is line everywhere: four slots per compare. */
+static int all_owned_by(const int16_t *owner, int a, int b, int line)
+{
+	uint16_t l = (uint16_t)line;
+	uint64_t four = l * 0x0001000100010001ULL, got;
+	int s = a;
+
+	for (; s + 3 <= b; s += 4) {
+		memcpy(&got, &owner[s], sizeof(got));
+		if (got != four)
+			return 0;
+	}
+	for (; s <= b; s++)
+		if (owner[s] != line)
+			return 0;
+	return 1;
 }
 
 /* One owners-disagree finding: member r claims slots that the view of
@@ -288,26 +321,32 @@ static sp_err owners_of_view(check_ctx *x, const sp_node_state *n,
 			     owner_scratch *w)
 {
 	const sp_view *v = &n->view;
-	size_t j, r;
-	int s, o, got, ref;
+	size_t r;
+	int s, o, got, ref, j;
 	sp_err rc = SP_OK;
 
-	for (j = 0; j < v->nnodes; j++)
-		w->vmap[j] = sp_on_roster(&v->nodes[j])
-				 ? sp_roster_find(x, v->nodes[j].id)
-				 : -1;
+	/* view line -> member, as build_roster found them */
+	w->vmap = &x->vmember[x->voff[n - x->c->nodes]];
 	memset(w->cnt, 0, x->nm * sizeof(*w->cnt));
-	for (s = 0; s < SP_SLOTS; s++) {
-		if ((ref = w->ref[s]) < 0)
+	for (j = 0; j < w->nruns; j++) {
+		int a = w->run_a[j], b = w->run_b[j];
+		/* the claimant's line in this view owns the whole run: the
+		 * common case, checked without a lookup per slot */
+		int line = x->line_of[AT(x, n - x->c->nodes, w->ref[a])];
+		if (line >= 0 && all_owned_by(v->owner, a, b, line))
 			continue;
-		r = (size_t)ref;
-		o = v->owner[s];
-		got = o >= 0 && (size_t)o < v->nnodes ? w->vmap[o] : -1;
-		if (got == ref)
-			continue;
-		if (w->cnt[r]++ == 0) {
-			w->first[r] = s;
-			w->said[r] = o >= 0 && (size_t)o < v->nnodes ? o : -1;
+		for (s = a; s <= b; s++) {
+			ref = w->ref[s];
+			r = (size_t)ref;
+			o = v->owner[s];
+			got = o >= 0 && (size_t)o < v->nnodes ? w->vmap[o] : -1;
+			if (got == ref)
+				continue;
+			if (w->cnt[r]++ == 0) {
+				w->first[r] = s;
+				w->said[r] =
+				    o >= 0 && (size_t)o < v->nnodes ? o : -1;
+			}
 		}
 	}
 	for (r = 0; r < x->nm && rc == SP_OK; r++)
@@ -319,16 +358,12 @@ static sp_err owners_of_view(check_ctx *x, const sp_node_state *n,
 sp_err sp_rule_owners(check_ctx *x)
 {
 	owner_scratch *w = NULL;
-	size_t i, maxv = 1;
+	size_t i;
 	sp_err rc = SP_ERR_OOM;
 
 	if (x->nm == 0)
 		return SP_OK;
-	for (i = 0; i < x->c->nnodes; i++)
-		if (x->c->nodes[i].view.nnodes > maxv)
-			maxv = x->c->nodes[i].view.nnodes;
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
-	    (w->vmap = calloc(maxv, sizeof(int))) == NULL ||
 	    (w->cnt = calloc(x->nm, sizeof(int))) == NULL ||
 	    (w->first = calloc(x->nm, sizeof(int))) == NULL ||
 	    (w->said = calloc(x->nm, sizeof(int))) == NULL)
@@ -340,7 +375,6 @@ sp_err sp_rule_owners(check_ctx *x)
 			rc = owners_of_view(x, &x->c->nodes[i], w);
 out:
 	if (w != NULL) {
-		free(w->vmap);
 		free(w->cnt);
 		free(w->first);
 		free(w->said);

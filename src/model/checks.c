@@ -122,11 +122,6 @@ const char *sp_plural(long long n)
 
 /* ---- the roster ------------------------------------------------------- */
 
-static int cmp_id(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int cmp_member_key(const void *key, const void *elem)
 {
 	return strcmp((const char *)key, ((const member *)elem)->id);
@@ -157,71 +152,162 @@ int sp_on_roster(const sp_node *nd)
 	return (nd->flags & SP_NF_HANDSHAKE) == 0;
 }
 
-/* Every id the reachable views name, sorted, unique, into x->m. */
+/* The lines of view i in id order: the view's own index (sp_view_parse),
+ * or one built here and kept in x->tmp_index until the check ends (the
+ * roster points into it); NULL without memory. */
+static const sp_id_line *lines_by_id(check_ctx *x, size_t i)
+{
+	const sp_view *v = &x->c->nodes[i].view;
+
+	if (v->byid != NULL || v->nnodes == 0)
+		return v->byid;
+	if (x->tmp_index[i] == NULL)
+		x->tmp_index[i] = sp_view_index(v);
+	return x->tmp_index[i];
+}
+
+/* Merges the on-roster ids of a view (its index: ord[0..nl-1]) into the
+ * sorted, unique ids[0..*n-1], through out (room for *n + nl). */
+static void merge_ids(const sp_id_line *ord, size_t nl, const sp_id_line **ids,
+		      size_t *n, const sp_id_line **out)
+{
+	size_t a = 0, b = 0, m = 0;
+
+	while (a < *n || b < nl) {
+		const sp_id_line *nd = b < nl ? &ord[b] : NULL;
+		int d;
+		if (nd != NULL && (nd->flags & SP_NF_HANDSHAKE)) {
+			b++;
+			continue;
+		}
+		d = nd == NULL ? -1
+		    : a == *n  ? 1
+			       : sp_id_words_cmp(ids[a]->w, nd->w);
+		if (d <= 0)
+			out[m++] = ids[a++];
+		else if (m == 0 || sp_id_words_cmp(out[m - 1]->w, nd->w) != 0)
+			out[m++] = nd;
+		b += d >= 0;
+	}
+	memcpy(ids, out, m * sizeof(*ids));
+	*n = m;
+}
+
+/* Room for at least need ids in *ids and in the scratch *tmp. */
+static sp_err grow_ids(const sp_id_line ***ids, const sp_id_line ***tmp,
+		       size_t *cap, size_t need)
+{
+	const sp_id_line **g;
+
+	if (need > *cap)
+		*cap = need * 2;
+	if ((g = realloc(*ids, *cap * sizeof(*g))) == NULL)
+		return SP_ERR_OOM;
+	*ids = g;
+	if ((g = realloc(*tmp, *cap * sizeof(*g))) == NULL)
+		return SP_ERR_OOM;
+	*tmp = g;
+	return SP_OK;
+}
+
+/* Every id the reachable views name, sorted, unique, into x->m: each
+ * view's ids come sorted, so this is a merge per view, linear in the
+ * lines (N views of N lines: N^2, not N^2 log N). */
 static sp_err collect_members(check_ctx *x)
 {
 	const sp_cluster *c = x->c;
-	const char **ids = NULL;
-	size_t i, j, n = 0, total = 0;
+	const sp_id_line **ids = NULL, **tmp = NULL;
+	size_t i, n = 0, cap = 0;
 	sp_err rc = SP_ERR_OOM;
 
 	for (i = 0; i < c->nnodes; i++)
 		if (c->nodes[i].reachable)
-			total += c->nodes[i].view.nnodes;
-	if (total == 0)
+			cap = c->nodes[i].view.nnodes > cap
+				  ? c->nodes[i].view.nnodes
+				  : cap;
+	if (cap == 0)
 		return SP_OK;
-	if (total > SIZE_MAX / sizeof(*ids) ||
-	    (ids = malloc(total * sizeof(*ids))) == NULL)
-		goto out;
-	for (i = 0; i < c->nnodes; i++)
-		for (j = 0;
-		     c->nodes[i].reachable && j < c->nodes[i].view.nnodes; j++)
-			if (sp_on_roster(&c->nodes[i].view.nodes[j]))
-				ids[n++] = c->nodes[i].view.nodes[j].id;
-	qsort(ids, n, sizeof(*ids), cmp_id);
+	cap *= 2; /* grows below when views disagree */
+	for (i = 0; i < c->nnodes; i++) {
+		const sp_view *v = &c->nodes[i].view;
+		const sp_id_line *ord;
+		if (!c->nodes[i].reachable || v->nnodes == 0)
+			continue;
+		if ((n + v->nnodes > cap || ids == NULL) &&
+		    grow_ids(&ids, &tmp, &cap, n + v->nnodes) != SP_OK)
+			goto out;
+		if ((ord = lines_by_id(x, i)) == NULL)
+			goto out;
+		merge_ids(ord, v->nnodes, ids, &n, tmp);
+	}
 	if (n > 0 && (x->m = calloc(n, sizeof(*x->m))) == NULL)
 		goto out;
 	for (i = 0; i < n; i++)
-		if (x->nm == 0 || strcmp(x->m[x->nm - 1].id, ids[i]) != 0)
-			x->m[x->nm++].id = ids[i];
+		x->m[x->nm++].key = ids[i];
 	rc = SP_OK;
 out:
 	free(ids);
+	free(tmp);
 	return rc;
 }
 
-/* Records what the view of node i says about each member it lists. */
-static void mark_view(check_ctx *x, size_t i)
+/* Records what line e of the view of node i says of member k (only
+ * e's flags are read: the line itself is not touched, see sp_id_line). */
+static void mark_line(check_ctx *x, size_t i, int k, const sp_id_line *e)
+{
+	member *mb = &x->m[k];
+	unsigned char *bits = &x->seen[AT(x, i, k)];
+	int *line = &x->line_of[AT(x, i, k)];
+	unsigned f = e->flags;
+
+	/* the first line with this id, as sp_view_find gives it (lines
+	 * come in id order, then line order) */
+	if (*line < 0) {
+		*line = e->line;
+		mb->nviews++;
+		x->flags_of[AT(x, i, k)] = f;
+		x->vmember[x->voff[i] + (size_t)e->line] = k;
+	}
+	*bits |= (f & SP_NF_NOADDR) ? K_NOADDR : K_KNOWN;
+	mb->nseen++;
+	mb->nknown += (f & SP_NF_NOADDR) == 0;
+	if (f & SP_NF_PFAIL) {
+		*bits |= K_PFAIL;
+		mb->npfail++;
+	}
+	if (f & SP_NF_FAIL) {
+		*bits |= K_FAIL;
+		mb->nfail++;
+	}
+	mb->nmaster += (f & SP_NF_MASTER) != 0;
+	mb->nslave += (f & SP_NF_SLAVE) != 0;
+	if (mb->line == NULL || (f & SP_NF_MYSELF))
+		mb->line = &x->c->nodes[i].view.nodes[e->line];
+}
+
+/* Records what the view of node i says about each member it lists,
+ * walking its lines and the roster together, both in id order. */
+static sp_err mark_view(check_ctx *x, size_t i)
 {
 	const sp_view *v = &x->c->nodes[i].view;
-	size_t j;
-	int k;
+	const sp_id_line *ord = lines_by_id(x, i);
+	size_t j, k = 0;
+	int d = 1;
 
+	if (ord == NULL && v->nnodes > 0)
+		return SP_ERR_OOM;
 	for (j = 0; j < v->nnodes; j++) {
-		const sp_node *nd = &v->nodes[j];
-		member *mb;
-		unsigned char *bits;
-
-		if (!sp_on_roster(nd) || (k = sp_roster_find(x, nd->id)) < 0)
+		const sp_id_line *e = &ord[j];
+		if (e->flags & SP_NF_HANDSHAKE) /* not on the roster */
 			continue;
-		mb = &x->m[k];
-		bits = &x->seen[(size_t)k * x->c->nnodes + i];
-		*bits |= (nd->flags & SP_NF_NOADDR) ? K_NOADDR : K_KNOWN;
-		mb->nseen++;
-		mb->nknown += (nd->flags & SP_NF_NOADDR) == 0;
-		if (nd->flags & SP_NF_PFAIL) {
-			*bits |= K_PFAIL;
-			mb->npfail++;
-		}
-		if (nd->flags & SP_NF_FAIL) {
-			*bits |= K_FAIL;
-			mb->nfail++;
-		}
-		mb->nmaster += (nd->flags & SP_NF_MASTER) != 0;
-		mb->nslave += (nd->flags & SP_NF_SLAVE) != 0;
-		if (mb->line == NULL || (nd->flags & SP_NF_MYSELF))
-			mb->line = nd;
+		/* most views name the same members: the next one matches */
+		while (k < x->nm &&
+		       (d = sp_id_words_cmp(x->m[k].key->w, e->w)) < 0)
+			k++;
+		if (k < x->nm && d == 0)
+			mark_line(x, i, (int)k, e);
 	}
+	return SP_OK;
 }
 
 /*
@@ -319,6 +405,25 @@ static sp_err order_members(check_ctx *x)
 	return SP_OK;
 }
 
+/* Room for x->vmember, every entry -1. */
+static sp_err vmember_alloc(check_ctx *x)
+{
+	const sp_cluster *c = x->c;
+	size_t i, n = 0;
+
+	if ((x->voff = calloc(c->nnodes + 1, sizeof(*x->voff))) == NULL)
+		return SP_ERR_OOM;
+	for (i = 0; i < c->nnodes; i++) {
+		x->voff[i] = n;
+		n += c->nodes[i].reachable ? c->nodes[i].view.nnodes : 0;
+	}
+	x->voff[c->nnodes] = n;
+	if ((x->vmember = malloc((n ? n : 1) * sizeof(*x->vmember))) == NULL)
+		return SP_ERR_OOM;
+	memset(x->vmember, 0xff, n * sizeof(*x->vmember));
+	return SP_OK;
+}
+
 /* Fills x's roster (members, views, claims) from x->c; SP_ERR_OOM, and
  * what it allocated is freed by sp_check_cluster either way. */
 static sp_err build_roster(check_ctx *x)
@@ -329,18 +434,31 @@ static sp_err build_roster(check_ctx *x)
 
 	for (i = 0; i < c->nnodes; i++)
 		x->nreach += c->nodes[i].reachable != 0;
+	if (c->nnodes > 0 &&
+	    (x->tmp_index = calloc(c->nnodes, sizeof(*x->tmp_index))) == NULL)
+		return SP_ERR_OOM;
 	if ((rc = collect_members(x)) != SP_OK)
 		return rc;
 	for (i = 0; i < x->nm; i++)
 		x->m[i].state = -1;
 	if (x->nm > 0 && c->nnodes > 0) {
 		if (x->nm > SIZE_MAX / c->nnodes ||
-		    (x->seen = calloc(x->nm * c->nnodes, 1)) == NULL)
+		    (x->seen = calloc(x->nm * c->nnodes, 1)) == NULL ||
+		    (x->line_of = malloc(x->nm * c->nnodes *
+					 sizeof(*x->line_of))) == NULL)
+			return SP_ERR_OOM;
+		memset(x->line_of, 0xff, x->nm * c->nnodes * sizeof(int));
+		if ((x->flags_of = calloc(x->nm * c->nnodes,
+					  sizeof(*x->flags_of))) == NULL)
 			return SP_ERR_OOM;
 	}
+	if ((rc = vmember_alloc(x)) != SP_OK)
+		return rc;
 	for (i = 0; i < c->nnodes; i++)
-		if (c->nodes[i].reachable)
-			mark_view(x, i);
+		if (c->nodes[i].reachable && (rc = mark_view(x, i)) != SP_OK)
+			return rc;
+	for (i = 0; i < x->nm; i++) /* every member was seen in a view */
+		x->m[i].id = x->m[i].line != NULL ? x->m[i].line->id : "";
 	finish_members(x);
 	sp_cluster_claims(c, x->claims);
 	return order_members(x);
@@ -370,6 +488,7 @@ sp_err sp_check_cluster(const sp_cluster *c, const sp_check_opts *opts,
 	sp_check_opts defaults = sp_check_defaults();
 	check_ctx *x = NULL;
 	sp_err rc = SP_ERR_OOM;
+	size_t i;
 
 	if (out == NULL)
 		return sp_seterr(err, SP_ERR_INTERNAL,
@@ -392,6 +511,13 @@ out:
 		free(x->m);
 		free(x->byaddr);
 		free(x->seen);
+		free(x->line_of);
+		free(x->flags_of);
+		free(x->vmember);
+		free(x->voff);
+		for (i = 0; x->tmp_index != NULL && i < c->nnodes; i++)
+			free(x->tmp_index[i]);
+		free(x->tmp_index);
 	}
 	free(x);
 	return rc;

@@ -251,9 +251,12 @@ void sp_cluster_claims(const sp_cluster *c, int owner[SP_SLOTS])
 	for (i = 0; c != NULL && i < c->nnodes && i <= INT_MAX; i++) {
 		const sp_view *v = &c->nodes[i].view;
 
+		int lo = 0, hi = SP_SLOTS - 1;
 		if (!c->nodes[i].reachable || v->myself < 0)
 			continue;
-		for (s = 0; s < SP_SLOTS; s++) {
+		if (v->byid != NULL) /* parsed: only where its own slots are */
+			lo = v->my_lo, hi = v->my_hi;
+		for (s = lo; s >= 0 && s <= hi; s++) {
 			if (v->owner[s] != v->myself)
 				continue;
 			if (owner[s] == SP_NO_OWNER)

@@ -16,11 +16,14 @@
 enum { K_KNOWN = 1, K_NOADDR = 2, K_PFAIL = 4, K_FAIL = 8 };
 
 typedef struct member {
-	const char *id;	     /* borrowed from a view line */
-	const sp_node *line; /* its own line if reachable, else first seen */
-	int state;	     /* index in c->nodes, or -1 */
-	int nknown;	     /* reachable views listing it with an address */
-	int nseen;	     /* reachable views listing it at all */
+	const sp_id_line *key; /* its id, in the index it was first seen in */
+	const char *id;	       /* borrowed from a view line (set after the
+				  marking: its line's) */
+	const sp_node *line;   /* its own line if reachable, else first seen */
+	int state;	       /* index in c->nodes, or -1 */
+	int nknown;	       /* reachable views listing it with an address */
+	int nseen;	       /* reachable views listing it at all */
+	int nviews; /* the same, each view once (a view may list an id twice) */
 	int npfail, nfail, nmaster, nslave;
 	int primary, replica, failed, nreplicas;
 	char addr[SP_ADDR_MAX];
@@ -34,10 +37,24 @@ typedef struct check_ctx {
 	member *m;	 /* sorted by id, for lookups */
 	member **byaddr; /* the same, by address, for reports */
 	size_t nm;
-	unsigned char *seen; /* nm rows of c->nnodes columns: K_* bits */
-	int unnamed;	     /* unreachable nodes no view names */
+	/* c->nnodes rows (views) of nm columns (members), at AT(x, view,
+	 * member): row by row is how build_roster fills them */
+	unsigned char *seen; /* K_* bits */
+	int *line_of;	     /* the member's line in that view, -1 */
+	unsigned *flags_of;  /* that line's flags */
+	/* per reachable view i, from vmember + voff[i]: the member each
+	 * line is the (first) line of, or -1 (line_of turned around) */
+	int *vmember;
+	size_t *voff;
+	/* per view, the index built for a view sp_view_parse did not build
+	 * (NULL otherwise), kept while the members point into it */
+	sp_id_line **tmp_index;
+	int unnamed; /* unreachable nodes no view names */
 	int claims[SP_SLOTS];
 } check_ctx;
+
+/* Where view i's entry for member k is in seen, line_of and flags_of. */
+#define AT(x, i, k) ((size_t)(i) * (x)->nm + (size_t)(k))
 
 /* A list of node names for a message, cut at LIST_BYTES. */
 typedef struct namelist {

@@ -298,6 +298,7 @@ static sp_err add_node(parser *ps, const sp_node *node)
 	v->nodes[v->nnodes] = *node;
 	if (node->flags & SP_NF_MYSELF)
 		v->myself = (int)v->nnodes;
+	v->nhandshake += (node->flags & SP_NF_HANDSHAKE) != 0;
 	v->nnodes++;
 	return SP_OK;
 }
@@ -370,6 +371,12 @@ static sp_err claim(parser *ps, int idx, int a, int b, const char *t, size_t n)
 		v->owner[s] = (int16_t)idx;
 	}
 	v->nodes[idx].nslots += b - a + 1;
+	if (v->nodes[idx].flags & SP_NF_MYSELF) {
+		if (v->my_lo < 0 || a < v->my_lo)
+			v->my_lo = a;
+		if (b > v->my_hi)
+			v->my_hi = b;
+	}
 	return SP_OK;
 }
 
@@ -444,8 +451,53 @@ static void view_reset(sp_view *v)
 	v->myself = -1;
 	v->open = NULL;
 	v->nopen = 0;
+	v->byid = NULL;
+	v->my_lo = v->my_hi = -1;
+	v->nhandshake = 0;
 	for (s = 0; s < SP_SLOTS; s++)
 		v->owner[s] = SP_NO_OWNER;
+}
+
+void sp_id_words(const char *id, uint64_t w[SP_ID_WORDS])
+{
+	size_t i, n = strnlen(id, SP_ID_LEN);
+
+	for (i = 0; i < SP_ID_WORDS * 8; i++)
+		w[i / 8] =
+		    (w[i / 8] << 8) | (i < n ? (unsigned char)id[i] : 0u);
+}
+
+int sp_id_line_cmp(const void *a, const void *b)
+{
+	const sp_id_line *x = a, *y = b;
+	int c = sp_id_words_cmp(x->w, y->w);
+
+	return c != 0 ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+sp_id_line *sp_view_index(const sp_view *v)
+{
+	sp_id_line *ix;
+	size_t i;
+
+	if (v->nnodes == 0 || (ix = malloc(v->nnodes * sizeof(*ix))) == NULL)
+		return NULL;
+	for (i = 0; i < v->nnodes; i++) {
+		sp_id_words(v->nodes[i].id, ix[i].w);
+		ix[i].flags = v->nodes[i].flags;
+		ix[i].line = (int)i;
+	}
+	qsort(ix, v->nnodes, sizeof(*ix), sp_id_line_cmp);
+	return ix;
+}
+
+/* Builds v->byid, the index sp_view_find searches. */
+static sp_err index_ids(sp_view *v, sp_error *err)
+{
+	if (v->nnodes > 0 && (v->byid = sp_view_index(v)) == NULL)
+		return sp_seterr(err, SP_ERR_OOM,
+				 "CLUSTER NODES: out of memory");
+	return SP_OK;
 }
 
 sp_err sp_view_parse(sp_view *v, const char *text, size_t len, sp_error *err)
@@ -479,7 +531,7 @@ sp_err sp_view_parse(sp_view *v, const char *text, size_t len, sp_error *err)
 			goto out;
 		pos = end + 1;
 	}
-	r = SP_OK;
+	r = index_ids(v, err);
 out:
 	if (r != SP_OK)
 		sp_view_free(v);
@@ -492,6 +544,7 @@ void sp_view_free(sp_view *v)
 		return;
 	free(v->nodes);
 	free(v->open);
+	free(v->byid);
 	view_reset(v);
 }
 
@@ -499,11 +552,31 @@ int sp_view_find(const sp_view *v, const char *id)
 {
 	size_t i;
 
+	size_t lo = 0, hi;
+	uint64_t w[SP_ID_WORDS];
+
 	if (v == NULL || id == NULL || id[0] == '\0')
 		return -1;
-	for (i = 0; i < v->nnodes; i++)
-		if (strcmp(v->nodes[i].id, id) == 0)
-			return (int)i;
+	if (v->byid == NULL) { /* a view not built by sp_view_parse */
+		for (i = 0; i < v->nnodes; i++)
+			if (strcmp(v->nodes[i].id, id) == 0)
+				return (int)i;
+		return -1;
+	}
+	/* The first (lowest index) of the lines with this id. */
+	if (strnlen(id, SP_ID_LEN + 1) > SP_ID_LEN)
+		return -1;
+	sp_id_words(id, w);
+	hi = v->nnodes;
+	while (lo < hi) {
+		i = lo + (hi - lo) / 2;
+		if (sp_id_words_cmp(v->byid[i].w, w) < 0)
+			lo = i + 1;
+		else
+			hi = i;
+	}
+	if (lo < v->nnodes && sp_id_words_cmp(v->byid[lo].w, w) == 0)
+		return v->byid[lo].line;
 	return -1;
 }
 

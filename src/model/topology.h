@@ -36,13 +36,15 @@ enum {
 };
 
 typedef struct sp_node {
+	/* id and flags first, in one cache line: the checks walk every
+	 * line of every view (N^2 of them) reading only these */
 	char id[SP_ID_LEN + 1];
+	unsigned flags;
 	char ip[SP_IP_MAX]; /* "" when the address is ":0" */
 	int port;
 	int cport;
 	char hostname[SP_HOSTNAME_MAX]; /* "" when absent */
-	unsigned flags;
-	char master_id[SP_ID_LEN + 1]; /* "" when "-" */
+	char master_id[SP_ID_LEN + 1];	/* "" when "-" */
 	long long ping_sent;
 	long long pong_recv;
 	unsigned long long config_epoch;
@@ -57,6 +59,33 @@ typedef struct sp_open_slot {
 	char peer[SP_ID_LEN + 1];
 } sp_open_slot;
 
+/* An id as big-endian words of its bytes, zero-padded: comparing the
+ * words gives strcmp's order, in a few integer compares. */
+#define SP_ID_WORDS ((SP_ID_LEN + 7) / 8)
+
+/* A line's id and flags, in the view's id index: what the checks read of
+ * every line of every view (N^2 lines), kept compact and in order so that
+ * walking them streams memory instead of touching one 456-byte line each. */
+typedef struct sp_id_line {
+	uint64_t w[SP_ID_WORDS]; /* the id (sp_id_words) */
+	unsigned flags;
+	int line; /* index into nodes */
+} sp_id_line;
+
+/* id (at most SP_ID_LEN bytes) as words. */
+void sp_id_words(const char *id, uint64_t w[SP_ID_WORDS]);
+
+/* strcmp's sign for the ids of a and b. */
+static inline int sp_id_words_cmp(const uint64_t *a, const uint64_t *b)
+{
+	int i;
+
+	for (i = 0; i < SP_ID_WORDS; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
 typedef struct sp_view {
 	sp_node *nodes; /* owned */
 	size_t nnodes;
@@ -64,6 +93,15 @@ typedef struct sp_view {
 	int16_t owner[SP_SLOTS]; /* index into nodes, or SP_NO_OWNER */
 	sp_open_slot *open;	 /* owned */
 	size_t nopen;
+	/* the lines sorted by id, then index (owned; built by
+	 * sp_view_parse): sp_view_find is a binary search, so the rules
+	 * that look every node up in every view stay N^2 log N */
+	sp_id_line *byid;
+	/* set by sp_view_parse (valid when byid is set): the lowest and
+	 * highest slot the "myself" line claims (-1: none), and how many
+	 * lines are in handshake */
+	int my_lo, my_hi;
+	size_t nhandshake;
 } sp_view;
 
 /*
@@ -81,6 +119,12 @@ void sp_view_free(sp_view *v);
 
 /* Index of the node with this id in v, or -1. */
 int sp_view_find(const sp_view *v, const char *id);
+
+/* The lines of v sorted by id, then index (malloc'ed; NULL when v has no
+ * line or without memory): v->byid for a view sp_view_parse did not
+ * build. sp_id_line_cmp is its order, for qsort and bsearch. */
+sp_id_line *sp_view_index(const sp_view *v);
+int sp_id_line_cmp(const void *a, const void *b);
 
 /* The "myself" node (borrowed from v), or NULL. */
 const sp_node *sp_view_self(const sp_view *v);

@@ -413,6 +413,7 @@ static int knows_all(const sp_create_node *nd, const sp_conn_opts *opts,
 static sp_err wait_met(const sp_create_plan *p, const sp_conn_opts *opts,
 		       long long deadline, sp_error *err)
 {
+	sp_err rc;
 	size_t i;
 
 	for (;;) {
@@ -426,7 +427,11 @@ static sp_err wait_met(const sp_create_plan *p, const sp_conn_opts *opts,
 					 "%s does not know all %zu nodes yet "
 					 "(gossip did not converge in time)",
 					 p->nodes[i].addr, p->n);
-		sp_sleep_ms(100);
+		if ((rc = sp_wait_step(100, "gossip to join the nodes",
+				       "check it, then attach replicas with "
+				       "slotpilot add-node --replica",
+				       err)) != SP_OK)
+			return rc;
 	}
 }
 

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "base/clock.h"
+#include "base/stop.h"
 #include "model/topology.h"
 
 sp_err sp_node_inspect(const char *host, int port, const char *addr,
@@ -167,13 +168,18 @@ int sp_replica_synced(const char *host, int port, const sp_conn_opts *co)
 sp_err sp_wait_synced(const char *host, int port, const char *addr,
 		      const sp_conn_opts *co, long long deadline, sp_error *err)
 {
+	sp_err rc;
+
 	while (!sp_replica_synced(host, port, co)) {
 		if (sp_now_ms() > deadline)
 			return sp_seterr(err, SP_ERR_CLUSTER,
 					 "replica %s has not finished syncing "
 					 "with its primary in time",
 					 addr);
-		sp_sleep_ms(100);
+		if ((rc = sp_wait_step(100, "a replica to sync",
+				       "it goes on syncing alone", err)) !=
+		    SP_OK)
+			return rc;
 	}
 	return SP_OK;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/stop.h"
 #include "cluster/converge.h"
@@ -275,15 +276,36 @@ static sp_err conn_of(fixer *f, int i, sp_conn **out, sp_error *err)
 	return SP_OK;
 }
 
+/* Tries of a command a node answers NOREPLICAS (see node_cmd). */
+#define BUSY_TRIES 8
+
+/*
+ * fmt (with slot and arg) on primary i. Valkey 8 hands CLUSTER SETSLOT to
+ * the primary's replicas first and answers NOREPLICAS, having applied
+ * nothing, when they did not ack within 2 s: such a command is sent again
+ * after a pause, BUSY_TRIES times at most (about 25 s in all).
+ */
 static sp_err node_cmd(fixer *f, int i, redisReply **r, sp_error *err,
 		       const char *fmt, int slot, const char *arg)
 {
+	unsigned seed = (unsigned)(slot * 31 + i);
+	sp_error e = {SP_OK, ""};
 	sp_conn *c;
 	sp_err rc;
+	int t;
 
-	if ((rc = conn_of(f, i, &c, err)) != SP_OK)
-		return rc;
-	return sp_conn_cmd(c, r, err, fmt, slot, arg);
+	for (t = 0;; t++) {
+		if ((rc = conn_of(f, i, &c, err)) != SP_OK)
+			return rc;
+		rc = sp_conn_cmd(c, r, &e, fmt, slot, arg);
+		if (rc == SP_OK || strstr(e.msg, "NOREPLICAS") == NULL ||
+		    t + 1 >= BUSY_TRIES)
+			break;
+		sp_backoff_sleep(t, 100, 2000, &seed);
+	}
+	if (rc != SP_OK && err != NULL)
+		*err = e;
+	return rc;
 }
 
 static sp_err count_keys(fixer *f, int slot, long long *counts, sp_error *err)

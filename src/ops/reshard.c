@@ -361,10 +361,14 @@ sp_err sp_run_plan(const sp_opplan *p, sp_journal **jp, const sp_run_opts *o,
 			err);
 	/* The journal's writer runs behind the engine: its last batch's
 	 * error shows here. */
+	/* Refused (a budget no pace can keep) before any slot opened: there
+	 * is nothing for resume to finish. */
 	if (sp_journal_end(*jp,
 			   rc == SP_OK		      ? "complete"
 			   : rc == SP_ERR_INTERRUPTED ? "interrupted"
-						      : "failed",
+			   : rc == SP_ERR_USAGE && stats->slots_done == 0
+			       ? "refused"
+			       : "failed",
 			   &jerr) != SP_OK &&
 	    !x.jfailed) {
 		x.jfailed = 1;

@@ -32,6 +32,12 @@ static void check_view(const sp_view *v)
 		owned += v->owner[s] != SP_NO_OWNER;
 	}
 	for (i = 0; i < v->nnodes; i++) {
+		/* the id index finds the first line with each id */
+		int k = sp_view_find(v, v->nodes[i].id);
+		if (v->nodes[i].id[0] != '\0' &&
+		    (k < 0 || (size_t)k > i ||
+		     strcmp(v->nodes[k].id, v->nodes[i].id) != 0))
+			abort();
 		total += v->nodes[i].nslots;
 		sp_flags_format(v->nodes[i].flags, buf, sizeof(buf));
 		if (sp_view_format_ranges(v, (int)i, buf, sizeof(buf)) !=
@@ -48,7 +54,7 @@ static void check_empty(const sp_view *v)
 	int s;
 
 	if (v->nodes != NULL || v->nnodes != 0 || v->myself != -1 ||
-	    v->open != NULL || v->nopen != 0)
+	    v->open != NULL || v->nopen != 0 || v->byid != NULL)
 		abort();
 	for (s = 0; s < SP_SLOTS; s++)
 		if (v->owner[s] != SP_NO_OWNER)

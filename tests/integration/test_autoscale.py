@@ -419,7 +419,9 @@ def test_memory_pressure_scales_out_once_and_cooldown_holds_the_next(
     c.config_all("maxmemory", "8mb")
     kv = fill_until(c, 0.78, "fill")
     port = pick_port()
-    d = start_daemon(procs, tmp_path, c.entry, base_config(tmp_path) + PRESSURE,
+    # PRESSURE ends in [engine]: the guard's budget from the INI
+    d = start_daemon(procs, tmp_path, c.entry,
+                     base_config(tmp_path) + PRESSURE + "max_p99_ms = 40\n",
                      "--listen", "%s:%d" % (HOST, port))
     dec = wait_event(d, lambda e: e["event"] == "decision" and e["action"] == "scale-out",
                      60, "the scale-out decision")
@@ -444,6 +446,9 @@ def test_memory_pressure_scales_out_once_and_cooldown_holds_the_next(
     assert re.search(r'^slotpilot_actions_total\{action="scale-out",result="ok"\} 1$',
                      text, re.M), text
     assert re.search(r'^slotpilot_migration_keys_moved_total [1-9]', text, re.M)
+    # The daemon's moves carry the latency guard, with the INI's budget.
+    m = re.search(r'^slotpilot_migration_latency_budget_seconds (\S+)$', text, re.M)
+    assert m and abs(float(m.group(1)) - 0.040) < 1e-6, text
     assert d.stop() == 0, d.stderr()
     starts = [e for e in events(d) if e["event"] == "action" and e["status"] == "started"]
     assert len(starts) == 1, starts

@@ -116,6 +116,18 @@ def test_plan_help_and_its_subcommand_help_exit_0():
             describe(p)
 
 
+@pytest.mark.parametrize("args", [["local", "up", "--help"], ["local", "down", "--help"],
+                                  ["reshard", "127.0.0.1:1", "--help"]])
+def test_help_after_a_subcommand_or_argument_prints_help_and_does_nothing(tmp_path, args):
+    """`local up --help` once started a default cluster: a help request
+    anywhere on the line prints the help and changes nothing."""
+    d = tmp_path / "d"
+    p = run_sp(*(args + ["--dir", str(d)]), tls=None)
+    assert_rc(p, 0)
+    assert "usage: slotpilot " + args[0] in p.stdout, describe(p)
+    assert not d.exists(), "a help request created %s%s" % (d, describe(p))
+
+
 def test_plan_rebalance_without_address_exits_2():
     p = run_sp("plan", "rebalance")
     assert_rc(p, 2)

@@ -67,7 +67,8 @@ static void test_config_reads_every_kind_of_value(void **st)
 			       "prometheus_url = http://127.0.0.1:9090\n"
 			       "[provisioner]\nprovisioner = exec\n"
 			       "provision_cmd = ./up.sh ; inline comment\n"
-			       "[engine]\nrate = 200slots\n",
+			       "[engine]\nrate = 200slots\n"
+			       "max_p99_ms = 2.5\n",
 			       &c, &err),
 			 SP_OK);
 	assert_true(c.interval_s > 0.499 && c.interval_s < 0.501);
@@ -81,6 +82,7 @@ static void test_config_reads_every_kind_of_value(void **st)
 	assert_int_equal(c.prov, SP_PROV_EXEC);
 	assert_string_equal(c.provision_cmd, "./up.sh");
 	assert_int_equal(c.rate_unit, SP_RATE_SLOTS);
+	assert_true(c.max_p99_ms == 2.5 && !c.fast);
 }
 
 static void test_config_unknown_key_is_refused_with_its_line(void **st)
@@ -153,6 +155,13 @@ static void test_config_values_other_keys_need_are_required(void **st)
 			  "t.ini:3:", "needs prometheus_url");
 	assert_refused_at("[provisioner]\nprovisioner = exec\n",
 			  "t.ini:2:", "needs provision_cmd");
+	assert_refused_at("[engine]\nfast = true\nmax_p99_ms = 2\n",
+			  "t.ini:2:", "latency guard off");
+	assert_refused_at(
+	    "[engine]\nmax_p99_ms = 2\nmax_latency_increase = 50\n",
+	    "t.ini:3:", "two budgets");
+	assert_refused_at("[engine]\nmax_p99_ms = 0\n",
+			  "t.ini:2:", "max_p99_ms");
 	assert_refused_at("[latency]\nadd_replicas = true\n",
 			  "t.ini:2:", "needs p95_ms");
 }

@@ -182,6 +182,24 @@ static void drop_line(fx *f, int port, const char *id)
 	memmove(t + at, eol + 1, strlen(eol + 1) + 1);
 }
 
+/* Appends a second copy of the line of node `id` to the view of `port`. */
+static void dup_line(fx *f, int port, const char *id)
+{
+	char **t = &f->nodes[fx_at(f, port)];
+	size_t at = line_of(*t, id), len = strlen(*t), n;
+	char *eol = strchr(*t + at, '\n'), *g;
+
+	assert_non_null(eol);
+	n = (size_t)(eol + 1 - (*t + at));
+	g = malloc(len + n + 1);
+	assert_non_null(g);
+	memcpy(g, *t, len);
+	memcpy(g + len, *t + at, n);
+	g[len + n] = '\0';
+	free(*t);
+	*t = g;
+}
+
 /* Builds the cluster as sp_cluster_gather would leave it. */
 static void fx_build(const fx *f, sp_cluster *c)
 {
@@ -714,6 +732,28 @@ static void test_node_forgotten_by_one_node(void **state)
 	fx_free(&f);
 }
 
+/* A view that lists a node twice does not make up for one that lacks
+ * it: views are counted once each. */
+static void
+test_node_forgotten_by_one_node_and_listed_twice_by_another(void **state)
+{
+	sp_findings out;
+	const sp_finding *m;
+	fx f;
+
+	(void)state;
+	fx_load(&f, "healthy_3x1", all6, 6);
+	drop_line(&f, 30102, ID_30106);
+	dup_line(&f, 30103, ID_30106);
+	check_fx(&f, NULL, &out);
+	m = only(&out, "membership-disagree");
+	assert_string_equal(m->node, "127.0.0.1:30106");
+	assert_contains(m->msg, "unknown to 1 of 6 reachable nodes: "
+				"127.0.0.1:30102");
+	sp_findings_free(&out);
+	fx_free(&f);
+}
+
 static void test_replica_seen_as_primary_disagrees_on_roles(void **state)
 {
 	sp_findings out;
@@ -1020,6 +1060,8 @@ int main(void)
 	    cmocka_unit_test(test_stale_view_disagrees_on_owners),
 	    cmocka_unit_test(test_view_missing_an_owner_disagrees),
 	    cmocka_unit_test(test_node_forgotten_by_one_node),
+	    cmocka_unit_test(
+		test_node_forgotten_by_one_node_and_listed_twice_by_another),
 	    cmocka_unit_test(test_replica_seen_as_primary_disagrees_on_roles),
 	    cmocka_unit_test(test_cluster_state_fail_is_reported),
 	    cmocka_unit_test(test_primaries_sharing_config_epoch_collide),
