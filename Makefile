@@ -138,6 +138,10 @@ TLS_SKIP := not bad_input and not without_yes and not dry_run and not quiet_assi
 	and not unknown_node_and_no_yes and not refuses_node_with_key \
 	and not refuses_dead_primary and not nine_node and not add_node_again
 
+# Copies of moved keys put back after a target's failover (MULTI around
+# MIGRATE, the WAIT fence, RESTORE): on every server and transport.
+KEEP_TEST := tests/integration/test_faults.py::test_keys_a_target_failover_lost_are_put_back_by_resume
+
 integration: $(BUILD)/slotpilot
 	SLOTPILOT=$(abspath $(BUILD)/slotpilot) $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 	$(MAKE) integration-valkey
@@ -152,11 +156,11 @@ integration-valkey: $(BUILD)/slotpilot
 	SLOTPILOT=$(abspath $(BUILD)/slotpilot) SLOTPILOT_SERVER=valkey-server \
 		$(PY) -m pytest -q -p no:cacheprovider -k "$(VALKEY_SKIP)" $(MATRIX_TESTS) \
 		"tests/integration/test_autoscale.py::test_memory_pressure_scales_out_once_and_cooldown_holds_the_next" \
-		$(PYTEST_ARGS)
+		$(KEEP_TEST) $(PYTEST_ARGS)
 
 integration-tls: $(BUILD)/slotpilot
 	SLOTPILOT=$(abspath $(BUILD)/slotpilot) SLOTPILOT_TLS=1 \
-		$(PY) -m pytest -q -p no:cacheprovider $(TLS_TESTS) -k "$(TLS_SKIP)" $(PYTEST_ARGS)
+		$(PY) -m pytest -q -p no:cacheprovider $(TLS_TESTS) $(KEEP_TEST) -k "$(TLS_SKIP)" $(PYTEST_ARGS)
 
 sanitize:
 	$(MAKE) BUILD=build-san SANITIZE=1 all

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "cli/cli.h"
@@ -15,6 +16,7 @@
 #include "engine/bigkeys.h"
 #include "ops/recover.h"
 #include "ops/reshard.h"
+#include "ops/restore.h"
 #include "ops/resume.h"
 
 typedef struct move_args {
@@ -152,6 +154,63 @@ static void print_resume(const sp_journal_rec *rec, const sp_opplan *p,
 	sp_print_moves(p, stdout);
 }
 
+/*
+ * Puts back the keys whose copies the journal at jpath left in its keys
+ * file (ops/restore.h), once its moves are done; says what it did.
+ */
+static int restore_copies(const sp_cli *cli, const char *jpath,
+			  const char *host, int port)
+{
+	char path[1200];
+	sp_restore_stats st;
+	sp_error err = {0};
+	sp_err rc;
+
+	snprintf(path, sizeof(path), "%s.keys", jpath);
+	rc = sp_restore_kept(path, host, port, &cli->conn, &st, &err);
+	if (rc == SP_ERR_NOTFOUND)
+		return SP_EXIT_OK;
+	if (rc != SP_OK) {
+		sp_error_prefix(&err, "putting back the keys kept in %s", path);
+		return sp_cli_fail(cli, &err);
+	}
+	if (cli->json)
+		sp_cli_json_print(json_pack(
+		    "{s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "event", "restored",
+		    "copies", (json_int_t)st.copies, "restored",
+		    (json_int_t)st.restored, "present", (json_int_t)st.present,
+		    "had", (json_int_t)st.had, "expired",
+		    (json_int_t)st.expired, "torn", st.torn));
+	else
+		printf("Kept copies of %lld keys a target had not passed to a "
+		       "replica: %lld put back, %lld held by their owner, "
+		       "%lld on it before the failover, %lld expired%s.\n",
+		       st.copies, st.restored, st.present, st.had, st.expired,
+		       st.torn ? " (the last record was torn by a crash)" : "");
+	return SP_EXIT_OK;
+}
+
+/* Nothing to resume: the newest journal's keys may still wait. */
+static int nothing_to_resume(const sp_cli *cli, const char *dir,
+			     const char *host, int port)
+{
+	char path[1200];
+	sp_error err = {0};
+
+	if (sp_journal_find_last(dir, path, sizeof(path), &err) == SP_OK &&
+	    strlen(path) + 6 < sizeof(path)) {
+		char keys[1210];
+		snprintf(keys, sizeof(keys), "%s.keys", path);
+		if (access(keys, F_OK) == 0)
+			return restore_copies(cli, path, host, port);
+	}
+	if (cli->json)
+		sp_print_nothing_json("nothing");
+	else
+		printf("Nothing to resume in %s.\n", dir);
+	return SP_EXIT_OK;
+}
+
 static int resume(sp_cli_ctx *x, void *args)
 {
 	const sp_cli *cli = &x->cli;
@@ -171,12 +230,8 @@ static int resume(sp_cli_ctx *x, void *args)
 		return SP_EXIT_INTERNAL;
 	rc = sp_resume_find(a->m.journal_dir, path, sizeof(path), rec, &err);
 	if (rc == SP_ERR_NOTFOUND) {
-		if (cli->json)
-			sp_print_nothing_json("nothing");
-		else
-			printf("Nothing to resume in %s.\n", a->m.journal_dir);
 		free(rec);
-		return SP_EXIT_OK;
+		return nothing_to_resume(cli, a->m.journal_dir, host, port);
 	}
 	if (rc != SP_OK ||
 	    sp_resume_plan_live(rec, host, port, &cli->conn, a->m.wait_s * 1000,
@@ -199,6 +254,8 @@ static int resume(sp_cli_ctx *x, void *args)
 		goto out;
 	}
 	rc = sp_run_moves(cli, &a->m, &p, &j, rec->op, entry);
+	if (rc == SP_EXIT_OK)
+		rc = restore_copies(cli, path, host, port);
 out:
 	sp_journal_close(j);
 	sp_opplan_free(&p);

@@ -10,25 +10,53 @@
 #include "base/clock.h"
 #include "engine/mover.h"
 
-#define SIZE_SAMPLE 16 /* keys measured per slot and round */
+#define SIZE_SAMPLE 16 /* keys measured per slot (its first round) */
+/* Keys a round fetches at most, over all slots of the window: the
+ * mover's memory does not grow with the keys per slot (issue #18). */
+#define ROUND_KEYS	   16384
+#define ROUND_MIN_PER_SLOT 16
+/* copies held (keep.h) before a round fences them */
+#define KEEP_ROUND_BYTES (16LL << 20)
 
-/* GETKEYSINSLOT for every moving slot; 1 in *any when some hold keys. */
-static sp_err fetch_keys(worker *w, sp_conn *c, wslot *ws, size_t k, int *any)
+/* 1 for a slot the next round fetches keys of. */
+static int fetching(const wslot *s)
 {
-	int n = w->sh->o->batch_keys;
+	return s->state == S_MOVING && !s->drained;
+}
+
+/* Keys per slot in the next round: ROUND_KEYS shared by the slots still
+ * fetched, at least ROUND_MIN_PER_SLOT, at most --batch-keys. */
+static int keys_per_slot(const worker *w, const wslot *ws, size_t k)
+{
+	size_t i, n = 0;
+	long long per;
+
+	for (i = 0; i < k; i++)
+		n += fetching(&ws[i]);
+	per = n ? ROUND_KEYS / (long long)n : w->sh->o->batch_keys;
+	if (per < ROUND_MIN_PER_SLOT)
+		per = ROUND_MIN_PER_SLOT;
+	return per > w->sh->o->batch_keys ? w->sh->o->batch_keys : (int)per;
+}
+
+/* GETKEYSINSLOT n for every slot still fetched; 1 in *any when some hold
+ * keys. */
+static sp_err fetch_keys(worker *w, sp_conn *c, wslot *ws, size_t k, int n,
+			 int *any)
+{
 	sp_err rc = SP_OK;
 	size_t i, j;
 
 	*any = 0;
 	for (i = 0; i < k && rc == SP_OK; i++)
-		if (ws[i].state == S_MOVING)
+		if (fetching(&ws[i]))
 			rc = sp_conn_append(c, &w->err,
 					    "CLUSTER GETKEYSINSLOT %d %d",
 					    ws[i].slot, n);
 	for (i = 0; i < k && rc == SP_OK; i++) {
 		freeReplyObject(ws[i].keys);
 		ws[i].keys = NULL;
-		if (ws[i].state != S_MOVING)
+		if (!fetching(&ws[i]))
 			continue;
 		if ((rc = sp_conn_read(c, &ws[i].keys, &w->err,
 				       "CLUSTER GETKEYSINSLOT")) != SP_OK ||
@@ -51,10 +79,11 @@ static sp_err fetch_keys(worker *w, sp_conn *c, wslot *ws, size_t k, int *any)
 /*
  * Sizes of the fetched keys into sizes[], in one pipeline. MEMORY USAGE
  * costs the source a command per key, as much as the MIGRATE itself for
- * small keys, so only the first SIZE_SAMPLE keys of a slot are measured;
- * the others are taken to be as big as the biggest of those. A bigger key
- * among them only makes its batch larger than planned: its timeout then
- * runs out and the key is retried alone with a longer one.
+ * small keys, so only the first SIZE_SAMPLE keys of a slot's first round
+ * are measured; the others, and its later rounds, are taken to be as big
+ * as the biggest of those. A bigger key among them only makes its batch
+ * larger than planned: its timeout then runs out and the key is retried
+ * alone with a longer one.
  */
 static sp_err key_sizes(worker *w, sp_conn *c, wslot *ws, size_t k,
 			long long *sizes)
@@ -64,7 +93,7 @@ static sp_err key_sizes(worker *w, sp_conn *c, wslot *ws, size_t k,
 	redisReply *r;
 
 	for (i = 0; i < k && rc == SP_OK; i++) {
-		n = ws[i].keys ? ws[i].keys->elements : 0;
+		n = ws[i].keys && ws[i].size == 0 ? ws[i].keys->elements : 0;
 		for (j = 0; j < n && j < SIZE_SAMPLE; j++) {
 			const redisReply *key = ws[i].keys->element[j];
 			const char *argv[5] = {"MEMORY", "USAGE", key->str,
@@ -74,11 +103,11 @@ static sp_err key_sizes(worker *w, sp_conn *c, wslot *ws, size_t k,
 		}
 	}
 	for (i = 0; i < k && rc == SP_OK; i++) {
-		long long most = 0;
+		int sample = ws[i].size == 0;
 		n = ws[i].keys ? ws[i].keys->elements : 0;
 		for (j = 0; j < n; j++, at++) {
-			if (j >= SIZE_SAMPLE) {
-				sizes[at] = most;
+			if (!sample || j >= SIZE_SAMPLE) {
+				sizes[at] = ws[i].size;
 				continue;
 			}
 			if ((rc = sp_conn_read(c, &r, &w->err,
@@ -87,7 +116,8 @@ static sp_err key_sizes(worker *w, sp_conn *c, wslot *ws, size_t k,
 			sizes[at] = r->type == REDIS_REPLY_INTEGER
 					? r->integer
 					: 0; /* nil: the key expired */
-			most = sizes[at] > most ? sizes[at] : most;
+			if (sizes[at] > ws[i].size)
+				ws[i].size = sizes[at];
 			freeReplyObject(r);
 		}
 	}
@@ -178,15 +208,37 @@ static int keep_target(const worker *w, int slot)
 	return k != NULL && k[slot];
 }
 
+/* DUMP and PTTL of every key of batch b, for the copies (keep.h). */
+static sp_err append_dumps(worker *w, sp_conn *c, const wslot *ws,
+			   const batch *b)
+{
+	sp_err rc = sp_conn_append(c, &w->err, "MULTI");
+	size_t j;
+
+	for (j = 0; j < b->n && rc == SP_OK; j++) {
+		const redisReply *key =
+		    ws[b->slot_i].keys->element[b->first + j];
+		rc = sp_conn_append(c, &w->err, "DUMP %b", key->str, key->len);
+		if (rc == SP_OK)
+			rc = sp_conn_append(c, &w->err, "PTTL %b", key->str,
+					    key->len);
+	}
+	return rc;
+}
+
 /* Appends the MIGRATE of batch b to c; argv and lens (the caller's)
- * need SP_MIGRATE_HEAD_MAX + b->n entries. */
+ * need SP_MIGRATE_HEAD_MAX + b->n entries. With copies kept, the MIGRATE
+ * goes in a MULTI after a DUMP and a PTTL of each of its keys. */
 static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
 			     const batch *b, const char **argv, size_t *lens)
 {
 	char nums[2][16];
 	int argc;
 	size_t j;
+	sp_err rc;
 
+	if (w->keep_on && (rc = append_dumps(w, c, ws, b)) != SP_OK)
+		return rc;
 	/* REPLACE, never COPY: the source's copy is the newest (rule 3), and
 	 * COPY would leave garbage on the source for ever. After a source
 	 * failover the target's copy is the newer one: no REPLACE. */
@@ -199,7 +251,84 @@ static sp_err append_migrate(worker *w, sp_conn *c, const wslot *ws,
 		argv[argc] = key->str;
 		lens[argc++] = key->len;
 	}
-	return sp_conn_appendv(c, &w->err, argc, argv, lens);
+	rc = sp_conn_appendv(c, &w->err, argc, argv, lens);
+	if (rc == SP_OK && w->keep_on)
+		rc = sp_conn_append(c, &w->err, "EXEC");
+	return rc;
+}
+
+/* Files the copies of an EXEC's reply (DUMP, PTTL per key, then the
+ * MIGRATE's), and returns the MIGRATE's result. */
+static sp_err take_copies(worker *w, sp_conn *c, const wslot *ws,
+			  const batch *b, const redisReply *r, sp_error *e)
+{
+	const redisReply *m;
+	long long now = sp_wall_ms();
+	size_t j;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * b->n + 1)
+		return sp_seterr(e, SP_ERR_PROTOCOL,
+				 "%s: EXEC of a MIGRATE returned no array of "
+				 "%zu replies",
+				 c->addr, 2 * b->n + 1);
+	for (j = 0; j < b->n; j++) {
+		const redisReply *key =
+		    ws[b->slot_i].keys->element[b->first + j];
+		const redisReply *d = r->element[2 * j],
+				 *t = r->element[2 * j + 1];
+		if (d->type != REDIS_REPLY_STRING) /* expired meanwhile */
+			continue;
+		if (sp_keep_add(&w->kept, w->sh->nodes[w->p->dst].id,
+				ws[b->slot_i].slot, key->str, key->len, d->str,
+				d->len,
+				t->type == REDIS_REPLY_INTEGER && t->integer > 0
+				    ? now + t->integer
+				    : -1) != SP_OK)
+			return sp_seterr(e, SP_ERR_OOM, "out of memory");
+	}
+	m = r->element[2 * b->n];
+	if (m->type != REDIS_REPLY_ERROR)
+		return SP_OK;
+	return sp_seterr(e, sp_classify_server_error(m->str), "%s: MIGRATE: %s",
+			 c->addr, m->str);
+}
+
+/*
+ * Reads a MIGRATE in MULTI: +OK, QUEUED per command, then EXEC. A key
+ * gone since GETKEYSINSLOT (a client deleted it, or it expired) makes
+ * the queued DUMP or the EXEC answer ASK or TRYAGAIN: nothing ran, and
+ * the caller fetches the slot's keys again.
+ */
+static sp_err read_kept(worker *w, sp_conn *c, const wslot *ws, const batch *b,
+			sp_error *e)
+{
+	sp_err rc, queued = SP_OK;
+	redisReply *r = NULL;
+	sp_error qe;
+	size_t j;
+
+	if ((rc = sp_conn_read(c, NULL, e, "MULTI")) != SP_OK)
+		return rc;
+	for (j = 0; j < 2 * b->n + 1; j++) {
+		rc = sp_conn_read(c, NULL, &qe,
+				  j == 2 * b->n ? "MIGRATE"
+				  : j % 2	? "PTTL"
+						: "DUMP");
+		if (sp_conn_broken(c)) {
+			*e = qe;
+			return rc;
+		}
+		if (rc != SP_OK && queued == SP_OK)
+			queued = rc, *e = qe;
+	}
+	if ((rc = sp_conn_read(c, &r, &qe, "EXEC")) != SP_OK) {
+		if (queued == SP_OK || sp_conn_broken(c))
+			*e = qe;
+		return queued != SP_OK && !sp_conn_broken(c) ? queued : rc;
+	}
+	rc = take_copies(w, c, ws, b, r, e);
+	freeReplyObject(r);
+	return rc;
 }
 
 /* Reads the replies of batches b[0..n-1]; marks failed slots. */
@@ -212,7 +341,8 @@ static sp_err read_batches(worker *w, sp_conn *c, const wslot *ws,
 	size_t i;
 
 	for (i = 0; i < n && rc == SP_OK; i++) {
-		r = sp_conn_read(c, NULL, &e, "MIGRATE");
+		r = w->keep_on ? read_kept(w, c, ws, &b[i], &e)
+			       : sp_conn_read(c, NULL, &e, "MIGRATE");
 		if (sp_conn_broken(
 			c)) { /* the connection is gone: all unread */
 			w->err = e;
@@ -223,7 +353,11 @@ static sp_err read_batches(worker *w, sp_conn *c, const wslot *ws,
 			*bytes += b[i].bytes;
 			continue;
 		}
-		fails[b[i].slot_i] = 1;
+		if (w->keep_on && (r == SP_ERR_ASK || r == SP_ERR_TRYAGAIN)) {
+			fails[b[i].slot_i] |= 2; /* a key vanished: refetch */
+			continue;
+		}
+		fails[b[i].slot_i] |= 1;
 		if (r == SP_ERR_BUSYKEY && w->busy != NULL &&
 		    keep_target(w, ws[b[i].slot_i].slot)) {
 			w->busy[b[i].slot_i] = 1; /* drop_stale settles it */
@@ -474,6 +608,52 @@ static int model_batch(worker *w, const sp_limits *lim, const long long *sizes,
 	return n < 1 ? 1 : n > lim->batch ? lim->batch : (int)n;
 }
 
+/* A slot of the window the target imports (for the fence), or -1. */
+static int moving_slot(const wslot *ws, size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < k; i++)
+		if (ws[i].state == S_MOVING)
+			return ws[i].slot;
+	return -1;
+}
+
+/* The pair's target, looked at before its first round (copies.c). */
+static void look(worker *w)
+{
+	sp_conn *c;
+
+	if (w->looked_for == w->p)
+		return;
+	if (sp_mover_conn_to(w, w->p->dst, &c) == SP_OK)
+		sp_mover_look_target(w, c);
+	else
+		w->keep_on = w->sh->o->keep_path != NULL;
+}
+
+/*
+ * After a round that asked per keys of each slot: a slot that gave fewer,
+ * all of them moved, is drained, with no confirming round: while a slot
+ * is MIGRATING the source creates no key in it (a write to a missing key
+ * is sent to the target with ASK, a multi-key write with some keys
+ * missing gets TRYAGAIN). 1 when every slot is.
+ */
+static int mark_drained(wslot *ws, size_t k, const int *fails, int per)
+{
+	int empty = 1;
+	size_t i;
+
+	for (i = 0; i < k; i++) {
+		if (fetching(&ws[i]) && !fails[i] && ws[i].keys != NULL &&
+		    ws[i].keys->elements < (size_t)per)
+			ws[i].drained = 1;
+		if (fetching(&ws[i]))
+			empty = 0;
+	}
+	return empty;
+}
+
 /* One round: fetch keys, size them, MIGRATE them. *empty when no slot of
  * the window holds a key any more. */
 static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
@@ -483,15 +663,16 @@ static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
 	batch *b = NULL;
 	sp_conn *c;
 	size_t nkeys, nb, i;
-	int any;
+	int any, per = keys_per_slot(w, ws, k);
 	sp_limits lim;
 	sp_err rc;
 
 	*empty = 0;
+	look(w);
 	if ((rc = sp_mover_conn_to(w, w->p->src, &c)) != SP_OK)
 		return rc;
 	t = sp_now_us();
-	rc = fetch_keys(w, c, ws, k, &any);
+	rc = fetch_keys(w, c, ws, k, per, &any);
 	sp_mover_tl(w, SP_TL_KEYS, t);
 	if (rc != SP_OK || !any) {
 		*empty = rc == SP_OK;
@@ -519,20 +700,12 @@ static sp_err drain_round(worker *w, wslot *ws, size_t k, int *fails, int *solo,
 	sp_mover_throttle(w->sh, SP_RATE_BYTES, (double)bytes);
 	sp_mover_tl(w, SP_TL_PAUSE, t);
 	rc = send_batches(w, c, ws, b, nb, fails, solo);
+	if (rc == SP_OK && w->kept.bytes >= KEEP_ROUND_BYTES)
+		rc = sp_mover_keep_window(w, moving_slot(ws, k));
 	if (rc == SP_OK && w->busy != NULL)
 		rc = drop_stale(w, c, ws, k);
-	/* No confirming round when every slot gave fewer keys than asked for
-	 * and all of them moved: while a slot is MIGRATING the source creates
-	 * no key in it (a write to a missing key is sent to the target with
-	 * ASK, a multi-key write with some keys missing gets TRYAGAIN). */
-	if (rc == SP_OK) {
-		*empty = 1;
-		for (i = 0; i < k; i++)
-			if (fails[i] || (ws[i].keys != NULL &&
-					 ws[i].keys->elements >=
-					     (size_t)w->sh->o->batch_keys))
-				*empty = 0;
-	}
+	if (rc == SP_OK)
+		*empty = mark_drained(ws, k, fails, per);
 out:
 	free(sizes);
 	free(b);
@@ -588,7 +761,7 @@ sp_err sp_mover_drain(worker *w, wslot *ws, size_t k)
 		w->migrate_ioerr = 0;
 		rc = drain_round(w, ws, k, fails, solo, &empty);
 		for (i = 0; i < k; i++)
-			failed |= fails[i];
+			failed |= fails[i] & 1; /* not for vanished keys */
 		if (rc == SP_OK && !failed)
 			continue;
 		silent = silent_node(w);
@@ -610,6 +783,8 @@ sp_err sp_mover_drain(worker *w, wslot *ws, size_t k)
 		sp_mover_backoff(w, attempt);
 		rc = SP_OK;
 	}
+	if (rc == SP_OK)
+		rc = sp_mover_keep_window(w, moving_slot(ws, k));
 out:
 	for (i = 0; i < k; i++) {
 		freeReplyObject(ws[i].keys);

@@ -271,7 +271,7 @@ static sp_err run_pair(worker *w, wslot *ws, int *res)
 
 	memset(w->tl_us, 0, sizeof(w->tl_us));
 	w->pair_slots = 0;
-	rc = run_windows(w, ws, res);
+	rc = sp_mover_keep_end(w, run_windows(w, ws, res));
 	record_pair_time(w, start, turns);
 	return rc;
 }
@@ -314,6 +314,7 @@ out:
 	for (i = 0; w->conns != NULL && i < sh->nnodes; i++)
 		sp_conn_close(w->conns[i]);
 	free(w->conns);
+	sp_keep_free(&w->kept);
 	free(ws);
 	free(res);
 	pthread_mutex_lock(&sh->mu);

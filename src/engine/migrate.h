@@ -138,6 +138,12 @@ typedef struct sp_migrate_opts {
 	 * the old primary, which was ahead of its replica) and the source's
 	 * stale copy is deleted. Borrowed. */
 	const unsigned char *keep_target;
+	/* The keys file (keep.h): when set, a MIGRATE to a target with
+	 * replicas also returns a copy of each key it carries, held until
+	 * WAIT on the target says a replica has it; copies the move could
+	 * not confirm before it ended are appended here for resume. NULL:
+	 * no copies. Borrowed. */
+	const char *keep_path;
 	const sp_conn_opts *conn;
 	volatile sig_atomic_t *stop; /* set by a signal: stop at a boundary */
 	sp_slots_done_fn on_done;

@@ -10,6 +10,7 @@
 #include <pthread.h>
 
 #include "engine/guard.h"
+#include "engine/keep.h"
 #include "engine/migrate.h"
 
 enum slot_state { S_MOVING, S_FINAL_ONLY, S_DONE };
@@ -52,10 +53,14 @@ typedef struct worker {
 	sp_conn **conns; /* one per node, opened when first needed */
 	unsigned seed;
 	int no_bumpepoch; /* the target refused CLUSTER BUMPEPOCH once */
-	/* quiet_ok's look at the target (window.c): the pair it was taken
-	 * for, and whether the target's SETSLOTs wait for its replicas */
+	/* the look at the pair's target (copies.c): the pair it was taken
+	 * for, whether it runs Valkey, how many replicas are connected to it,
+	 * and whether copies of the keys moved to it are kept (keep.h) */
 	const void *looked_for;
-	int setslot_waits;
+	int dst_valkey, dst_replicas, keep_on;
+	sp_keep kept;	/* copies not yet confirmed on a replica */
+	int fence_slot; /* the slot of the last fence, and its key */
+	char fence_key[40];
 	int migrate_ioerr;   /* a MIGRATE of the last round could not reach
 			      * the target (IOERR or timeout) */
 	unsigned char *busy; /* per window slot: a MIGRATE met BUSYKEY
@@ -74,6 +79,8 @@ typedef struct wslot {
 	int slot;
 	int state;
 	redisReply *keys; /* last GETKEYSINSLOT reply */
+	int drained;	  /* S_MOVING, and emptied: no round fetches it */
+	long long size;	  /* its biggest key sampled (MEMORY USAGE), or 0 */
 } wslot;
 
 /* SETSLOT results, as sorted by the window steps (window.c). */
@@ -129,6 +136,38 @@ sp_err sp_mover_conn_to(worker *w, int i, sp_conn **out);
  * w->err says why.
  */
 sp_err sp_mover_drain(worker *w, wslot *ws, size_t k);
+
+/*
+ * The pair's target, looked at once per pair (INFO, CLUSTER REPLICAS):
+ * sets dst_valkey, dst_replicas and keep_on (copies are kept when the run
+ * has a keys file and the cluster lists a replica of the target,
+ * connected or not; when the target does not answer, they are kept).
+ */
+void sp_mover_look_target(worker *w, sp_conn *c);
+
+/*
+ * Fences the copies held (keep.h): a write of ours on the target in slot
+ * (one it imports or owns), after every RESTORE so far, then WAIT up to
+ * wait_ms for a replica. 1: a replica has everything, the copies are
+ * dropped; 0: none answered in time, the copies get the target's
+ * replication position; -1: the target did not answer.
+ */
+int sp_mover_fence(worker *w, int slot, int wait_ms);
+
+/*
+ * After a window's keys moved: a short fence, and when the copies have
+ * grown past what the mover holds, fences until a replica answers or the
+ * target has been unconfirmed for give_up_ms (then SP_ERR_TIMEOUT, the
+ * target given up on).
+ */
+sp_err sp_mover_keep_window(worker *w, int slot);
+
+/*
+ * At the end of a pair, however it ended (rc): confirms the copies left,
+ * as sp_mover_keep_window does, or appends them to the keys file and says
+ * so in w->err. Returns rc, or the error that ended the confirmation.
+ */
+sp_err sp_mover_keep_end(worker *w, sp_err rc);
 
 /*
  * Moves one window of up to k slots of the pair (m[0..k-1]), using ws and

@@ -366,23 +366,6 @@ static sp_err broadcast_node(worker *w, wslot *ws, size_t k, const char *id,
  * between STABLE and NODE clients would see the slot owned by no one for
  * a replica round trip per slot (redis-py gave up: "TTL exhausted").
  */
-static int setslot_waits(sp_conn *c)
-{
-	redisReply *r = NULL;
-	long long replicas = 0;
-	char vv[32] = "";
-	int waits = 0;
-
-	if (sp_conn_cmd(c, &r, NULL, "INFO") == SP_OK &&
-	    r->type == REDIS_REPLY_STRING)
-		waits =
-		    sp_info_field(r->str, "valkey_version", vv, sizeof(vv)) &&
-		    sp_info_ll(r->str, "connected_slaves", &replicas) &&
-		    replicas > 0;
-	freeReplyObject(r);
-	return waits;
-}
-
 static int quiet_ok(worker *w)
 {
 	redisReply *r = NULL;
@@ -392,11 +375,8 @@ static int quiet_ok(worker *w)
 
 	if (w->no_bumpepoch || sp_mover_conn_to(w, w->p->dst, &c) != SP_OK)
 		return 0;
-	if (w->looked_for != w->p) {
-		w->looked_for = w->p;
-		w->setslot_waits = setslot_waits(c);
-	}
-	if (w->setslot_waits)
+	sp_mover_look_target(w, c);
+	if (w->dst_valkey && w->dst_replicas > 0)
 		return 0;
 	rc = sp_conn_cmd(c, &r, &e, "CLUSTER BUMPEPOCH");
 	freeReplyObject(r);

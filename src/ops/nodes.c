@@ -310,6 +310,93 @@ out:
 	return rc;
 }
 
+/* The first reachable node whose view still gives node id a slot, or
+ * -1; the leaving node's own view first. */
+static int still_maps(const sp_cluster *c, const char *id)
+{
+	int self = sp_cluster_find_id(c, id), k;
+	size_t i;
+
+	if (self >= 0 && c->nodes[self].reachable &&
+	    (k = sp_view_find(&c->nodes[self].view, id)) >= 0 &&
+	    c->nodes[self].view.nodes[k].nslots > 0)
+		return self;
+	for (i = 0; i < c->nnodes; i++)
+		if (c->nodes[i].reachable &&
+		    (k = sp_view_find(&c->nodes[i].view, id)) >= 0 &&
+		    c->nodes[i].view.nodes[k].nslots > 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * After a drain, until no node maps a slot to the leaving node id any
+ * more: a node told of the new owners only by gossip may lag, and a node
+ * forgotten while a view still gives it a slot leaves that slot without
+ * an owner there. SP_ERR_TRYAGAIN at once when the leaving node itself
+ * still claims slots (the drain was planned from a view that missed
+ * them): the caller drains again.
+ */
+static sp_err wait_released(const char *host, int port, const char *id,
+			    const sp_remove_opts *o, const sp_conn_opts *co,
+			    sp_error *err)
+{
+	long long deadline = sp_now_ms() + o->wait_ms;
+	sp_cluster c = {0};
+	sp_err rc = SP_OK;
+	int at;
+
+	for (;;) {
+		if ((rc = sp_cluster_gather(host, port, co, &c, err)) != SP_OK)
+			return rc;
+		at = still_maps(&c, id);
+		if (at >= 0 && strcmp(c.nodes[at].id, id) == 0)
+			rc = sp_seterr(err, SP_ERR_TRYAGAIN,
+				       "%s still owns slots after its drain",
+				       c.nodes[at].addr);
+		else if (at >= 0 && sp_now_ms() > deadline)
+			rc = sp_seterr(err, SP_ERR_CLUSTER,
+				       "%s still gives slots to %.8s after its "
+				       "drain; run slotpilot remove-node again "
+				       "once it agrees",
+				       c.nodes[at].addr, id);
+		sp_cluster_free(&c);
+		if (at < 0 || rc != SP_OK)
+			return rc;
+		if ((rc = sp_wait_step(200,
+				       "the drained node's slots to be "
+				       "known elsewhere",
+				       "run slotpilot remove-node again",
+				       err)) != SP_OK)
+			return rc;
+	}
+}
+
+/* Drains node id, and again while it still claims slots afterwards (at
+ * most 3 times), then waits until every view has let its slots go. */
+static sp_err drain_released(const char *host, int port, sp_cluster *c,
+			     const char *id, const sp_remove_opts *o,
+			     const sp_conn_opts *co, const char *entry,
+			     sp_error *err)
+{
+	sp_err rc;
+	int n = 0;
+
+	while ((rc = drain(c, id, o, co, entry, err)) == SP_OK &&
+	       (rc = wait_released(host, port, id, o, co, err)) ==
+		   SP_ERR_TRYAGAIN &&
+	       ++n < 3) {
+		sp_cluster_free(c);
+		if ((rc = sp_cluster_gather(host, port, co, c, err)) != SP_OK)
+			return rc;
+	}
+	if (rc == SP_ERR_TRYAGAIN) { /* never forget a node with slots */
+		sp_error_prefix(err, "not forgetting it");
+		rc = SP_ERR_CLUSTER;
+	}
+	return rc;
+}
+
 /* FORGET id on every reachable node but `skip`; 1 when none knows it. */
 static int forget_round(const sp_cluster *c, const char *id, int skip,
 			const sp_conn_opts *co)
@@ -575,7 +662,8 @@ sp_err sp_remove_node(const char *host, int port, const char *name,
 	if (primary && slots_of(&c, id) > 0) {
 		sp_logf(log, "drain", "draining %s over the other primaries",
 			leaving.addr);
-		if ((rc = drain(&c, id, o, co, name, err)) != SP_OK)
+		if ((rc = drain_released(host, port, &c, id, o, co, name,
+					 err)) != SP_OK)
 			goto out;
 	}
 	if ((primary && (rc = rehome(host, port, id, &reps, o, co, log, out,

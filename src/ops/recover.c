@@ -94,6 +94,30 @@ static sp_err no_owner(const sp_cluster *c, int slot, sp_error *err)
 			 slot);
 }
 
+/*
+ * A target that is no longer a live primary after its failover: the one
+ * reachable primary that now owns every slot the journal records as moved
+ * to it (its promoted replica), or -1 when there is none or no such slot.
+ */
+static int replacement(const sp_journal_rec *rec, const sp_opplan *out,
+		       const char *dst_id)
+{
+	int r = -1;
+	size_t i;
+
+	for (i = 0; i < rec->plan.nmoves; i++) {
+		const sp_move *m = &rec->plan.moves[i];
+		int o = out->owners[m->slot];
+		if (!rec->done[m->slot] ||
+		    strcmp(rec->plan.nodes[m->dst].id, dst_id) != 0)
+			continue;
+		if (o < 0 || (r >= 0 && o != r))
+			return -1;
+		r = o;
+	}
+	return r;
+}
+
 sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 		      sp_opplan *out, sp_error *err)
 {
@@ -109,6 +133,8 @@ sp_err sp_resume_plan(const sp_journal_rec *rec, const sp_cluster *c,
 		const sp_endpoint *dst = &rec->plan.nodes[m->dst];
 		int d = find_ep(out, dst->id), o = out->owners[m->slot], s;
 
+		if (d < 0)
+			d = replacement(rec, out, dst->id);
 		if (d < 0) {
 			rc = sp_seterr(err, SP_ERR_CLUSTER,
 				       "the target %s (%.8s) of slot %d is no "

@@ -16,7 +16,10 @@
  * live cluster c: slots not yet owned by their target move from their
  * current owner (after a failover, the promoted replica); slots owned by
  * their target but still open somewhere get their final SETSLOT NODE.
- * SP_ERR_CLUSTER when a target is no longer a reachable primary or a
+ * A target that failed over is replaced by the primary that now owns
+ * every slot recorded as moved to it (its promoted replica).
+ * SP_ERR_CLUSTER when a target is no longer a reachable primary (and
+ * has no such replacement) or a
  * slot has no single owner (the message says which). Caller frees *out
  * with sp_opplan_free.
  */

@@ -319,6 +319,7 @@ typedef struct run_ctx {
 	const sp_run_opts *o;
 	sp_error jerr; /* first journal write error */
 	int jfailed;
+	char keep_path[1100]; /* the journal's keys file (engine/keep.h) */
 } run_ctx;
 
 /* Engine callback, under its lock: record the finished slots. */
@@ -354,6 +355,11 @@ sp_err sp_run_plan(const sp_opplan *p, sp_journal **jp, const sp_run_opts *o,
 				   jp, err)) != SP_OK)
 		return rc;
 	x.j = *jp;
+	if (mig.keep_path == NULL) {
+		snprintf(x.keep_path, sizeof(x.keep_path), "%s.keys",
+			 (*jp)->path);
+		mig.keep_path = x.keep_path;
+	}
 	mig.on_done = on_done;
 	mig.on_progress = on_progress;
 	mig.ud = &x;

@@ -340,6 +340,60 @@ def test_resume_after_a_source_failover_keeps_the_targets_newer_copy(node_pool, 
     verify_keys(dst, kv)
 
 
+def keys_file(tmp_path):
+    files = glob.glob(os.path.join(jdir(tmp_path), "*.journal.keys"))
+    return files[0] if files else None
+
+
+def test_keys_a_target_failover_lost_are_put_back_by_resume(node_pool, tmp_path):
+    """MIGRATE deletes a key on its source once the target stored it, not
+    once a replica of the target has it. The target's replica is cut off
+    (a wrong masterauth: it cannot resync) before the move, so no key the
+    move gives the target reaches it; the move ends within --wait saying
+    no replica confirmed them and where their copies are (a private keys
+    file); the target is then killed and its stale replica takes over,
+    without the moved keys. resume puts back every one of them."""
+    nodes, src, dst, _, kv = loaded_3_plus_3(node_pool)
+    rep = [n for n in nodes if myself_line(n).split()[3] == dst.myid()][0]
+    rep.cli("CONFIG", "SET", "masterauth", "not-the-password")
+    dst.cli("CLIENT", "KILL", "TYPE", "replica")
+    wait_until(lambda: int(dst.info("replication")["connected_slaves"]) == 0, 30, 0.05,
+               "the target's replica to be cut off")
+    p = run_sp("reshard", dst.addr, "--from", src.myid(), "--to", dst.myid(),
+               "--slot-ranges", "%d-%d" % (MOVE_SLOTS[0], MOVE_SLOTS[-1]),
+               "--wait", str(WAIT), "--journal-dir", jdir(tmp_path), "--yes", timeout=BOUND)
+    assert_rc(p, 3)
+    assert "no replica of %s acknowledged" % dst.addr in p.stderr, describe(p)
+    path = keys_file(tmp_path)
+    assert path and path in p.stderr and "resume" in p.stderr, describe(p)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert all(slot_owner_map(dst)[s] == dst.myid() for s in MOVE_SLOTS)
+    verify_keys(dst, kv)  # the move itself lost nothing
+
+    dst.kill(signal.SIGKILL)
+    rep.cli("CONFIG", "SET", "masterauth", "")
+    rep.cli("CLUSTER", "FAILOVER", "TAKEOVER")
+    wait_until(lambda: all(slot_owner_map(n).get(MOVE_SLOTS[0]) == rep.myid()
+                           for n in nodes if n is not dst), 60, 0.1,
+               "the stale replica to take over the target's slots everywhere")
+    rc = rep.client()
+    lost = sum(rc.execute_command("CLUSTER", "COUNTKEYSINSLOT", s) for s in MOVE_SLOTS)
+    assert lost == 0, "the cut-off replica had %d of the moved keys" % lost
+
+    p = run_sp("resume", rep.addr, "--journal-dir", jdir(tmp_path), "--yes", timeout=BOUND)
+    assert_rc(p, 0)
+    assert "%d put back" % len(kv) in p.stdout, describe(p)
+    assert not os.path.exists(path), "the keys file outlived its restore"
+    verify_keys(rep, kv)
+    restart_node(dst)
+    wait_cluster_healthy(nodes, timeout=60)
+    checks_pass(rep)
+    verify_keys(rep, kv)
+    p = run_sp("resume", rep.addr, "--journal-dir", jdir(tmp_path), "--yes")
+    assert_rc(p, 0)
+    assert "Nothing to resume" in p.stdout, describe(p)
+
+
 # ---------------------------------------------------------------------------
 # 5. one mover per slot
 

@@ -490,8 +490,10 @@ def test_remove_node_unknown_node_and_no_yes_exit_2(node_pool, tmp_path):
     new = node_pool.start(1)[0]
     before = membership(nodes)
 
+    # --wait 1: a name no member knows is looked for during min(--wait,
+    # 5 s), in case a MEET is in flight.
     for node in (UNKNOWN_ID, "127.0.0.1:1", "ffffff"):
-        p = remove_node(tmp_path, nodes[0], node)
+        p = remove_node(tmp_path, nodes[0], node, "--wait", 1)
         assert_rc(p, 2)
         assert "slotpilot: " in p.stderr, describe(p)
     for p in (remove_node(tmp_path, nodes[0], rep.addr, "--force", yes=False),
