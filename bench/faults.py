@@ -300,9 +300,14 @@ def wait_moving(c, p, timeout=30):
 
 
 def repair(c):
-    """What the README tells the operator: resume, then fix if needed."""
-    c.run("resume", c.entry, "--journal-dir", c.jdir, "--yes", "--wait",
-          "60")
+    """What the README tells the operator: resume, then fix if needed.
+    Logs what resume did with the copies of keys a target had not
+    replicated (engine/keep.h), when there were any."""
+    p = c.run("resume", c.entry, "--journal-dir", c.jdir, "--yes", "--wait",
+              "60")
+    for line in p.stdout.splitlines():
+        if line.startswith("Kept copies"):
+            log("  resume: " + line)
     if not c.healthy(timeout=30):
         c.run("fix", c.entry, "--yes", "--wait", "60")
     c.healthy(timeout=60)

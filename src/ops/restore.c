@@ -185,8 +185,10 @@ static sp_err settle_all(restore_ctx *x, sp_error *err)
 	qsort(by, x->n, sizeof(*by), by_key_newest);
 	for (i = 0; i < x->n && rc == SP_OK; i++)
 		if (i == 0 || by[i]->klen != by[i - 1]->klen ||
-		    memcmp(by[i]->key, by[i - 1]->key, by[i]->klen) != 0)
+		    memcmp(by[i]->key, by[i - 1]->key, by[i]->klen) != 0) {
+			x->st->keys++;
 			rc = settle(x, by[i], err);
+		}
 	free(by);
 	return rc;
 }

@@ -26,6 +26,8 @@
 
 typedef struct sp_restore_stats {
 	long long copies;   /* records read */
+	long long keys;	    /* distinct keys among them (one copy each
+			     * is settled, the newest) */
 	long long restored; /* put back */
 	long long present;  /* the owner holds the key (BUSYKEY) */
 	long long had;	    /* the owner had it (same node, or replicated) */
