@@ -178,17 +178,18 @@ static int restore_copies(const sp_cli *cli, const char *jpath,
 		sp_cli_json_print(json_pack(
 		    "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "event",
 		    "restored", "copies", (json_int_t)st.copies, "keys",
-		    (json_int_t)st.keys, "restored",
-		    (json_int_t)st.restored, "present", (json_int_t)st.present,
-		    "had", (json_int_t)st.had, "expired",
-		    (json_int_t)st.expired, "torn", st.torn));
+		    (json_int_t)st.keys, "restored", (json_int_t)st.restored,
+		    "present", (json_int_t)st.present, "had",
+		    (json_int_t)st.had, "expired", (json_int_t)st.expired,
+		    "torn", st.torn));
 	else
-		printf("Kept copies of %lld keys (%lld copies) a target had not "
-		       "passed to a replica: %lld put back, %lld held by their "
-		       "owner, %lld on it before the failover, %lld expired%s.\n",
-		       st.keys, st.copies, st.restored, st.present, st.had,
-		       st.expired,
-		       st.torn ? " (the last record was torn by a crash)" : "");
+		printf(
+		    "Kept copies of %lld keys (%lld copies) a target had not "
+		    "passed to a replica: %lld put back, %lld held by their "
+		    "owner, %lld on it before the failover, %lld expired%s.\n",
+		    st.keys, st.copies, st.restored, st.present, st.had,
+		    st.expired,
+		    st.torn ? " (the last record was torn by a crash)" : "");
 	return SP_EXIT_OK;
 }
 
