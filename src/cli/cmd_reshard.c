@@ -141,7 +141,11 @@ static const char resume_help[] =
     "                 [--wait 30] [--window N] [--parallel N] [--rate R]\n"
     "                 [--yes] [--json]\n"
     "Finishes the newest unfinished operation in the journal directory,\n"
-    "reconciled with the live cluster (also after SIGKILL or a failover).\n";
+    "reconciled with the live cluster (also after SIGKILL or a failover).\n"
+    "A target that failed over is replaced by its promoted replica. Then\n"
+    "the keys whose copies the move kept in <journal>.keys (its target\n"
+    "had not passed them to a replica) are put back where the slot's owner\n"
+    "lacks them, without REPLACE.\n";
 
 static void print_resume(const sp_journal_rec *rec, const sp_opplan *p,
 			 size_t npromoted)

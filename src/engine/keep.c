@@ -194,8 +194,10 @@ static int parse_header(const char **p, const char *end, sp_kept_key *kk,
 	    !number(t[7], 0, KEEP_MAX_BLOB, plen))
 		return 0;
 	memcpy(kk->dst, t[1], SP_ID_LEN + 1);
-	snprintf(kk->replid, sizeof(kk->replid), "%s",
-		 strcmp(t[2], "-") == 0 ? "" : t[2]);
+	if (strcmp(t[2], "-") == 0)
+		kk->replid[0] = '\0';
+	else /* hex_id: exactly SP_REPLID_LEN characters */
+		memcpy(kk->replid, t[2], SP_REPLID_LEN + 1);
 	kk->slot = (int)slot;
 	return 1;
 }
